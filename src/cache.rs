@@ -1,0 +1,295 @@
+//! The content-addressed object store: `objects/<2 hex>/<62 hex>[.dir]`, immutable, read-only.
+//!
+//! Writes go to a temp file under the cache's own `tmp/`, are made durable, then renamed
+//! into place, so an id never names a partial object.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+use crate::hash::{ObjectId, hash_file};
+use crate::manifest::Manifest;
+
+/// Names temp files uniquely within this process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Cleared at the first failed clone, so a file system without reflinks costs one try.
+static REFLINK_WORKS: AtomicBool = AtomicBool::new(true);
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// A file copied into the cache's temp folder, waiting to be renamed to its id.
+pub struct Staged {
+    temp: PathBuf,
+    id: ObjectId,
+}
+
+impl Cache {
+    pub fn new(root: PathBuf) -> Self {
+        Cache { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("objects")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Create the cache's folders and delete temp files left by killed processes.
+    pub fn ensure(&self) -> Result<()> {
+        for d in [self.objects_dir(), self.tmp_dir()] {
+            fs::create_dir_all(&d).at(&d)?;
+        }
+        self.clean_stale_temps();
+        Ok(())
+    }
+
+    /// Temp files are named `obj-PID-N`; those of processes no longer running are debris.
+    fn clean_stale_temps(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("obj-"))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    pub fn manifest_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(format!("{}.dir", &hex[2..]))
+    }
+
+    pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.object_path(id).is_file()
+    }
+
+    pub fn has_manifest(&self, id: &ObjectId) -> bool {
+        self.manifest_path(id).is_file()
+    }
+
+    /// If `path` is an object file of this cache, its id (used for symlinked workspaces).
+    pub fn id_of_object_path(&self, path: &Path) -> Option<ObjectId> {
+        let rel = path.strip_prefix(self.objects_dir()).ok()?;
+        let mut parts = rel.iter();
+        let a = parts.next()?.to_str()?;
+        let b = parts.next()?.to_str()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        format!("{a}{b}").parse().ok()
+    }
+
+    fn new_temp(&self) -> Result<(fs::File, PathBuf)> {
+        let dir = self.tmp_dir();
+        fs::create_dir_all(&dir).at(&dir)?;
+        let tf = tempfile::Builder::new()
+            .prefix(&format!("obj-{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .at(&dir)?;
+        tf.keep().map_err(|e| Error::io(&dir, e.error))
+    }
+
+    /// Copy `src` (whose content hashed to `id`) into the temp folder.
+    /// Fails if the file changed since it was hashed (size or mtime differ).
+    pub fn stage_file(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Staged> {
+        let dir = self.tmp_dir();
+        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let cloned = REFLINK_WORKS.load(Ordering::Relaxed) && reflink_copy::reflink(src, &temp).is_ok();
+        if cloned {
+            fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
+        } else {
+            REFLINK_WORKS.store(false, Ordering::Relaxed);
+            if let Err(e) = copy_read_only(src, &temp) {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        }
+        let after = fs::metadata(src).at(src)?;
+        if changed(before, &after) {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::path(src, "file changed while it was being added; run the command again"));
+        }
+        Ok(Staged { temp, id })
+    }
+
+    /// A new read-only temp file in the cache's own file system, open for writing.
+    pub fn temp_file(&self) -> Result<(fs::File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = self.tmp_dir();
+        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let open = || fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&temp);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir).at(&dir)?;
+                open()
+            }
+            other => other,
+        }
+        .at(&temp)?;
+        Ok((file, temp))
+    }
+
+    /// A temp file whose content was verified to hash to `id`, ready for [`Cache::commit`].
+    pub fn staged(temp: PathBuf, id: ObjectId) -> Staged {
+        Staged { temp, id }
+    }
+
+    /// Make staged objects durable and rename them into place, read-only.
+    pub fn commit(&self, staged: Vec<Staged>) -> Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        sync_files(&self.tmp_dir(), &staged)?;
+        staged.par_iter().try_for_each(|s| self.place(&s.temp, &self.object_path(&s.id)))?;
+        // make the renames durable too
+        if staged.len() < SYNCFS_MIN_FILES {
+            let dirs: std::collections::BTreeSet<PathBuf> = staged
+                .iter()
+                .filter_map(|s| self.object_path(&s.id).parent().map(Path::to_path_buf))
+                .collect();
+            for d in dirs {
+                fs::File::open(&d).and_then(|f| f.sync_all()).at(&d)?;
+            }
+            Ok(())
+        } else {
+            sync_filesystem(&self.objects_dir())
+        }
+    }
+
+    fn place(&self, temp: &Path, dest: &Path) -> Result<()> {
+        let parent = dest.parent().expect("object path has a parent");
+        if let Err(e) = fs::rename(temp, dest) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::io(dest, e));
+            }
+            fs::create_dir_all(parent).at(parent)?;
+            fs::rename(temp, dest).at(dest)?;
+        }
+        Ok(())
+    }
+
+    /// Store bytes whose id is their BLAKE3 (used for manifests).
+    pub fn insert_manifest(&self, manifest: &Manifest) -> Result<ObjectId> {
+        let bytes = manifest.to_bytes();
+        let id = ObjectId::of_bytes(&bytes);
+        let dest = self.manifest_path(&id);
+        if dest.is_file() {
+            return Ok(id);
+        }
+        let (mut file, temp) = self.new_temp()?;
+        file.write_all(&bytes).at(&temp)?;
+        file.sync_all().at(&temp)?;
+        drop(file);
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
+        self.place(&temp, &dest)?;
+        Ok(id)
+    }
+
+    pub fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
+        let path = self.manifest_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingObject { id: format!("{id}.dir") });
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let actual = ObjectId::of_bytes(&bytes);
+        if actual != *id {
+            return Err(Error::CorruptObject { id: format!("{id}.dir"), actual: actual.to_hex() });
+        }
+        Manifest::parse(&bytes, &format!("{id}.dir"))
+    }
+
+    /// Re-hash an object file and check it against its id.
+    pub fn verify_object(&self, id: &ObjectId) -> Result<()> {
+        let (actual, _) = hash_file(&self.object_path(id))?;
+        if actual != *id {
+            return Err(Error::CorruptObject { id: id.to_hex(), actual: actual.to_hex() });
+        }
+        Ok(())
+    }
+}
+
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Copy `src` to a new read-only file `dest` (the kernel copies where it can).
+fn copy_read_only(src: &Path, dest: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut from = fs::File::open(src).at(src)?;
+    let mut to =
+        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(dest).at(dest)?;
+    std::io::copy(&mut from, &mut to).at(dest)?;
+    Ok(())
+}
+
+/// Whether a file's size or mtime differ between two stats.
+pub fn changed(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.len() != b.len() || a.mtime() != b.mtime() || a.mtime_nsec() != b.mtime_nsec() || a.ino() != b.ino()
+}
+
+/// Below this many files an fsync each is cheaper than flushing the whole file system.
+const SYNCFS_MIN_FILES: usize = 32;
+
+/// Make staged files durable: an fsync each when few, else one syncfs.
+fn sync_files(dir: &Path, staged: &[Staged]) -> Result<()> {
+    if staged.len() < SYNCFS_MIN_FILES || cfg!(not(target_os = "linux")) {
+        return staged
+            .par_iter()
+            .try_for_each(|s| fs::File::open(&s.temp).and_then(|f| f.sync_all()).at(&s.temp));
+    }
+    sync_filesystem(dir)
+}
+
+/// Flush the file system holding `dir`.
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let f = fs::File::open(dir).at(dir)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs takes a valid open file descriptor, which `f` holds for the call.
+        let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+        if rc != 0 {
+            return Err(Error::io(dir, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        fs::File::open(dir).and_then(|f| f.sync_all()).at(dir)
+    }
+}

@@ -1,0 +1,139 @@
+//! The command line: global flags, dispatch, and turning errors into exit codes.
+
+mod add;
+mod checkout;
+mod commit;
+mod config;
+mod init;
+mod ls;
+mod output;
+mod remote;
+mod remove;
+mod status;
+mod transfer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+use crate::repo::Repo;
+pub use output::Output;
+
+#[derive(Parser)]
+#[command(name = "trove", version, about = "Version datasets and models next to your code in git")]
+pub struct Cli {
+    /// Print nothing but errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Print one JSON document on stdout instead of the human report
+    #[arg(long, global = true)]
+    json: bool,
+    /// Never draw progress bars
+    #[arg(long, global = true)]
+    no_progress: bool,
+    /// Run as if started in this folder
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create .trove/ in this git work tree (running `git init` if there is none)
+    Init(init::Args),
+    /// Track files or folders: store them in the cache and write pointer files
+    Add(add::Args),
+    /// Show which tracked data changed, is missing, or is not in the cache
+    Status(status::Args),
+    /// Make the workspace match the pointer files, from the cache
+    Checkout(checkout::Args),
+    /// Re-add modified tracked data and commit the pointer files to git
+    Commit(commit::Args),
+    /// List tracked data
+    Ls(ls::Args),
+    /// Stop tracking data (the data stays in place)
+    Remove(remove::RemoveArgs),
+    /// Move tracked data and its pointer together
+    Move(remove::MoveArgs),
+    /// Turn linked, read-only tracked files into private writable copies
+    Unprotect(remove::UnprotectArgs),
+    /// Read or write a setting
+    Config(config::Args),
+    /// Manage remotes
+    Remote(remote::Args),
+    /// Upload the objects the pointers need that the remote lacks
+    Push(transfer::Args),
+    /// Download the objects the pointers need into the cache
+    Fetch(transfer::Args),
+    /// Fetch, then check out
+    Pull(transfer::Args),
+}
+
+/// What every command gets: where it runs and how to report.
+pub struct Ctx {
+    pub cwd: PathBuf,
+    pub out: Output,
+}
+
+impl Ctx {
+    pub fn open(&self) -> Result<Repo, Error> {
+        Repo::open(&self.cwd)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json, cli.quiet, cli.verbose, cli.no_progress);
+    let cwd = match std::env::current_dir() {
+        Ok(d) => cli.dir.as_ref().map_or(d.clone(), |c| d.join(c)),
+        Err(e) => {
+            eprintln!("error: cannot read the current folder: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = cli.json;
+    let ctx = Ctx { cwd, out };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Checkout(a) => checkout::run(&ctx, a),
+        Command::Commit(a) => commit::run(&ctx, a),
+        Command::Ls(a) => ls::run(&ctx, a),
+        Command::Remove(a) => remove::run_remove(&ctx, a),
+        Command::Move(a) => remove::run_move(&ctx, a),
+        Command::Unprotect(a) => remove::run_unprotect(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
+        Command::Remote(a) => remote::run(&ctx, a),
+        Command::Push(a) => transfer::run(&ctx, a, transfer::Direction::Push),
+        Command::Fetch(a) => transfer::run(&ctx, a, transfer::Direction::Fetch),
+        Command::Pull(a) => transfer::run(&ctx, a, transfer::Direction::Pull),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report_error(&err, json),
+    }
+}
+
+fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
+    let lib = err.downcast_ref::<Error>();
+    let hint = lib.and_then(Error::hint);
+    let code = if matches!(lib, Some(Error::Usage(_))) { 2 } else { 1 };
+    eprintln!("error: {err:#}");
+    if let Some(h) = &hint {
+        for line in h.lines() {
+            eprintln!("hint: {line}");
+        }
+    }
+    if json {
+        let doc = serde_json::json!({ "error": format!("{err:#}"), "hint": hint });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("serialises"));
+    }
+    ExitCode::from(code)
+}

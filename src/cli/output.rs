@@ -1,0 +1,124 @@
+//! Human, JSON and quiet output; progress bars on a terminal only.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::progress::Reporter;
+
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    progress: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, quiet: bool, verbose: u8, no_progress: bool) -> Self {
+        let progress = !json && !quiet && !no_progress && std::io::stderr().is_terminal();
+        Output { json, quiet, verbose, progress }
+    }
+
+    /// A line of the human report on stdout (not with --json or -q).
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.json && !self.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    /// Detail shown with -v.
+    pub fn detail(&self, line: impl AsRef<str>) {
+        if !self.json && !self.quiet && self.verbose > 0 {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    /// A hint on stderr, for humans only.
+    pub fn hint(&self, line: impl AsRef<str>) {
+        if !self.json && !self.quiet {
+            eprintln!("hint: {}", line.as_ref());
+        }
+    }
+
+    /// The one JSON document of a --json run.
+    pub fn emit<T: Serialize>(&self, value: &T) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).expect("report serialises"));
+        }
+    }
+
+    pub fn reporter(&self) -> Progress {
+        Progress { enabled: self.progress, quiet: self.quiet, bar: Mutex::new(None) }
+    }
+}
+
+/// Draws the library's progress with indicatif on stderr.
+pub struct Progress {
+    enabled: bool,
+    quiet: bool,
+    bar: Mutex<Option<Bar>>,
+}
+
+struct Bar {
+    bar: ProgressBar,
+    files_done: u64,
+    files_total: u64,
+}
+
+impl Reporter for Progress {
+    fn notice(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    fn start(&self, phase: &str, files: u64, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(phase.to_string());
+        bar.set_message(format!("0/{files} files"));
+        bar.set_length(bytes.max(1));
+        *self.bar.lock().expect("progress lock") = Some(Bar { bar, files_done: 0, files_total: files });
+    }
+
+    fn advance(&self, files: u64, bytes: u64) {
+        if let Some(b) = self.bar.lock().expect("progress lock").as_mut() {
+            b.files_done += files;
+            b.bar.inc(bytes);
+            b.bar.set_message(format!("{}/{} files", b.files_done, b.files_total));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().expect("progress lock").take() {
+            b.bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes for people: 1.5 KiB, 124.3 MiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}

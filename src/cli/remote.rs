@@ -1,0 +1,152 @@
+//! `trove remote …`: manage remotes.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::config::show;
+use crate::remote::parse_url;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add a remote: a folder, file://, sftp://[user@]host[:port]/path or ssh://…
+    Add {
+        name: String,
+        url: String,
+        /// Make it the default remote
+        #[arg(long)]
+        default: bool,
+        /// Write to config.local instead of the committed config
+        #[arg(long)]
+        local: bool,
+    },
+    /// List remotes
+    List,
+    /// Remove a remote
+    Remove { name: String },
+    /// Make a remote the default
+    Default { name: String },
+    /// Set a remote's setting: user, port, keyfile, password (--local only), known_hosts, host_key, jobs
+    Set {
+        name: String,
+        key: String,
+        value: String,
+        /// Write to config.local (required for password)
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct Listed {
+    name: String,
+    url: String,
+    default: bool,
+    settings: std::collections::BTreeMap<String, String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let mut repo = ctx.open()?;
+    let out = &ctx.out;
+    let check_name = |name: &str| -> Result<()> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            bail!(crate::error::Error::Usage(format!("remote name `{name}`: use letters, digits, - and _")));
+        }
+        Ok(())
+    };
+    match args.command {
+        Command::Add { name, url, default, local } => {
+            check_name(&name)?;
+            parse_url(&url, &repo.root)?;
+            if repo.config.remote_names().contains(&name) {
+                bail!(crate::error::Error::Usage(format!(
+                    "remote `{name}` exists already; `trove remote set {name} url URL` changes it"
+                )));
+            }
+            let progress = out.reporter();
+            let _lock = repo.lock(&progress)?;
+            repo.config.set(&format!("remote.{name}.url"), &url, local)?;
+            if default || repo.config.get("core.remote").is_none() {
+                repo.config.set("core.remote", &name, local)?;
+            }
+            out.say(format!("added remote {name} -> {url}"));
+            out.emit(&serde_json::json!({ "added": name, "url": url }));
+        }
+        Command::List => {
+            let default = repo.config.get("core.remote").map(show);
+            let listed: Vec<Listed> = repo
+                .config
+                .remote_names()
+                .into_iter()
+                .map(|name| {
+                    let settings = ["user", "port", "keyfile", "known_hosts", "host_key", "jobs"]
+                        .iter()
+                        .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
+                        .chain(
+                            repo.config
+                                .remote_value(&name, "password")
+                                .map(|_| ("password".into(), "(set)".into())),
+                        )
+                        .collect();
+                    Listed {
+                        url: repo.config.remote_value(&name, "url").unwrap_or_default(),
+                        default: default.as_deref() == Some(name.as_str()),
+                        name,
+                        settings,
+                    }
+                })
+                .collect();
+            if listed.is_empty() {
+                out.say("no remotes; add one with `trove remote add NAME URL`");
+            }
+            for r in &listed {
+                out.say(format!("{}{}\t{}", r.name, if r.default { " (default)" } else { "" }, r.url));
+                for (k, v) in &r.settings {
+                    out.detail(format!("    {k}: {v}"));
+                }
+            }
+            out.emit(&serde_json::json!({ "remotes": listed }));
+        }
+        Command::Remove { name } => {
+            let progress = out.reporter();
+            let _lock = repo.lock(&progress)?;
+            if !repo.config.remove_remote(&name)? {
+                bail!(crate::error::Error::Usage(format!("no remote named `{name}`")));
+            }
+            out.say(format!("removed remote {name}"));
+            out.emit(&serde_json::json!({ "removed": name }));
+        }
+        Command::Default { name } => {
+            if !repo.config.remote_names().contains(&name) {
+                bail!(crate::error::Error::Usage(format!("no remote named `{name}`")));
+            }
+            let progress = out.reporter();
+            let _lock = repo.lock(&progress)?;
+            repo.config.set("core.remote", &name, false)?;
+            out.say(format!("default remote: {name}"));
+            out.emit(&serde_json::json!({ "default": name }));
+        }
+        Command::Set { name, key, value, local } => {
+            if !repo.config.remote_names().contains(&name) {
+                bail!(crate::error::Error::Usage(format!("no remote named `{name}`")));
+            }
+            if key == "url" {
+                parse_url(&value, &repo.root)?;
+            }
+            let progress = out.reporter();
+            let _lock = repo.lock(&progress)?;
+            repo.config.set(&format!("remote.{name}.{key}"), &value, local)?;
+            let shown = if key == "password" { "(hidden)" } else { value.as_str() };
+            out.say(format!("remote {name}: {key} = {shown}"));
+            out.emit(&serde_json::json!({ "remote": name, "key": key, "local": local }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::tracked;
+use crate::workspace::{self, State};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tracked paths (default: all)
+    paths: Vec<PathBuf>,
+    /// Compare the cache with a remote instead (default remote when NAME is omitted)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
+    /// Parallel connections for --remote
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
+}
+
+fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
+    let repo = ctx.open()?;
+    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let remote = crate::remote::open(&repo, (!name.is_empty()).then_some(name))?;
+    let states =
+        crate::transfer::remote_status(&repo, remote.as_ref(), &targets, args.jobs.map(usize::from))?;
+    let out = &ctx.out;
+    for s in &states {
+        if s.in_sync {
+            out.say(format!("{}: in sync with {}", s.path, remote.name()));
+        } else {
+            let mut parts = Vec::new();
+            if s.not_pushed > 0 {
+                parts.push(format!("{} not pushed", s.not_pushed));
+            }
+            if s.not_pulled > 0 {
+                parts.push(format!("{} not pulled", s.not_pulled));
+            }
+            if s.missing_everywhere > 0 {
+                parts.push(format!("{} missing on both sides", s.missing_everywhere));
+            }
+            out.say(format!("{}: {} (objects)", s.path, parts.join(", ")));
+        }
+    }
+    if states.iter().any(|s| s.not_pushed > 0) {
+        out.hint("`trove push` uploads what the remote lacks");
+    }
+    if states.iter().any(|s| s.not_pulled > 0) {
+        out.hint("`trove pull` downloads what the cache lacks");
+    }
+    out.emit(&serde_json::json!({ "remote": remote.name(), "tracked": states }));
+    Ok(())
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if let Some(name) = &args.remote {
+        return run_remote(ctx, &args, name);
+    }
+    let repo = ctx.open()?;
+    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let progress = ctx.out.reporter();
+    let statuses = workspace::status(&repo, &targets, &progress)?;
+    let out = &ctx.out;
+    if statuses.is_empty() {
+        out.say("no tracked data");
+    }
+    for s in &statuses {
+        let mut line = format!("{}: {}", s.path, s.state.as_str());
+        if let Some(c) = &s.changes {
+            line.push_str(&format!(
+                " ({} added, {} removed, {} changed)",
+                c.added.len(),
+                c.removed.len(),
+                c.modified.len()
+            ));
+        }
+        if !s.in_cache && s.state != State::NotInCache {
+            line.push_str(", not in cache");
+        }
+        out.say(line);
+        if let Some(c) = &s.changes {
+            let limit = if out.verbose > 0 { usize::MAX } else { 10 };
+            let mut shown = 0;
+            for (label, list) in [("added", &c.added), ("removed", &c.removed), ("changed", &c.modified)] {
+                for p in list {
+                    if shown < limit {
+                        out.say(format!("    {label}: {p}"));
+                    }
+                    shown += 1;
+                }
+            }
+            if shown > limit {
+                out.say(format!("    … and {} more (-v shows all)", shown - limit));
+            }
+        }
+    }
+    if statuses.iter().any(|s| s.state == State::Modified) {
+        out.hint(
+            "`trove add PATH` (or `trove commit`) saves changes; `trove checkout --force PATH` discards them",
+        );
+    } else if statuses.iter().any(|s| s.state == State::Missing) {
+        out.hint("`trove checkout` restores missing data from the cache");
+    } else if statuses.iter().any(|s| s.state == State::NotInCache) {
+        out.hint("`trove pull` fetches data that is not in the cache");
+    }
+    out.emit(&serde_json::json!({ "tracked": statuses }));
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `push`, `fetch` and `pull`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+
+use super::Ctx;
+use super::output::{bytes, plural};
+use crate::transfer::{self, Report};
+use crate::{remote, tracked, workspace};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tracked paths (default: all)
+    paths: Vec<PathBuf>,
+    /// The remote (default: core.remote)
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Parallel connections
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Push,
+    Fetch,
+    Pull,
+}
+
+pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
+    let repo = ctx.open()?;
+    let progress = ctx.out.reporter();
+    // Pushing only reads the cache; fetching writes it.
+    let _lock = if direction == Direction::Push { None } else { Some(repo.lock(&progress)?) };
+    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let remote = remote::open(&repo, args.remote.as_deref())?;
+    let jobs = args.jobs.map(usize::from);
+    let report = match direction {
+        Direction::Push => transfer::push(&repo, remote.as_ref(), &targets, jobs, &progress)?,
+        Direction::Fetch | Direction::Pull => {
+            transfer::fetch(&repo, remote.as_ref(), &targets, jobs, &progress)?
+        }
+    };
+    let out = &ctx.out;
+    let verb = if direction == Direction::Push { "pushed" } else { "fetched" };
+    let where_ = if direction == Direction::Push { "on the remote" } else { "in the cache" };
+    out.say(format!(
+        "{verb} {}, {} in {:.1} s ({} already {where_})",
+        plural(report.files, "file"),
+        bytes(report.bytes),
+        report.seconds,
+        report.already_there
+    ));
+    if !report.ok() {
+        out.emit(&serde_json::json!({ "transfer": report }));
+        return Err(problems(&report, direction));
+    }
+    let checked_out = if direction == Direction::Pull {
+        let done = workspace::checkout(&repo, &targets, false, &progress)?;
+        for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
+            out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
+        }
+        Some(done)
+    } else {
+        None
+    };
+    out.emit(&serde_json::json!({ "transfer": report, "checked_out": checked_out }));
+    Ok(())
+}
+
+fn problems(r: &Report, direction: Direction) -> anyhow::Error {
+    let mut lines = Vec::new();
+    let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if !r.missing.is_empty() {
+        let side = match direction {
+            Direction::Push => "the local cache".to_string(),
+            _ => format!("remote {}", r.remote),
+        };
+        lines.push(format!(
+            "{} missing from {side}: {}",
+            plural(r.missing.len() as u64, "object"),
+            sample(&r.missing)
+        ));
+    }
+    if !r.corrupt.is_empty() {
+        lines.push(format!(
+            "{} on remote {} did not match their id and were not used: {}",
+            plural(r.corrupt.len() as u64, "object"),
+            r.remote,
+            sample(&r.corrupt)
+        ));
+    }
+    for (id, e) in r.failed.iter().take(3) {
+        lines.push(format!("{id}: {e}"));
+    }
+    if r.failed.len() > 3 {
+        lines.push(format!("… and {} more failures", r.failed.len() - 3));
+    }
+    lines.push("run the command again to retry; what was transferred is kept".into());
+    anyhow!("{}", lines.join("\n"))
+}

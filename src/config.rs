@@ -1,0 +1,271 @@
+//! Settings: `.trove/config` (committed) merged with `.trove/config.local` (machine-specific).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use crate::error::{Error, Result};
+use crate::link::LinkKind;
+
+/// Keys a user may set, with what they mean (shown on an unknown key).
+pub const KNOWN_KEYS: &[(&str, &str)] = &[
+    ("cache.dir", "where the object cache lives (default .trove/cache)"),
+    ("cache.link", "how checkout places files, tried in order (default [reflink, copy])"),
+    ("core.lock_timeout", "seconds a writer waits for the repository lock (default 10)"),
+    ("core.remote", "the remote push, fetch and pull use when -r is not given"),
+    ("remote.NAME.url", "where the remote is: a folder, file://, sftp:// or ssh:// URL"),
+    ("remote.NAME.user", "SFTP login name (else the URL's, ~/.ssh/config's, or $USER)"),
+    ("remote.NAME.port", "SFTP port (else the URL's, ~/.ssh/config's, or 22)"),
+    ("remote.NAME.keyfile", "SFTP private key; its passphrase comes from TROVE_SFTP_KEY_PASSPHRASE"),
+    ("remote.NAME.password", "SFTP password: config.local only (or TROVE_SFTP_PASSWORD)"),
+    ("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
+    ("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
+    ("remote.NAME.jobs", "parallel connections for transfers"),
+];
+
+/// Settings that must never be written to the committed config.
+pub const SECRET_KEYS: &[&str] = &["password"];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    shared_path: PathBuf,
+    local_path: PathBuf,
+    shared: Mapping,
+    local: Mapping,
+}
+
+impl Config {
+    pub fn load(trove_dir: &Path) -> Result<Self> {
+        let shared_path = trove_dir.join("config");
+        let local_path = trove_dir.join("config.local");
+        Ok(Config {
+            shared: read_mapping(&shared_path)?,
+            local: read_mapping(&local_path)?,
+            shared_path,
+            local_path,
+        })
+    }
+
+    /// The value in effect: config.local wins over config.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        lookup(&self.local, key).or_else(|| lookup(&self.shared, key))
+    }
+
+    /// The value in effect, or the built-in default for a known key.
+    pub fn effective(&self, key: &str) -> Option<Value> {
+        self.get(key).cloned().or_else(|| default_of(key))
+    }
+
+    /// Set `key` to `value` (parsed as YAML) in config or config.local, and write the file.
+    pub fn set(&mut self, key: &str, raw_value: &str, local: bool) -> Result<()> {
+        check_key(key)?;
+        if !local && SECRET_KEYS.iter().any(|s| key.ends_with(&format!(".{s}"))) {
+            return Err(Error::Usage(format!(
+                "{key} is a secret: it goes in config.local (add --local), never in the committed config"
+            )));
+        }
+        let value: Value = serde_yaml::from_str(raw_value).unwrap_or(Value::String(raw_value.into()));
+        validate(key, &value).map_err(|message| Error::Config { path: PathBuf::from(key), message })?;
+        let (map, path) =
+            if local { (&mut self.local, &self.local_path) } else { (&mut self.shared, &self.shared_path) };
+        insert(map, key, value);
+        write_mapping(path, map)
+    }
+
+    pub fn link_kinds(&self) -> Result<Vec<LinkKind>> {
+        let value = self.effective("cache.link").expect("cache.link has a default");
+        parse_links(&value).map_err(|message| Error::Config {
+            path: self.shared_path.clone(),
+            message: format!("cache.link: {message}"),
+        })
+    }
+
+    pub fn cache_dir(&self) -> Result<Option<PathBuf>> {
+        match self.get("cache.dir") {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(PathBuf::from(s))),
+            Some(other) => Err(Error::Config {
+                path: self.shared_path.clone(),
+                message: format!("cache.dir must be a path, not {}", show(other)),
+            }),
+        }
+    }
+
+    pub fn lock_timeout_secs(&self) -> Result<u64> {
+        let v = self.effective("core.lock_timeout").expect("default");
+        v.as_u64().ok_or_else(|| Error::Config {
+            path: self.shared_path.clone(),
+            message: format!("core.lock_timeout must be a whole number of seconds, not {}", show(&v)),
+        })
+    }
+}
+
+impl Config {
+    /// Names of the configured remotes (from both files), sorted.
+    pub fn remote_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [&self.shared, &self.local]
+            .iter()
+            .filter_map(|m| m.get("remote").and_then(Value::as_mapping))
+            .flat_map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A string setting of a remote (`remote.NAME.KEY`), with config.local winning.
+    pub fn remote_value(&self, name: &str, key: &str) -> Option<String> {
+        self.get(&format!("remote.{name}.{key}")).map(show)
+    }
+
+    /// Drop a remote from both files; returns whether it existed.
+    pub fn remove_remote(&mut self, name: &str) -> Result<bool> {
+        let mut found = false;
+        for (map, path) in [(&mut self.shared, &self.shared_path), (&mut self.local, &self.local_path)] {
+            let removed =
+                map.get_mut("remote").and_then(Value::as_mapping_mut).and_then(|m| m.remove(name)).is_some();
+            let default_gone = lookup(map, "core.remote").and_then(Value::as_str) == Some(name);
+            if default_gone && let Some(core) = map.get_mut("core").and_then(Value::as_mapping_mut) {
+                core.remove("remote");
+            }
+            if removed || default_gone {
+                write_mapping(path, map)?;
+            }
+            found |= removed;
+        }
+        Ok(found)
+    }
+}
+
+/// A YAML value on one line, for messages and `trove config KEY`.
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim_end().to_string(),
+    }
+}
+
+fn default_of(key: &str) -> Option<Value> {
+    match key {
+        "cache.link" => Some(Value::Sequence(vec!["reflink".into(), "copy".into()])),
+        "core.lock_timeout" => Some(Value::Number(10.into())),
+        _ => None,
+    }
+}
+
+/// The pattern a key matches in KNOWN_KEYS (`remote.origin.url` → `remote.NAME.url`).
+fn pattern_of(key: &str) -> String {
+    let parts: Vec<&str> = key.split('.').collect();
+    match parts.as_slice() {
+        ["remote", name, setting] if !name.is_empty() => format!("remote.NAME.{setting}"),
+        _ => key.to_string(),
+    }
+}
+
+pub fn check_key(key: &str) -> Result<()> {
+    let pattern = pattern_of(key);
+    if KNOWN_KEYS.iter().any(|(k, _)| *k == pattern) {
+        return Ok(());
+    }
+    let known: Vec<String> = KNOWN_KEYS.iter().map(|(k, d)| format!("  {k}: {d}")).collect();
+    Err(Error::Usage(format!("unknown config key `{key}`; known keys:\n{}", known.join("\n"))))
+}
+
+fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
+    match pattern_of(key).as_str() {
+        "remote.NAME.port" => value
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .map(|_| ())
+            .ok_or_else(|| format!("must be a port number, not {}", show(value))),
+        "remote.NAME.jobs" => value
+            .as_u64()
+            .filter(|j| (1..=64).contains(j))
+            .map(|_| ())
+            .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
+        "remote.NAME.host_key" => match value.as_str() {
+            Some("strict" | "accept-new") => Ok(()),
+            _ => Err(format!("must be `strict` or `accept-new`, not {}", show(value))),
+        },
+        "cache.link" => parse_links(value).map(|_| ()),
+        "core.lock_timeout" => value
+            .as_u64()
+            .map(|_| ())
+            .ok_or_else(|| format!("must be a whole number of seconds, not {}", show(value))),
+        "cache.dir" => match value {
+            Value::String(_) => Ok(()),
+            other => Err(format!("must be a path, not {}", show(other))),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn parse_links(value: &Value) -> std::result::Result<Vec<LinkKind>, String> {
+    let names: Vec<String> = match value {
+        Value::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+        Value::Sequence(items) => items.iter().map(show).collect(),
+        other => {
+            return Err(format!("expected a list such as [reflink, copy], not {}", show(other)));
+        }
+    };
+    let kinds = names.iter().map(|n| n.parse::<LinkKind>()).collect::<std::result::Result<Vec<_>, _>>()?;
+    if kinds.is_empty() {
+        return Err("the list is empty".into());
+    }
+    Ok(kinds)
+}
+
+fn lookup<'a>(map: &'a Mapping, key: &str) -> Option<&'a Value> {
+    let mut parts = key.split('.');
+    let mut cur = map.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_mapping()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn insert(map: &mut Mapping, key: &str, value: Value) {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = map;
+    for p in &parts[..parts.len() - 1] {
+        let entry =
+            cur.entry(Value::String((*p).to_string())).or_insert_with(|| Value::Mapping(Mapping::new()));
+        if !entry.is_mapping() {
+            *entry = Value::Mapping(Mapping::new());
+        }
+        cur = entry.as_mapping_mut().expect("just made a mapping");
+    }
+    cur.insert(Value::String(parts[parts.len() - 1].to_string()), value);
+}
+
+fn read_mapping(path: &Path) -> Result<Mapping> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Mapping::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if text.trim().is_empty() {
+        return Ok(Mapping::new());
+    }
+    match serde_yaml::from_str::<Value>(&text) {
+        Ok(Value::Mapping(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Mapping::new()),
+        Ok(_) => {
+            Err(Error::Config { path: path.to_path_buf(), message: "expected `key: value` settings".into() })
+        }
+        Err(e) => Err(Error::Config {
+            path: path.to_path_buf(),
+            message: format!("line {}: not valid YAML: {e}", e.location().map_or(1, |l| l.line())),
+        }),
+    }
+}
+
+fn write_mapping(path: &Path, map: &Mapping) -> Result<()> {
+    let text =
+        if map.is_empty() { String::new() } else { serde_yaml::to_string(map).expect("mapping serialises") };
+    // config.local may hold secrets: only its owner reads it.
+    let mode = if path.ends_with("config.local") { 0o600 } else { 0o644 };
+    crate::atomic_file::write_with_mode(path, text.as_bytes(), mode)
+}

@@ -1,0 +1,96 @@
+//! The library's error type: every variant names the thing it concerns.
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Pointer { path: PathBuf, line: usize, message: String },
+    #[error("manifest {name}: {message}")]
+    Manifest { name: String, message: String },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{0}: not inside a git work tree")]
+    NotGitRepo(PathBuf),
+    #[error("{0}: not a trove repository (no .trove folder here or in any parent)")]
+    NotInitialised(PathBuf),
+    #[error("repository is locked by another trove process ({holder}); gave up after {waited_secs} s")]
+    Locked { holder: String, waited_secs: u64 },
+    #[error("{path}: {message}")]
+    Path { path: PathBuf, message: String },
+    #[error("{path}: file name is not valid UTF-8")]
+    NonUtf8Path { path: PathBuf },
+    #[error("object {id} is not in the cache")]
+    MissingObject { id: String },
+    #[error("object {id} is corrupt: its content hashes to {actual}")]
+    CorruptObject { id: String, actual: String },
+    #[error("{path}: would overwrite unsaved changes")]
+    Unsaved { path: PathBuf, files: Vec<String> },
+    #[error("{path}: {message}")]
+    Git { path: PathBuf, message: String },
+    #[error("remote {remote}: {message}")]
+    Remote { remote: String, message: String },
+    #[error("remote {remote}: no space left: {message}")]
+    RemoteFull { remote: String, message: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    pub fn path(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Path { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+
+    pub fn git(path: impl AsRef<Path>, err: git2::Error) -> Self {
+        Error::Git { path: path.as_ref().to_path_buf(), message: err.message().to_string() }
+    }
+
+    /// What the user can do about it, printed on a line of its own.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NotGitRepo(_) => Some("run `git init` or `trove init` inside a git work tree".into()),
+            Error::NotInitialised(_) => Some("run `trove init` at the top of your git work tree".into()),
+            Error::Locked { .. } => Some(
+                "wait for the other trove command to finish; if none is running, the lock is stale and the next run takes it".into(),
+            ),
+            Error::Pointer { .. } => Some("fix or restore the pointer file (e.g. `git checkout -- FILE`)".into()),
+            Error::MissingObject { .. } => Some("run `trove pull` to fetch it, or `trove add` the data again".into()),
+            Error::Unsaved { files, .. } => {
+                let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+                let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+                Some(format!(
+                    "changed: {}{more}\nsave them with `trove add`, or discard them with `trove checkout --force`",
+                    shown.join(", ")
+                ))
+            }
+            Error::NonUtf8Path { .. } => Some("rename the file, or exclude it with .troveignore".into()),
+            Error::RemoteFull { .. } => {
+                Some("free space on the remote (or raise its quota), then push again: finished uploads are kept".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Attach a path to an io::Error.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::result::Result<T, std::io::Error> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

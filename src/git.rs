@@ -1,0 +1,194 @@
+//! Everything git: staging pointer files, `.gitignore` entries, commits, pointers at a revision.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::pointer::{self, Pointer};
+
+fn rel_to<'a>(root: &Path, path: &'a Path) -> Result<&'a Path> {
+    path.strip_prefix(root).map_err(|_| Error::path(path, "is outside the repository"))
+}
+
+/// Bring the index in line with the work tree for these paths (added, changed or deleted).
+pub fn stage(git: &git2::Repository, root: &Path, paths: &[PathBuf]) -> Result<()> {
+    let mut index = git.index().map_err(|e| Error::git(root, e))?;
+    for path in paths {
+        let rel = rel_to(root, path)?;
+        let r = if path.exists() {
+            index.add_path(rel)
+        } else {
+            match index.remove_path(rel) {
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        r.map_err(|e| Error::git(path, e))?;
+    }
+    index.write().map_err(|e| Error::git(root, e))
+}
+
+/// Make sure `dir/.gitignore` has the line `/name`; returns the .gitignore path if it changed.
+pub fn ignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let path = dir.join(".gitignore");
+    let line = format!("/{}", escape_ignore(name));
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    if text.lines().any(|l| l == line) {
+        return Ok(None);
+    }
+    let mut new = text;
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    new.push_str(&line);
+    new.push('\n');
+    crate::atomic_file::write(&path, new.as_bytes())?;
+    Ok(Some(path))
+}
+
+/// Remove the line `/name` from `dir/.gitignore`; returns the path if it changed.
+pub fn unignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let path = dir.join(".gitignore");
+    let line = format!("/{}", escape_ignore(name));
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    if !text.lines().any(|l| l == line) {
+        return Ok(None);
+    }
+    let kept: String = text.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect();
+    if kept.is_empty() {
+        fs::remove_file(&path).at(&path)?;
+    } else {
+        crate::atomic_file::write(&path, kept.as_bytes())?;
+    }
+    Ok(Some(path))
+}
+
+fn escape_ignore(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if matches!(c, '*' | '?' | '[' | '\\') || (i == 0 && matches!(c, '#' | '!')) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Commit exactly these paths (as they are in the work tree) on top of HEAD, leaving
+/// anything else staged as it was. Returns None when they match HEAD already.
+pub fn commit_paths(
+    git: &git2::Repository,
+    root: &Path,
+    paths: &[PathBuf],
+    message: &str,
+) -> Result<Option<git2::Oid>> {
+    let err = |e: git2::Error| Error::git(root, e);
+    let head_commit = match git.head() {
+        Ok(h) => Some(h.peel_to_commit().map_err(err)?),
+        Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => None,
+        Err(e) => return Err(err(e)),
+    };
+    let mut tree_index = git2::Index::new().map_err(err)?;
+    if let Some(c) = &head_commit {
+        tree_index.read_tree(&c.tree().map_err(err)?).map_err(err)?;
+    }
+    let mut real_index = git.index().map_err(err)?;
+    for path in paths {
+        let rel = rel_to(root, path)?;
+        if path.exists() {
+            let bytes = fs::read(path).at(path)?;
+            let oid = git.blob(&bytes).map_err(err)?;
+            let entry = index_entry(rel, oid, bytes.len())?;
+            tree_index.add(&entry).map_err(err)?;
+            real_index.add_path(rel).map_err(err)?;
+        } else {
+            let _ = tree_index.remove_path(rel);
+            let _ = real_index.remove_path(rel);
+        }
+    }
+    real_index.write().map_err(err)?;
+    let tree_id = tree_index.write_tree_to(git).map_err(err)?;
+    if let Some(c) = &head_commit
+        && c.tree_id() == tree_id
+    {
+        return Ok(None);
+    }
+    let tree = git.find_tree(tree_id).map_err(err)?;
+    let sig = git.signature().map_err(|_| {
+        Error::path(
+            root,
+            "git needs your name and email to commit: run `git config user.name \"Your Name\"` and `git config user.email you@example.com`",
+        )
+    })?;
+    let parents: Vec<&git2::Commit> = head_commit.iter().collect();
+    let oid = git.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).map_err(err)?;
+    Ok(Some(oid))
+}
+
+fn index_entry(rel: &Path, oid: git2::Oid, len: usize) -> Result<git2::IndexEntry> {
+    let path =
+        rel.to_str().ok_or_else(|| Error::NonUtf8Path { path: rel.to_path_buf() })?.as_bytes().to_vec();
+    Ok(git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: len as u32,
+        id: oid,
+        flags: 0,
+        flags_extended: 0,
+        path,
+    })
+}
+
+/// Every pointer file in the tree of `rev`, with its path relative to the repository root.
+pub fn pointers_at(git: &git2::Repository, root: &Path, rev: &str) -> Result<Vec<(PathBuf, Pointer)>> {
+    let obj = git
+        .revparse_single(rev)
+        .map_err(|e| Error::path(root, format!("unknown revision `{rev}`: {}", e.message())))?;
+    let tree = obj
+        .peel_to_tree()
+        .map_err(|e| Error::path(root, format!("revision `{rev}` has no tree: {}", e.message())))?;
+    let suffix = format!(".{}", pointer::EXTENSION);
+    let mut found = Vec::new();
+    let mut walk_err = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let Ok(name) = entry.name() else {
+            return git2::TreeWalkResult::Ok;
+        };
+        if entry.kind() != Some(git2::ObjectType::Blob) || !name.ends_with(&suffix) || name == suffix {
+            return git2::TreeWalkResult::Ok;
+        }
+        let rel = PathBuf::from(format!("{dir}{name}"));
+        let shown = PathBuf::from(format!("{rev}:{}", rel.display()));
+        let parsed = git.find_blob(entry.id()).map_err(|e| Error::git(&shown, e)).and_then(|b| {
+            let text = std::str::from_utf8(b.content())
+                .map_err(|_| Error::path(&shown, "pointer file is not UTF-8"))?;
+            Pointer::parse(text, &shown)
+        });
+        match parsed {
+            Ok(p) => found.push((rel, p)),
+            Err(e) => {
+                walk_err = Some(e);
+                return git2::TreeWalkResult::Abort;
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .ok();
+    if let Some(e) = walk_err {
+        return Err(e);
+    }
+    Ok(found)
+}

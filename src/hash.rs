@@ -1,0 +1,130 @@
+//! Object ids: BLAKE3-256 of the content, written as 64 lowercase hex characters.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::error::{IoContext, Result};
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId([u8; 32]);
+
+/// Files at least this large are hashed with memory-mapping and all cores.
+const PARALLEL_HASH_MIN: u64 = 4 << 20;
+
+impl ObjectId {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ObjectId(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn of_bytes(data: &[u8]) -> Self {
+        ObjectId(*blake3::hash(data).as_bytes())
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({self})")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParseIdError(pub String);
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not an object id (64 lowercase hex characters)", self.0)
+    }
+}
+
+impl std::error::Error for ParseIdError {}
+
+impl FromStr for ObjectId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let err = || ParseIdError(s.chars().take(80).collect());
+        if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+            let hex = std::str::from_utf8(chunk).map_err(|_| err())?;
+            out[i] = u8::from_str_radix(hex, 16).map_err(|_| err())?;
+        }
+        Ok(ObjectId(out))
+    }
+}
+
+impl serde::Serialize for ObjectId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ObjectId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Hash a file's content; returns its id and size.
+pub fn hash_file(path: &Path) -> Result<(ObjectId, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path).at(path)?;
+    let len = file.metadata().at(path)?.len();
+    if len >= PARALLEL_HASH_MIN {
+        hasher.update_mmap_rayon(path).at(path)?;
+        let size = hasher.count();
+        return Ok((ObjectId(*hasher.finalize().as_bytes()), size));
+    }
+    let mut buf = vec![0u8; (len as usize).clamp(1, 256 << 10) + 1];
+    loop {
+        let n = file.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = ObjectId::of_bytes(b"hello");
+        let hex = id.to_string();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(hex.parse::<ObjectId>().unwrap(), id);
+        assert_eq!(hex, "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f");
+    }
+
+    #[test]
+    fn rejects_bad_hex() {
+        assert!("abc".parse::<ObjectId>().is_err());
+        assert!("A".repeat(64).parse::<ObjectId>().is_err());
+        assert!("g".repeat(64).parse::<ObjectId>().is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! trove: version datasets and models next to code in git.
+//!
+//! The library knows nothing about terminals: it takes plain values and a
+//! [`progress::Reporter`], and returns typed results and [`error::Error`]s.
+
+pub mod atomic_file;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod git;
+pub mod hash;
+pub mod link;
+pub mod manifest;
+pub mod pointer;
+pub mod progress;
+pub mod remote;
+pub mod repo;
+pub mod scan;
+pub mod state;
+pub mod tracked;
+pub mod transfer;
+pub mod workspace;
+
+pub mod cli;

@@ -1,0 +1,176 @@
+//! Pointer files (`images.trove`): the small YAML file committed to git in place of the data.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::manifest::check_relative_path;
+
+pub const EXTENSION: &str = "trove";
+const HEADER: &str = "# trove pointer: commit this file; `trove pull` restores the data it names";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    /// The tracked file or directory, relative to the pointer's folder.
+    pub path: String,
+    pub kind: Kind,
+    pub hash: ObjectId,
+    pub size: u64,
+    /// Number of files, for directories.
+    pub files: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    version: serde_yaml::Value,
+    path: String,
+    kind: Kind,
+    hash: String,
+    size: u64,
+    files: Option<u64>,
+}
+
+impl Pointer {
+    /// The exact bytes written to disk: stable, so re-adding unchanged data rewrites nothing.
+    pub fn to_text(&self) -> String {
+        let path = serde_yaml::to_string(&self.path).expect("string serialises");
+        let mut out = format!(
+            "{HEADER}\nversion: 1\npath: {}\nkind: {}\nhash: {}\nsize: {}\n",
+            path.trim_end(),
+            self.kind.as_str(),
+            self.hash,
+            self.size
+        );
+        if let Some(files) = self.files {
+            out.push_str(&format!("files: {files}\n"));
+        }
+        out
+    }
+
+    /// Parse a pointer file's text; `file` names it in errors (with the line).
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let err = |line: usize, message: String| Error::Pointer { path: file.to_path_buf(), line, message };
+        let line_of = |key: &str| {
+            text.lines()
+                .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
+                .map_or(1, |i| i + 1)
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+            let line = e.location().map_or(1, |l| l.line());
+            err(line, format!("not valid YAML: {e}"))
+        })?;
+        let map = value
+            .as_mapping()
+            .ok_or_else(|| err(1, "not a trove pointer (expected `key: value` lines)".into()))?;
+        match map.get("version") {
+            None => return Err(err(1, "missing `version`".into())),
+            Some(v) if v.as_u64() == Some(1) => {}
+            Some(v) => {
+                let shown = serde_yaml::to_string(v).unwrap_or_default();
+                return Err(err(
+                    line_of("version"),
+                    format!(
+                        "unknown pointer version {} (this trove reads version 1; upgrade trove)",
+                        shown.trim()
+                    ),
+                ));
+            }
+        }
+        let raw: Raw = serde_yaml::from_value(value.clone()).map_err(|e| {
+            let msg = e.to_string();
+            let line = ["path", "kind", "hash", "size", "files"]
+                .iter()
+                .find(|k| msg.contains(&format!("`{k}`")))
+                .map_or_else(
+                    || {
+                        // an unknown field: point at it
+                        msg.split('`').nth(1).map_or(1, line_of)
+                    },
+                    |k| line_of(k),
+                );
+            err(line, msg)
+        })?;
+        let _ = raw.version;
+        check_relative_path(&raw.path).map_err(|m| {
+            err(
+                line_of("path"),
+                format!("`path: {}`: {m}; it must name a file or folder beside the pointer", raw.path),
+            )
+        })?;
+        let hash: ObjectId = raw.hash.parse().map_err(|e| err(line_of("hash"), format!("{e}")))?;
+        match (raw.kind, raw.files) {
+            (Kind::Dir, None) => {
+                return Err(err(line_of("kind"), "a `dir` pointer needs `files`".into()));
+            }
+            (Kind::File, Some(_)) => {
+                return Err(err(line_of("files"), "a `file` pointer has no `files`".into()));
+            }
+            _ => {}
+        }
+        Ok(Pointer { path: raw.path, kind: raw.kind, hash, size: raw.size, files: raw.files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Pointer {
+        Pointer {
+            path: "images".into(),
+            kind: Kind::Dir,
+            hash: ObjectId::of_bytes(b"x"),
+            size: 10,
+            files: Some(2),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let p = sample();
+        let text = p.to_text();
+        assert!(text.starts_with(HEADER));
+        assert_eq!(Pointer::parse(&text, Path::new("x.trove")).unwrap(), p);
+    }
+
+    #[test]
+    fn quotes_ambiguous_paths() {
+        let mut p = sample();
+        p.path = "true".into();
+        let text = p.to_text();
+        assert!(text.contains("path: 'true'"), "{text}");
+        assert_eq!(Pointer::parse(&text, Path::new("x.trove")).unwrap().path, "true");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = sample().to_text().replace("hash: ", "hash: zz");
+        let err = Pointer::parse(&text, Path::new("d.trove")).unwrap_err().to_string();
+        assert!(err.starts_with("d.trove:5:"), "{err}");
+        let text = sample().to_text().replace("version: 1", "version: 7");
+        let err = Pointer::parse(&text, Path::new("d.trove")).unwrap_err().to_string();
+        assert!(err.starts_with("d.trove:2: unknown pointer version 7"), "{err}");
+        let text = sample().to_text().replace("path: images", "path: ../../etc");
+        let err = Pointer::parse(&text, Path::new("d.trove")).unwrap_err().to_string();
+        assert!(err.starts_with("d.trove:3:"), "{err}");
+    }
+}

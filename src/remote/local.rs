@@ -1,0 +1,144 @@
+//! A folder remote: a directory on this machine (or a mounted share).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote};
+use crate::error::{Error, IoContext, Result};
+
+pub struct FolderRemote {
+    name: String,
+    url: String,
+    root: PathBuf,
+    jobs: Option<usize>,
+}
+
+impl FolderRemote {
+    pub fn new(settings: &super::Settings, root: PathBuf) -> Self {
+        FolderRemote { name: settings.name.clone(), url: settings.url.clone(), root, jobs: settings.jobs }
+    }
+}
+
+impl Remote for FolderRemote {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn connect(&self) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(FolderConnection { name: self.name.clone(), root: self.root.clone() }))
+    }
+
+    fn default_jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8))
+    }
+}
+
+struct FolderConnection {
+    name: String,
+    root: PathBuf,
+}
+
+static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl FolderConnection {
+    fn err(&self, path: &Path, e: std::io::Error) -> Error {
+        Error::Remote { remote: self.name.clone(), message: format!("{}: {e}", path.display()) }
+    }
+}
+
+impl Connection for FolderConnection {
+    fn read_layout(&mut self) -> Result<Option<String>> {
+        let path = self.root.join(LAYOUT_FILE);
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(&path, e)),
+        }
+    }
+
+    fn init_layout(&mut self) -> Result<()> {
+        if !self.root.is_dir() {
+            fs::create_dir(&self.root).map_err(|e| Error::Remote {
+                remote: self.name.clone(),
+                message: format!("cannot create folder {}: {e}", self.root.display()),
+            })?;
+        }
+        for d in ["objects", "tmp"] {
+            let p = self.root.join(d);
+            fs::create_dir_all(&p).map_err(|e| self.err(&p, e))?;
+        }
+        let layout = self.root.join(LAYOUT_FILE);
+        crate::atomic_file::write(&layout, LAYOUT_TEXT.as_bytes())
+    }
+
+    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
+        let dir = self.root.join("objects").join(prefix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(&dir, e)),
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| self.err(&dir, e))?;
+            if let Some(n) = e.file_name().to_str() {
+                names.push(n.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    fn exists(&mut self, key: &ObjectKey) -> Result<bool> {
+        Ok(self.root.join(key.rel_path()).is_file())
+    }
+
+    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
+        let temp = self.root.join("tmp").join(format!(
+            "up-{}-{}",
+            std::process::id(),
+            UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let dest = self.root.join(key.rel_path());
+        let result = (|| {
+            fs::copy(local, &temp).map_err(|e| self.err(&dest, e))?;
+            let parent = dest.parent().expect("object path has a folder");
+            if let Err(e) = fs::rename(&temp, &dest) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(self.err(&dest, e));
+                }
+                fs::create_dir_all(parent).map_err(|e| self.err(parent, e))?;
+                fs::rename(&temp, &dest).map_err(|e| self.err(&dest, e))?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64> {
+        let path = self.root.join(key.rel_path());
+        let mut f = fs::File::open(&path).map_err(|e| self.err(&path, e))?;
+        std::io::copy(&mut f, out).at(&path)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // One flush of the remote's file system makes every upload durable.
+        let f = fs::File::open(&self.root).map_err(|e| self.err(&self.root, e))?;
+        f.sync_all().map_err(|e| self.err(&self.root, e))?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `f` is an open descriptor for the duration of the call.
+            unsafe { libc::syncfs(f.as_raw_fd()) };
+        }
+        Ok(())
+    }
+}

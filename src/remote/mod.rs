@@ -1,0 +1,281 @@
+//! Remotes: where objects are pushed to and fetched from. One trait, a backend per URL scheme.
+//!
+//! Layout on every remote: `<root>/TROVE_REMOTE` (names the layout version),
+//! `<root>/objects/<2 hex>/<62 hex>[.dir]`, and `<root>/tmp/` for uploads in flight.
+
+pub mod local;
+pub mod sftp;
+pub mod ssh_config;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::repo::Repo;
+
+pub const LAYOUT_FILE: &str = "TROVE_REMOTE";
+pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_TEXT: &str =
+    "# trove remote: objects/<2 hex>/<62 hex>[.dir]; uploads in flight under tmp/\nlayout: 1\n";
+
+/// An object as named on a remote: a file's content, or a directory's manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub id: ObjectId,
+    pub manifest: bool,
+}
+
+impl ObjectKey {
+    pub fn file(id: ObjectId) -> Self {
+        ObjectKey { id, manifest: false }
+    }
+
+    pub fn manifest(id: ObjectId) -> Self {
+        ObjectKey { id, manifest: true }
+    }
+
+    /// The fan-out folder: the first two hex characters.
+    pub fn prefix(&self) -> String {
+        self.id.to_hex()[..2].to_string()
+    }
+
+    /// The name inside the fan-out folder.
+    pub fn file_name(&self) -> String {
+        let hex = self.id.to_hex();
+        if self.manifest { format!("{}.dir", &hex[2..]) } else { hex[2..].to_string() }
+    }
+
+    /// `objects/<2>/<62>[.dir]`, relative to the remote's root.
+    pub fn rel_path(&self) -> String {
+        format!("objects/{}/{}", self.prefix(), self.file_name())
+    }
+
+    /// Parse a name found by listing `objects/<prefix>/`.
+    pub fn from_listing(prefix: &str, name: &str) -> Option<Self> {
+        let (stem, manifest) = match name.strip_suffix(".dir") {
+            Some(s) => (s, true),
+            None => (name, false),
+        };
+        let id = format!("{prefix}{stem}").parse().ok()?;
+        Some(ObjectKey { id, manifest })
+    }
+
+    pub fn display(&self) -> String {
+        if self.manifest { format!("{}.dir", self.id) } else { self.id.to_hex() }
+    }
+}
+
+/// One connection to a remote. Transfers open several and use each from one thread.
+pub trait Connection: Send {
+    /// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).
+    fn read_layout(&mut self) -> Result<Option<String>>;
+    /// Create the root (if its parent exists), `objects/`, `tmp/` and `TROVE_REMOTE`.
+    fn init_layout(&mut self) -> Result<()>;
+    /// The file names in `objects/<prefix>/` (empty when the folder does not exist).
+    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>>;
+    /// Whether one object exists.
+    fn exists(&mut self, key: &ObjectKey) -> Result<bool>;
+    /// Upload a local file as `key`: written under `tmp/`, then renamed into place.
+    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()>;
+    /// Stream an object's bytes into `out`; returns the byte count.
+    fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64>;
+    /// Make what was uploaded durable (called once at the end of a push).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A configured remote: knows how to connect.
+pub trait Remote: Send + Sync {
+    /// The remote's name in the config.
+    fn name(&self) -> &str;
+    /// Its URL as shown to users (never with a secret).
+    fn url(&self) -> &str;
+    /// Open a new connection.
+    fn connect(&self) -> Result<Box<dyn Connection>>;
+    /// How many connections a transfer uses when `-j` is not given.
+    fn default_jobs(&self) -> usize;
+}
+
+/// A remote's settings, merged from config and config.local (and the environment for secrets).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub name: String,
+    pub url: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub keyfile: Option<std::path::PathBuf>,
+    /// From config.local or TROVE_SFTP_PASSWORD; never printed.
+    pub password: Option<String>,
+    /// From TROVE_SFTP_KEY_PASSPHRASE.
+    pub key_passphrase: Option<String>,
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// `host_key: accept-new`: record an unknown host key instead of refusing it.
+    pub accept_new_host_key: bool,
+    pub jobs: Option<usize>,
+}
+
+impl Settings {
+    /// Read remote `name` (or the default remote) from the repository's config.
+    pub fn load(repo: &Repo, name: Option<&str>) -> Result<Settings> {
+        let cfg = &repo.config;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => cfg.get("core.remote").map(crate::config::show).ok_or_else(|| {
+                Error::Usage(match cfg.remote_names().as_slice() {
+                    [] => "no remote is configured; add one with `trove remote add NAME URL --default`"
+                        .to_string(),
+                    names => format!(
+                        "no default remote; pass -r NAME ({}) or set one with `trove remote default NAME`",
+                        names.join(", ")
+                    ),
+                })
+            })?,
+        };
+        let url = cfg.remote_value(&name, "url").ok_or_else(|| {
+            Error::Usage(format!("no remote named `{name}`; `trove remote list` shows the configured ones"))
+        })?;
+        let home_relative = |p: String| -> std::path::PathBuf {
+            match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+                (Some(rest), Some(home)) => Path::new(&home).join(rest),
+                _ => repo.root.join(p),
+            }
+        };
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Ok(Settings {
+            user: cfg.remote_value(&name, "user"),
+            port: cfg.remote_value(&name, "port").and_then(|p| p.parse().ok()),
+            keyfile: cfg.remote_value(&name, "keyfile").map(home_relative),
+            password: cfg.remote_value(&name, "password").or_else(|| env("TROVE_SFTP_PASSWORD")),
+            key_passphrase: env("TROVE_SFTP_KEY_PASSPHRASE"),
+            known_hosts: cfg.remote_value(&name, "known_hosts").map(home_relative),
+            accept_new_host_key: cfg.remote_value(&name, "host_key").as_deref() == Some("accept-new"),
+            jobs: cfg.remote_value(&name, "jobs").and_then(|j| j.parse().ok()),
+            name,
+            url,
+        })
+    }
+}
+
+/// Open remote `name` (or the default one) with the backend its URL names.
+pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
+    let settings = Settings::load(repo, name)?;
+    match parse_url(&settings.url, &repo.root)? {
+        Location::Folder(path) => Ok(Box::new(local::FolderRemote::new(&settings, path))),
+        Location::Sftp { user, host, port, path } => sftp::open(&settings, user, host, port, path),
+    }
+}
+
+/// Check a remote's `TROVE_REMOTE` text names a layout this trove understands.
+pub fn check_layout(remote: &str, text: &str) -> Result<()> {
+    let bad = |message: String| Error::Remote { remote: remote.to_string(), message };
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| bad(format!("{LAYOUT_FILE} is not valid YAML: {e}")))?;
+    match value.get("layout").and_then(|v| v.as_u64()) {
+        Some(LAYOUT_VERSION) => Ok(()),
+        Some(other) => Err(bad(format!(
+            "{LAYOUT_FILE} says layout {other}; this trove understands layout {LAYOUT_VERSION} (upgrade trove)"
+        ))),
+        None => Err(bad(format!("{LAYOUT_FILE} has no `layout:` version"))),
+    }
+}
+
+/// What a remote URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Folder(std::path::PathBuf),
+    Sftp { user: Option<String>, host: String, port: Option<u16>, path: String },
+}
+
+/// Parse `/path`, `file:///path`, `sftp://[user@]host[:port]/path` or `ssh://…`.
+pub fn parse_url(url: &str, base: &Path) -> Result<Location> {
+    let bad = |m: &str| Error::Usage(format!("remote URL `{url}`: {m}"));
+    if let Some(rest) = url.strip_prefix("sftp://").or_else(|| url.strip_prefix("ssh://")) {
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => return Err(bad("has no path after the host (e.g. sftp://host/srv/data)")),
+        };
+        let (user, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, authority),
+        };
+        if user.as_deref().is_some_and(|u| u.contains(':')) {
+            return Err(bad(
+                "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD",
+            ));
+        }
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, rest) = h.split_once(']').ok_or_else(|| bad("unclosed [ in host"))?;
+            let port = match rest.strip_prefix(':') {
+                Some(p) => Some(p.parse::<u16>().map_err(|_| bad("port is not a number"))?),
+                None => None,
+            };
+            (h.to_string(), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => {
+                    (h.to_string(), Some(p.parse::<u16>().map_err(|_| bad("port is not a number"))?))
+                }
+                None => (hostport.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("has no host"));
+        }
+        // `sftp://host/~/data` or `sftp://host/./data` for paths relative to the login folder.
+        let path = path
+            .strip_prefix("/~/")
+            .or_else(|| path.strip_prefix("/./"))
+            .map_or_else(|| path.to_string(), |p| p.to_string());
+        return Ok(Location::Sftp { user, host, port, path });
+    }
+    let path = if let Some(p) = url.strip_prefix("file://") {
+        if !p.starts_with('/') {
+            return Err(bad("a file:// URL needs an absolute path (file:///srv/data)"));
+        }
+        std::path::PathBuf::from(p)
+    } else if url.contains("://") {
+        return Err(bad("unknown scheme; use a folder path, file://, sftp:// or ssh://"));
+    } else {
+        base.join(url)
+    };
+    Ok(Location::Folder(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let base = Path::new("/repo");
+        assert_eq!(parse_url("../store", base).unwrap(), Location::Folder("/repo/../store".into()));
+        assert_eq!(parse_url("file:///srv/x", base).unwrap(), Location::Folder("/srv/x".into()));
+        assert_eq!(
+            parse_url("sftp://ann@host:2222/srv/data", base).unwrap(),
+            Location::Sftp {
+                user: Some("ann".into()),
+                host: "host".into(),
+                port: Some(2222),
+                path: "/srv/data".into()
+            }
+        );
+        assert_eq!(
+            parse_url("ssh://host/~/data", base).unwrap(),
+            Location::Sftp { user: None, host: "host".into(), port: None, path: "data".into() }
+        );
+        assert!(parse_url("s3://bucket/x", base).is_err());
+        assert!(parse_url("sftp://u:pw@host/x", base).is_err());
+    }
+
+    #[test]
+    fn keys_and_layout() {
+        let id = ObjectId::of_bytes(b"x");
+        let k = ObjectKey::manifest(id);
+        assert_eq!(ObjectKey::from_listing(&k.prefix(), &k.file_name()), Some(k));
+        assert!(k.rel_path().ends_with(".dir"));
+        assert!(check_layout("r", LAYOUT_TEXT).is_ok());
+        assert!(check_layout("r", "layout: 2\n").unwrap_err().to_string().contains("layout 2"));
+    }
+}

@@ -1,0 +1,1024 @@
+//! The SFTP remote over ssh2 (libssh2). Each [`Connection`] is its own TCP stream, SSH
+//! session and SFTP channel, so transfers run one per worker thread.
+//!
+//! Connecting: host, user, port and key come from the URL, then the remote's settings,
+//! then `~/.ssh/config`, then defaults. The server's host key is checked against
+//! known_hosts before any secret is sent; then password, key files, ssh-agent and the
+//! default keys are tried in turn.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ssh2::{
+    CheckResult, ErrorCode, HashType, KeyboardInteractivePrompt, KnownHostFileKind, MethodType, OpenFlags,
+    OpenType, Prompt, Session, Sftp,
+};
+
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, ssh_config};
+use crate::error::{Error, Result};
+
+const DEFAULT_JOBS: usize = 8;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// For the handshake and authentication.
+const LOGIN_TIMEOUT_MS: u32 = 20_000;
+/// For any one blocking SFTP call once logged in.
+const IO_TIMEOUT_MS: u32 = 120_000;
+/// Reads and writes of this size let libssh2 keep many SFTP packets in flight.
+const CHUNK: usize = 1 << 20;
+/// Fast ciphers first (AES-GCM where the CPU has AES instructions); the others libssh2
+/// supports follow, so an old server still finds a common one.
+const CIPHERS: &[&str] = &[
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+];
+const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
+
+// SFTP status codes (LIBSSH2_FX_*).
+const FX_NO_SUCH_FILE: i32 = 2;
+const FX_FAILURE: i32 = 4;
+const FX_NO_SUCH_PATH: i32 = 10;
+
+/// Everything needed to log in, resolved once when the remote is opened.
+struct Target {
+    remote: String,
+    /// As written in the URL (shown to users, matched in ~/.ssh/config).
+    host: String,
+    /// Where to connect, and the name checked against known_hosts.
+    host_name: String,
+    port: u16,
+    user: String,
+    /// The remote root, without a trailing slash; relative to the login folder unless absolute.
+    root: String,
+    password: Option<String>,
+    passphrase: Option<String>,
+    /// `keyfile` from the settings, else `IdentityFile` from ~/.ssh/config.
+    keyfiles: Vec<PathBuf>,
+    default_keys: Vec<PathBuf>,
+    known_hosts: PathBuf,
+    accept_new: bool,
+    /// Host key algorithms to ask for, once a connection learnt which type known_hosts has.
+    host_key_prefs: std::sync::Mutex<Option<String>>,
+}
+
+pub struct SftpRemote {
+    name: String,
+    url: String,
+    jobs: Option<usize>,
+    target: Arc<Target>,
+}
+
+/// Resolve where and as whom to log in. Nothing touches the network until `connect`.
+pub fn open(
+    settings: &Settings,
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+    path: String,
+) -> Result<Box<dyn Remote>> {
+    let (local_user, home) = account();
+    let ssh = ssh_config::load(home.as_deref(), &host);
+    let url = Url { user, host, port, path };
+    let target = resolve(settings, url, &ssh, local_user.as_deref(), home.as_deref())?;
+    Ok(Box::new(SftpRemote {
+        name: settings.name.clone(),
+        url: settings.url.clone(),
+        jobs: settings.jobs,
+        target: Arc::new(target),
+    }))
+}
+
+/// What the URL says.
+struct Url {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+    path: String,
+}
+
+/// URL values win, then the remote's settings, then ~/.ssh/config, then defaults.
+fn resolve(
+    settings: &Settings,
+    url: Url,
+    ssh: &ssh_config::HostConfig,
+    local_user: Option<&str>,
+    home: Option<&Path>,
+) -> Result<Target> {
+    let Url { user, host, port, path } = url;
+    let err = |message: String| Error::Remote { remote: settings.name.clone(), message };
+    let user = user
+        .or_else(|| settings.user.clone())
+        .or_else(|| ssh.user.clone())
+        .or_else(|| local_user.map(str::to_string))
+        .ok_or_else(|| {
+            err(format!(
+                "cannot tell which user to log in as; put it in the URL (sftp://USER@{host}/…) or run `trove remote set {} user USER`",
+                settings.name
+            ))
+        })?;
+    let host_name = ssh.host_name.clone().unwrap_or_else(|| host.clone());
+    let port = port.or(settings.port).or(ssh.port).unwrap_or(22);
+    let keyfiles = match &settings.keyfile {
+        Some(k) => vec![k.clone()],
+        None => ssh.identity_paths(home, &host_name, &user, local_user.unwrap_or("")),
+    };
+    let ssh_dir = home.map(|h| h.join(".ssh"));
+    let default_keys = match &ssh_dir {
+        Some(d) => DEFAULT_KEYS.iter().map(|k| d.join(k)).collect(),
+        None => Vec::new(),
+    };
+    let known_hosts = match (&settings.known_hosts, &ssh_dir) {
+        (Some(k), _) => k.clone(),
+        (None, Some(d)) => d.join("known_hosts"),
+        (None, None) => {
+            return Err(err(format!(
+                "HOME is not set, so there is no ~/.ssh/known_hosts to check {host}'s key against; run `trove remote set {} known_hosts PATH`",
+                settings.name
+            )));
+        }
+    };
+    let root = path.trim_end_matches('/');
+    let root = match (root, path.starts_with('/')) {
+        ("", true) => "/".to_string(),
+        ("", false) => ".".to_string(),
+        (r, _) => r.to_string(),
+    };
+    Ok(Target {
+        remote: settings.name.clone(),
+        host,
+        host_name,
+        port,
+        user,
+        root,
+        password: settings.password.clone(),
+        passphrase: settings.key_passphrase.clone(),
+        keyfiles,
+        default_keys,
+        known_hosts,
+        accept_new: settings.accept_new_host_key,
+        host_key_prefs: std::sync::Mutex::new(None),
+    })
+}
+
+impl Remote for SftpRemote {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn connect(&self) -> Result<Box<dyn Connection>> {
+        let t = &self.target;
+        let session = t.login()?;
+        let sftp = session.sftp().map_err(|e| {
+            t.err(format!(
+                "cannot start SFTP on {} (is the server's SFTP subsystem enabled?): {}",
+                t.addr(),
+                describe(&e)
+            ))
+        })?;
+        session.set_timeout(IO_TIMEOUT_MS);
+        Ok(Box::new(SftpConnection {
+            target: Arc::clone(t),
+            sftp,
+            _session: session,
+            prefixes: HashSet::new(),
+            buf: vec![0; CHUNK],
+        }))
+    }
+
+    fn default_jobs(&self) -> usize {
+        self.jobs.unwrap_or(DEFAULT_JOBS)
+    }
+}
+
+impl Target {
+    fn err(&self, message: impl Into<String>) -> Error {
+        Error::Remote { remote: self.remote.clone(), message: message.into() }
+    }
+
+    /// `host:port`, or `alias (host:port)` when ~/.ssh/config maps the URL's host.
+    fn addr(&self) -> String {
+        if self.host == self.host_name {
+            format!("{}:{}", self.host, self.port)
+        } else {
+            format!("{} ({}:{})", self.host, self.host_name, self.port)
+        }
+    }
+
+    /// Connect, check the host key, authenticate.
+    fn login(&self) -> Result<Session> {
+        let remembered = self.host_key_prefs.lock().ok().and_then(|p| p.clone());
+        let session = self.handshake(remembered.as_deref())?;
+        let session = match self.check_host_key(&session, remembered.is_some())? {
+            HostKey::Known => session,
+            // The server showed a key of a type known_hosts has no entry for, while it
+            // has one of another type: ask for that type, as OpenSSH does. A server that
+            // no longer has a key of that type changed its key.
+            HostKey::Retry { prefs, changed } => {
+                let session = self.handshake(Some(&prefs)).map_err(|_| changed)?;
+                self.check_host_key(&session, true)?;
+                // The other connections of this transfer ask for that type straight away.
+                if let Ok(mut p) = self.host_key_prefs.lock() {
+                    *p = Some(prefs);
+                }
+                session
+            }
+        };
+        self.authenticate(&session)?;
+        Ok(session)
+    }
+
+    fn handshake(&self, host_key_prefs: Option<&str>) -> Result<Session> {
+        let addrs = (self.host_name.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| self.err(format!("cannot find host {}: {e}", self.host_name)))?;
+        let mut last = None;
+        let mut stream = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
+            self.err(format!("cannot connect to {}: {why}", self.addr()))
+        })?;
+        let _ = stream.set_nodelay(true);
+        let mut session =
+            Session::new().map_err(|e| self.err(format!("cannot start an SSH session: {}", describe(&e))))?;
+        session.set_tcp_stream(stream);
+        session.set_timeout(LOGIN_TIMEOUT_MS);
+        prefer_ciphers(&session);
+        if let Some(p) = host_key_prefs {
+            let _ = session.method_pref(MethodType::HostKey, p);
+        }
+        session
+            .handshake()
+            .map_err(|e| self.err(format!("SSH handshake with {} failed: {}", self.addr(), describe(&e))))?;
+        Ok(session)
+    }
+
+    fn check_host_key(&self, session: &Session, retried: bool) -> Result<HostKey> {
+        let (key, _) = session.host_key().ok_or_else(|| self.err("the server sent no host key"))?;
+        let key_type = key_type_of(key).unwrap_or("unknown");
+        let shown = format!(
+            "{} key {}",
+            key_label(key_type),
+            session.host_key_hash(HashType::Sha256).map_or_else(|| "(no fingerprint)".into(), fingerprint)
+        );
+        let kh = &self.known_hosts;
+        let text = match std::fs::read_to_string(kh) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(self.err(format!("cannot read {}: {e}", kh.display()))),
+        };
+        let lines: Vec<&str> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+        // libssh2 skips `@revoked` lines: honour them here.
+        let key_b64 = base64(key, true);
+        if lines
+            .iter()
+            .any(|l| l.starts_with("@revoked") && l.split_whitespace().nth(3) == Some(key_b64.as_str()))
+        {
+            return Err(self.err(format!(
+                "{} shows {shown}, which {} marks as revoked; refusing to connect",
+                self.addr(),
+                kh.display()
+            )));
+        }
+        let mut known = session.known_hosts().map_err(|e| self.err(describe(&e)))?;
+        // Line by line, so one line libssh2 does not understand (a newer key type, a
+        // marker) does not hide the others.
+        for line in &lines {
+            let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
+        }
+        let spec = host_spec(&self.host_name, self.port);
+        match known.check_port(&self.host_name, self.port, key) {
+            CheckResult::Match => Ok(HostKey::Known),
+            CheckResult::Mismatch => {
+                let changed = self.err(format!(
+                    "the host key of {} has CHANGED: the server now shows {shown}, which is not the key {} records for it.\n\
+                     Someone may be intercepting the connection, or the server was reinstalled. \
+                     If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {}`) and try again.",
+                    self.addr(),
+                    kh.display(),
+                    kh.display()
+                ));
+                let recorded = self.recorded_types(session, &lines, key);
+                if !retried && !recorded.is_empty() && !recorded.iter().any(|t| t == key_type) {
+                    let prefs: Vec<&str> = recorded.iter().flat_map(|t| host_key_methods(t)).collect();
+                    if !prefs.is_empty() {
+                        return Ok(HostKey::Retry { prefs: prefs.join(","), changed });
+                    }
+                }
+                Err(changed)
+            }
+            CheckResult::NotFound if self.accept_new => {
+                self.record_host_key(&spec, key_type, key)?;
+                Ok(HostKey::Known)
+            }
+            CheckResult::NotFound => Err(self.err(format!(
+                "{} is not a known host: {} has no key for it; the server shows {shown}.\n\
+                 If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
+                 or add it with `ssh-keyscan -p {} {} >> {}` (and compare the fingerprint).",
+                self.addr(),
+                kh.display(),
+                self.remote,
+                self.port,
+                self.host_name,
+                kh.display()
+            ))),
+            CheckResult::Failure => Err(self.err(format!(
+                "cannot check the host key of {} against {}",
+                self.addr(),
+                kh.display()
+            ))),
+        }
+    }
+
+    /// The key types of the known_hosts lines that name this host.
+    fn recorded_types(&self, session: &Session, lines: &[&str], key: &[u8]) -> Vec<String> {
+        let mut types = Vec::new();
+        for line in lines {
+            let Ok(mut one) = session.known_hosts() else { continue };
+            if one.read_str(line, KnownHostFileKind::OpenSSH).is_err() {
+                continue;
+            }
+            if matches!(one.check_port(&self.host_name, self.port, key), CheckResult::Mismatch)
+                && let Some(t) = line.split_whitespace().nth(1)
+                && !types.iter().any(|k| k == t)
+            {
+                types.push(t.to_string());
+            }
+        }
+        types
+    }
+
+    /// Append `spec type base64` to known_hosts (`accept-new`).
+    fn record_host_key(&self, spec: &str, key_type: &str, key: &[u8]) -> Result<()> {
+        let kh = &self.known_hosts;
+        let fail =
+            |e: std::io::Error| self.err(format!("cannot record the host key in {}: {e}", kh.display()));
+        if let Some(dir) = kh.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+        }
+        let needs_newline = std::fs::read(kh).is_ok_and(|b| b.last().is_some_and(|&c| c != b'\n'));
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(kh).map_err(fail)?;
+        let line =
+            format!("{}{spec} {key_type} {}\n", if needs_newline { "\n" } else { "" }, base64(key, true));
+        f.write_all(line.as_bytes()).map_err(fail)
+    }
+
+    fn authenticate(&self, session: &Session) -> Result<()> {
+        let user = self.user.as_str();
+        let methods = match session.auth_methods(user) {
+            Ok(m) => m.to_string(),
+            Err(_) if session.authenticated() => return Ok(()),
+            Err(e) => {
+                return Err(self.err(format!("cannot log in as {user}@{}: {}", self.addr(), describe(&e))));
+            }
+        };
+        if session.authenticated() {
+            return Ok(());
+        }
+        let offers = |m: &str| methods.split(',').any(|x| x == m);
+        let mut tried: Vec<String> = Vec::new();
+
+        if let Some(password) = &self.password {
+            if offers("password") {
+                if session.userauth_password(user, password).is_ok() && session.authenticated() {
+                    return Ok(());
+                }
+                tried.push("password (refused)".into());
+            } else if offers("keyboard-interactive") {
+                let mut answer = PasswordPrompt(password);
+                if session.userauth_keyboard_interactive(user, &mut answer).is_ok() && session.authenticated()
+                {
+                    return Ok(());
+                }
+                tried.push("password (refused)".into());
+            } else {
+                tried.push("password (the server does not take passwords)".into());
+            }
+        }
+
+        if offers("publickey") {
+            let mut seen: Vec<PathBuf> = Vec::new();
+            for key in &self.keyfiles {
+                seen.push(key.clone());
+                if let Some(note) = self.try_key(session, key, true) {
+                    tried.push(note);
+                } else {
+                    return Ok(());
+                }
+            }
+            if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+                match try_agent(session, user) {
+                    Ok(()) => return Ok(()),
+                    Err(note) => tried.push(note),
+                }
+            }
+            for key in &self.default_keys {
+                if seen.contains(key) || !key.is_file() {
+                    continue;
+                }
+                if let Some(note) = self.try_key(session, key, false) {
+                    tried.push(note);
+                } else {
+                    return Ok(());
+                }
+            }
+        } else if !self.keyfiles.is_empty() {
+            tried.push("keys (the server does not take public keys)".into());
+        }
+
+        let tried = if tried.is_empty() {
+            "no password, key file or ssh-agent was available to try".to_string()
+        } else {
+            format!("tried {}", tried.join(", "))
+        };
+        Err(self.err(format!(
+            "cannot log in as {user}@{}: {tried}; the server accepts {methods}.\n\
+             Set a key with `trove remote set {} keyfile PATH`, load one into ssh-agent, \
+             or set a password with `trove remote set {} password … --local` (or TROVE_SFTP_PASSWORD).",
+            self.addr(),
+            self.remote,
+            self.remote
+        )))
+    }
+
+    /// None when the key logged us in; otherwise what to report about it.
+    fn try_key(&self, session: &Session, key: &Path, explicit: bool) -> Option<String> {
+        if !key.is_file() {
+            return explicit.then(|| format!("key {} (no such file)", key.display()));
+        }
+        let public = PathBuf::from(format!("{}.pub", key.display()));
+        let public = public.is_file().then_some(public);
+        let result =
+            session.userauth_pubkey_file(&self.user, public.as_deref(), key, self.passphrase.as_deref());
+        if result.is_ok() && session.authenticated() {
+            return None;
+        }
+        let encrypted = key_is_encrypted(key);
+        let why = match result {
+            _ if encrypted && self.passphrase.is_none() => {
+                "it is encrypted: put its passphrase in TROVE_SFTP_KEY_PASSPHRASE".to_string()
+            }
+            _ if encrypted => "refused, or the passphrase in TROVE_SFTP_KEY_PASSPHRASE is wrong".to_string(),
+            // LIBSSH2_ERROR_FILE: libssh2 could not read or parse the file.
+            Err(e) if matches!(e.code(), ErrorCode::Session(-16)) => {
+                format!("cannot read it: {}", e.message())
+            }
+            _ => "refused".to_string(),
+        };
+        Some(format!("key {} ({why})", key.display()))
+    }
+}
+
+/// Whether a private key file needs a passphrase (OpenSSH or PEM format).
+fn key_is_encrypted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    if text.contains("BEGIN OPENSSH PRIVATE KEY") {
+        // The body starts with "openssh-key-v1\0" and the cipher name; "none" is plain.
+        let body: String =
+            text.lines().skip_while(|l| !l.starts_with("-----BEGIN")).skip(1).take(2).collect();
+        return !body.starts_with("b3BlbnNzaC1rZXktdjEAAAAABG5vbmU");
+    }
+    text.contains("ENCRYPTED")
+}
+
+enum HostKey {
+    Known,
+    /// Connect again asking for these host key algorithms; if that fails, `changed` is the error.
+    Retry {
+        prefs: String,
+        changed: Error,
+    },
+}
+
+fn try_agent(session: &Session, user: &str) -> std::result::Result<(), String> {
+    let mut agent = session.agent().map_err(|_| "ssh-agent (unavailable)".to_string())?;
+    if agent.connect().is_err() || agent.list_identities().is_err() {
+        return Err("ssh-agent (cannot reach it)".into());
+    }
+    let ids = agent.identities().unwrap_or_default();
+    for id in &ids {
+        if agent.userauth(user, id).is_ok() && session.authenticated() {
+            let _ = agent.disconnect();
+            return Ok(());
+        }
+    }
+    let _ = agent.disconnect();
+    Err(match ids.len() {
+        0 => "ssh-agent (holds no keys)".into(),
+        1 => "ssh-agent (1 key, refused)".into(),
+        n => format!("ssh-agent ({n} keys, refused)"),
+    })
+}
+
+/// Answers keyboard-interactive prompts with the configured password.
+struct PasswordPrompt<'a>(&'a str);
+
+impl KeyboardInteractivePrompt for PasswordPrompt<'_> {
+    fn prompt<'b>(&mut self, _user: &str, _instructions: &str, prompts: &[Prompt<'b>]) -> Vec<String> {
+        prompts.iter().map(|_| self.0.to_string()).collect()
+    }
+}
+
+fn prefer_ciphers(session: &Session) {
+    for kind in [MethodType::CryptCs, MethodType::CryptSc] {
+        let Ok(supported) = session.supported_algs(kind) else { continue };
+        let mut order: Vec<&str> = CIPHERS.iter().copied().filter(|c| supported.contains(c)).collect();
+        if order.is_empty() {
+            continue;
+        }
+        let rest: Vec<&str> =
+            supported.iter().copied().filter(|c| !order.contains(c) && *c != "none").collect();
+        order.extend(rest);
+        let _ = session.method_pref(kind, &order.join(","));
+    }
+}
+
+/// The host key algorithms to ask for to get a key of this known_hosts type.
+fn host_key_methods(key_type: &str) -> Vec<&'static str> {
+    match key_type {
+        "ssh-ed25519" => vec!["ssh-ed25519"],
+        "ecdsa-sha2-nistp256" => vec!["ecdsa-sha2-nistp256"],
+        "ecdsa-sha2-nistp384" => vec!["ecdsa-sha2-nistp384"],
+        "ecdsa-sha2-nistp521" => vec!["ecdsa-sha2-nistp521"],
+        "ssh-rsa" => vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+        "ssh-dss" => vec!["ssh-dss"],
+        _ => vec![],
+    }
+}
+
+/// The type name at the start of an SSH public key blob.
+fn key_type_of(blob: &[u8]) -> Option<&str> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    std::str::from_utf8(blob.get(4..4 + len)?).ok()
+}
+
+/// As OpenSSH names key types in its messages.
+fn key_label(key_type: &str) -> &str {
+    match key_type {
+        "ssh-ed25519" => "ED25519",
+        "ssh-rsa" => "RSA",
+        "ssh-dss" => "DSA",
+        t if t.starts_with("ecdsa-") => "ECDSA",
+        t => t,
+    }
+}
+
+/// `host` on port 22, `[host]:port` otherwise, as known_hosts writes it.
+fn host_spec(host: &str, port: u16) -> String {
+    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+}
+
+/// `SHA256:` and the unpadded base64 of the hash, as OpenSSH shows fingerprints.
+fn fingerprint(sha256: &[u8]) -> String {
+    format!("SHA256:{}", base64(sha256, false))
+}
+
+fn base64(bytes: &[u8], pad: bool) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if pad {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The local user's name and home: USER / LOGNAME / HOME, else the password database.
+fn account() -> (Option<String>, Option<PathBuf>) {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let name = env("USER").or_else(|| env("LOGNAME"));
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    if name.is_some() && home.is_some() {
+        return (name, home);
+    }
+    let (pw_name, pw_home) = passwd_entry();
+    (name.or(pw_name), home.or(pw_home))
+}
+
+fn passwd_entry() -> (Option<String>, Option<PathBuf>) {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: `pwd` and `buf` outlive the call; on success `result` points at `pwd`,
+    // whose strings live in `buf`, and both are read before they go out of scope.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::getuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if rc != 0 || result.is_null() {
+            return (None, None);
+        }
+        let name =
+            (!pwd.pw_name.is_null()).then(|| CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned());
+        let home = (!pwd.pw_dir.is_null())
+            .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(CStr::from_ptr(pwd.pw_dir).to_bytes())));
+        (name, home)
+    }
+}
+
+/// An error's text: libssh2's message, with the SFTP status code when there is one.
+fn describe(e: &ssh2::Error) -> String {
+    match e.code() {
+        ErrorCode::SFTP(n) => format!("{} (SFTP status {n})", e.message()),
+        ErrorCode::Session(_) => e.message().to_string(),
+    }
+}
+
+fn not_found(e: &ssh2::Error) -> bool {
+    matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE) | ErrorCode::SFTP(FX_NO_SUCH_PATH))
+}
+
+/// A name no other upload (from this or another machine) uses.
+fn temp_name() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+        );
+        h.finish()
+    });
+    format!("up-{seed:016x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+struct SftpConnection {
+    target: Arc<Target>,
+    // Dropped before the session it runs on.
+    sftp: Sftp,
+    _session: Session,
+    /// `objects/<prefix>` folders known to exist.
+    prefixes: HashSet<String>,
+    buf: Vec<u8>,
+}
+
+impl SftpConnection {
+    /// A path under the remote root.
+    fn path(&self, rel: &str) -> String {
+        match self.target.root.as_str() {
+            "/" => format!("/{rel}"),
+            root => format!("{root}/{rel}"),
+        }
+    }
+
+    fn fail(&self, what: &str, path: &str, e: impl std::fmt::Display) -> Error {
+        self.target.err(format!("{what} {path}: {e}"))
+    }
+
+    fn fail_ssh(&self, what: &str, path: &str, e: &ssh2::Error) -> Error {
+        self.fail(what, path, describe(e))
+    }
+
+    fn mkdir(&self, path: &str) -> Result<()> {
+        match self.sftp.mkdir(Path::new(path), 0o755) {
+            Ok(()) => Ok(()),
+            // OpenSSH answers a plain "failure" when the folder exists.
+            Err(e) => match self.sftp.stat(Path::new(path)) {
+                Ok(st) if st.is_dir() => Ok(()),
+                Ok(_) => Err(self.fail("cannot create folder", path, "a file of that name is in the way")),
+                Err(_) => Err(self.fail_ssh("cannot create folder", path, &e)),
+            },
+        }
+    }
+
+    fn ensure_prefix(&mut self, prefix: &str) -> Result<()> {
+        if !self.prefixes.contains(prefix) {
+            self.mkdir(&self.path(&format!("objects/{prefix}")))?;
+            self.prefixes.insert(prefix.to_string());
+        }
+        Ok(())
+    }
+
+    fn create_temp(&self, temp: &str) -> std::result::Result<ssh2::File, ssh2::Error> {
+        let flags = OpenFlags::WRITE | OpenFlags::EXCLUSIVE;
+        self.sftp.open_mode(Path::new(temp), flags, 0o644, OpenType::File)
+    }
+
+    /// Write `local` to `temp`. Errors name `dest`, the object being uploaded.
+    fn write_temp(&mut self, local: &Path, temp: &str, dest: &str) -> Result<()> {
+        let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
+        let size = src.metadata().map_err(|e| Error::io(local, e))?.len();
+        let mut f = match self.create_temp(temp) {
+            Ok(f) => f,
+            Err(e) if not_found(&e) => {
+                // tmp/ went missing (cleaned up on the server): make it again.
+                self.mkdir(&self.path("tmp"))?;
+                self.create_temp(temp).map_err(|e| self.fail_ssh("cannot create", temp, &e))?
+            }
+            Err(e) => return Err(self.fail_ssh("cannot create", temp, &e)),
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(Error::io(local, e)),
+            };
+            if let Err(e) = f.write_all(&buf[..n]) {
+                break Err(self.write_failed(&mut f, dest, &e.to_string(), size));
+            }
+        };
+        self.buf = buf;
+        result?;
+        // Closing reports what the server could not finish.
+        f.close().map_err(|e| match e.code() {
+            ErrorCode::SFTP(FX_FAILURE) => self.target.err(format!(
+                "uploading {dest}: the server could not finish writing it ({}); its disk may be full",
+                describe(&e)
+            )),
+            _ => self.fail_ssh("uploading", dest, &e),
+        })
+    }
+
+    /// A write the server refused. OpenSSH reports a full disk as a plain "failure", so
+    /// ask the server how much room is left.
+    fn write_failed(&self, f: &mut ssh2::File, dest: &str, why: &str, size: u64) -> Error {
+        if !matches!(why, "failure" | "no space on filesystem" | "quota exceeded") {
+            return self.fail("uploading", dest, why);
+        }
+        let free = f.statvfs().ok().map(|v| v.f_bavail.saturating_mul(v.f_frsize));
+        match free {
+            Some(free) if free > size.saturating_add(1 << 20) => self.target.err(format!(
+                "uploading {dest}: the server refused a write ({why}) though it reports {free} bytes free; a quota may be exceeded"
+            )),
+            Some(free) => Error::RemoteFull {
+                remote: self.target.remote.clone(),
+                message: format!(
+                    "uploading {dest}: the server's disk is full ({free} bytes free; the object is {size} bytes)"
+                ),
+            },
+            None => Error::RemoteFull {
+                remote: self.target.remote.clone(),
+                message: format!("uploading {dest}: the server refused a write ({why}); its disk is likely full"),
+            },
+        }
+    }
+}
+
+impl Connection for SftpConnection {
+    fn read_layout(&mut self) -> Result<Option<String>> {
+        let path = self.path(LAYOUT_FILE);
+        let mut f = match self.sftp.open(Path::new(&path)) {
+            Ok(f) => f,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.fail_ssh("cannot open", &path, &e)),
+        };
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(|e| self.fail("cannot read", &path, e))?;
+        String::from_utf8(bytes).map(Some).map_err(|_| self.fail("cannot read", &path, "not UTF-8 text"))
+    }
+
+    fn init_layout(&mut self) -> Result<()> {
+        let root = self.target.root.clone();
+        match self.sftp.stat(Path::new(&root)) {
+            Ok(st) if st.is_dir() => {}
+            Ok(_) => return Err(self.fail("cannot use", &root, "it is a file, not a folder")),
+            Err(e) if not_found(&e) => {
+                let parent = match root.rfind('/') {
+                    Some(0) => "/".to_string(),
+                    Some(i) => root[..i].to_string(),
+                    None => ".".to_string(),
+                };
+                if let Err(e) = self.sftp.stat(Path::new(&parent)) {
+                    let why =
+                        if not_found(&e) { "its parent folder does not exist".into() } else { describe(&e) };
+                    return Err(self.target.err(format!(
+                        "cannot create folder {root} on {}: {why}; create {parent} first or fix the URL",
+                        self.target.host
+                    )));
+                }
+                self.mkdir(&root)?;
+            }
+            Err(e) => return Err(self.fail_ssh("cannot use", &root, &e)),
+        }
+        for d in ["objects", "tmp"] {
+            self.mkdir(&self.path(d))?;
+        }
+        let temp = self.path(&format!("tmp/{}", temp_name()));
+        let dest = self.path(LAYOUT_FILE);
+        let write = || -> std::result::Result<(), String> {
+            let mut f = self.create_temp(&temp).map_err(|e| describe(&e))?;
+            f.write_all(LAYOUT_TEXT.as_bytes()).map_err(|e| e.to_string())?;
+            f.close().map_err(|e| describe(&e))
+        };
+        if let Err(e) = write() {
+            let _ = self.sftp.unlink(Path::new(&temp));
+            return Err(self.fail("cannot write", &dest, e));
+        }
+        if let Err(e) = self.sftp.rename(Path::new(&temp), Path::new(&dest), None) {
+            let _ = self.sftp.unlink(Path::new(&temp));
+            // Another push wrote it first.
+            if self.sftp.stat(Path::new(&dest)).is_err() {
+                return Err(self.fail_ssh("cannot write", &dest, &e));
+            }
+        }
+        Ok(())
+    }
+
+    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
+        let dir = self.path(&format!("objects/{prefix}"));
+        match self.sftp.readdir(Path::new(&dir)) {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+                .collect()),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.fail_ssh("cannot list", &dir, &e)),
+        }
+    }
+
+    fn exists(&mut self, key: &ObjectKey) -> Result<bool> {
+        let path = self.path(&key.rel_path());
+        match self.sftp.stat(Path::new(&path)) {
+            Ok(_) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(self.fail_ssh("cannot look up", &path, &e)),
+        }
+    }
+
+    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
+        let dest = self.path(&key.rel_path());
+        let temp = self.path(&format!("tmp/{}", temp_name()));
+        let result = self.write_temp(local, &temp, &dest).and_then(|()| self.ensure_prefix(&key.prefix()));
+        if let Err(e) = result {
+            let _ = self.sftp.unlink(Path::new(&temp));
+            return Err(e);
+        }
+        let (t, d) = (Path::new(&temp), Path::new(&dest));
+        let Err(first) = self.sftp.rename(t, d, None) else { return Ok(()) };
+        // SFTP v3 (OpenSSH) will not rename over an existing file: the object is already
+        // there (same id, same bytes).
+        if self.sftp.stat(d).is_ok() {
+            let _ = self.sftp.unlink(t);
+            return Ok(());
+        }
+        // The fan-out folder was removed behind our back: make it again, once.
+        self.prefixes.remove(&key.prefix());
+        let again = self.ensure_prefix(&key.prefix()).and_then(|()| {
+            self.sftp.rename(t, d, None).map_err(|_| self.fail_ssh("cannot move into place", &dest, &first))
+        });
+        if again.is_err() {
+            let _ = self.sftp.unlink(t);
+        }
+        again
+    }
+
+    fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64> {
+        let path = self.path(&key.rel_path());
+        let mut f = self.sftp.open(Path::new(&path)).map_err(|e| self.fail_ssh("cannot open", &path, &e))?;
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut total = 0u64;
+        let result = loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(self.fail("downloading", &path, e)),
+            };
+            if let Err(e) = out.write_all(&buf[..n]) {
+                break Err(self.fail("downloading", &path, format!("cannot write the local copy: {e}")));
+            }
+            total += n as u64;
+        };
+        self.buf = buf;
+        result
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // SFTP has no "sync everything". fsync@openssh.com on one file commits the
+        // server's file system journal, which on the common Linux file systems carries
+        // the renames of this push with it. Best effort: other servers lack it.
+        if let Ok(mut f) = self.sftp.open(Path::new(&self.path(LAYOUT_FILE))) {
+            let _ = f.fsync();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_fingerprint() {
+        assert_eq!(base64(b"", true), "");
+        assert_eq!(base64(b"f", true), "Zg==");
+        assert_eq!(base64(b"fo", true), "Zm8=");
+        assert_eq!(base64(b"foo", true), "Zm9v");
+        assert_eq!(base64(b"foob", false), "Zm9vYg");
+        assert_eq!(fingerprint(&[0xfb; 32]), format!("SHA256:{}", "+/v7".repeat(10) + "+/s"));
+    }
+
+    #[test]
+    fn encrypted_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let plain = write(
+            "plain",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n",
+        );
+        let locked = write(
+            "locked",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABAAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        );
+        let pem = write(
+            "pem",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n-----END RSA PRIVATE KEY-----\n",
+        );
+        assert!(!key_is_encrypted(&plain));
+        assert!(key_is_encrypted(&locked));
+        assert!(key_is_encrypted(&pem));
+        assert!(!key_is_encrypted(&dir.path().join("missing")));
+    }
+
+    #[test]
+    fn key_types() {
+        let mut blob = 11u32.to_be_bytes().to_vec();
+        blob.extend_from_slice(b"ssh-ed25519");
+        blob.extend_from_slice(&[0; 36]);
+        assert_eq!(key_type_of(&blob), Some("ssh-ed25519"));
+        assert_eq!(key_type_of(&blob[..6]), None);
+        assert_eq!(key_label("ecdsa-sha2-nistp256"), "ECDSA");
+        assert_eq!(host_spec("h", 22), "h");
+        assert_eq!(host_spec("h", 2222), "[h]:2222");
+        assert_eq!(host_key_methods("ssh-rsa")[0], "rsa-sha2-512");
+    }
+
+    fn url(user: Option<&str>, port: Option<u16>, path: &str) -> Url {
+        Url { user: user.map(str::to_string), host: "data".into(), port, path: path.into() }
+    }
+
+    #[test]
+    fn resolves_url_then_settings_then_ssh_config_then_defaults() {
+        let home = Path::new("/home/me");
+        let ssh = ssh_config::parse(
+            "Host data\n HostName data.example.com\n User cfguser\n Port 2022\n IdentityFile ~/.ssh/cfgkey\n",
+            "data",
+        );
+        let mut settings = Settings { name: "r".into(), ..Default::default() };
+
+        let t = resolve(&settings, url(None, None, "/srv/x/"), &ssh, Some("me"), Some(home)).unwrap();
+        assert_eq!((t.user.as_str(), t.host_name.as_str(), t.port), ("cfguser", "data.example.com", 2022));
+        assert_eq!(t.host, "data");
+        assert_eq!(t.root, "/srv/x");
+        assert_eq!(t.keyfiles, [home.join(".ssh/cfgkey")]);
+        assert_eq!(t.known_hosts, home.join(".ssh/known_hosts"));
+        assert_eq!(t.default_keys[0], home.join(".ssh/id_ed25519"));
+
+        settings.user = Some("setuser".into());
+        settings.port = Some(2200);
+        settings.keyfile = Some("/k/id".into());
+        settings.known_hosts = Some("/k/known".into());
+        let t = resolve(&settings, url(None, None, "data"), &ssh, Some("me"), Some(home)).unwrap();
+        assert_eq!((t.user.as_str(), t.port), ("setuser", 2200));
+        assert_eq!(t.keyfiles, [PathBuf::from("/k/id")]);
+        assert_eq!(t.known_hosts, PathBuf::from("/k/known"));
+        assert_eq!(t.root, "data");
+
+        let t = resolve(&settings, url(Some("urluser"), Some(2), "/"), &ssh, Some("me"), Some(home)).unwrap();
+        assert_eq!((t.user.as_str(), t.port, t.root.as_str()), ("urluser", 2, "/"));
+
+        let none = ssh_config::HostConfig::default();
+        let bare = Settings { name: "r".into(), ..Default::default() };
+        let t = resolve(&bare, url(None, None, ""), &none, Some("me"), Some(home)).unwrap();
+        assert_eq!((t.user.as_str(), t.host_name.as_str(), t.port, t.root.as_str()), ("me", "data", 22, "."));
+        assert!(resolve(&bare, url(None, None, "x"), &none, None, Some(home)).is_err());
+        assert!(resolve(&bare, url(Some("u"), None, "x"), &none, None, None).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! The hash cache: (path, inode, size, mtime ns) → object id, in an embedded database,
+//! so unchanged files are never hashed twice.
+//!
+//! It is only a cache: if the database is busy (another trove process has it open) or
+//! unreadable, commands go on without it and hash what they need.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use crate::hash::ObjectId;
+
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hashes");
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+impl Stamp {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        Stamp {
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        }
+    }
+
+    fn encode(&self, id: &ObjectId) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[0..8].copy_from_slice(&self.ino.to_le_bytes());
+        out[8..16].copy_from_slice(&self.size.to_le_bytes());
+        out[16..32].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        out[32..64].copy_from_slice(id.as_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<(Stamp, ObjectId)> {
+        if bytes.len() != 64 {
+            return None;
+        }
+        let stamp = Stamp {
+            ino: u64::from_le_bytes(bytes[0..8].try_into().ok()?),
+            size: u64::from_le_bytes(bytes[8..16].try_into().ok()?),
+            mtime_ns: i128::from_le_bytes(bytes[16..32].try_into().ok()?),
+        };
+        Some((stamp, ObjectId::from_bytes(bytes[32..64].try_into().ok()?)))
+    }
+}
+
+pub struct StateDb {
+    db: Option<Database>,
+    /// When the database was opened: files stat'ed by this command were stat'ed after it.
+    opened_ns: i128,
+}
+
+/// Margin for coarse file-system clocks.
+const RACY_MARGIN_NS: i128 = 50_000_000;
+
+impl StateDb {
+    /// Open (or create) the database; a busy or broken one yields a cache that remembers nothing.
+    pub fn open(state_dir: &Path) -> Self {
+        let opened_ns = now_ns();
+        let path = state_dir.join("hashes.redb");
+        StateDb { db: open_db(&path), opened_ns }
+    }
+
+    /// A cache that remembers nothing (used when no state folder exists).
+    pub fn disabled() -> Self {
+        StateDb { db: None, opened_ns: 0 }
+    }
+
+    /// Look up the ids of many files; `None` where unknown or changed.
+    pub fn lookup(&self, keys: &[(&[u8], Stamp)]) -> Vec<Option<ObjectId>> {
+        let Some(db) = &self.db else {
+            return vec![None; keys.len()];
+        };
+        let table = db.begin_read().ok().and_then(|t| t.open_table(TABLE).ok());
+        let Some(table) = table else {
+            return vec![None; keys.len()];
+        };
+        keys.iter()
+            .map(|(key, stamp)| {
+                let value = table.get(*key).ok()??;
+                let (known, id) = Stamp::decode(value.value())?;
+                (known == *stamp).then_some(id)
+            })
+            .collect()
+    }
+
+    /// When this command started looking at files.
+    pub fn opened_ns(&self) -> i128 {
+        self.opened_ns
+    }
+
+    /// Remember ids of files stat'ed at or after `observed_ns`. A stamp whose mtime is
+    /// within the file system's timestamp granularity of that moment is skipped: the
+    /// file may have been changing then, and a later change could keep the same mtime.
+    pub fn record(&self, entries: &[(Vec<u8>, Stamp, ObjectId)], observed_ns: i128) {
+        let Some(db) = &self.db else { return };
+        let trusted: Vec<_> =
+            entries.iter().filter(|(_, s, _)| s.mtime_ns < observed_ns - RACY_MARGIN_NS).collect();
+        if trusted.is_empty() {
+            return;
+        }
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(TABLE)?;
+                for (key, stamp, id) in trusted {
+                    table.insert(key.as_slice(), stamp.encode(id).as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        // A failed write only costs re-hashing later.
+        let _ = write();
+    }
+}
+
+pub fn now_ns() -> i128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
+}
+
+fn open_db(path: &PathBuf) -> Option<Database> {
+    match Database::create(path) {
+        Ok(db) => Some(db),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))) => {
+            // Unreadable: it is only a cache, start afresh.
+            let _ = fs::remove_file(path);
+            Database::create(path).ok()
+        }
+        // Busy (another trove process has it open) or unavailable: go on without it.
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,194 @@
+//! Finding pointer files in the work tree and resolving the paths a user names.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::pointer::{self, Pointer};
+use crate::repo::{Repo, TROVE_DIR};
+
+/// A tracked file or directory: its pointer and where its data lives.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub pointer_path: PathBuf,
+    pub data_path: PathBuf,
+    pub pointer: Pointer,
+}
+
+impl Tracked {
+    pub fn load(pointer_path: &Path) -> Result<Tracked> {
+        let text = fs::read_to_string(pointer_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::Pointer {
+                    path: pointer_path.to_path_buf(),
+                    line: 1,
+                    message: "pointer file is not UTF-8".into(),
+                }
+            } else {
+                Error::io(pointer_path, e)
+            }
+        })?;
+        let pointer = Pointer::parse(&text, pointer_path)?;
+        let dir = pointer_path.parent().unwrap_or(Path::new("."));
+        Ok(Tracked { data_path: dir.join(&pointer.path), pointer_path: pointer_path.to_path_buf(), pointer })
+    }
+
+    /// The data path relative to the repository root, for display.
+    pub fn rel(&self, repo: &Repo) -> String {
+        display_rel(&repo.root, &self.data_path)
+    }
+}
+
+pub fn display_rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+}
+
+/// The pointer file that goes with a data path: `images` → `images.trove`.
+pub fn pointer_path_for(data_path: &Path) -> PathBuf {
+    let mut name = data_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(pointer::EXTENSION);
+    data_path.with_file_name(name)
+}
+
+/// Lexically make `p` absolute against `cwd` and drop `.` / `..` segments.
+pub fn normalize(cwd: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Resolve a user-given path to an absolute path inside the repository, refusing
+/// anything outside it or inside `.trove/` or `.git/`.
+pub fn resolve_in_repo(repo: &Repo, cwd: &Path, p: &Path) -> Result<PathBuf> {
+    let abs = normalize(cwd, p);
+    // Resolve symlinks in the parent folders so a link cannot lead outside.
+    let resolved = match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => match fs::canonicalize(parent) {
+            Ok(real) => real.join(name),
+            Err(_) => abs.clone(),
+        },
+        _ => abs.clone(),
+    };
+    let rel = resolved
+        .strip_prefix(&repo.root)
+        .map_err(|_| Error::path(p, format!("is outside the repository at {}", repo.root.display())))?;
+    match rel.components().next() {
+        None => {
+            return Err(Error::path(p, "is the repository's top folder; name the data inside it"));
+        }
+        Some(Component::Normal(first)) if first == TROVE_DIR || first == ".git" => {
+            return Err(Error::path(p, "is inside trove's or git's own folder"));
+        }
+        _ => {}
+    }
+    Ok(resolved)
+}
+
+/// Every pointer file under `start` (the repository root by default), skipping what git ignores.
+pub fn find_pointers(repo: &Repo, start: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let start = start.unwrap_or(&repo.root);
+    let suffix = format!(".{}", pointer::EXTENSION);
+    let walker = ignore::WalkBuilder::new(start)
+        .hidden(false)
+        .ignore(false)
+        .git_global(false)
+        .git_exclude(true)
+        .git_ignore(true)
+        .require_git(false)
+        .parents(true)
+        .filter_entry(|e| {
+            let name = e.file_name();
+            !(e.depth() > 0 && (name == ".git" || name == TROVE_DIR))
+        })
+        .build();
+    let mut out = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::path(start, e.to_string()))?;
+        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+        let name = entry.file_name().to_string_lossy();
+        if is_file && name.ends_with(&suffix) && name.len() > suffix.len() {
+            out.push(entry.into_path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The tracked items the user named (data paths, pointer paths or folders holding
+/// pointers), or all of them when `paths` is empty.
+pub fn select(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Tracked>> {
+    if paths.is_empty() {
+        return find_pointers(repo, None)?.iter().map(|p| Tracked::load(p)).collect();
+    }
+    let mut out: Vec<Tracked> = Vec::new();
+    for p in paths {
+        let abs = resolve_in_repo(repo, cwd, p)?;
+        let is_pointer = abs.extension().is_some_and(|e| e == pointer::EXTENSION) && abs.is_file();
+        let pointer = if is_pointer { abs.clone() } else { pointer_path_for(&abs) };
+        if pointer.is_file() {
+            out.push(Tracked::load(&pointer)?);
+        } else if abs.is_dir() {
+            for ptr in find_pointers(repo, Some(&abs))? {
+                out.push(Tracked::load(&ptr)?);
+            }
+        } else if let Some(owner) = tracked_ancestor(repo, &abs)? {
+            return Err(Error::path(
+                p,
+                format!("is inside the tracked directory {}; name that directory instead", owner.rel(repo)),
+            ));
+        } else {
+            return Err(Error::path(p, "is not tracked by trove (no pointer file beside it)"));
+        }
+    }
+    out.sort_by(|a, b| a.pointer_path.cmp(&b.pointer_path));
+    out.dedup_by(|a, b| a.pointer_path == b.pointer_path);
+    Ok(out)
+}
+
+/// The tracked directory that contains `path`, if any.
+pub fn tracked_ancestor(repo: &Repo, path: &Path) -> Result<Option<Tracked>> {
+    for anc in path.ancestors().skip(1) {
+        if anc == repo.root || !anc.starts_with(&repo.root) {
+            break;
+        }
+        let ptr = pointer_path_for(anc);
+        if ptr.is_file() {
+            return Ok(Some(Tracked::load(&ptr)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Check a tracked item's data path stays inside the repository (a pointer's `path`
+/// could lead out through a symlinked folder).
+pub fn check_inside(repo: &Repo, t: &Tracked) -> Result<()> {
+    let parent = t.data_path.parent().unwrap_or(&repo.root);
+    let real = fs::canonicalize(parent).at(parent)?;
+    if !real.starts_with(&repo.root) {
+        return Err(Error::Pointer {
+            path: t.pointer_path.clone(),
+            line: 3,
+            message: format!("`path` leads outside the repository (to {})", real.display()),
+        });
+    }
+    if let Ok(meta) = fs::symlink_metadata(&t.data_path)
+        && meta.file_type().is_symlink()
+        && repo.cache.id_of_object_path(&fs::read_link(&t.data_path).at(&t.data_path)?).is_none()
+    {
+        return Err(Error::path(
+            &t.data_path,
+            "tracked data is a symbolic link; trove tracks real files and folders",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,549 @@
+//! Moving objects between the cache and a remote: what is missing where, and a pool of
+//! connections that transfers it in parallel with retries.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cache::{Cache, Staged};
+use crate::error::{Error, Result};
+use crate::hash::ObjectId;
+use crate::manifest::Manifest;
+use crate::pointer::Kind;
+use crate::progress::Reporter;
+use crate::remote::{Connection, LAYOUT_FILE, ObjectKey, Remote, check_layout};
+use crate::repo::Repo;
+use crate::tracked::Tracked;
+
+/// Attempts per object before it is reported as failed.
+const ATTEMPTS: u32 = 3;
+/// Downloads are made durable and renamed into the cache in batches of this many, so an
+/// interrupted fetch keeps what it finished.
+const COMMIT_BATCH: usize = 512;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub remote: String,
+    /// Objects transferred and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Objects the other side already had.
+    pub already_there: u64,
+    /// Objects the source side lacks (not in the local cache for push, not on the remote for fetch).
+    pub missing: Vec<String>,
+    /// Objects whose content did not match their id (fetch).
+    pub corrupt: Vec<String>,
+    /// Objects that failed after retries, with the last error.
+    pub failed: Vec<(String, String)>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.missing.is_empty() && self.corrupt.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// The objects some tracked items need.
+#[derive(Default)]
+struct Wanted {
+    files: Vec<(ObjectKey, u64)>,
+    /// Each manifest with the file objects it lists (uploaded only after them).
+    manifests: Vec<(ObjectKey, Vec<ObjectKey>)>,
+    /// Manifests the local cache lacks.
+    unknown_manifests: Vec<ObjectKey>,
+}
+
+fn wanted(cache: &Cache, targets: &[Tracked]) -> Result<Wanted> {
+    let mut w = Wanted::default();
+    let mut seen = HashSet::new();
+    for t in targets {
+        match t.pointer.kind {
+            Kind::File => {
+                let k = ObjectKey::file(t.pointer.hash);
+                if seen.insert(k) {
+                    w.files.push((k, t.pointer.size));
+                }
+            }
+            Kind::Dir => {
+                let mk = ObjectKey::manifest(t.pointer.hash);
+                if !seen.insert(mk) {
+                    continue;
+                }
+                match cache.read_manifest(&t.pointer.hash) {
+                    Ok(m) => {
+                        let mut members = Vec::with_capacity(m.entries.len());
+                        for e in &m.entries {
+                            let k = ObjectKey::file(e.hash);
+                            members.push(k);
+                            if seen.insert(k) {
+                                w.files.push((k, e.size));
+                            }
+                        }
+                        w.manifests.push((mk, members));
+                    }
+                    Err(Error::MissingObject { .. }) => w.unknown_manifests.push(mk),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// Connect once, check (or, for a push, create) the remote's layout.
+fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>> {
+    let mut conn = remote.connect()?;
+    match conn.read_layout()? {
+        Some(text) => check_layout(remote.name(), &text)?,
+        None if create => conn.init_layout()?,
+        None => {
+            return Err(Error::Remote {
+                remote: remote.name().to_string(),
+                message: format!(
+                    "{} holds no trove data (the folder does not exist or has no {LAYOUT_FILE}); check the URL, or push to it first",
+                    remote.url()
+                ),
+            });
+        }
+    }
+    Ok(conn)
+}
+
+/// Run `work` over `items` on up to `jobs` connections. The first connection is `first`;
+/// the others are opened as needed. An item that fails is retried on a fresh connection.
+fn pool<T: Sync, R: Send>(
+    remote: &dyn Remote,
+    first: &mut Option<Box<dyn Connection>>,
+    jobs: usize,
+    items: &[T],
+    work: impl Fn(&mut dyn Connection, &T) -> Result<R> + Sync,
+) -> Result<Vec<Result<R>>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let jobs = jobs.clamp(1, items.len());
+    let seed = Mutex::new(first.take());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut conn: Option<Box<dyn Connection>> = seed.lock().expect("seed").take();
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let mut attempt = 0;
+                    let outcome = loop {
+                        attempt += 1;
+                        if conn.is_none() {
+                            match remote.connect() {
+                                Ok(c) => conn = Some(c),
+                                Err(_) if attempt < ATTEMPTS => {
+                                    std::thread::sleep(backoff(attempt));
+                                    continue;
+                                }
+                                Err(e) => {
+                                    *fatal.lock().expect("fatal") = Some(e);
+                                    stop.store(true, Ordering::Relaxed);
+                                    return;
+                                }
+                            }
+                        }
+                        let c = conn.as_mut().expect("connected");
+                        match work(c.as_mut(), &items[i]) {
+                            Ok(r) => break Ok(r),
+                            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                                conn = None; // a fresh connection for the retry
+                                std::thread::sleep(backoff(attempt));
+                            }
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    // A failure that retries did not cure (or a full disk) is systemic:
+                    // stop handing out work; a rerun resumes.
+                    if outcome.as_ref().is_err_and(|e| retryable(e) || matches!(e, Error::RemoteFull { .. }))
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("results")[i] = Some(outcome);
+                }
+                // Hand a healthy connection back for the next phase.
+                if let Some(c) = conn {
+                    let mut slot = seed.lock().expect("seed");
+                    if slot.is_none() {
+                        *slot = Some(c);
+                    }
+                }
+            });
+        }
+    });
+    *first = seed.into_inner().expect("seed");
+    if let Some(e) = fatal.into_inner().expect("fatal") {
+        return Err(e);
+    }
+    Ok(results.into_inner().expect("results").into_iter().map(|r| r.expect("every item ran")).collect())
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 4u64.pow(attempt - 1))
+}
+
+/// Content errors are final; connection and I/O errors may pass.
+fn retryable(e: &Error) -> bool {
+    !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
+}
+
+/// Which of `keys` the remote has: one listing per fan-out folder when that is fewer
+/// round trips than asking for each object.
+fn present_on_remote(
+    remote: &dyn Remote,
+    first: &mut Option<Box<dyn Connection>>,
+    jobs: usize,
+    keys: &[ObjectKey],
+) -> Result<HashSet<ObjectKey>> {
+    let prefixes: BTreeSet<String> = keys.iter().map(|k| k.prefix()).collect();
+    let mut present = HashSet::new();
+    if keys.len() > prefixes.len() * 2 {
+        let prefixes: Vec<String> = prefixes.into_iter().collect();
+        let listed = pool(remote, first, jobs, &prefixes, |c, p| c.list_prefix(p))?;
+        let wanted: HashSet<&ObjectKey> = keys.iter().collect();
+        for (prefix, names) in prefixes.iter().zip(listed) {
+            for name in names? {
+                if let Some(k) = ObjectKey::from_listing(prefix, &name)
+                    && wanted.contains(&k)
+                {
+                    present.insert(k);
+                }
+            }
+        }
+    } else {
+        let found = pool(remote, first, jobs, keys, |c, k| c.exists(k))?;
+        for (k, f) in keys.iter().zip(found) {
+            if f? {
+                present.insert(*k);
+            }
+        }
+    }
+    Ok(present)
+}
+
+/// Upload what the tracked items need and the remote lacks; manifests go last.
+pub fn push(
+    repo: &Repo,
+    remote: &dyn Remote,
+    targets: &[Tracked],
+    jobs: Option<usize>,
+    reporter: &dyn Reporter,
+) -> Result<Report> {
+    let started = Instant::now();
+    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
+    let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
+    let w = wanted(&repo.cache, targets)?;
+    report.missing.extend(w.unknown_manifests.iter().map(ObjectKey::display));
+
+    let mut local_files = Vec::new();
+    let mut missing_local = HashSet::new();
+    for (k, size) in &w.files {
+        if repo.cache.has_object(&k.id) {
+            local_files.push((*k, *size));
+        } else {
+            missing_local.insert(*k);
+            report.missing.push(k.display());
+        }
+    }
+    let mut first = Some(open_checked(remote, true)?);
+    let mut all_keys: Vec<ObjectKey> = local_files.iter().map(|(k, _)| *k).collect();
+    all_keys.extend(w.manifests.iter().map(|(k, _)| *k));
+    let present = present_on_remote(remote, &mut first, jobs, &all_keys)?;
+
+    let to_send: Vec<(ObjectKey, u64)> =
+        local_files.iter().filter(|(k, _)| !present.contains(k)).copied().collect();
+    report.already_there = present.len() as u64;
+    let total: u64 = to_send.iter().map(|(_, s)| s).sum();
+    reporter.start("pushing", to_send.len() as u64, total);
+    let sent = pool(remote, &mut first, jobs, &to_send, |c, (k, size)| {
+        c.upload(k, &repo.cache.object_path(&k.id))?;
+        reporter.advance(1, *size);
+        Ok(())
+    })?;
+    let mut failed_keys = HashSet::new();
+    for ((k, size), r) in to_send.iter().zip(sent) {
+        match r {
+            Ok(()) => {
+                report.files += 1;
+                report.bytes += size;
+            }
+            Err(e) => {
+                failed_keys.insert(*k);
+                report.failed.push((k.display(), e.to_string()));
+            }
+        }
+    }
+    // A manifest is uploaded only once every file it lists is on the remote.
+    let manifests: Vec<ObjectKey> = w
+        .manifests
+        .iter()
+        .filter(|(mk, members)| {
+            !present.contains(mk)
+                && members.iter().all(|m| !failed_keys.contains(m) && !missing_local.contains(m))
+        })
+        .map(|(mk, _)| *mk)
+        .collect();
+    let sent =
+        pool(remote, &mut first, jobs, &manifests, |c, k| c.upload(k, &repo.cache.manifest_path(&k.id)))?;
+    for (k, r) in manifests.iter().zip(sent) {
+        match r {
+            Ok(()) => report.files += 1,
+            Err(e) => report.failed.push((k.display(), e.to_string())),
+        }
+    }
+    reporter.finish();
+    if report.files > 0 {
+        let mut conn = match first.take() {
+            Some(c) => c,
+            None => remote.connect()?,
+        };
+        conn.flush()?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Download one object into a cache temp file, verifying its content against its id.
+fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey) -> Result<Staged> {
+    let (file, temp) = cache.temp_file()?;
+    let mut w =
+        Hashing { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new() };
+    let result = c.download(k, &mut w).and_then(|_| {
+        w.flush().map_err(|e| Error::io(&temp, e))?;
+        let actual = ObjectId::from_bytes(*w.hasher.finalize().as_bytes());
+        if actual != k.id {
+            return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(Cache::staged(temp, k.id)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            match e {
+                Error::CorruptObject { .. } => Err(e),
+                _ if !c.exists(k).unwrap_or(true) => Err(Error::MissingObject { id: k.display() }),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// Download what the tracked items need and the cache lacks. Every object is re-hashed
+/// before it enters the cache; a corrupt one is reported and never placed.
+pub fn fetch(
+    repo: &Repo,
+    remote: &dyn Remote,
+    targets: &[Tracked],
+    jobs: Option<usize>,
+    reporter: &dyn Reporter,
+) -> Result<Report> {
+    let started = Instant::now();
+    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
+    let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
+    repo.cache.ensure()?;
+    let mut w = wanted(&repo.cache, targets)?;
+    let mut needed: Vec<(ObjectKey, u64)> =
+        w.files.iter().filter(|(k, _)| !repo.cache.has_object(&k.id)).copied().collect();
+    report.already_there = (w.files.len() - needed.len()) as u64;
+    if needed.is_empty() && w.unknown_manifests.is_empty() {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let mut first = Some(open_checked(remote, false)?);
+
+    // Manifests first: they say which files the folders need.
+    if !w.unknown_manifests.is_empty() {
+        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, |c, k| {
+            let mut bytes = Vec::new();
+            c.download(k, &mut bytes).map_err(|e| match c.exists(k) {
+                Ok(false) => Error::MissingObject { id: k.display() },
+                _ => e,
+            })?;
+            let actual = ObjectId::of_bytes(&bytes);
+            if actual != k.id {
+                return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+            }
+            Manifest::parse(&bytes, &k.display())
+        })?;
+        let mut seen: HashSet<ObjectKey> = w.files.iter().map(|(k, _)| *k).collect();
+        for (k, r) in std::mem::take(&mut w.unknown_manifests).iter().zip(got) {
+            match r {
+                Ok(m) => {
+                    repo.cache.insert_manifest(&m)?;
+                    report.files += 1;
+                    for e in &m.entries {
+                        let fk = ObjectKey::file(e.hash);
+                        if seen.insert(fk) && !repo.cache.has_object(&e.hash) {
+                            needed.push((fk, e.size));
+                        }
+                    }
+                }
+                Err(e) => classify(&mut report, k, e),
+            }
+        }
+    }
+
+    let total: u64 = needed.iter().map(|(_, s)| s).sum();
+    reporter.start("fetching", needed.len() as u64, total);
+    let pending: Mutex<Vec<Staged>> = Mutex::new(Vec::new());
+    let commit_err: Mutex<Option<Error>> = Mutex::new(None);
+    let flush = |force: bool| {
+        let batch = {
+            let mut p = pending.lock().expect("pending");
+            if !force && p.len() < COMMIT_BATCH {
+                return;
+            }
+            std::mem::take(&mut *p)
+        };
+        if let Err(e) = repo.cache.commit(batch) {
+            commit_err.lock().expect("commit").get_or_insert(e);
+        }
+    };
+    let got = pool(remote, &mut first, jobs, &needed, |c, (k, size)| {
+        let staged = download_verified(&repo.cache, c, k)?;
+        pending.lock().expect("pending").push(staged);
+        flush(false);
+        reporter.advance(1, *size);
+        Ok(())
+    })?;
+    flush(true);
+    reporter.finish();
+    if let Some(e) = commit_err.into_inner().expect("commit") {
+        return Err(e);
+    }
+    for ((k, size), r) in needed.iter().zip(got) {
+        match r {
+            Ok(()) => {
+                report.files += 1;
+                report.bytes += size;
+            }
+            Err(e) => classify(&mut report, k, e),
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn classify(report: &mut Report, k: &ObjectKey, e: Error) {
+    match e {
+        Error::MissingObject { .. } => report.missing.push(k.display()),
+        Error::CorruptObject { .. } => report.corrupt.push(k.display()),
+        other => report.failed.push((k.display(), other.to_string())),
+    }
+}
+
+/// Per tracked item: objects not yet pushed, not yet pulled, and on neither side.
+#[derive(Debug, Serialize)]
+pub struct RemoteState {
+    pub path: String,
+    pub not_pushed: u64,
+    pub not_pulled: u64,
+    pub missing_everywhere: u64,
+    pub in_sync: bool,
+}
+
+pub fn remote_status(
+    repo: &Repo,
+    remote: &dyn Remote,
+    targets: &[Tracked],
+    jobs: Option<usize>,
+) -> Result<Vec<RemoteState>> {
+    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
+    let mut first = Some(open_checked(remote, false)?);
+    // Folders whose manifest only the remote has: read it from there (verified) into the cache.
+    let w = wanted(&repo.cache, targets)?;
+    if !w.unknown_manifests.is_empty() {
+        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, |c, k| {
+            let mut bytes = Vec::new();
+            c.download(k, &mut bytes)?;
+            let actual = ObjectId::of_bytes(&bytes);
+            if actual != k.id {
+                return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+            }
+            Manifest::parse(&bytes, &k.display())
+        })?;
+        for m in got.into_iter().flatten() {
+            repo.cache.insert_manifest(&m)?;
+        }
+    }
+    let per_target: Vec<(String, Vec<ObjectKey>)> = targets
+        .iter()
+        .map(|t| {
+            let keys = match t.pointer.kind {
+                Kind::File => vec![ObjectKey::file(t.pointer.hash)],
+                Kind::Dir => {
+                    let mut keys = vec![ObjectKey::manifest(t.pointer.hash)];
+                    if let Ok(m) = repo.cache.read_manifest(&t.pointer.hash) {
+                        keys.extend(m.entries.iter().map(|e| ObjectKey::file(e.hash)));
+                    }
+                    keys
+                }
+            };
+            (t.rel(repo), keys)
+        })
+        .collect();
+    let all: Vec<ObjectKey> =
+        per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
+    let on_remote = present_on_remote(remote, &mut first, jobs, &all)?;
+    let local: HashMap<ObjectKey, bool> = all
+        .iter()
+        .map(|k| {
+            let here = if k.manifest { repo.cache.has_manifest(&k.id) } else { repo.cache.has_object(&k.id) };
+            (*k, here)
+        })
+        .collect();
+    Ok(per_target
+        .into_iter()
+        .map(|(path, keys)| {
+            let mut s =
+                RemoteState { path, not_pushed: 0, not_pulled: 0, missing_everywhere: 0, in_sync: true };
+            for k in keys.iter().collect::<HashSet<_>>() {
+                match (local[k], on_remote.contains(k)) {
+                    (true, false) => s.not_pushed += 1,
+                    (false, true) => s.not_pulled += 1,
+                    (false, false) => s.missing_everywhere += 1,
+                    (true, true) => {}
+                }
+            }
+            s.in_sync = s.not_pushed == 0 && s.not_pulled == 0 && s.missing_everywhere == 0;
+            s
+        })
+        .collect())
+}

@@ -1,0 +1,551 @@
+//! The local workflow over tracked data: add, status, checkout, remove, move, unprotect.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::git;
+use crate::hash::ObjectId;
+use crate::link::{self, LinkKind};
+use crate::pointer::{self, Kind, Pointer};
+use crate::progress::Reporter;
+use crate::repo::Repo;
+use crate::scan::{self, Changes, Found};
+use crate::state::StateDb;
+use crate::tracked::{self, Tracked, display_rel, pointer_path_for};
+
+#[derive(Debug, Serialize)]
+pub struct Added {
+    pub path: String,
+    pub pointer: String,
+    pub kind: Kind,
+    pub hash: ObjectId,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// Whether the pointer file was written (false when the data was unchanged).
+    pub updated: bool,
+    pub new_objects: u64,
+    pub new_bytes: u64,
+}
+
+/// Track files or folders: store their content in the cache and write their pointers.
+/// `stage` also adds the pointers and `.gitignore` changes to the git index.
+pub fn add(
+    repo: &Repo,
+    cwd: &Path,
+    paths: &[PathBuf],
+    stage: bool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Added>> {
+    repo.cache.ensure()?;
+    let kinds = repo.config.link_kinds()?;
+    let state = repo.state();
+    let mut results = Vec::new();
+    let mut to_stage = Vec::new();
+    for p in paths {
+        let abs = tracked::resolve_in_repo(repo, cwd, p)?;
+        let (added, touched) = add_one(repo, &abs, &state, &kinds, reporter)?;
+        results.push(added);
+        to_stage.extend(touched);
+    }
+    if stage && !to_stage.is_empty() {
+        git::stage(&repo.git()?, &repo.root, &to_stage)?;
+    }
+    Ok(results)
+}
+
+fn add_one(
+    repo: &Repo,
+    abs: &Path,
+    state: &StateDb,
+    kinds: &[LinkKind],
+    reporter: &dyn Reporter,
+) -> Result<(Added, Vec<PathBuf>)> {
+    let lmeta = fs::symlink_metadata(abs).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::path(abs, "no such file or folder"),
+        _ => Error::io(abs, e),
+    })?;
+    let name = abs
+        .file_name()
+        .expect("resolved paths have a name")
+        .to_str()
+        .ok_or_else(|| Error::NonUtf8Path { path: abs.to_path_buf() })?
+        .to_string();
+    if abs.extension().is_some_and(|e| e == pointer::EXTENSION) && lmeta.is_file() {
+        return Err(Error::path(abs, "is a trove pointer file; name the data it tracks instead"));
+    }
+    if let Some(owner) = tracked::tracked_ancestor(repo, abs)? {
+        return Err(Error::path(
+            abs,
+            format!("is inside the tracked directory {}; add that directory instead", owner.rel(repo)),
+        ));
+    }
+    let is_dir = lmeta.is_dir();
+    let files: Vec<Found> = if is_dir {
+        if let Some(inner) = tracked::find_pointers(repo, Some(abs))?.first() {
+            return Err(Error::path(
+                abs,
+                format!(
+                    "contains tracked data ({}); `trove remove` it first or add it separately",
+                    display_rel(&repo.root, inner)
+                ),
+            ));
+        }
+        scan::list_dir(repo, abs)?
+    } else {
+        vec![scan::examine(repo, abs, name.clone())?]
+    };
+    let ids = scan::hash_all(repo, state, &files, reporter)?;
+    let (new_objects, new_bytes) = store(repo, &files, &ids, reporter)?;
+
+    let pointer = if is_dir {
+        let manifest = scan::manifest_of(&files, &ids);
+        let hash = repo.cache.insert_manifest(&manifest)?;
+        Pointer {
+            path: name.clone(),
+            kind: Kind::Dir,
+            hash,
+            size: manifest.total_size(),
+            files: Some(manifest.entries.len() as u64),
+        }
+    } else {
+        Pointer { path: name.clone(), kind: Kind::File, hash: ids[0], size: files[0].meta.len(), files: None }
+    };
+    let pointer_path = pointer_path_for(abs);
+    let text = pointer.to_text();
+    let updated = fs::read_to_string(&pointer_path).ok().as_deref() != Some(text.as_str());
+    if updated {
+        crate::atomic_file::write(&pointer_path, text.as_bytes())?;
+    }
+    let parent = abs.parent().expect("inside the repository");
+    let mut touched = vec![pointer_path.clone()];
+    touched.extend(git::ignore_entry(parent, &name)?);
+
+    // With hardlink/symlink first in cache.link, the workspace shares the cache's copy.
+    if kinds.first().is_some_and(|k| k.shares_object()) {
+        let relink: Vec<(PathBuf, ObjectId, bool)> = files
+            .iter()
+            .zip(&ids)
+            .filter(|(f, _)| f.known.is_none())
+            .map(|(f, id)| (f.abs.clone(), *id, f.exec))
+            .collect();
+        let placed = relink
+            .par_iter()
+            .map(|(abs, id, exec)| {
+                link::place(&repo.cache.object_path(id), abs, kinds, *exec).map(|_| (abs.clone(), *id))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        scan::remember(repo, state, &placed);
+    }
+    let added = Added {
+        path: display_rel(&repo.root, abs),
+        pointer: display_rel(&repo.root, &pointer_path),
+        kind: pointer.kind,
+        hash: pointer.hash,
+        size: pointer.size,
+        files: pointer.files,
+        updated,
+        new_objects,
+        new_bytes,
+    };
+    Ok((added, touched))
+}
+
+/// Copy the files whose objects the cache lacks into it; returns (objects, bytes) added.
+fn store(repo: &Repo, files: &[Found], ids: &[ObjectId], reporter: &dyn Reporter) -> Result<(u64, u64)> {
+    let mut seen = HashSet::new();
+    let missing: Vec<(&Found, ObjectId)> = files
+        .iter()
+        .zip(ids)
+        .filter(|(_, id)| seen.insert(**id) && !repo.cache.has_object(id))
+        .map(|(f, id)| (f, *id))
+        .collect();
+    if missing.is_empty() {
+        return Ok((0, 0));
+    }
+    let bytes: u64 = missing.iter().map(|(f, _)| f.meta.len()).sum();
+    reporter.start("storing", missing.len() as u64, bytes);
+    let staged = missing
+        .par_iter()
+        .map(|(f, id)| {
+            let s = repo.cache.stage_file(&f.abs, *id, &f.meta);
+            reporter.advance(1, f.meta.len());
+            s
+        })
+        .collect::<Result<Vec<_>>>()?;
+    repo.cache.commit(staged)?;
+    reporter.finish();
+    Ok((missing.len() as u64, bytes))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Unchanged,
+    Modified,
+    Missing,
+    NotInCache,
+}
+
+impl State {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Unchanged => "unchanged",
+            State::Modified => "modified",
+            State::Missing => "missing",
+            State::NotInCache => "not in cache",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub path: String,
+    pub pointer: String,
+    pub kind: Kind,
+    pub state: State,
+    /// Whether the cache holds everything the pointer names.
+    pub in_cache: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+}
+
+/// Compare each tracked item's workspace data with its pointer.
+pub fn status(repo: &Repo, targets: &[Tracked], reporter: &dyn Reporter) -> Result<Vec<Status>> {
+    let state = repo.state();
+    targets.iter().map(|t| status_one(repo, t, &state, reporter)).collect()
+}
+
+fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter) -> Result<Status> {
+    tracked::check_inside(repo, t)?;
+    let p = &t.pointer;
+    let manifest = match p.kind {
+        Kind::Dir => match repo.cache.read_manifest(&p.hash) {
+            Ok(m) => Some(m),
+            Err(Error::MissingObject { .. }) => None,
+            Err(e) => return Err(e),
+        },
+        Kind::File => None,
+    };
+    let in_cache = match p.kind {
+        Kind::File => repo.cache.has_object(&p.hash),
+        Kind::Dir => {
+            manifest.as_ref().is_some_and(|m| m.entries.par_iter().all(|e| repo.cache.has_object(&e.hash)))
+        }
+    };
+    let mut out = Status {
+        path: t.rel(repo),
+        pointer: display_rel(&repo.root, &t.pointer_path),
+        kind: p.kind,
+        state: State::Unchanged,
+        in_cache,
+        changes: None,
+    };
+    let exists = fs::symlink_metadata(&t.data_path).is_ok();
+    if !exists {
+        out.state = if in_cache { State::Missing } else { State::NotInCache };
+        return Ok(out);
+    }
+    match p.kind {
+        Kind::File => {
+            let kind_ok = fs::metadata(&t.data_path).is_ok_and(|m| m.is_file());
+            let same = kind_ok && scan::hash_one(repo, state, &t.data_path, reporter)? == p.hash;
+            if !same {
+                out.state = State::Modified;
+            }
+        }
+        Kind::Dir => {
+            if !t.data_path.is_dir() {
+                out.state = State::Modified;
+                return Ok(out);
+            }
+            let files = scan::list_dir(repo, &t.data_path)?;
+            let ids = scan::hash_all(repo, state, &files, reporter)?;
+            let current = scan::manifest_of(&files, &ids);
+            if current.id() != p.hash {
+                out.state = State::Modified;
+                out.changes = manifest.as_ref().map(|m| scan::compare(m, &current));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckedOut {
+    pub path: String,
+    pub kind: Kind,
+    /// Files written into the workspace.
+    pub placed: u64,
+    /// Files deleted because the pointer no longer has them.
+    pub removed: u64,
+}
+
+/// Make the workspace match the pointers, touching only files that differ.
+/// Unsaved changes (content not in the cache) are refused unless `force`.
+pub fn checkout(
+    repo: &Repo,
+    targets: &[Tracked],
+    force: bool,
+    reporter: &dyn Reporter,
+) -> Result<Vec<CheckedOut>> {
+    let co = Checkout { repo, state: repo.state(), kinds: repo.config.link_kinds()?, force, reporter };
+    targets
+        .iter()
+        .map(|t| {
+            tracked::check_inside(repo, t)?;
+            match t.pointer.kind {
+                Kind::File => co.file(t),
+                Kind::Dir => co.dir(t),
+            }
+        })
+        .collect()
+}
+
+/// One checkout run's settings.
+struct Checkout<'a> {
+    repo: &'a Repo,
+    state: StateDb,
+    kinds: Vec<LinkKind>,
+    force: bool,
+    reporter: &'a dyn Reporter,
+}
+
+impl Checkout<'_> {
+    fn file(&self, t: &Tracked) -> Result<CheckedOut> {
+        let (repo, state, kinds, force, reporter) =
+            (self.repo, &self.state, &self.kinds[..], self.force, self.reporter);
+        let mut out = CheckedOut { path: t.rel(repo), kind: Kind::File, placed: 0, removed: 0 };
+        if let Ok(meta) = fs::symlink_metadata(&t.data_path) {
+            if meta.is_dir() {
+                if !force {
+                    return Err(unsaved(&t.data_path, vec![format!("{} (a folder now)", out.path)]));
+                }
+                fs::remove_dir_all(&t.data_path).at(&t.data_path)?;
+            } else {
+                let id = scan::hash_one(repo, state, &t.data_path, reporter)?;
+                if id == t.pointer.hash {
+                    return Ok(out);
+                }
+                if !force && !repo.cache.has_object(&id) {
+                    return Err(unsaved(&t.data_path, vec![out.path]));
+                }
+            }
+        }
+        if !repo.cache.has_object(&t.pointer.hash) {
+            return Err(Error::MissingObject { id: t.pointer.hash.to_hex() });
+        }
+        link::place(&repo.cache.object_path(&t.pointer.hash), &t.data_path, kinds, false)?;
+        scan::remember(repo, state, &[(t.data_path.clone(), t.pointer.hash)]);
+        out.placed = 1;
+        Ok(out)
+    }
+
+    fn dir(&self, t: &Tracked) -> Result<CheckedOut> {
+        let (repo, state, kinds, force, reporter) =
+            (self.repo, &self.state, &self.kinds[..], self.force, self.reporter);
+        let manifest = repo.cache.read_manifest(&t.pointer.hash)?;
+        let dir = &t.data_path;
+        let mut out = CheckedOut { path: t.rel(repo), kind: Kind::Dir, placed: 0, removed: 0 };
+        if let Ok(meta) = fs::symlink_metadata(dir)
+            && !meta.is_dir()
+        {
+            if !force && !is_saved_file(repo, state, dir, reporter)? {
+                return Err(unsaved(dir, vec![format!("{} (a file now)", out.path)]));
+            }
+            fs::remove_file(dir).at(dir)?;
+        }
+        let current = if dir.is_dir() { scan::list_dir(repo, dir)? } else { Vec::new() };
+        let ids = scan::hash_all(repo, state, &current, reporter)?;
+        let now: HashMap<&str, (ObjectId, &Found)> =
+            current.iter().zip(&ids).map(|(f, id)| (f.rel.as_str(), (*id, f))).collect();
+        let wanted: HashSet<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
+
+        let to_place: Vec<_> = manifest
+            .entries
+            .iter()
+            .filter(|e| match now.get(e.path.as_str()) {
+                None => true,
+                Some((id, f)) => *id != e.hash || (f.exec != e.exec && f.known.is_none()),
+            })
+            .collect();
+        let extras: Vec<&Found> = current.iter().filter(|f| !wanted.contains(f.rel.as_str())).collect();
+
+        let mut at_risk: Vec<String> = Vec::new();
+        for e in &to_place {
+            if let Some((id, _)) = now.get(e.path.as_str())
+                && !repo.cache.has_object(id)
+            {
+                at_risk.push(format!("{}/{}", out.path, e.path));
+            }
+        }
+        for f in &extras {
+            let id = now[f.rel.as_str()].0;
+            if !repo.cache.has_object(&id) {
+                at_risk.push(format!("{}/{}", out.path, f.rel));
+            }
+        }
+        if !force && !at_risk.is_empty() {
+            return Err(unsaved(dir, at_risk));
+        }
+        if let Some(e) = to_place.iter().find(|e| !repo.cache.has_object(&e.hash)) {
+            return Err(Error::MissingObject { id: e.hash.to_hex() });
+        }
+
+        for f in &extras {
+            fs::remove_file(&f.abs).at(&f.abs)?;
+            out.removed += 1;
+        }
+        if !extras.is_empty() {
+            remove_empty_dirs(dir);
+        }
+        fs::create_dir_all(dir).at(dir)?;
+        let real_dir = fs::canonicalize(dir).at(dir)?;
+        let parents: HashSet<&str> =
+            to_place.iter().filter_map(|e| e.path.rsplit_once('/').map(|(p, _)| p)).collect();
+        for p in parents {
+            let abs = dir.join(p);
+            fs::create_dir_all(&abs).map_err(|e| Error::path(&abs, format!("cannot create folder: {e}")))?;
+            let real = fs::canonicalize(&abs).at(&abs)?;
+            if !real.starts_with(&real_dir) {
+                return Err(Error::path(
+                    &abs,
+                    "is a symbolic link leading outside the tracked folder; refusing to write through it",
+                ));
+            }
+        }
+        let bytes: u64 = to_place.iter().map(|e| e.size).sum();
+        if !to_place.is_empty() {
+            reporter.start("checking out", to_place.len() as u64, bytes);
+        }
+        let placed = to_place
+            .par_iter()
+            .map(|e| {
+                let dest = dir.join(&e.path);
+                if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+                    fs::remove_dir_all(&dest).at(&dest)?;
+                }
+                link::place(&repo.cache.object_path(&e.hash), &dest, kinds, e.exec)?;
+                reporter.advance(1, e.size);
+                Ok((dest, e.hash))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !to_place.is_empty() {
+            reporter.finish();
+        }
+        scan::remember(repo, state, &placed);
+        out.placed = placed.len() as u64;
+        Ok(out)
+    }
+}
+
+fn unsaved(path: &Path, files: Vec<String>) -> Error {
+    Error::Unsaved { path: path.to_path_buf(), files }
+}
+
+fn is_saved_file(repo: &Repo, state: &StateDb, path: &Path, reporter: &dyn Reporter) -> Result<bool> {
+    let id = scan::hash_one(repo, state, path, reporter)?;
+    Ok(repo.cache.has_object(&id))
+}
+
+/// Remove folders left empty under `dir` (deepest first), keeping `dir` itself.
+fn remove_empty_dirs(dir: &Path) {
+    let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = fs::remove_dir(d); // fails, as it should, when not empty
+    }
+}
+
+/// Stop tracking: delete the pointer and the `.gitignore` entry; the data stays.
+pub fn remove(repo: &Repo, t: &Tracked, stage: bool) -> Result<()> {
+    fs::remove_file(&t.pointer_path).at(&t.pointer_path)?;
+    let parent = t.pointer_path.parent().expect("pointer has a folder");
+    let mut touched = vec![t.pointer_path.clone()];
+    touched.extend(git::unignore_entry(parent, &t.pointer.path)?);
+    if stage {
+        git::stage(&repo.git()?, &repo.root, &touched)?;
+    }
+    Ok(())
+}
+
+/// Move tracked data and its pointer together. Returns the new data path.
+pub fn move_tracked(repo: &Repo, cwd: &Path, t: &Tracked, dst: &Path, stage: bool) -> Result<PathBuf> {
+    let mut dest = tracked::resolve_in_repo(repo, cwd, dst)?;
+    // Like `mv`: moving into an existing folder keeps the name.
+    if dest.is_dir() && dest != t.data_path {
+        dest = dest.join(&t.pointer.path);
+    }
+    if dest.exists() {
+        return Err(Error::path(&dest, "already exists; choose a destination that does not"));
+    }
+    if dest.starts_with(&t.data_path) {
+        return Err(Error::path(&dest, "is inside the data being moved"));
+    }
+    if let Some(owner) = tracked::tracked_ancestor(repo, &dest)? {
+        return Err(Error::path(&dest, format!("is inside the tracked directory {}", owner.rel(repo))));
+    }
+    let new_name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::NonUtf8Path { path: dest.clone() })?
+        .to_string();
+    let new_pointer_path = pointer_path_for(&dest);
+    if new_pointer_path.exists() {
+        return Err(Error::path(&new_pointer_path, "already exists"));
+    }
+    let parent = dest.parent().expect("inside the repository");
+    fs::create_dir_all(parent).at(parent)?;
+    if fs::symlink_metadata(&t.data_path).is_ok() {
+        fs::rename(&t.data_path, &dest).at(&t.data_path)?;
+    }
+    let mut pointer = t.pointer.clone();
+    pointer.path = new_name.clone();
+    crate::atomic_file::write(&new_pointer_path, pointer.to_text().as_bytes())?;
+    fs::remove_file(&t.pointer_path).at(&t.pointer_path)?;
+    let old_parent = t.pointer_path.parent().expect("pointer has a folder");
+    let mut touched = vec![t.pointer_path.clone(), new_pointer_path];
+    touched.extend(git::unignore_entry(old_parent, &t.pointer.path)?);
+    touched.extend(git::ignore_entry(parent, &new_name)?);
+    if stage {
+        git::stage(&repo.git()?, &repo.root, &touched)?;
+    }
+    Ok(dest)
+}
+
+/// Make tracked files private writable copies; returns how many were changed.
+pub fn unprotect(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<u64> {
+    let mut count = 0;
+    for p in paths {
+        let abs = tracked::resolve_in_repo(repo, cwd, p)?;
+        let is_tracked = pointer_path_for(&abs).is_file() || tracked::tracked_ancestor(repo, &abs)?.is_some();
+        if !is_tracked {
+            return Err(Error::path(p, "is not tracked data"));
+        }
+        let meta = fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        if meta.is_dir() {
+            let files: Vec<PathBuf> = walkdir::WalkDir::new(&abs)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_type().is_dir())
+                .map(|e| e.into_path())
+                .collect();
+            let changed = files.par_iter().map(|f| link::unprotect(f)).collect::<Result<Vec<bool>>>()?;
+            count += changed.into_iter().filter(|c| *c).count() as u64;
+        } else if link::unprotect(&abs)? {
+            count += 1;
+        }
+    }
+    Ok(count)
+}

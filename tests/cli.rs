@@ -1,0 +1,39 @@
+//! End-to-end tests of the `trove` binary in real git repositories.
+
+mod common;
+
+#[path = "cli/init.rs"]
+mod init;
+
+#[path = "cli/add.rs"]
+mod add;
+
+#[path = "cli/formats.rs"]
+mod formats;
+
+#[path = "cli/status.rs"]
+mod status;
+
+#[path = "cli/checkout.rs"]
+mod checkout;
+
+#[path = "cli/commit_ls.rs"]
+mod commit_ls;
+
+#[path = "cli/remove_move.rs"]
+mod remove_move;
+
+#[path = "cli/config.rs"]
+mod config;
+
+#[path = "cli/errors.rs"]
+mod errors;
+
+#[path = "cli/crash.rs"]
+mod crash;
+
+#[path = "cli/output.rs"]
+mod output;
+
+#[path = "cli/examples.rs"]
+mod examples;

@@ -1,0 +1,105 @@
+//! `trove remove` and `trove move`.
+
+use crate::add::sample_dir;
+use crate::common::*;
+
+#[test]
+fn remove_stops_tracking_and_keeps_the_data() {
+    let env = Env::new();
+    let entries = sample_dir(&env);
+    env.write("model.bin", "m");
+    env.ok(&["add", "data", "model.bin"]);
+    env.git_cmd(&["commit", "-q", "-m", "track"]);
+    let id = env.pointer("data.trove").hash;
+
+    let v = env.json(&["remove", "data"]);
+    assert_eq!(strings(&v["removed"]), vec!["data"]);
+    assert!(!env.exists("data.trove"), "the pointer is deleted");
+    assert_eq!(env.gitignore_lines(""), vec!["/model.bin"], "only the data's line goes");
+    for e in &entries {
+        assert_eq!(env.read(&format!("data/{}", e.path)), e.content, "the data stays");
+    }
+    assert!(env.manifest_path(&id).is_file(), "the objects stay in the cache");
+    let idx = env.index_paths();
+    assert!(!idx.contains(&"data.trove".to_string()), "index: {idx:?}");
+    assert!(idx.contains(&"model.bin.trove".to_string()), "index: {idx:?}");
+    assert_eq!(env.index_blob(".gitignore").unwrap(), env.read(".gitignore"));
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), 1, "{st}");
+
+    // Removing the last entry deletes the .gitignore it was in.
+    env.ok(&["remove", "model.bin.trove"]);
+    assert!(!env.exists("model.bin.trove"));
+    assert!(!env.exists(".gitignore"));
+    assert_eq!(env.read("model.bin"), b"m");
+    let idx = env.index_paths();
+    assert!(!idx.contains(&".gitignore".to_string()), "index: {idx:?}");
+    assert!(!idx.contains(&"model.bin.trove".to_string()), "index: {idx:?}");
+}
+
+#[test]
+fn remove_refuses_untracked_data() {
+    let env = Env::new();
+    env.write("loose.txt", "x");
+    let out = env.fails(1, &["remove", "loose.txt"]);
+    assert!(out.stderr.contains("loose.txt"), "{out}");
+    assert!(env.exists("loose.txt"));
+}
+
+#[test]
+fn move_renames_data_and_pointer_together() {
+    let env = Env::new();
+    let entries = sample_dir(&env);
+    env.write(".gitignore", "*.log\n");
+    env.ok(&["add", "data"]);
+    let old = env.pointer("data.trove");
+
+    let v = env.json(&["move", "data", "sets/images"]);
+    assert_eq!(v["from"], "data");
+    assert_eq!(v["to"], "sets/images");
+    assert!(!env.exists("data"), "the data moved");
+    assert!(!env.exists("data.trove"), "the old pointer is gone");
+    for e in &entries {
+        assert_eq!(env.read(&format!("sets/images/{}", e.path)), e.content);
+    }
+    let new = env.pointer("sets/images.trove");
+    assert_eq!(new.path, "images", "the pointer names its new data");
+    assert_eq!((new.kind, new.hash, new.size, new.files), (old.kind, old.hash, old.size, old.files));
+    assert_eq!(env.gitignore_lines(""), vec!["*.log"], "the old entry is gone, the rest kept");
+    assert_eq!(env.gitignore_lines("sets"), vec!["/images"]);
+    let idx = env.index_paths();
+    assert!(!idx.contains(&"data.trove".to_string()), "index: {idx:?}");
+    assert!(idx.contains(&"sets/images.trove".to_string()), "index: {idx:?}");
+    assert!(idx.contains(&"sets/.gitignore".to_string()), "index: {idx:?}");
+    assert_eq!(env.index_blob(".gitignore").unwrap(), env.read(".gitignore"));
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), 1);
+    assert_eq!(st["tracked"][0]["path"], "sets/images");
+    assert_eq!(st["tracked"][0]["state"], "unchanged");
+}
+
+#[test]
+fn move_a_file_into_an_existing_folder_keeps_its_name() {
+    let env = Env::new();
+    env.write("model.bin", "weights");
+    env.write("models/README", "models go here");
+    env.ok(&["add", "model.bin"]);
+    env.ok(&["move", "model.bin", "models"]);
+    assert_eq!(env.read("models/model.bin"), b"weights");
+    assert_eq!(env.pointer("models/model.bin.trove"), Pointer::file("model.bin", b"weights"));
+    assert!(!env.exists(".gitignore"), "the top .gitignore had only that line");
+    assert_eq!(env.gitignore_lines("models"), vec!["/model.bin"]);
+}
+
+#[test]
+fn move_refuses_an_existing_destination() {
+    let env = Env::new();
+    env.write("model.bin", "weights");
+    env.write("other.bin", "other");
+    env.ok(&["add", "model.bin"]);
+    let out = env.fails(1, &["move", "model.bin", "other.bin"]);
+    assert!(out.stderr.contains("other.bin"), "{out}");
+    assert_eq!(env.read("other.bin"), b"other");
+    assert_eq!(env.read("model.bin"), b"weights");
+    assert!(env.exists("model.bin.trove"));
+}

@@ -1,0 +1,202 @@
+//! `trove status`.
+
+use std::fs;
+
+use crate::add::sample_dir;
+use crate::common::*;
+
+fn state_of(v: &serde_json::Value, path: &str) -> serde_json::Value {
+    v["tracked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not in {v}"))
+        .clone()
+}
+
+fn tracked_env() -> Env {
+    let env = Env::new();
+    sample_dir(&env);
+    env.write("model.bin", "weights");
+    env.ok(&["add", "data", "model.bin"]);
+    env
+}
+
+#[test]
+fn status_unchanged() {
+    let env = tracked_env();
+    let v = env.json(&["status"]);
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 2, "{v}");
+    for p in ["data", "model.bin"] {
+        let t = state_of(&v, p);
+        assert_eq!(t["state"], "unchanged", "{t}");
+        assert_eq!(t["in_cache"], true, "{t}");
+        assert!(t.get("changes").is_none_or(|c| c.is_null()), "{t}");
+    }
+    assert_eq!(state_of(&v, "data")["kind"], "dir");
+    assert_eq!(state_of(&v, "data")["pointer"], "data.trove");
+    assert_eq!(state_of(&v, "model.bin")["kind"], "file");
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("data: unchanged"), "{out}");
+    assert!(out.stdout.contains("model.bin: unchanged"), "{out}");
+}
+
+#[test]
+fn status_lists_added_removed_and_changed_files() {
+    let env = tracked_env();
+    env.write("data/new.txt", "brand new");
+    env.write("data/sub/deeper/new2.txt", "also new");
+    fs::remove_file(env.path("data/sub/b.txt")).unwrap();
+    env.write("data/a.txt", "alpha, edited\n");
+    let v = env.json(&["status"]);
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "modified", "{d}");
+    let c = &d["changes"];
+    let mut added = strings(&c["added"]);
+    added.sort();
+    assert_eq!(added, vec!["new.txt", "sub/deeper/new2.txt"], "{d}");
+    assert_eq!(strings(&c["removed"]), vec!["sub/b.txt"], "{d}");
+    assert_eq!(strings(&c["modified"]), vec!["a.txt"], "{d}");
+    assert_eq!(state_of(&v, "model.bin")["state"], "unchanged");
+
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("data: modified"), "{out}");
+    assert!(out.stdout.contains("new.txt") && out.stdout.contains("sub/b.txt"), "{out}");
+}
+
+#[test]
+fn status_sees_a_changed_exec_bit() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = tracked_env();
+    fs::set_permissions(env.path("data/run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
+    let v = env.json(&["status", "data"]);
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "modified", "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["run.sh"], "{d}");
+}
+
+#[test]
+fn status_modified_file_and_same_size_change() {
+    let env = tracked_env();
+    env.write("model.bin", "weights v2");
+    let v = env.json(&["status", "model.bin"]);
+    assert_eq!(state_of(&v, "model.bin")["state"], "modified");
+    // Same size, different content (the hash cache must not be fooled by size alone).
+    env.write("model.bin", "weightz");
+    let v = env.json(&["status", "model.bin"]);
+    assert_eq!(state_of(&v, "model.bin")["state"], "modified");
+    env.write("model.bin", "weights");
+    let v = env.json(&["status", "model.bin"]);
+    assert_eq!(state_of(&v, "model.bin")["state"], "unchanged");
+}
+
+#[test]
+fn status_missing() {
+    let env = tracked_env();
+    fs::remove_dir_all(env.path("data")).unwrap();
+    fs::remove_file(env.path("model.bin")).unwrap();
+    let v = env.json(&["status"]);
+    for p in ["data", "model.bin"] {
+        let t = state_of(&v, p);
+        assert_eq!(t["state"], "missing", "{t}");
+        assert_eq!(t["in_cache"], true, "{t}");
+    }
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("data: missing"), "{out}");
+}
+
+#[test]
+fn status_not_in_cache() {
+    let env = tracked_env();
+    // With the data present, an emptied cache is reported as such.
+    let objects = env.objects_dir();
+    let mut all = Vec::new();
+    walk(&objects, &mut all);
+    for f in &all {
+        let mut perm = fs::metadata(f).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        let _ = fs::set_permissions(f, perm);
+    }
+    fs::remove_dir_all(&objects).unwrap();
+    let v = env.json(&["status"]);
+    for p in ["data", "model.bin"] {
+        assert_eq!(state_of(&v, p)["in_cache"], false, "{v}");
+    }
+    // And with the data gone too, the state is not_in_cache.
+    fs::remove_dir_all(env.path("data")).unwrap();
+    fs::remove_file(env.path("model.bin")).unwrap();
+    let v = env.json(&["status"]);
+    for p in ["data", "model.bin"] {
+        let t = state_of(&v, p);
+        assert_eq!(t["state"], "not_in_cache", "{t}");
+        assert_eq!(t["in_cache"], false, "{t}");
+    }
+    // Still exit code 0: status reports, it does not fail.
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("not in cache"), "{out}");
+}
+
+#[test]
+fn status_selects_by_data_path_and_pointer_path() {
+    let env = tracked_env();
+    env.write("model.bin", "changed");
+    for args in [&["status", "data"][..], &["status", "data.trove"], &["status", "./data/"]] {
+        let v = env.json(args);
+        let t = v["tracked"].as_array().unwrap();
+        assert_eq!(t.len(), 1, "{args:?}: {v}");
+        assert_eq!(t[0]["path"], "data");
+        assert_eq!(t[0]["state"], "unchanged");
+    }
+    for args in [&["status", "model.bin"][..], &["status", "model.bin.trove"]] {
+        let v = env.json(args);
+        let t = v["tracked"].as_array().unwrap();
+        assert_eq!(t.len(), 1, "{args:?}: {v}");
+        assert_eq!(t[0]["path"], "model.bin");
+        assert_eq!(t[0]["state"], "modified");
+    }
+    // From a subfolder, paths are relative to it; reported paths stay repository-relative.
+    env.write("nested/deep/f.txt", "f");
+    env.ok(&["add", "nested/deep/f.txt"]);
+    let out = env.run_in(&env.path("nested"), &["--json", "status", "deep/f.txt"]);
+    assert_eq!(out.code, 0, "{out}");
+    let v = out.json();
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["tracked"][0]["path"], "nested/deep/f.txt");
+    // A folder holding pointers selects everything under it.
+    let v = env.json(&["status", "nested"]);
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 1, "{v}");
+    // An untracked path is an error naming it.
+    env.write("loose.txt", "loose");
+    let out = env.fails(1, &["status", "loose.txt"]);
+    assert!(out.stderr.contains("loose.txt"), "{out}");
+}
+
+#[test]
+fn status_with_nothing_tracked() {
+    let env = Env::new();
+    let v = env.json(&["status"]);
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 0);
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("no tracked data"), "{out}");
+}
+
+#[test]
+fn status_lists_ten_changes_unless_verbose() {
+    let env = Env::new();
+    env.write("data/a.txt", "a");
+    env.ok(&["add", "data"]);
+    for i in 0..15 {
+        env.write(&format!("data/new{i:02}.txt"), format!("{i}"));
+    }
+    let out = env.ok(&["status"]);
+    let listed = out.stdout.lines().filter(|l| l.contains("added: new")).count();
+    assert_eq!(listed, 10, "{out}");
+    assert!(out.stdout.contains("5 more"), "{out}");
+    let out = env.ok(&["-v", "status"]);
+    let listed = out.stdout.lines().filter(|l| l.contains("added: new")).count();
+    assert_eq!(listed, 15, "{out}");
+    let v = env.json(&["status"]);
+    assert_eq!(v["tracked"][0]["changes"]["added"].as_array().unwrap().len(), 15);
+}
