@@ -57,6 +57,35 @@ fn temp_beside(dest: &Path) -> PathBuf {
     dest.with_file_name(unique)
 }
 
+/// The process id in a temp name `.NAME.trove-PID-HEX` written by [`place`], if it is one.
+pub fn temp_pid(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".trove-")?;
+    let (pid, hex) = tail.split_once('-')?;
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether `name` is a temp file of a process that is no longer running (a killed checkout).
+pub fn is_stale_temp(name: &str) -> bool {
+    temp_pid(name)
+        .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Delete the temp files that killed checkouts left in `dir` (not recursive).
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(is_stale_temp) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn writable_mode(exec: bool) -> u32 {
     if exec { 0o755 } else { 0o644 }
 }

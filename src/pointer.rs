@@ -38,10 +38,7 @@ pub struct Pointer {
     pub files: Option<u64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Raw {
-    version: serde_yaml::Value,
     path: String,
     kind: Kind,
     hash: String,
@@ -95,21 +92,40 @@ impl Pointer {
                 ));
             }
         }
-        let raw: Raw = serde_yaml::from_value(value.clone()).map_err(|e| {
-            let msg = e.to_string();
-            let line = ["path", "kind", "hash", "size", "files"]
-                .iter()
-                .find(|k| msg.contains(&format!("`{k}`")))
-                .map_or_else(
-                    || {
-                        // an unknown field: point at it
-                        msg.split('`').nth(1).map_or(1, line_of)
-                    },
-                    |k| line_of(k),
-                );
-            err(line, msg)
-        })?;
-        let _ = raw.version;
+        const KEYS: [&str; 6] = ["version", "path", "kind", "hash", "size", "files"];
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or_default();
+            if !KEYS.contains(&name) {
+                let shown = serde_yaml::to_string(key).unwrap_or_default();
+                return Err(err(
+                    if name.is_empty() { 1 } else { line_of(name) },
+                    format!("unknown field `{}` (a version 1 pointer has {})", shown.trim(), KEYS.join(", ")),
+                ));
+            }
+        }
+        fn field<T: serde::de::DeserializeOwned>(
+            map: &serde_yaml::Mapping,
+            key: &str,
+            expected: &str,
+            err: &dyn Fn(usize, String) -> Error,
+            line_of: &dyn Fn(&str) -> usize,
+        ) -> Result<Option<T>> {
+            match map.get(key) {
+                None | Some(serde_yaml::Value::Null) => Ok(None),
+                Some(v) => serde_yaml::from_value(v.clone()).map(Some).map_err(|_| {
+                    let shown = serde_yaml::to_string(v).unwrap_or_default();
+                    err(line_of(key), format!("`{key}: {}` is not {expected}", shown.trim()))
+                }),
+            }
+        }
+        let required = |key: &str| err(1, format!("missing `{key}`"));
+        let raw = Raw {
+            path: field(map, "path", "a relative path", &err, &line_of)?.ok_or_else(|| required("path"))?,
+            kind: field(map, "kind", "`file` or `dir`", &err, &line_of)?.ok_or_else(|| required("kind"))?,
+            hash: field(map, "hash", "a hash", &err, &line_of)?.ok_or_else(|| required("hash"))?,
+            size: field(map, "size", "a size in bytes", &err, &line_of)?.ok_or_else(|| required("size"))?,
+            files: field(map, "files", "a number of files", &err, &line_of)?,
+        };
         check_relative_path(&raw.path).map_err(|m| {
             err(
                 line_of("path"),

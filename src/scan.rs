@@ -66,6 +66,11 @@ pub fn examine(repo: &Repo, abs: &Path, rel: String) -> Result<Found> {
 
 /// Every file inside a tracked directory, honouring `.troveignore`.
 pub fn list_dir(repo: &Repo, dir: &Path) -> Result<Vec<Found>> {
+    list_dir_cleaning(repo, dir, false)
+}
+
+/// [`list_dir`], deleting on the way the temp files that killed checkouts left (writers only).
+pub fn list_dir_cleaning(repo: &Repo, dir: &Path, clean: bool) -> Result<Vec<Found>> {
     let walker = ignore::WalkBuilder::new(dir)
         .standard_filters(false)
         .hidden(false)
@@ -85,6 +90,9 @@ pub fn list_dir(repo: &Repo, dir: &Path) -> Result<Vec<Found>> {
             .ok_or_else(|| Error::NonUtf8Path { path: entry.path().to_path_buf() })?
             .to_string();
         if is_trove_temp(&rel) {
+            if clean && entry.file_name().to_str().is_some_and(crate::link::is_stale_temp) {
+                let _ = std::fs::remove_file(entry.path());
+            }
             continue;
         }
         paths.push((entry.into_path(), rel));
@@ -94,8 +102,7 @@ pub fn list_dir(repo: &Repo, dir: &Path) -> Result<Vec<Found>> {
 
 /// Temp files of an interrupted checkout (`.name.trove-PID-N`) are not data.
 fn is_trove_temp(rel: &str) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    name.starts_with('.') && name.contains(".trove-")
+    crate::link::temp_pid(rel.rsplit('/').next().unwrap_or(rel)).is_some()
 }
 
 fn state_key(repo: &Repo, abs: &Path) -> Vec<u8> {

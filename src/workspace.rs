@@ -295,6 +295,10 @@ pub fn checkout(
     reporter: &dyn Reporter,
 ) -> Result<Vec<CheckedOut>> {
     let co = Checkout { repo, state: repo.state(), kinds: repo.config.link_kinds()?, force, reporter };
+    let folders: HashSet<&Path> = targets.iter().filter_map(|t| t.data_path.parent()).collect();
+    for folder in folders {
+        link::remove_stale_temps(folder);
+    }
     targets
         .iter()
         .map(|t| {
@@ -360,7 +364,7 @@ impl Checkout<'_> {
             }
             fs::remove_file(dir).at(dir)?;
         }
-        let current = if dir.is_dir() { scan::list_dir(repo, dir)? } else { Vec::new() };
+        let current = if dir.is_dir() { scan::list_dir_cleaning(repo, dir, true)? } else { Vec::new() };
         let ids = scan::hash_all(repo, state, &current, reporter)?;
         let now: HashMap<&str, (ObjectId, &Found)> =
             current.iter().zip(&ids).map(|(f, id)| (f.rel.as_str(), (*id, f))).collect();
