@@ -263,9 +263,29 @@ fn read_mapping(path: &Path) -> Result<Mapping> {
 }
 
 fn write_mapping(path: &Path, map: &Mapping) -> Result<()> {
-    let text =
-        if map.is_empty() { String::new() } else { serde_yaml::to_string(map).expect("mapping serialises") };
+    let mut map = map.clone();
+    prune_empty(&mut map);
+    // Keep the file's leading comment lines (the header `trove init` wrote, or the user's).
+    let mut text: String = fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !map.is_empty() {
+        text.push_str(&serde_yaml::to_string(&map).expect("mapping serialises"));
+    }
     // config.local may hold secrets: only its owner reads it.
     let mode = if path.ends_with("config.local") { 0o600 } else { 0o644 };
     crate::atomic_file::write_with_mode(path, text.as_bytes(), mode)
+}
+
+/// Drop sections left empty by removals (`core: {}`).
+fn prune_empty(map: &mut Mapping) {
+    for (_, value) in map.iter_mut() {
+        if let Value::Mapping(inner) = value {
+            prune_empty(inner);
+        }
+    }
+    map.retain(|_, value| !matches!(value, Value::Mapping(m) if m.is_empty()));
 }

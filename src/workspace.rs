@@ -487,8 +487,9 @@ pub fn remove(repo: &Repo, t: &Tracked, stage: bool) -> Result<()> {
 /// Move tracked data and its pointer together. Returns the new data path.
 pub fn move_tracked(repo: &Repo, cwd: &Path, t: &Tracked, dst: &Path, stage: bool) -> Result<PathBuf> {
     let mut dest = tracked::resolve_in_repo(repo, cwd, dst)?;
-    // Like `mv`: moving into an existing folder keeps the name.
-    if dest.is_dir() && dest != t.data_path {
+    // Like `mv`: moving into an existing folder, or one named with a trailing `/`, keeps the name.
+    let into_folder = dst.as_os_str().as_encoded_bytes().ends_with(b"/");
+    if (dest.is_dir() || into_folder) && dest != t.data_path {
         dest = dest.join(&t.pointer.path);
     }
     if dest.exists() {

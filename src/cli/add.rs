@@ -33,7 +33,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         } else {
             out.say(format!("{} unchanged ({what})", a.path));
         }
-        out.detail(format!("  {} new objects, {} stored; id {}", a.new_objects, bytes(a.new_bytes), a.hash));
+        out.detail(format!(
+            "  {} new object{}, {} stored; id {}",
+            a.new_objects,
+            if a.new_objects == 1 { "" } else { "s" },
+            bytes(a.new_bytes),
+            a.hash
+        ));
     }
     if added.iter().any(|a| a.updated) {
         let pointers: Vec<&str> = added.iter().filter(|a| a.updated).map(|a| a.pointer.as_str()).collect();

@@ -40,7 +40,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     let message = args.message.unwrap_or_else(|| {
         let names: Vec<String> = targets.iter().map(|t| t.rel(&repo)).collect();
-        format!("trove: update {}", names.join(", "))
+        match names.len() {
+            1..=3 => format!("trove: update {}", names.join(", ")),
+            n => format!("trove: update {}, {} and {} more", names[0], names[1], n - 2),
+        }
     });
     let git_repo = repo.git()?;
     let oid = git::commit_paths(&git_repo, &repo.root, &paths, &message)?;

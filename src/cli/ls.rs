@@ -21,6 +21,7 @@ struct Row {
     kind: Kind,
     hash: String,
     size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     files: Option<u64>,
     /// The cache holds all of its content.
     in_cache: bool,

@@ -20,6 +20,7 @@ fn config_reads_defaults_and_writes_settings() {
     assert_eq!(v["value"], serde_json::json!(["hardlink", "copy"]));
     let cfg = env.read_string(".trove/config");
     assert!(cfg.contains("hardlink"), "{cfg}");
+    assert!(cfg.starts_with("# trove settings"), "the header comment stays:\n{cfg}");
     assert!(!env.exists(".trove/config.local"), "config.local is only written with --local");
 
     assert_eq!(env.ok(&["config", "core.lock_timeout"]).stdout.trim(), "10");

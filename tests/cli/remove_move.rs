@@ -92,6 +92,17 @@ fn move_a_file_into_an_existing_folder_keeps_its_name() {
 }
 
 #[test]
+fn move_to_a_new_folder_named_with_a_slash_keeps_the_name() {
+    let env = Env::new();
+    env.write("model.bin", "weights");
+    env.ok(&["add", "model.bin"]);
+    env.ok(&["move", "model.bin", "archive/2026/"]);
+    assert_eq!(env.read("archive/2026/model.bin"), b"weights");
+    assert_eq!(env.pointer("archive/2026/model.bin.trove"), Pointer::file("model.bin", b"weights"));
+    assert!(!env.exists("model.bin"));
+}
+
+#[test]
 fn move_refuses_an_existing_destination() {
     let env = Env::new();
     env.write("model.bin", "weights");
