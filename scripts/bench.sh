@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark trove's local workflow on two generated datasets and print a markdown table.
+# Benchmark trove's workflow on two generated datasets and print a markdown table.
 #
 #   bash scripts/bench.sh                 # 1 GiB file + 20,000 small files
 #   bash scripts/bench.sh --small-only    # only the small files
 #   bash scripts/bench.sh --large-only    # only the large file
+#   bash scripts/bench.sh --no-remote     # only the local steps (no push / pull)
+#   bash scripts/bench.sh --no-sftp       # push / pull to a folder remote only
 #   BENCH_LARGE_MIB=64 bash scripts/bench.sh   # a smaller large file, for a quick check
 #
 # Datasets (generated deterministically from a seeded PRNG, so every run sees the same bytes):
@@ -13,9 +15,21 @@
 # For each dataset, in a fresh git repository, it times (wall clock, seconds):
 #   trove add, a no-op trove status (run twice, the second reported), trove checkout after
 #   deleting the data (full restore) and a no-op trove checkout;
-#   and, as references, `cp -r` of the dataset and a `find` walk that stats every file.
+#   then, unless --no-remote: trove push to a folder remote (and once more, with nothing
+#   left to send), trove pull from it into a fresh `git clone` of the repository, and the
+#   same push / push / pull against an SFTP remote on a real OpenSSH server that the script
+#   starts on 127.0.0.1 (a free port, throwaway host and user keys, as the current user);
+#   and, as references, `cp -r` of the dataset, a `find` walk that stats every file, and
+#   `scp -r` of the dataset to and from that server.
+# Every pull is checked: the restored files must have the same names and BLAKE2 sums as
+# the generated ones, or the script stops with an error.
 # When `dvc` is on PATH (and BENCH_DVC is not 0), the same steps run with DVC on the same
-# data and the table shows the ratio DVC / trove per step.
+# data (`dvc push` / `dvc pull` to a local remote and to ssh://USER@127.0.0.1:PORT/…, which
+# needs the dvc-ssh package) and the table shows the ratio DVC / trove per step.
+#
+# The SFTP steps need /usr/sbin/sshd (Debian package openssh-server) and ssh-keygen. When
+# sshd is missing, the script installs openssh-server with apt-get where it can (as root, or
+# with password-less sudo); otherwise it skips the SFTP steps and says so.
 #
 # Environment:
 #   BENCH_DIR          where temp data goes (default /tmp/trove-bench); removed afterwards
@@ -23,6 +37,8 @@
 #   BENCH_SMALL_FILES  number of small files (default 20000)
 #   TROVE              a trove binary to use instead of building one with cargo --release
 #   BENCH_DVC          0 to skip DVC even when it is installed
+#   BENCH_SSHD         the sshd binary (default /usr/sbin/sshd; it must be an absolute path)
+#   BENCH_INSTALL      0: never install openssh-server, skip the SFTP steps instead
 #
 # The table goes to stdout; progress goes to stderr. Caches are warm (the data was just
 # written); every timed step starts after a `sync` so earlier writes are not billed to it.

@@ -16,10 +16,19 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-# Debian packages to install when a command is missing: "command:package".
-# Tests that need more tools (an SSH server for SFTP remotes, ...) add them here.
+# Debian packages to install when a command is missing: "command:package" (a command
+# given as an absolute path is looked for there: sbin is not on every user's PATH).
 APT_TOOLS=(
     "git:git"
+    "python3:python3"
+    # The SFTP tests start a real OpenSSH server on 127.0.0.1 with throwaway keys.
+    "/usr/sbin/sshd:openssh-server"
+    "ssh-keygen:openssh-client"
+    "ssh-keyscan:openssh-client"
+    # Password-login tests create a local user; the full-disk test mounts a small tmpfs.
+    "/usr/sbin/useradd:passwd"
+    "/usr/sbin/chpasswd:passwd"
+    "mount:mount"
 )
 
 apt_updated=0
@@ -51,7 +60,9 @@ ensure_tools() {
     for entry in "${APT_TOOLS[@]}"; do
         cmd=${entry%%:*}
         pkg=${entry#*:}
-        if ! command -v "$cmd" >/dev/null 2>&1; then
+        if [[ "$cmd" == /* ]]; then
+            [ -x "$cmd" ] || apt_install "$pkg"
+        elif ! command -v "$cmd" >/dev/null 2>&1; then
             apt_install "$pkg"
         fi
     done

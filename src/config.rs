@@ -73,6 +73,27 @@ impl Config {
         write_mapping(path, map)
     }
 
+    /// Remove `key` from config or config.local; returns whether it was set there.
+    pub fn unset(&mut self, key: &str, local: bool) -> Result<bool> {
+        check_key(key)?;
+        let (map, path) =
+            if local { (&mut self.local, &self.local_path) } else { (&mut self.shared, &self.shared_path) };
+        let parts: Vec<&str> = key.split('.').collect();
+        let (last, parents) = parts.split_last().expect("a key has a part");
+        let mut cur = &mut *map;
+        for p in parents {
+            match cur.get_mut(*p).and_then(Value::as_mapping_mut) {
+                Some(inner) => cur = inner,
+                None => return Ok(false),
+            }
+        }
+        if cur.remove(*last).is_none() {
+            return Ok(false);
+        }
+        write_mapping(path, map)?;
+        Ok(true)
+    }
+
     pub fn link_kinds(&self) -> Result<Vec<LinkKind>> {
         let value = self.effective("cache.link").expect("cache.link has a default");
         parse_links(&value).map_err(|message| Error::Config {

@@ -15,7 +15,7 @@ use crate::hash::ObjectId;
 use crate::manifest::Manifest;
 use crate::pointer::Kind;
 use crate::progress::Reporter;
-use crate::remote::{Connection, LAYOUT_FILE, ObjectKey, Remote, check_layout};
+use crate::remote::{Connection, ObjectKey, Remote, check_layout};
 use crate::repo::Repo;
 use crate::tracked::Tracked;
 
@@ -101,13 +101,12 @@ fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>
     match conn.read_layout()? {
         Some(text) => check_layout(remote.name(), &text)?,
         None if create => conn.init_layout()?,
+        // An empty folder is a remote nothing was pushed to yet: it lacks every object.
+        None if conn.root_exists()? => {}
         None => {
             return Err(Error::Remote {
                 remote: remote.name().to_string(),
-                message: format!(
-                    "{} holds no trove data (the folder does not exist or has no {LAYOUT_FILE}); check the URL, or push to it first",
-                    remote.url()
-                ),
+                message: format!("{} does not exist; check the URL, or push to it first", remote.url()),
             });
         }
     }

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[path = "support/sshd.rs"]
+mod sshd;
+
 #[path = "cli/init.rs"]
 mod init;
 
@@ -37,3 +40,6 @@ mod output;
 
 #[path = "cli/examples.rs"]
 mod examples;
+
+#[path = "cli/remotes.rs"]
+mod remotes;

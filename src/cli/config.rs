@@ -13,11 +13,25 @@ pub struct Args {
     /// Write to config.local (not committed) instead of config
     #[arg(long)]
     local: bool,
+    /// Remove the setting (from config, or config.local with --local)
+    #[arg(long, conflicts_with = "value")]
+    unset: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let mut repo = ctx.open()?;
     check_key(&args.key)?;
+    if args.unset {
+        let progress = ctx.out.reporter();
+        let _lock = repo.lock(&progress)?;
+        let file = if args.local { "config.local" } else { "config" };
+        if !repo.config.unset(&args.key, args.local)? {
+            return Err(Error::Usage(format!("{} is not set in {file}", args.key)).into());
+        }
+        ctx.out.detail(format!("removed {} from {file}", args.key));
+        ctx.out.emit(&serde_json::json!({ "key": args.key, "value": repo.config.effective(&args.key) }));
+        return Ok(());
+    }
     match args.value {
         Some(value) => {
             let progress = ctx.out.reporter();

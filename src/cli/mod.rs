@@ -121,6 +121,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A failure that also has a report for `--json` (e.g. what a failed transfer did): the
+/// error document then carries the report's fields beside `error` and `hint`.
+#[derive(Debug)]
+pub struct WithReport {
+    pub message: String,
+    pub report: serde_json::Value,
+}
+
+impl std::fmt::Display for WithReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WithReport {}
+
 fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let lib = err.downcast_ref::<Error>();
     let hint = lib.and_then(Error::hint);
@@ -132,7 +148,12 @@ fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
         }
     }
     if json {
-        let doc = serde_json::json!({ "error": format!("{err:#}"), "hint": hint });
+        let mut doc = serde_json::json!({ "error": format!("{err:#}"), "hint": hint });
+        if let Some(serde_json::Value::Object(fields)) = err.downcast_ref::<WithReport>().map(|w| &w.report) {
+            for (k, v) in fields {
+                doc[k] = v.clone();
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&doc).expect("serialises"));
     }
     ExitCode::from(code)

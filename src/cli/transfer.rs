@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::Ctx;
 use super::output::{bytes, plural};
@@ -53,23 +53,22 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         report.already_there
     ));
     if !report.ok() {
-        out.emit(&serde_json::json!({ "transfer": report }));
-        return Err(problems(&report, direction));
+        let message = problems(&report, direction);
+        return Err(super::WithReport { message, report: serde_json::json!({ "transfer": report }) }.into());
     }
-    let checked_out = if direction == Direction::Pull {
+    if direction == Direction::Pull {
         let done = workspace::checkout(&repo, &targets, false, &progress)?;
         for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
             out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
         }
-        Some(done)
+        out.emit(&serde_json::json!({ "transfer": report, "checked_out": done }));
     } else {
-        None
-    };
-    out.emit(&serde_json::json!({ "transfer": report, "checked_out": checked_out }));
+        out.emit(&serde_json::json!({ "transfer": report }));
+    }
     Ok(())
 }
 
-fn problems(r: &Report, direction: Direction) -> anyhow::Error {
+fn problems(r: &Report, direction: Direction) -> String {
     let mut lines = Vec::new();
     let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
     if !r.missing.is_empty() {
@@ -97,6 +96,16 @@ fn problems(r: &Report, direction: Direction) -> anyhow::Error {
     if r.failed.len() > 3 {
         lines.push(format!("… and {} more failures", r.failed.len() - 3));
     }
-    lines.push("run the command again to retry; what was transferred is kept".into());
-    anyhow!("{}", lines.join("\n"))
+    if !r.missing.is_empty() {
+        lines.push(match direction {
+            Direction::Push => "the data was changed or deleted before it was pushed: `trove status` shows \
+                                which; `trove add` it again, or fetch the objects from a remote that has them"
+                .into(),
+            _ => format!("push them to remote {} from a clone whose cache has them", r.remote),
+        });
+    }
+    if !r.failed.is_empty() || !r.corrupt.is_empty() {
+        lines.push("run the command again to retry; what was transferred is kept".into());
+    }
+    lines.join("\n")
 }

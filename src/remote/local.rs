@@ -62,12 +62,27 @@ impl Connection for FolderConnection {
         }
     }
 
+    fn root_exists(&mut self) -> Result<bool> {
+        Ok(self.root.is_dir())
+    }
+
     fn init_layout(&mut self) -> Result<()> {
         if !self.root.is_dir() {
-            fs::create_dir(&self.root).map_err(|e| Error::Remote {
-                remote: self.name.clone(),
-                message: format!("cannot create folder {}: {e}", self.root.display()),
-            })?;
+            let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
+            let message = if parent.is_dir() {
+                fs::create_dir(&self.root)
+                    .err()
+                    .map(|e| format!("cannot create folder {}: {e}", self.root.display()))
+            } else {
+                Some(format!(
+                    "{} does not exist (its parent folder {} does not exist); check the URL",
+                    self.root.display(),
+                    parent.display()
+                ))
+            };
+            if let Some(message) = message {
+                return Err(Error::Remote { remote: self.name.clone(), message });
+            }
         }
         for d in ["objects", "tmp"] {
             let p = self.root.join(d);

@@ -70,6 +70,8 @@ impl ObjectKey {
 pub trait Connection: Send {
     /// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).
     fn read_layout(&mut self) -> Result<Option<String>>;
+    /// Whether the remote's root folder exists.
+    fn root_exists(&mut self) -> Result<bool>;
     /// Create the root (if its parent exists), `objects/`, `tmp/` and `TROVE_REMOTE`.
     fn init_layout(&mut self) -> Result<()>;
     /// The file names in `objects/<prefix>/` (empty when the folder does not exist).

@@ -800,6 +800,15 @@ impl Connection for SftpConnection {
         String::from_utf8(bytes).map(Some).map_err(|_| self.fail("cannot read", &path, "not UTF-8 text"))
     }
 
+    fn root_exists(&mut self) -> Result<bool> {
+        let root = self.target.root.clone();
+        match self.sftp.stat(Path::new(&root)) {
+            Ok(st) => Ok(st.is_dir()),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(self.fail_ssh("cannot stat", &root, &e)),
+        }
+    }
+
     fn init_layout(&mut self) -> Result<()> {
         let root = self.target.root.clone();
         match self.sftp.stat(Path::new(&root)) {

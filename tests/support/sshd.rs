@@ -94,11 +94,7 @@ impl Sshd {
             )
             .expect("sshd_config");
             let _ = fs::remove_file(&log);
-            let mut cmd = Command::new(SSHD);
-            cmd.arg("-D").arg("-f").arg(&config).arg("-E").arg(&log);
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let mut child = cmd.spawn().expect("spawn sshd");
+            let mut child = spawn(&config, &log);
             if wait_listening(&mut child, port) {
                 let server = Sshd {
                     port,
@@ -130,6 +126,23 @@ impl Sshd {
     /// The log so far, for failure messages.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Start the stopped server again: the same port, host key and users.
+    pub fn restart(&mut self) {
+        self.stop();
+        let config = self.dir.path().join("sshd_config");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = spawn(&config, &self.log);
+            if wait_listening(&mut child, self.port) {
+                self.child = Some(child);
+                return;
+            }
+            kill_group(&mut child);
+            assert!(Instant::now() < deadline, "sshd did not restart; its log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Kill the server and every session it started.
@@ -175,6 +188,41 @@ pub fn keygen(path: &Path) {
     assert!(status.success(), "ssh-keygen failed for {}", path.display());
 }
 
+fn spawn(config: &Path, log: &Path) -> Child {
+    let mut cmd = Command::new(SSHD);
+    cmd.arg("-D").arg("-f").arg(config).arg("-E").arg(log);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().expect("spawn sshd")
+}
+
+/// A local account that logs in with a password, for password-authentication tests:
+/// `(name, password, home)`. Creating it needs root (CI runs as root); the account is
+/// made once and reused by later runs.
+pub fn password_user() -> (String, String, PathBuf) {
+    const NAME: &str = "trove-sftp-test";
+    const PASSWORD: &str = "correct horse 42";
+    assert!(is_root(), "password-authentication tests create a local user and need root (CI runs as root)");
+    let home = PathBuf::from("/home").join(NAME);
+    let exists = Command::new("id").arg(NAME).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if !exists.is_ok_and(|s| s.success()) {
+        let status = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", NAME])
+            .status()
+            .expect("run useradd (package passwd)");
+        // Another test may have created it at the same moment.
+        let now = Command::new("id").arg(NAME).stdout(Stdio::null()).status();
+        assert!(status.success() || now.is_ok_and(|s| s.success()), "useradd {NAME} failed");
+    }
+    let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().expect("run chpasswd");
+    std::io::Write::write_all(chpasswd.stdin.as_mut().unwrap(), format!("{NAME}:{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+    fs::create_dir_all(&home).unwrap();
+    let _ = Command::new("chown").arg(format!("{NAME}:")).arg(&home).status();
+    (NAME.to_string(), PASSWORD.to_string(), home)
+}
+
 fn wait_listening(child: &mut Child, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -189,13 +237,42 @@ fn wait_listening(child: &mut Child, port: u16) -> bool {
     false
 }
 
-/// Kill sshd and its session children: it was started as the leader of its own group.
+/// Kill sshd and its session processes. It leads its own process group, but each session
+/// calls setsid(), so the sessions are found as its descendants in /proc.
 fn kill_group(child: &mut Child) {
+    let pids = descendants(child.id());
     // SAFETY: kill has no memory effects; the negative pid names the group this child leads.
     unsafe {
         libc::kill(-(child.id() as i32), libc::SIGKILL);
+        for pid in pids {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
     }
     let _ = child.wait();
+}
+
+/// The processes below `root` (children, grandchildren, …), from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid …`: comm may hold spaces, so read after the last ')'.
+        let ppid: Option<u32> =
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,702 @@
+//! Remotes: one suite run against a folder remote and against an SFTP remote on a real
+//! OpenSSH server (started on 127.0.0.1 by `support/sshd.rs`), plus the SFTP-only cases
+//! (authentication and host keys).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::sshd::{self, Sshd};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Folder,
+    Sftp,
+}
+
+/// A remote for one test: where its files are on this machine and how trove reaches them.
+struct Remote {
+    server: Option<Sshd>,
+    /// A scratch folder for remotes of the folder backend.
+    scratch: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new(backend: Backend) -> Remote {
+        Remote::with_server(backend, Sshd::start)
+    }
+
+    fn with_server(backend: Backend, start: impl FnOnce() -> Sshd) -> Remote {
+        let server = (backend == Backend::Sftp).then(start);
+        let scratch = tempfile::Builder::new().prefix("trove-remote-").tempdir().expect("temp dir");
+        Remote { server, scratch }
+    }
+
+    /// A folder on the "server side" where remote roots can go.
+    fn base(&self) -> PathBuf {
+        match &self.server {
+            Some(s) => s.data.clone(),
+            None => fs::canonicalize(self.scratch.path()).unwrap(),
+        }
+    }
+
+    /// The default remote root.
+    fn root(&self) -> PathBuf {
+        self.base().join("store")
+    }
+
+    fn url_of(&self, root: &Path) -> String {
+        match &self.server {
+            Some(s) => s.url(root),
+            None => root.display().to_string(),
+        }
+    }
+
+    fn server(&self) -> &Sshd {
+        self.server.as_ref().expect("an SFTP remote")
+    }
+
+    /// `remote add store URL --default`, with the test server's key and known_hosts.
+    fn configure_at(&self, env: &Env, root: &Path) {
+        env.ok(&["remote", "add", "store", &self.url_of(root), "--default"]);
+        if let Some(s) = &self.server {
+            env.ok(&["remote", "set", "store", "keyfile", s.key.to_str().unwrap()]);
+            env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
+        }
+    }
+
+    fn configure(&self, env: &Env) {
+        self.configure_at(env, &self.root());
+    }
+
+    /// The object files on the remote, as `(name without the fan-out slash, path)`.
+    fn objects_at(&self, root: &Path) -> Vec<(String, PathBuf)> {
+        let mut files = Vec::new();
+        walk(&root.join("objects"), &mut files);
+        files
+            .into_iter()
+            .map(|p| {
+                let prefix = p.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+                (format!("{prefix}{}", p.file_name().unwrap().to_string_lossy()), p)
+            })
+            .collect()
+    }
+
+    fn objects(&self) -> Vec<(String, PathBuf)> {
+        self.objects_at(&self.root())
+    }
+
+    /// Every object on the remote hashes to its name, and nothing is left under tmp/.
+    fn assert_sound(&self, root: &Path) {
+        for (name, path) in self.objects_at(root) {
+            let id = name.trim_end_matches(".dir");
+            assert_eq!(blake3_file(&path), id, "remote object {} does not match its name", path.display());
+        }
+        let mut temps = Vec::new();
+        walk(&root.join("tmp"), &mut temps);
+        assert!(temps.is_empty(), "uploads left under tmp/: {temps:?}");
+    }
+
+    fn describe(&self) -> String {
+        match &self.server {
+            Some(s) => format!("sshd log:\n{}", s.log_text()),
+            None => String::new(),
+        }
+    }
+}
+
+/// A fresh clone of `env`'s repository, with its own HOME and an empty cache.
+fn clone_of(env: &Env) -> Env {
+    let clone = Env::plain();
+    let out = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&env.root)
+        .arg(&clone.root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", &clone.home)
+        .output()
+        .expect("run git clone");
+    assert!(out.status.success(), "git clone failed: {}", String::from_utf8_lossy(&out.stderr));
+    clone
+}
+
+/// Run trove with extra environment variables.
+fn run_with(env: &Env, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut cmd = env.command_in(cwd, args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run trove");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Commit the pointers and the remote's settings, as a user does before others clone.
+fn commit_all(env: &Env) {
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "data and remote"]);
+}
+
+/// A dataset: nested folders, an empty file, an executable, plus a 3 MiB model file.
+fn write_dataset(env: &Env) {
+    for i in 0..40u64 {
+        env.write(&format!("data/part{}/f{i:02}.bin", i % 4), noise(1000 + i as usize * 37, i));
+    }
+    env.write("data/empty.txt", "");
+    env.write_exec("data/run.sh", "#!/bin/sh\necho hi\n");
+    env.write("model.bin", noise(3 << 20, 99));
+}
+
+fn assert_same_tree(a: &Env, b: &Env, rel: &str) {
+    let mut files = Vec::new();
+    walk(&a.path(rel), &mut files);
+    assert!(!files.is_empty());
+    for f in files {
+        let r = f.strip_prefix(&a.root).unwrap().to_str().unwrap().to_string();
+        assert_eq!(a.read(&r), b.read(&r), "{r} differs after the round trip");
+        assert_eq!(mode(&a.path(&r)) & 0o111 != 0, mode(&b.path(&r)) & 0o111 != 0, "{r}: exec bit");
+    }
+}
+
+/// Generate `#[test]`s running a suite function against both backends.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod folder {
+            $(#[test] fn $name() { super::$name(super::Backend::Folder) })*
+        }
+        mod sftp {
+            $(#[test] fn $name() { super::$name(super::Backend::Sftp) })*
+        }
+    };
+}
+
+both_backends!(
+    round_trip_through_a_fresh_clone,
+    pull_of_one_path_fetches_only_that,
+    corrupt_remote_object_is_detected_and_never_placed,
+    interrupted_push_resumes,
+    unknown_layout_version_is_refused,
+    missing_remote_path_is_reported,
+    full_remote_disk_fails_cleanly,
+    status_against_a_remote,
+    ci_clone_and_pull_without_a_terminal,
+);
+
+fn round_trip_through_a_fresh_clone(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    commit_all(&env);
+
+    let v = env.json(&["push"]);
+    let t = &v["transfer"];
+    // 42 files in data/ (one empty), its manifest, and model.bin: 44 objects.
+    assert_eq!(t["files"], 44, "{v}\n{}", remote.describe());
+    assert_eq!(t["already_there"], 0, "{v}");
+    assert_eq!(t["remote"], "store");
+    assert!(v.get("checked_out").is_none(), "push reports no checkout: {v}");
+    assert_eq!(remote.objects().len(), 44);
+    remote.assert_sound(&remote.root());
+    let layout = fs::read_to_string(remote.root().join("TROVE_REMOTE")).unwrap();
+    assert!(layout.contains("layout: 1"), "{layout}");
+
+    // Pushing again sends nothing.
+    let v = env.json(&["push"]);
+    assert_eq!(v["transfer"]["files"], 0, "{v}");
+    assert_eq!(v["transfer"]["bytes"], 0, "{v}");
+    assert_eq!(v["transfer"]["already_there"], 44, "{v}");
+    let out = env.ok(&["push"]);
+    assert!(out.stdout.contains("pushed 0 files"), "{out}");
+
+    let clone = clone_of(&env);
+    assert!(!clone.exists("model.bin"));
+    let out = clone.ok(&["pull"]);
+    assert!(out.stdout.contains("fetched 44 files"), "{out}");
+    assert_same_tree(&env, &clone, "data");
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+    assert!(clone.exists("data/empty.txt"));
+    for t in clone.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+    // Everything the clone fetched is verified: its cache objects hash to their names.
+    for f in clone.object_files() {
+        let name = format!(
+            "{}{}",
+            f.parent().unwrap().file_name().unwrap().to_string_lossy(),
+            f.file_name().unwrap().to_string_lossy()
+        );
+        assert_eq!(blake3_file(&f), name.trim_end_matches(".dir"));
+    }
+    // A second pull has nothing to do.
+    let v = clone.json(&["pull"]);
+    assert_eq!(v["transfer"]["files"], 0, "{v}");
+    assert_eq!(v["transfer"]["already_there"], 43, "{v}");
+}
+
+fn pull_of_one_path_fetches_only_that(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    commit_all(&env);
+    env.ok(&["push", "-j", "2"]);
+
+    let clone = clone_of(&env);
+    let v = clone.json(&["pull", "model.bin"]);
+    assert_eq!(v["transfer"]["files"], 1, "{v}");
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+    assert!(!clone.exists("data"), "only the path asked for is restored");
+    // fetch fills the cache without touching the workspace; checkout then restores.
+    let v = clone.json(&["fetch", "-r", "store", "data"]);
+    assert_eq!(v["transfer"]["files"], 43, "{v}");
+    assert!(!clone.exists("data"));
+    clone.ok(&["checkout", "data"]);
+    assert_same_tree(&env, &clone, "data");
+}
+
+fn corrupt_remote_object_is_detected_and_never_placed(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    env.write("model.bin", noise(200_000, 5));
+    env.write("notes.txt", "fine");
+    env.ok(&["add", "model.bin", "notes.txt"]);
+    remote.configure(&env);
+    commit_all(&env);
+    env.ok(&["push"]);
+
+    let id = env.pointer("model.bin.trove").hash;
+    let (_, path) = remote.objects().into_iter().find(|(n, _)| *n == id).expect("model.bin's object");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+
+    let clone = clone_of(&env);
+    let out = clone.run(&["--json", "pull"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains(&id), "the corrupt object is named by id:\n{out}");
+    assert!(out.stderr.contains("did not match"), "{out}");
+    let v = out.json();
+    assert!(v["error"].as_str().unwrap().contains(&id), "{v}");
+    assert_eq!(strings(&v["transfer"]["corrupt"]), vec![id.clone()], "{v}");
+    assert!(!clone.exists("model.bin"), "corrupt data is never placed");
+    assert!(!clone.object_path(&id).exists(), "corrupt data never enters the cache");
+    // What was sound was fetched and is kept.
+    assert!(clone.object_path(&env.pointer("notes.txt.trove").hash).exists());
+    clone.ok(&["pull", "notes.txt"]);
+    assert_eq!(clone.read("notes.txt"), b"fine");
+
+    // Every later fetch finds the damage again.
+    let out = clone.fails(1, &["pull", "model.bin"]);
+    assert!(out.stderr.contains(&id), "{out}");
+}
+
+fn interrupted_push_resumes(b: Backend) {
+    let mut remote = Remote::new(b);
+    let env = Env::new();
+    const FILES: usize = 1500;
+    for i in 0..FILES as u64 {
+        env.write(&format!("shards/s{i:04}.bin"), noise(16 * 1024, i));
+    }
+    env.ok(&["add", "shards"]);
+    remote.configure(&env);
+    commit_all(&env);
+
+    let mut child = env
+        .command_in(&env.root, &["push", "-j", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once some objects have arrived.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while remote.objects().len() < 20 {
+        assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    match b {
+        Backend::Folder => {
+            // kill -9 of the pushing process.
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+        Backend::Sftp => {
+            // The server goes away under a running push: it must fail, not hang.
+            remote.server.as_mut().unwrap().stop();
+            let started = Instant::now();
+            let out = child.wait_with_output().unwrap();
+            assert!(started.elapsed() < Duration::from_secs(60), "push hung after the server died");
+            if out.status.code() != Some(0) {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(1), "{stderr}");
+                assert!(stderr.contains("store"), "the error names the remote:\n{stderr}");
+            }
+            remote.server.as_mut().unwrap().restart();
+        }
+    }
+    let before = remote.objects().len();
+    assert!(before < FILES, "the push was interrupted before it finished ({before} objects)");
+    // No partial object is visible under an id.
+    for (name, path) in remote.objects() {
+        assert_eq!(blake3_file(&path), name.trim_end_matches(".dir"), "partial object {}", path.display());
+    }
+    assert!(
+        !remote.objects().iter().any(|(n, _)| n.ends_with(".dir")),
+        "the manifest is uploaded only after all its files"
+    );
+
+    let v = env.json(&["push"]);
+    assert_eq!(v["transfer"]["already_there"].as_u64().unwrap() as usize, before, "{v}");
+    assert_eq!(v["transfer"]["files"].as_u64().unwrap() as usize, FILES + 1 - before, "{v}");
+    assert_eq!(remote.objects().len(), FILES + 1);
+
+    let clone = clone_of(&env);
+    clone.ok(&["pull"]);
+    assert_same_tree(&env, &clone, "shards");
+}
+
+fn unknown_layout_version_is_refused(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    env.write("a.txt", "a");
+    env.ok(&["add", "a.txt"]);
+    remote.configure(&env);
+    env.ok(&["push"]);
+    commit_all(&env);
+    fs::write(remote.root().join("TROVE_REMOTE"), "layout: 2\n").unwrap();
+    let clone = clone_of(&env);
+    env.write("b.txt", "b");
+    env.ok(&["add", "b.txt"]);
+    for (who, cmd) in [(&env, "push"), (&clone, "fetch"), (&clone, "pull")] {
+        let out = who.fails(1, &[cmd]);
+        assert!(out.stderr.contains("layout 2"), "{out}");
+        assert!(out.stderr.contains("store"), "{out}");
+    }
+    let out = env.fails(1, &["status", "--remote"]);
+    assert!(out.stderr.contains("layout 2"), "{out}");
+    assert_eq!(remote.objects().len(), 1, "nothing was written to a remote of another layout");
+}
+
+fn missing_remote_path_is_reported(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    env.write("a.txt", "a");
+    env.ok(&["add", "a.txt"]);
+    let root = remote.base().join("no-such-folder").join("store");
+    remote.configure_at(&env, &root);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("store"), "{out}");
+    assert!(out.stderr.contains("no-such-folder"), "the error names the path:\n{out}");
+    assert!(out.stderr.contains("does not exist"), "{out}");
+    assert!(!root.exists());
+    commit_all(&env);
+    let clone = clone_of(&env);
+    for cmd in [&["fetch"][..], &["pull"], &["status", "--remote"]] {
+        let out = clone.fails(1, cmd);
+        assert!(out.stderr.contains("does not exist"), "{cmd:?}: {out}");
+    }
+}
+
+/// A 1 MiB tmpfs (needs root; CI runs as root), unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path) -> SmallDisk {
+        fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "the full-disk test mounts a 1 MiB tmpfs and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn full_remote_disk_fails_cleanly(b: Backend) {
+    let remote = Remote::new(b);
+    let disk = SmallDisk::mount(&remote.base().join("disk"));
+    let root = disk.0.join("store");
+    let env = Env::new();
+    env.write("small.txt", "small");
+    env.ok(&["add", "small.txt"]);
+    remote.configure_at(&env, &root);
+    env.ok(&["push"]);
+    assert_eq!(remote.objects_at(&root).len(), 1);
+
+    env.write("big.bin", noise(3 << 20, 7));
+    env.ok(&["add", "big.bin"]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("full") || out.stderr.contains("space"), "{out}\n{}", remote.describe());
+    assert!(out.stderr.contains("store"), "{out}");
+    // The object already there is intact; nothing partial sits under an id.
+    let objects = remote.objects_at(&root);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(blake3_file(&objects[0].1), env.pointer("small.txt.trove").hash);
+    let big = env.pointer("big.bin.trove").hash;
+    assert!(!objects.iter().any(|(n, _)| *n == big));
+    // The local cache is untouched: the data can still be pushed elsewhere.
+    assert!(env.object_path(&big).exists());
+    env.ok(&["status"]);
+}
+
+fn status_against_a_remote(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    commit_all(&env);
+    // A remote nothing was pushed to yet (an empty folder): everything is "not pushed".
+    fs::create_dir_all(remote.root()).unwrap();
+    let out = env.ok(&["status", "--remote"]);
+    assert!(out.stdout.contains("not pushed"), "{out}");
+    let v = env.json(&["status", "--remote", "store"]);
+    assert_eq!(v["remote"], "store");
+    let by_path = |v: &Value, p: &str| {
+        v["tracked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["path"] == p)
+            .cloned()
+            .unwrap_or_else(|| panic!("{v}"))
+    };
+    assert_eq!(by_path(&v, "data")["not_pushed"], 43, "{v}");
+    assert_eq!(by_path(&v, "model.bin")["not_pushed"], 1, "{v}");
+    assert_eq!(by_path(&v, "model.bin")["in_sync"], false, "{v}");
+
+    env.ok(&["push", "model.bin"]);
+    let v = env.json(&["status", "--remote"]);
+    assert_eq!(by_path(&v, "model.bin")["in_sync"], true, "{v}");
+    assert_eq!(by_path(&v, "data")["not_pushed"], 43, "{v}");
+    env.ok(&["push"]);
+    let v = env.json(&["status", "--remote"]);
+    for t in v["tracked"].as_array().unwrap() {
+        assert_eq!(t["in_sync"], true, "{t}");
+    }
+
+    // A fresh clone has nothing in its cache: everything is "not pulled".
+    let clone = clone_of(&env);
+    let v = clone.json(&["status", "--remote"]);
+    // It read data/'s manifest from the remote (verified, into the cache) to learn its files.
+    assert_eq!(by_path(&v, "data")["not_pulled"], 42, "{v}");
+    assert_eq!(by_path(&v, "model.bin")["not_pulled"], 1, "{v}");
+    let fetched = clone.object_files();
+    assert_eq!(fetched.len(), 1, "status --remote fetches no data: {fetched:?}");
+    assert!(fetched[0].to_string_lossy().ends_with(".dir"));
+}
+
+fn ci_clone_and_pull_without_a_terminal(b: Backend) {
+    // In CI the credentials come from the environment: a password for SFTP.
+    let remote = Remote::with_server(b, || Sshd::start_with("PasswordAuthentication yes\n"));
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    let mut vars: Vec<(&str, String)> = Vec::new();
+    let root = match b {
+        Backend::Folder => {
+            remote.configure(&env);
+            remote.root()
+        }
+        Backend::Sftp => {
+            let (user, password, home) = sshd::password_user();
+            let root = home.join(format!("ci-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            let url = format!(
+                "sftp://{user}@127.0.0.1:{}/~/{}",
+                remote.server().port,
+                root.file_name().unwrap().to_str().unwrap()
+            );
+            env.ok(&["remote", "add", "store", &url, "--default"]);
+            env.ok(&["remote", "set", "store", "known_hosts", remote.server().known_hosts.to_str().unwrap()]);
+            vars.push(("TROVE_SFTP_PASSWORD", password));
+            root
+        }
+    };
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    commit_all(&env);
+    let out = run_with(&env, &env.root, &["push"], &vars);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+
+    let clone = clone_of(&env);
+    let out = run_with(&clone, &clone.root, &["pull"], &vars);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    // No terminal: a summary line on stdout, no progress bar drawing on stderr.
+    assert!(out.stdout.contains("fetched 44 files"), "{out}");
+    assert!(
+        !out.stderr.contains('\r') && !out.stderr.contains("\x1b["),
+        "progress drawn without a tty:\n{out}"
+    );
+    assert_same_tree(&env, &clone, "data");
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+    // The secret is not printed, nor written to the committed config.
+    if let Some((_, password)) = vars.first() {
+        assert!(!out.stdout.contains(password) && !out.stderr.contains(password));
+        let listed = run_with(&clone, &clone.root, &["-v", "remote", "list"], &vars);
+        assert!(!listed.stdout.contains(password), "{listed}");
+        assert!(!clone.read_string(".trove/config").contains(password));
+        // Without the credentials the job fails with exit code 1 and says how to log in.
+        let again = clone_of(&env);
+        let out = again.fails(1, &["pull"]);
+        assert!(out.stderr.contains("cannot log in"), "{out}");
+        assert!(out.stderr.contains("TROVE_SFTP_PASSWORD"), "{out}");
+        let _ = fs::remove_dir_all(&root);
+    }
+    // A CI job restoring data checks the exit code of a failing pull too.
+    let out = run_with(&clone, &clone.root, &["--json", "pull", "nothing-here"], &vars);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.json()["error"].as_str().unwrap().contains("nothing-here"), "{out}");
+}
+
+// ---- SFTP only: logging in and host keys ----
+
+fn sftp_env(remote: &Remote) -> Env {
+    let env = Env::new();
+    env.write("a.txt", "a");
+    env.ok(&["add", "a.txt"]);
+    remote.configure(&env);
+    env
+}
+
+#[test]
+fn sftp_wrong_password_is_refused_without_printing_it() {
+    let remote = Remote::with_server(Backend::Sftp, || Sshd::start_with("PasswordAuthentication yes\n"));
+    let (user, password, _) = sshd::password_user();
+    let env = Env::new();
+    env.write("a.txt", "a");
+    env.ok(&["add", "a.txt"]);
+    let url = format!("sftp://{user}@127.0.0.1:{}/~/wrong-{}", remote.server().port, std::process::id());
+    env.ok(&["remote", "add", "store", &url]);
+    env.ok(&["remote", "set", "store", "known_hosts", remote.server().known_hosts.to_str().unwrap()]);
+    let wrong = "not the password";
+    let out = run_with(&env, &env.root, &["push"], &[("TROVE_SFTP_PASSWORD", wrong)]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains(&format!("cannot log in as {user}@127.0.0.1")), "{out}");
+    assert!(out.stderr.contains("password"), "{out}");
+    assert!(!out.stderr.contains(wrong) && !out.stdout.contains(wrong), "the password is printed:\n{out}");
+    // The same password from config.local works and is never shown.
+    env.ok(&["remote", "set", "store", "password", &password, "--local"]);
+    let out = env.ok(&["push"]);
+    assert!(!out.stdout.contains(&password) && !out.stderr.contains(&password));
+    assert!(!env.read_string(".trove/config").contains(&password));
+    let listed = env.ok(&["-v", "remote", "list"]);
+    assert!(!listed.stdout.contains(&password), "{listed}");
+    let shown = env.ok(&["--json", "remote", "list"]);
+    assert!(!shown.stdout.contains(&password), "{shown}");
+    // A secret is refused in the committed config.
+    let out = env.fails(2, &["remote", "set", "store", "password", "x"]);
+    assert!(out.stderr.contains("--local"), "{out}");
+    let _ =
+        fs::remove_dir_all(PathBuf::from("/home").join(&user).join(format!("wrong-{}", std::process::id())));
+}
+
+#[test]
+fn sftp_wrong_key_is_refused() {
+    let remote = Remote::new(Backend::Sftp);
+    let env = sftp_env(&remote);
+    let other = env.outside().join("other_key");
+    sshd::keygen(&other);
+    env.ok(&["remote", "set", "store", "keyfile", other.to_str().unwrap()]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("cannot log in"), "{out}");
+    assert!(out.stderr.contains("other_key"), "the key tried is named:\n{out}");
+    assert!(out.stderr.contains("store"), "{out}");
+    assert!(!remote.root().exists(), "nothing was written");
+    // A key file that does not exist is named too.
+    env.ok(&["remote", "set", "store", "keyfile", "/nonexistent/key"]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("/nonexistent/key"), "{out}");
+}
+
+/// The server's host key fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+fn fingerprint(server: &Sshd) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(format!("{}.pub", server.host_key.display()))
+        .output()
+        .expect("run ssh-keygen");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(1).expect("a fingerprint").to_string()
+}
+
+#[test]
+fn sftp_unknown_host_key_is_refused_unless_accept_new() {
+    let remote = Remote::new(Backend::Sftp);
+    let env = sftp_env(&remote);
+    let known = env.outside().join("known_hosts");
+    fs::write(&known, "").unwrap();
+    env.ok(&["remote", "set", "store", "known_hosts", known.to_str().unwrap()]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("not a known host"), "{out}");
+    assert!(out.stderr.contains(&fingerprint(remote.server())), "the fingerprint is shown:\n{out}");
+    assert!(out.stderr.contains("accept-new"), "{out}");
+    assert!(!remote.root().exists(), "nothing was written");
+
+    // With ~/.ssh/known_hosts (the default) missing entirely, the same.
+    env.ok(&["config", "--unset", "remote.store.known_hosts"]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("not a known host"), "{out}");
+
+    env.ok(&["remote", "set", "store", "known_hosts", known.to_str().unwrap()]);
+    env.ok(&["remote", "set", "store", "host_key", "accept-new"]);
+    env.ok(&["push"]);
+    let recorded = fs::read_to_string(&known).unwrap();
+    assert!(recorded.contains(&format!("[127.0.0.1]:{}", remote.server().port)), "{recorded}");
+    // Recorded: a strict check now passes.
+    env.ok(&["remote", "set", "store", "host_key", "strict"]);
+    env.ok(&["push"]);
+}
+
+#[test]
+fn sftp_changed_host_key_is_refused_even_with_accept_new() {
+    let remote = Remote::new(Backend::Sftp);
+    let env = sftp_env(&remote);
+    // known_hosts records another key for this server.
+    let impostor = env.outside().join("impostor");
+    sshd::keygen(&impostor);
+    let public = fs::read_to_string(format!("{}.pub", impostor.display())).unwrap();
+    let mut fields = public.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        remote.server().port,
+        fields.next().unwrap(),
+        fields.next().unwrap()
+    );
+    let known = env.outside().join("known_hosts");
+    fs::write(&known, &line).unwrap();
+    env.ok(&["remote", "set", "store", "known_hosts", known.to_str().unwrap()]);
+    for policy in ["strict", "accept-new"] {
+        env.ok(&["remote", "set", "store", "host_key", policy]);
+        let out = env.fails(1, &["push"]);
+        assert!(out.stderr.contains("CHANGED"), "{policy}: {out}");
+        assert!(out.stderr.contains(&fingerprint(remote.server())), "{policy}: {out}");
+        assert_eq!(fs::read_to_string(&known).unwrap(), line, "known_hosts is left as it was");
+    }
+    assert!(!remote.root().exists(), "nothing was written");
+}
