@@ -50,10 +50,14 @@ usage() {
 
 run_large=1
 run_small=1
+run_remote=1
+run_sftp=1
 for arg in "$@"; do
     case "$arg" in
         --small-only) run_large=0 ;;
         --large-only) run_small=0 ;;
+        --no-remote) run_remote=0 ;;
+        --no-sftp) run_sftp=0 ;;
         -h | --help)
             usage
             exit 0
@@ -68,6 +72,7 @@ if [ "$run_large" -eq 0 ] && [ "$run_small" -eq 0 ]; then
     echo "bench.sh: --small-only and --large-only exclude each other" >&2
     exit 2
 fi
+[ "$run_remote" -eq 1 ] || run_sftp=0
 
 LARGE_MIB=${BENCH_LARGE_MIB:-1024}
 SMALL_FILES=${BENCH_SMALL_FILES:-20000}
@@ -96,12 +101,17 @@ command -v git >/dev/null || {
 
 mkdir -p "$BENCH_ROOT"
 WORK=$(mktemp -d "$BENCH_ROOT/run.XXXXXX")
+# sshd's pid once it runs, so that cleanup stops it and the sessions it started.
+SSHD_PID=""
 cleanup() {
+    stop_sshd
     chmod -R u+w "$WORK" 2>/dev/null || true
     rm -rf "$WORK"
     rmdir "$BENCH_ROOT" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 LOG="$WORK/log"
 
 # --- the binary -------------------------------------------------------------------------
@@ -122,10 +132,202 @@ cp "$src_bin" "$WORK/bin/trove"
 TROVE_BIN="$WORK/bin/trove"
 
 DVC_BIN=""
+DVC_SSH=0
 if [ "${BENCH_DVC:-1}" != "0" ] && command -v dvc >/dev/null 2>&1; then
     DVC_BIN=$(command -v dvc)
+    # `dvc version` lists `ssh (sshfs = …)` under "Supports:" when dvc-ssh is installed.
+    if "$DVC_BIN" version 2>/dev/null | grep -q '^[[:space:]]*ssh ('; then
+        DVC_SSH=1
+    fi
 fi
 export DVC_NO_ANALYTICS=1
+
+# --- the SFTP server --------------------------------------------------------------------
+SSHD=${BENCH_SSHD:-/usr/sbin/sshd}
+SSH_DIR="$WORK/ssh"
+SSH_USER=$(id -un)
+SSH_KEY="$SSH_DIR/user_ed25519"
+SSH_KNOWN_HOSTS="$SSH_DIR/known_hosts"
+SSH_PORT=""
+# Why the SFTP steps are skipped, when they are.
+SFTP_SKIP=""
+
+# ensure_sshd: make sure $SSHD exists, installing openssh-server with apt-get if allowed.
+ensure_sshd() {
+    [ -x "$SSHD" ] && return 0
+    if [ "${BENCH_INSTALL:-1}" = "0" ]; then
+        SFTP_SKIP="$SSHD is missing (and BENCH_INSTALL=0)"
+        return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        SFTP_SKIP="$SSHD is missing and apt-get is not available: install an OpenSSH server"
+        return 1
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            SFTP_SKIP="$SSHD is missing, and installing openssh-server needs root: run \`apt-get install openssh-server\`"
+            return 1
+        fi
+    fi
+    say "installing openssh-server (apt-get) for the SFTP steps"
+    if ! { "${sudo[@]}" apt-get update -qq &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; } >>"$LOG" 2>&1; then
+        tail -n 20 "$LOG" >&2
+        SFTP_SKIP="apt-get install openssh-server failed (its output is above)"
+        return 1
+    fi
+    if [ ! -x "$SSHD" ]; then
+        SFTP_SKIP="openssh-server is installed but $SSHD is still missing (set BENCH_SSHD)"
+        return 1
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# write_sshd_config PORT: the config of a server for this run only.
+write_sshd_config() {
+    printf '%s\n' \
+        "Port $1" \
+        "ListenAddress 127.0.0.1" \
+        "HostKey $SSH_DIR/host_ed25519" \
+        "PidFile $SSH_DIR/sshd.pid" \
+        "AuthorizedKeysFile $SSH_DIR/authorized_keys" \
+        "PubkeyAuthentication yes" \
+        "PasswordAuthentication no" \
+        "KbdInteractiveAuthentication no" \
+        "PermitRootLogin prohibit-password" \
+        "UsePAM no" \
+        "StrictModes no" \
+        "AllowTcpForwarding no" \
+        "X11Forwarding no" \
+        "MaxStartups 100" \
+        "MaxSessions 100" \
+        "Subsystem sftp internal-sftp" \
+        >"$SSH_DIR/sshd_config"
+}
+
+# start_sshd: an OpenSSH server on 127.0.0.1, logging in the current user with a throwaway key.
+start_sshd() {
+    command -v ssh-keygen >/dev/null 2>&1 || {
+        SFTP_SKIP="ssh-keygen is missing (Debian package openssh-client)"
+        return 1
+    }
+    [[ "$SSHD" == /* ]] || {
+        SFTP_SKIP="BENCH_SSHD must be an absolute path (sshd re-executes itself)"
+        return 1
+    }
+    mkdir -p "$SSH_DIR"
+    ssh-keygen -q -t ed25519 -N '' -C trove-bench-host -f "$SSH_DIR/host_ed25519"
+    ssh-keygen -q -t ed25519 -N '' -C trove-bench-user -f "$SSH_KEY"
+    cp "$SSH_KEY.pub" "$SSH_DIR/authorized_keys"
+    chmod 600 "$SSH_DIR/authorized_keys"
+    if [ "$(id -u)" -eq 0 ]; then
+        # sshd started by root insists on its privilege separation folder.
+        mkdir -p /run/sshd
+    fi
+    local attempt port waited pidfile="$SSH_DIR/sshd.pid" log="$SSH_DIR/sshd.log"
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        write_sshd_config "$port"
+        rm -f "$pidfile"
+        : >"$log"
+        if ! "$SSHD" -f "$SSH_DIR/sshd_config" -E "$log" >>"$LOG" 2>&1; then
+            tail -n 5 "$LOG" >&2
+            cat "$log" >&2
+            SFTP_SKIP="sshd did not start (the messages are above)"
+            return 1
+        fi
+        # sshd forks into the background, binds its port, then writes its pid file.
+        waited=0
+        while [ ! -s "$pidfile" ] && [ "$waited" -lt 100 ]; do
+            grep -q 'Cannot bind any address' "$log" 2>/dev/null && break
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if [ -s "$pidfile" ]; then
+            SSHD_PID=$(cat "$pidfile")
+            SSH_PORT=$port
+            break
+        fi
+        # Most likely another process took the port between our probe and sshd's bind.
+        say "  sshd could not listen on port $port (attempt $attempt); trying another port"
+    done
+    if [ -z "$SSH_PORT" ]; then
+        cat "$log" >&2
+        SFTP_SKIP="sshd did not start listening (its log is above)"
+        return 1
+    fi
+    # What `ssh-keyscan -p PORT 127.0.0.1` would print, without trusting the network.
+    echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" >"$SSH_KNOWN_HOSTS"
+    say "sshd listening on 127.0.0.1:$SSH_PORT (pid $SSHD_PID)"
+}
+
+# descendants PID: the processes PID started, their children, and so on.
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
+# stop_sshd: stop our sshd (the pid from its pid file) and any session process it left.
+stop_sshd() {
+    [ -n "$SSHD_PID" ] || return 0
+    local pid=$SSHD_PID leftovers waited=0
+    SSHD_PID=""
+    # Only the process we started: its command line names our config file.
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$SSH_DIR/sshd_config"; then
+        return 0
+    fi
+    leftovers=$(descendants "$pid")
+    # shellcheck disable=SC2086 # split on purpose: a list of pids
+    kill "$pid" $leftovers 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    # shellcheck disable=SC2086
+    kill -9 "$pid" $leftovers 2>/dev/null || true
+}
+
+# OpenSSH's own clients (the login check, the scp reference) use our key and known_hosts
+# only, and the cipher trove and DVC negotiate first.
+SSH_OPTS=()
+
+if [ "$run_sftp" -eq 1 ]; then
+    if ensure_sshd && start_sshd; then
+        SSH_OPTS=(-F /dev/null -i "$SSH_KEY" -o IdentitiesOnly=yes -o BatchMode=yes
+            -o UserKnownHostsFile="$SSH_KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null
+            -o StrictHostKeyChecking=yes -c aes128-gcm@openssh.com)
+        if command -v ssh >/dev/null 2>&1 &&
+            ! ssh "${SSH_OPTS[@]}" -p "$SSH_PORT" "$SSH_USER@127.0.0.1" true >>"$LOG" 2>&1; then
+            tail -n 5 "$LOG" >&2
+            tail -n 20 "$SSH_DIR/sshd.log" >&2
+            say "bench.sh: cannot log in to the benchmark's sshd (the logs are above)"
+            exit 1
+        fi
+    else
+        run_sftp=0
+        say "bench.sh: skipping the SFTP steps: $SFTP_SKIP"
+    fi
+elif [ "$run_remote" -eq 1 ]; then
+    SFTP_SKIP="--no-sftp"
+else
+    SFTP_SKIP="--no-remote"
+fi
+HAVE_SCP=0
+if [ "$run_sftp" -eq 1 ] && command -v scp >/dev/null 2>&1; then
+    HAVE_SCP=1
+fi
+if [ -n "$DVC_BIN" ] && [ "$run_sftp" -eq 1 ] && [ "$DVC_SSH" -eq 0 ]; then
+    say "bench.sh: dvc has no ssh support (pip install dvc-ssh): DVC's SFTP rows stay empty"
+fi
 
 # --- data -------------------------------------------------------------------------------
 generate() {
@@ -155,6 +357,26 @@ else:
         with open(path, "wb") as f:
             f.write(rng.randbytes(size))
 PY
+}
+
+# listing DIR: every file under DIR with its BLAKE2 sum, in a stable order.
+listing() {
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r b2sum --)
+}
+
+# verify DS WHAT DIR: DIR must hold exactly the files of dataset DS, byte for byte.
+verify() {
+    local ds=$1 what=$2 dir=$3
+    if [ ! -d "$dir" ]; then
+        say "bench.sh: FAILED: $what: $dir does not exist"
+        exit 1
+    fi
+    if ! listing "$dir" >"$WORK/got.sums" || ! cmp -s "$WORK/got.sums" "$WORK/$ds.sums"; then
+        say "bench.sh: FAILED: $what: the restored data differs from the original:"
+        diff "$WORK/$ds.sums" "$WORK/got.sums" | head -n 10 >&2 || true
+        exit 1
+    fi
+    say "  $(printf '%-34s' "verified") $(wc -l <"$WORK/$ds.sums") files match"
 }
 
 # --- timing -----------------------------------------------------------------------------
@@ -211,6 +433,70 @@ walk() {
     find "$1" -type f -printf '%s %T@\n' >/dev/null
 }
 
+# sftp_url PATH [SCHEME]: the benchmark server's URL for the absolute PATH.
+sftp_url() {
+    echo "${2:-sftp}://$SSH_USER@127.0.0.1:$SSH_PORT$1"
+}
+
+# The remote steps, run in the benchmark repository after the local ones: for each remote,
+# push (then push again: nothing left to send); then for each remote, `git clone` the
+# repository and pull into the clone, and check the data that arrived.
+trove_remotes() {
+    local ds=$1 repo=$2 remote clone
+    local remotes=(folder)
+    quiet "$TROVE_BIN" remote add folder "$WORK/remotes/trove-$ds-folder"
+    if [ "$run_sftp" -eq 1 ]; then
+        remotes+=(sftp)
+        quiet "$TROVE_BIN" remote add sftp "$(sftp_url "$WORK/remotes/trove-$ds-sftp")"
+        quiet "$TROVE_BIN" remote set sftp keyfile "$SSH_KEY"
+        quiet "$TROVE_BIN" remote set sftp known_hosts "$SSH_KNOWN_HOSTS"
+    fi
+    # The clones find the remotes in the committed .trove/config.
+    quiet git add -A
+    quiet git commit -q -m "bench: track data, add remotes"
+    for remote in "${remotes[@]}"; do
+        timed "$ds/trove/push_$remote" "$TROVE_BIN" --no-progress push -r "$remote"
+        timed "$ds/trove/push_${remote}_noop" "$TROVE_BIN" --no-progress push -r "$remote"
+    done
+    for remote in "${remotes[@]}"; do
+        clone="$WORK/clone-trove-$ds-$remote"
+        quiet git clone -q "$repo" "$clone"
+        timed "$ds/trove/pull_$remote" "$TROVE_BIN" --no-progress -C "$clone" pull -r "$remote"
+        verify "$ds" "trove pull -r $remote" "$clone/data"
+        chmod -R u+w "$clone"
+        rm -rf "$clone"
+    done
+    rm -rf "$WORK/remotes/trove-$ds-folder" "$WORK/remotes/trove-$ds-sftp"
+}
+
+dvc_remotes() {
+    local ds=$1 repo=$2 remote clone
+    local remotes=(folder)
+    quiet "$DVC_BIN" remote add folder "$WORK/remotes/dvc-$ds-folder"
+    if [ "$run_sftp" -eq 1 ] && [ "$DVC_SSH" -eq 1 ]; then
+        remotes+=(sftp)
+        quiet "$DVC_BIN" remote add sftp "$(sftp_url "$WORK/remotes/dvc-$ds-sftp" ssh)"
+        quiet "$DVC_BIN" remote modify sftp keyfile "$SSH_KEY"
+    fi
+    quiet git add -A
+    quiet git commit -q -m "bench: track data, add remotes"
+    for remote in "${remotes[@]}"; do
+        timed "$ds/dvc/push_$remote" "$DVC_BIN" push -q -r "$remote"
+        timed "$ds/dvc/push_${remote}_noop" "$DVC_BIN" push -q -r "$remote"
+    done
+    for remote in "${remotes[@]}"; do
+        clone="$WORK/clone-dvc-$ds-$remote"
+        quiet git clone -q "$repo" "$clone"
+        pushd "$clone" >/dev/null
+        timed "$ds/dvc/pull_$remote" "$DVC_BIN" pull -q -r "$remote"
+        popd >/dev/null
+        verify "$ds" "dvc pull -r $remote" "$clone/data"
+        chmod -R u+w "$clone"
+        rm -rf "$clone"
+    done
+    rm -rf "$WORK/remotes/dvc-$ds-folder" "$WORK/remotes/dvc-$ds-sftp"
+}
+
 bench_trove() {
     local ds=$1 repo="$WORK/trove-$1"
     new_git_repo "$repo"
@@ -227,7 +513,11 @@ bench_trove() {
     timed "$ds/trove/restore" "$TROVE_BIN" --no-progress checkout
     timed "$ds/trove/noop" "$TROVE_BIN" --no-progress checkout
     check_clean "$TROVE_BIN" status --json
+    if [ "$run_remote" -eq 1 ]; then
+        trove_remotes "$ds" "$repo"
+    fi
     popd >/dev/null
+    chmod -R u+w "$repo"
     rm -rf "$repo"
 }
 
@@ -244,30 +534,50 @@ bench_dvc() {
     rm -rf data
     timed "$ds/dvc/restore" "$DVC_BIN" checkout -q
     timed "$ds/dvc/noop" "$DVC_BIN" checkout -q
+    if [ "$run_remote" -eq 1 ]; then
+        dvc_remotes "$ds" "$repo"
+    fi
     popd >/dev/null
+    chmod -R u+w "$repo"
     rm -rf "$repo"
+}
+
+# What the link gives a plain client: OpenSSH's scp (over SFTP, one connection, one file
+# at a time), up to the server and back.
+bench_scp() {
+    local ds=$1 there="$WORK/remotes/scp-$ds" back="$WORK/scp-back-$ds"
+    timed "$ds/ref/scp_up" scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$WORK/src/$ds" "$SSH_USER@127.0.0.1:$there"
+    timed "$ds/ref/scp_down" scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$SSH_USER@127.0.0.1:$there" "$back"
+    verify "$ds" "scp -r" "$back"
+    rm -rf "$there" "$back"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 datasets=()
 [ "$run_large" -eq 1 ] && datasets+=(large)
 [ "$run_small" -eq 1 ] && datasets+=(small)
+mkdir -p "$WORK/remotes"
 
 for ds in "${datasets[@]}"; do
     say "generating the $ds dataset"
     generate "$ds" "$WORK/src/$ds"
+    listing "$WORK/src/$ds" >"$WORK/$ds.sums"
     say "$ds: trove"
     bench_trove "$ds"
     if [ -n "$DVC_BIN" ]; then
         say "$ds: dvc"
         bench_dvc "$ds"
     fi
+    if [ "$HAVE_SCP" -eq 1 ]; then
+        say "$ds: scp"
+        bench_scp "$ds"
+    fi
     rm -rf "${WORK:?}/src/$ds"
 done
 
 # --- report -----------------------------------------------------------------------------
 ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "-" }'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.1f×", a / b; else print "-" }'
 }
 
 fs_type=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2>/dev/null || echo unknown)
@@ -280,9 +590,20 @@ echo "- machine: $(nproc) cores${cpu:+ ($cpu)}${mem:+, $mem memory}, $(uname -sr
 echo "- file system of the benchmark folder: $fs_type"
 echo "- trove: $("$TROVE_BIN" --version)"
 if [ -n "$DVC_BIN" ]; then
-    echo "- dvc: $("$DVC_BIN" --version 2>/dev/null | tail -n 1)"
+    dvc_note=""
+    [ "$DVC_SSH" -eq 1 ] || dvc_note=" (without dvc-ssh: no SFTP rows)"
+    echo "- dvc: $("$DVC_BIN" --version 2>/dev/null | tail -n 1)$dvc_note"
 else
     echo "- dvc: not on PATH, not compared"
+fi
+if [ "$run_remote" -eq 1 ]; then
+    echo "- folder remote: a folder on the same file system"
+fi
+if [ "$run_sftp" -eq 1 ]; then
+    sshd_version=$("$SSHD" -V 2>&1 | head -n 1 | cut -d, -f1)
+    echo "- SFTP remote: ${sshd_version:-OpenSSH} sshd on 127.0.0.1 (loopback), user $SSH_USER, ed25519 key; each tool's default parallelism"
+else
+    echo "- SFTP remote: skipped ($SFTP_SKIP)"
 fi
 echo "- load average before / after the run: $load_before / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 echo "- wall-clock seconds of one run each, warm page cache, each step after a \`sync\`"
@@ -294,6 +615,30 @@ rows=(
     "restore|checkout after deleting the data"
     "noop|checkout, nothing to do"
 )
+if [ "$run_remote" -eq 1 ]; then
+    rows+=(
+        "push_folder|push to a folder remote"
+        "push_folder_noop|push to the folder remote again, nothing to send"
+        "pull_folder|pull from the folder remote into a fresh clone"
+    )
+fi
+if [ "$run_sftp" -eq 1 ]; then
+    rows+=(
+        "push_sftp|push over SFTP (sshd on 127.0.0.1)"
+        "push_sftp_noop|push over SFTP again, nothing to send"
+        "pull_sftp|pull over SFTP into a fresh clone"
+    )
+fi
+refs=(
+    "cp|reference: \`cp -r\` of the data"
+    "walk|reference: \`find\` stat walk"
+)
+if [ "$HAVE_SCP" -eq 1 ]; then
+    refs+=(
+        "scp_up|reference: \`scp -r\` of the data to sshd"
+        "scp_down|reference: \`scp -r\` of the data from sshd"
+    )
+fi
 for ds in "${datasets[@]}"; do
     echo
     if [ "$ds" = large ]; then
@@ -312,19 +657,21 @@ for ds in "${datasets[@]}"; do
     for row in "${rows[@]}"; do
         key=${row%%|*}
         label=${row#*|}
+        t=${T[$ds/trove/$key]:-}
         if [ -n "$DVC_BIN" ]; then
-            t=${T[$ds/trove/$key]}
-            d=${T[$ds/dvc/$key]}
-            echo "| $label | $t | $d | $(ratio "$d" "$t") |"
+            d=${T[$ds/dvc/$key]:-}
+            echo "| $label | ${t:--} | ${d:--} | $(ratio "$d" "$t") |"
         else
-            echo "| $label | ${T[$ds/trove/$key]} |"
+            echo "| $label | ${t:--} |"
         fi
     done
-    if [ -n "$DVC_BIN" ]; then
-        echo "| reference: \`cp -r\` of the data | ${T[$ds/ref/cp]} | | |"
-        echo "| reference: \`find\` stat walk | ${T[$ds/ref/walk]} | | |"
-    else
-        echo "| reference: \`cp -r\` of the data | ${T[$ds/ref/cp]} |"
-        echo "| reference: \`find\` stat walk | ${T[$ds/ref/walk]} |"
-    fi
+    for row in "${refs[@]}"; do
+        key=${row%%|*}
+        label=${row#*|}
+        if [ -n "$DVC_BIN" ]; then
+            echo "| $label | ${T[$ds/ref/$key]:--} | | |"
+        else
+            echo "| $label | ${T[$ds/ref/$key]:--} |"
+        fi
+    done
 done

@@ -25,6 +25,8 @@ APT_TOOLS=(
     "/usr/sbin/sshd:openssh-server"
     "ssh-keygen:openssh-client"
     "ssh-keyscan:openssh-client"
+    "ssh-agent:openssh-client"
+    "ssh-add:openssh-client"
     # Password-login tests create a local user; the full-disk test mounts a small tmpfs.
     "/usr/sbin/useradd:passwd"
     "/usr/sbin/chpasswd:passwd"

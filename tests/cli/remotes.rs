@@ -700,3 +700,100 @@ fn sftp_changed_host_key_is_refused_even_with_accept_new() {
     }
     assert!(!remote.root().exists(), "nothing was written");
 }
+
+#[test]
+fn sftp_ssh_config_alias_and_default_known_hosts_are_honoured() {
+    let remote = Remote::new(Backend::Sftp);
+    let s = remote.server();
+    let env = Env::new();
+    env.write("a.txt", "through an alias");
+    env.ok(&["add", "a.txt"]);
+    // As for `ssh datahost`: ~/.ssh/config names the address, port, user and key, and
+    // ~/.ssh/known_hosts holds the host key.
+    let ssh = env.home.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    fs::write(
+        ssh.join("config"),
+        format!(
+            "Host datahost\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+            s.port,
+            s.user,
+            s.key.display()
+        ),
+    )
+    .unwrap();
+    fs::copy(&s.known_hosts, ssh.join("known_hosts")).unwrap();
+    let root = remote.root();
+    env.ok(&["remote", "add", "store", &format!("sftp://datahost{}", root.display())]);
+    let out = env.ok(&["push"]);
+    assert!(out.stdout.contains("pushed 1 file"), "{out}\n{}", remote.describe());
+    assert_eq!(remote.objects().len(), 1);
+    // The remote's own settings win over ~/.ssh/config.
+    env.ok(&["remote", "set", "store", "port", "1"]);
+    let out = env.fails(1, &["status", "--remote"]);
+    assert!(out.stderr.contains("127.0.0.1:1"), "{out}");
+}
+
+#[test]
+fn sftp_ssh_agent_login() {
+    let remote = Remote::new(Backend::Sftp);
+    let s = remote.server();
+    let env = Env::new();
+    env.write("a.txt", "through the agent");
+    env.ok(&["add", "a.txt"]);
+    env.ok(&["remote", "add", "store", &s.url(&remote.root())]);
+    env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
+    // Without a key file or an agent there is nothing to log in with.
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("cannot log in"), "{out}");
+    // A real ssh-agent holding the user's key.
+    let sock = env.outside().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run ssh-agent (package openssh-client)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add").arg(&s.key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+    assert!(added.status.success(), "ssh-add: {}", String::from_utf8_lossy(&added.stderr));
+    let out = run_with(&env, &env.root, &["push"], &[("SSH_AUTH_SOCK", sock.to_str().unwrap())]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    assert_eq!(remote.objects().len(), 1);
+}
+
+#[test]
+fn sftp_encrypted_key_takes_its_passphrase_from_the_environment() {
+    let remote = Remote::new(Backend::Sftp);
+    let s = remote.server();
+    let env = sftp_env(&remote);
+    // The user's key, encrypted with a passphrase.
+    let key = env.outside().join("locked_key");
+    fs::copy(&s.key, &key).unwrap();
+    fs::copy(format!("{}.pub", s.key.display()), format!("{}.pub", key.display())).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    env.ok(&["remote", "set", "store", "keyfile", key.to_str().unwrap()]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("TROVE_SFTP_KEY_PASSPHRASE"), "{out}");
+    let out = run_with(&env, &env.root, &["push"], &[("TROVE_SFTP_KEY_PASSPHRASE", "xyzzy-bad")]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(!out.stderr.contains("xyzzy-bad"), "the passphrase is printed:\n{out}");
+    let out = run_with(&env, &env.root, &["push"], &[("TROVE_SFTP_KEY_PASSPHRASE", "open sesame")]);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    assert!(!out.stdout.contains("open sesame") && !out.stderr.contains("open sesame"));
+}
