@@ -60,7 +60,7 @@ impl Config {
     /// Set `key` to `value` (parsed as YAML) in config or config.local, and write the file.
     pub fn set(&mut self, key: &str, raw_value: &str, local: bool) -> Result<()> {
         check_key(key)?;
-        if !local && SECRET_KEYS.iter().any(|s| key.ends_with(&format!(".{s}"))) {
+        if !local && is_secret(key) {
             return Err(Error::Usage(format!(
                 "{key} is a secret: it goes in config.local (add --local), never in the committed config"
             )));
@@ -157,6 +157,11 @@ impl Config {
         }
         Ok(found)
     }
+}
+
+/// Whether `key` holds a secret (kept in config.local only, never printed).
+pub fn is_secret(key: &str) -> bool {
+    SECRET_KEYS.iter().any(|s| key.ends_with(&format!(".{s}")))
 }
 
 /// A YAML value on one line, for messages and `trove config KEY`.

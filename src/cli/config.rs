@@ -42,7 +42,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ctx.out.emit(&serde_json::json!({ "key": args.key, "value": repo.config.effective(&args.key) }));
         }
         None => {
-            let value = repo.config.effective(&args.key);
+            let mut value = repo.config.effective(&args.key);
+            // Secrets are never printed.
+            if crate::config::is_secret(&args.key) && value.is_some() {
+                value = Some(serde_yaml::Value::String("(set)".into()));
+            }
             match &value {
                 Some(v) => ctx.out.say(show(v)),
                 None => return Err(Error::Usage(format!("{} is not set", args.key)).into()),

@@ -183,6 +183,19 @@ pub fn check_layout(remote: &str, text: &str) -> Result<()> {
     }
 }
 
+/// `url` with a password written into it (`user:secret@host`) replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// What a remote URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -192,7 +205,8 @@ pub enum Location {
 
 /// Parse `/path`, `file:///path`, `sftp://[user@]host[:port]/path` or `ssh://…`.
 pub fn parse_url(url: &str, base: &Path) -> Result<Location> {
-    let bad = |m: &str| Error::Usage(format!("remote URL `{url}`: {m}"));
+    let shown = redact_url(url);
+    let bad = |m: &str| Error::Usage(format!("remote URL `{shown}`: {m}"));
     if let Some(rest) = url.strip_prefix("sftp://").or_else(|| url.strip_prefix("ssh://")) {
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),

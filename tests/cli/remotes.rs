@@ -797,3 +797,69 @@ fn sftp_encrypted_key_takes_its_passphrase_from_the_environment() {
     assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
     assert!(!out.stdout.contains("open sesame") && !out.stderr.contains("open sesame"));
 }
+
+// ---- `trove remote …` ----
+
+#[test]
+fn remote_commands_manage_the_settings() {
+    let env = Env::new();
+    let out = env.ok(&["remote", "list"]);
+    assert!(out.stdout.contains("no remotes"), "{out}");
+    let out = env.fails(2, &["push"]);
+    assert!(out.stderr.contains("no remote is configured"), "{out}");
+
+    // The first remote becomes the default; --default moves it.
+    env.ok(&["remote", "add", "backup", "/srv/backup"]);
+    env.ok(&["remote", "add", "team", "sftp://alice@data.example.com:2222/srv/trove", "--default"]);
+    let v = env.json(&["remote", "list"]);
+    let remotes = v["remotes"].as_array().unwrap();
+    assert_eq!(remotes.len(), 2, "{v}");
+    assert_eq!(remotes[0]["name"], "backup");
+    assert_eq!(remotes[0]["default"], false);
+    assert_eq!(remotes[1]["name"], "team");
+    assert_eq!(remotes[1]["default"], true);
+    assert_eq!(remotes[1]["url"], "sftp://alice@data.example.com:2222/srv/trove");
+    let out = env.ok(&["remote", "list"]);
+    assert!(out.stdout.contains("team (default)"), "{out}");
+    env.ok(&["remote", "default", "backup"]);
+    assert_eq!(env.ok(&["config", "core.remote"]).stdout.trim(), "backup");
+
+    // Settings, checked; secrets only in config.local and never shown.
+    env.ok(&["remote", "set", "team", "port", "2200"]);
+    env.ok(&["remote", "set", "team", "host_key", "accept-new"]);
+    env.fails(1, &["remote", "set", "team", "port", "many"]);
+    env.fails(1, &["remote", "set", "team", "host_key", "whatever"]);
+    env.fails(2, &["remote", "set", "team", "colour", "blue"]);
+    env.fails(2, &["remote", "set", "nosuch", "port", "22"]);
+    let out = env.fails(2, &["remote", "set", "team", "password", "hunter2"]);
+    assert!(out.stderr.contains("--local"), "{out}");
+    let out = env.ok(&["remote", "set", "team", "password", "hunter2", "--local"]);
+    assert!(!out.stdout.contains("hunter2"), "{out}");
+    assert!(env.read_string(".trove/config.local").contains("hunter2"));
+    assert!(!env.read_string(".trove/config").contains("hunter2"));
+    let v = env.json(&["remote", "list"]);
+    assert_eq!(v["remotes"][1]["settings"]["password"], "(set)", "{v}");
+    assert_eq!(v["remotes"][1]["settings"]["port"], "2200", "{v}");
+    assert!(!env.ok(&["-v", "remote", "list"]).stdout.contains("hunter2"));
+    let out = env.ok(&["config", "remote.team.password"]);
+    assert_eq!(out.stdout.trim(), "(set)", "{out}");
+    assert!(!env.ok(&["--json", "config", "remote.team.password"]).stdout.contains("hunter2"));
+
+    // Bad URLs and names are usage errors.
+    for url in ["sftp://bob:secret@host/path", "sftp://host", "ftp://host/x"] {
+        let out = env.fails(2, &["remote", "add", "x", url]);
+        assert!(!out.stderr.contains("secret"), "{out}");
+    }
+    env.fails(2, &["remote", "add", "bad name", "/x"]);
+    env.fails(2, &["remote", "add", "team", "/elsewhere"]);
+    env.fails(2, &["push", "-r", "nosuch"]);
+
+    // Removing the default remote removes the default too, leaving no empty section.
+    env.ok(&["remote", "remove", "backup"]);
+    env.fails(2, &["remote", "remove", "backup"]);
+    let cfg = env.read_string(".trove/config");
+    assert!(!cfg.contains("backup") && !cfg.contains("{}"), "{cfg}");
+    assert!(cfg.starts_with("# trove settings"), "{cfg}");
+    env.ok(&["remote", "remove", "team"]);
+    assert!(!env.read_string(".trove/config.local").contains("hunter2"), "its secret goes with it");
+}
