@@ -27,6 +27,8 @@ APT_TOOLS=(
     "ssh-keyscan:openssh-client"
     "ssh-agent:openssh-client"
     "ssh-add:openssh-client"
+    # The progress-bar test runs trove on a pseudo-terminal.
+    "script:bsdutils"
     # Password-login tests create a local user; the full-disk test mounts a small tmpfs.
     "/usr/sbin/useradd:passwd"
     "/usr/sbin/chpasswd:passwd"

@@ -863,3 +863,36 @@ fn remote_commands_manage_the_settings() {
     env.ok(&["remote", "remove", "team"]);
     assert!(!env.read_string(".trove/config.local").contains("hunter2"), "its secret goes with it");
 }
+
+#[test]
+fn progress_bar_on_a_terminal_summary_line_otherwise() {
+    let remote = Remote::new(Backend::Folder);
+    let env = Env::new();
+    for i in 0..300u64 {
+        env.write(&format!("d/f{i:03}"), noise(20_000, i));
+    }
+    env.ok(&["add", "d"]);
+    remote.configure(&env);
+    // On a terminal (a pty from `script`), a bar with files, bytes, rate and ETA.
+    let mut cmd = Command::new("script");
+    env.clean_env(&mut cmd);
+    let out = cmd
+        .env("TERM", "xterm")
+        .args(["-qec", &format!("{BIN} push -j 1"), "/dev/null"])
+        .current_dir(&env.root)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script (package bsdutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pushed 301 files"), "{text}");
+    assert!(text.contains("pushing"), "no progress bar on a terminal:\n{text}");
+    assert!(text.contains("files") && text.contains("/s") && text.contains("eta"), "{text}");
+    // Without one: only the summary line.
+    env.write("d/new", "new");
+    env.ok(&["add", "d"]);
+    let out = env.ok(&["push"]);
+    assert_eq!(out.stdout.lines().count(), 1, "{out}");
+    assert!(out.stdout.starts_with("pushed 2 files, "), "{out}");
+    assert!(out.stderr.is_empty(), "{out}");
+}
