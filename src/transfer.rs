@@ -309,12 +309,21 @@ pub fn push(
         }
     }
     reporter.finish();
-    if report.files > 0 {
-        let mut conn = match first.take() {
-            Some(c) => c,
-            None => remote.connect()?,
+    if !to_send.is_empty() {
+        let mut conn = match first.take().map_or_else(|| remote.connect(), Ok) {
+            Ok(c) => c,
+            // The failures are reported below; a rerun finishes the job.
+            Err(_) if !report.failed.is_empty() => {
+                report.seconds = started.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
         };
-        conn.flush()?;
+        // Temps of failed attempts: best effort, the objects are in place either way.
+        let _ = conn.clean_temps();
+        if report.files > 0 {
+            conn.flush()?;
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

@@ -113,6 +113,22 @@ impl Connection for FolderConnection {
         Ok(self.root.join(key.rel_path()).is_file())
     }
 
+    fn clean_temps(&mut self) -> Result<()> {
+        let dir = self.root.join("tmp");
+        let own = format!("up-{}-", std::process::id());
+        for entry in fs::read_dir(&dir).map_err(|e| self.err(&dir, e))?.flatten() {
+            let name = entry.file_name();
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > super::STALE_UPLOAD));
+            if name.to_str().is_some_and(|n| n.starts_with(&own)) || stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
         let temp = self.root.join("tmp").join(format!(
             "up-{}-{}",

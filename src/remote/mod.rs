@@ -66,6 +66,9 @@ impl ObjectKey {
     }
 }
 
+/// An upload temp file this old belongs to a push that died: no upload runs for a day.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// One connection to a remote. Transfers open several and use each from one thread.
 pub trait Connection: Send {
     /// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).
@@ -82,6 +85,10 @@ pub trait Connection: Send {
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()>;
     /// Stream an object's bytes into `out`; returns the byte count.
     fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64>;
+    /// Delete temp files under `tmp/` that no upload will finish: this process's own
+    /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
+    /// (left by killed pushes). Best effort, at the end of a push.
+    fn clean_temps(&mut self) -> Result<()>;
     /// Make what was uploaded durable (called once at the end of a push).
     fn flush(&mut self) -> Result<()> {
         Ok(())

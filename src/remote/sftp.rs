@@ -660,17 +660,21 @@ fn not_found(e: &ssh2::Error) -> bool {
 
 /// A name no other upload (from this or another machine) uses.
 fn temp_name() -> String {
-    static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
+    format!("{}{}", temp_prefix(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `up-SEED-`: the start of every temp name this process uploads to.
+fn temp_prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u32(std::process::id());
         h.write_u128(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
         );
-        h.finish()
-    });
-    format!("up-{seed:016x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+        format!("up-{:016x}-", h.finish())
+    })
 }
 
 struct SftpConnection {
@@ -866,6 +870,23 @@ impl Connection for SftpConnection {
             Err(e) if not_found(&e) => Ok(Vec::new()),
             Err(e) => Err(self.fail_ssh("cannot list", &dir, &e)),
         }
+    }
+
+    fn clean_temps(&mut self) -> Result<()> {
+        let dir = self.path("tmp");
+        let entries =
+            self.sftp.readdir(Path::new(&dir)).map_err(|e| self.fail_ssh("cannot list", &dir, &e))?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        for (path, stat) in entries {
+            let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(temp_prefix()));
+            let stale = stat
+                .mtime
+                .is_some_and(|m| now.saturating_sub(std::time::Duration::from_secs(m)) > super::STALE_UPLOAD);
+            if own || stale {
+                let _ = self.sftp.unlink(&path);
+            }
+        }
+        Ok(())
     }
 
     fn exists(&mut self, key: &ObjectKey) -> Result<bool> {

@@ -896,3 +896,34 @@ fn progress_bar_on_a_terminal_summary_line_otherwise() {
     assert!(out.stdout.starts_with("pushed 2 files, "), "{out}");
     assert!(out.stderr.is_empty(), "{out}");
 }
+
+#[test]
+fn sftp_a_dropped_connection_is_retried_within_the_same_push() {
+    let mut remote = Remote::new(Backend::Sftp);
+    let env = Env::new();
+    const FILES: usize = 1500;
+    for i in 0..FILES as u64 {
+        env.write(&format!("shards/s{i:04}.bin"), noise(16 * 1024, i));
+    }
+    env.ok(&["add", "shards"]);
+    remote.configure(&env);
+    let child = env
+        .command_in(&env.root, &["push", "-j", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while remote.objects().len() < 20 {
+        assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The server drops every connection and is back at once, as after a network blip.
+    remote.server.as_mut().unwrap().restart();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the push did not recover:\n{stderr}\n{}", remote.describe());
+    assert_eq!(remote.objects().len(), FILES + 1);
+    remote.assert_sound(&remote.root());
+}
