@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod git;
 pub mod hash;
+pub mod history;
 pub mod link;
 pub mod manifest;
 pub mod pointer;
