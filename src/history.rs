@@ -147,13 +147,22 @@ pub fn short_id(oid: git2::Oid) -> String {
 /// The tracked items of a scope, restricted to `paths` (data or pointer paths, or folders
 /// holding them; all when empty). Items with the same content at the same place are
 /// listed once: the work tree's first, then by commit.
-pub fn tracked_in_scope(repo: &Repo, cwd: &Path, paths: &[PathBuf], scope: &Scope) -> Result<Vec<AtRevision>> {
+pub fn tracked_in_scope(
+    repo: &Repo,
+    cwd: &Path,
+    paths: &[PathBuf],
+    scope: &Scope,
+) -> Result<Vec<AtRevision>> {
     let mut out: Vec<AtRevision> = Vec::new();
     let mut seen: HashSet<(PathBuf, crate::hash::ObjectId)> = HashSet::new();
     if scope.workspace {
         // With revisions too, a path may be tracked only in the past.
         let here: Vec<Tracked> = if scope.has_revisions() && !paths.is_empty() {
-            paths.iter().filter_map(|p| tracked::select(repo, cwd, std::slice::from_ref(p)).ok()).flatten().collect()
+            paths
+                .iter()
+                .filter_map(|p| tracked::select(repo, cwd, std::slice::from_ref(p)).ok())
+                .flatten()
+                .collect()
         } else {
             tracked::select(repo, cwd, paths)?
         };
@@ -177,7 +186,10 @@ pub fn tracked_in_scope(repo: &Repo, cwd: &Path, paths: &[PathBuf], scope: &Scop
             let data_path = pointer_path.with_file_name(&pointer.path);
             let selected = wanted.is_empty()
                 || wanted.iter().any(|w| {
-                    *w == pointer_path || *w == data_path || pointer_path.starts_with(w) || data_path.starts_with(w)
+                    *w == pointer_path
+                        || *w == data_path
+                        || pointer_path.starts_with(w)
+                        || data_path.starts_with(w)
                 });
             if !selected || !seen.insert((pointer_path.clone(), pointer.hash)) {
                 continue;

@@ -6,6 +6,7 @@
 pub mod atomic_file;
 pub mod cache;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod git;
 pub mod hash;

@@ -204,6 +204,49 @@ fn retryable(e: &Error) -> bool {
     !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
 }
 
+/// Download a manifest and check it against its id (it is small: held in memory).
+fn download_manifest(c: &mut dyn Connection, k: &ObjectKey) -> Result<Manifest> {
+    let mut bytes = Vec::new();
+    c.download(k, &mut bytes).map_err(|e| match c.exists(k) {
+        Ok(false) => Error::MissingObject { id: k.display() },
+        _ => e,
+    })?;
+    let actual = ObjectId::of_bytes(&bytes);
+    if actual != k.id {
+        return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+    }
+    Manifest::parse(&bytes, &k.display())
+}
+
+/// Fetch these folders' manifests into the cache (verified); returns what could not be
+/// had, with why (not on the remote, corrupt, …).
+pub fn fetch_manifests(
+    repo: &Repo,
+    remote: &dyn Remote,
+    ids: &[ObjectId],
+    jobs: Option<usize>,
+) -> Result<Vec<(ObjectId, Error)>> {
+    let keys: Vec<ObjectKey> =
+        ids.iter().filter(|id| !repo.cache.has_manifest(id)).map(|id| ObjectKey::manifest(*id)).collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    repo.cache.ensure()?;
+    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
+    let mut first = Some(open_checked(remote, false)?);
+    let got = pool(remote, &mut first, jobs, &keys, download_manifest)?;
+    let mut failed = Vec::new();
+    for (k, r) in keys.iter().zip(got) {
+        match r {
+            Ok(m) => {
+                repo.cache.insert_manifest(&m)?;
+            }
+            Err(e) => failed.push((k.id, e)),
+        }
+    }
+    Ok(failed)
+}
+
 /// Which of `keys` the remote has: one listing per fan-out folder when that is fewer
 /// round trips than asking for each object.
 fn present_on_remote(
@@ -398,18 +441,7 @@ pub fn fetch(
 
     // Manifests first: they say which files the folders need.
     if !w.unknown_manifests.is_empty() {
-        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, |c, k| {
-            let mut bytes = Vec::new();
-            c.download(k, &mut bytes).map_err(|e| match c.exists(k) {
-                Ok(false) => Error::MissingObject { id: k.display() },
-                _ => e,
-            })?;
-            let actual = ObjectId::of_bytes(&bytes);
-            if actual != k.id {
-                return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-            }
-            Manifest::parse(&bytes, &k.display())
-        })?;
+        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, download_manifest)?;
         let mut seen: HashSet<ObjectKey> = w.files.iter().map(|(k, _)| *k).collect();
         for (k, r) in std::mem::take(&mut w.unknown_manifests).iter().zip(got) {
             match r {
@@ -498,15 +530,7 @@ pub fn remote_status(
     // Folders whose manifest only the remote has: read it from there (verified) into the cache.
     let w = wanted(&repo.cache, targets)?;
     if !w.unknown_manifests.is_empty() {
-        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, |c, k| {
-            let mut bytes = Vec::new();
-            c.download(k, &mut bytes)?;
-            let actual = ObjectId::of_bytes(&bytes);
-            if actual != k.id {
-                return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-            }
-            Manifest::parse(&bytes, &k.display())
-        })?;
+        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, download_manifest)?;
         for m in got.into_iter().flatten() {
             repo.cache.insert_manifest(&m)?;
         }

@@ -311,6 +311,16 @@ pub fn checkout(
         .collect()
 }
 
+/// Write one tracked item's data at `t.data_path`, which may be anywhere (`trove get`):
+/// the same as checkout without the check that it lies inside the repository.
+pub fn materialize(repo: &Repo, t: &Tracked, reporter: &dyn Reporter) -> Result<CheckedOut> {
+    let co = Checkout { repo, state: repo.state(), kinds: repo.config.link_kinds()?, force: false, reporter };
+    match t.pointer.kind {
+        Kind::File => co.file(t),
+        Kind::Dir => co.dir(t),
+    }
+}
+
 /// One checkout run's settings.
 struct Checkout<'a> {
     repo: &'a Repo,

@@ -43,3 +43,6 @@ mod examples;
 
 #[path = "cli/remotes.rs"]
 mod remotes;
+
+#[path = "cli/history.rs"]
+mod history;

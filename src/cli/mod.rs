@@ -4,11 +4,14 @@ mod add;
 mod checkout;
 mod commit;
 mod config;
+mod diff;
+mod get;
 mod init;
 mod ls;
 mod output;
 mod remote;
 mod remove;
+mod scope;
 mod status;
 mod transfer;
 
@@ -73,6 +76,10 @@ enum Command {
     Fetch(transfer::Args),
     /// Fetch, then check out
     Pull(transfer::Args),
+    /// Show which files inside tracked data differ between revisions or the work tree
+    Diff(diff::Args),
+    /// Write tracked data as it was at a git revision, without moving HEAD
+    Get(get::Args),
 }
 
 /// What every command gets: where it runs and how to report.
@@ -114,6 +121,8 @@ pub fn main() -> ExitCode {
         Command::Push(a) => transfer::run(&ctx, a, transfer::Direction::Push),
         Command::Fetch(a) => transfer::run(&ctx, a, transfer::Direction::Fetch),
         Command::Pull(a) => transfer::run(&ctx, a, transfer::Direction::Pull),
+        Command::Diff(a) => diff::run(&ctx, a),
+        Command::Get(a) => get::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,14 +16,24 @@ pub struct Args {
     /// Parallel connections for --remote
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: Option<u16>,
+    /// With --remote: also the data of other git revisions
+    #[command(flatten)]
+    scope: super::scope::ScopeArgs,
 }
 
 fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
     let repo = ctx.open()?;
-    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let items = crate::history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
+    let targets: Vec<tracked::Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
     let remote = crate::remote::open(&repo, (!name.is_empty()).then_some(name))?;
-    let states =
+    let mut states =
         crate::transfer::remote_status(&repo, remote.as_ref(), &targets, args.jobs.map(usize::from))?;
+    // Data of other revisions is shown as `path@commit`.
+    for (s, a) in states.iter_mut().zip(&items) {
+        if let Some(c) = &a.commit {
+            s.path = format!("{}@{c}", s.path);
+        }
+    }
     let out = &ctx.out;
     for s in &states {
         if s.in_sync {
@@ -55,6 +65,14 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if let Some(name) = &args.remote {
         return run_remote(ctx, &args, name);
+    }
+    let s = &args.scope;
+    if !s.revs.is_empty() || s.all_branches || s.all_commits {
+        return Err(crate::error::Error::Usage(
+            "--rev, --all-branches and --all-commits go with --remote (`trove diff` compares revisions)"
+                .into(),
+        )
+        .into());
     }
     let repo = ctx.open()?;
     let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;

@@ -6,8 +6,9 @@ use anyhow::Result;
 
 use super::Ctx;
 use super::output::{bytes, plural};
+use crate::tracked::Tracked;
 use crate::transfer::{self, Report};
-use crate::{remote, tracked, workspace};
+use crate::{history, remote, workspace};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,8 @@ pub struct Args {
     /// Parallel connections
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: Option<u16>,
+    #[command(flatten)]
+    scope: super::scope::ScopeArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,7 +36,8 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     let progress = ctx.out.reporter();
     // Pushing only reads the cache; fetching writes it.
     let _lock = if direction == Direction::Push { None } else { Some(repo.lock(&progress)?) };
-    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
+    let targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
     let remote = remote::open(&repo, args.remote.as_deref())?;
     let jobs = args.jobs.map(usize::from);
     let report = match direction {
@@ -57,7 +61,10 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         return Err(super::WithReport { message, report: serde_json::json!({ "transfer": report }) }.into());
     }
     if direction == Direction::Pull {
-        let done = workspace::checkout(&repo, &targets, false, &progress)?;
+        // Only the work tree's data is checked out; other revisions' data waits in the cache.
+        let here: Vec<Tracked> =
+            items.into_iter().filter(|a| a.commit.is_none()).map(|a| a.tracked).collect();
+        let done = workspace::checkout(&repo, &here, false, &progress)?;
         for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
             out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
         }

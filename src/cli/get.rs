@@ -1,0 +1,128 @@
+//! `trove get PATH --rev REV [-o OUT]`: the data of PATH as it was at REV, without moving HEAD.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Ctx;
+use super::output::{bytes, plural};
+use crate::error::Error;
+use crate::history::{self, AtRevision};
+use crate::pointer::Kind;
+use crate::tracked::{self, Tracked, display_rel};
+use crate::{remote, transfer, workspace};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The tracked file or folder (its data path or pointer path, as in the work tree)
+    path: PathBuf,
+    /// The git revision to take it from (a commit, branch or tag)
+    #[arg(long, value_name = "REV")]
+    rev: String,
+    /// Where to write it (default: PATH, when nothing is there)
+    #[arg(short, long, value_name = "OUT")]
+    out: Option<PathBuf>,
+    /// The remote to fetch missing data from (default: core.remote)
+    #[arg(short, long, value_name = "NAME")]
+    remote: Option<String>,
+    /// Parallel connections
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let repo = ctx.open()?;
+    let progress = ctx.out.reporter();
+    let _lock = repo.lock(&progress)?;
+    let git = repo.git()?;
+    let commit = history::resolve(&git, &repo.root, &args.rev)?;
+    let target = tracked::resolve_in_repo(&repo, &ctx.cwd, &args.path)?;
+    let found = history::pointers_in_commit(&git, commit, None)?.into_iter().find_map(|(rel, pointer)| {
+        let pointer_path = repo.root.join(&rel);
+        let data_path = pointer_path.with_file_name(&pointer.path);
+        (target == data_path || target == pointer_path).then_some(Tracked {
+            pointer_path,
+            data_path,
+            pointer,
+        })
+    });
+    let Some(at_rev) = found else {
+        return Err(Error::path(
+            &args.path,
+            format!("is not tracked by trove at {} (`trove ls {}` lists what is)", args.rev, args.rev),
+        )
+        .into());
+    };
+    let dest = match &args.out {
+        Some(o) => tracked::normalize(&ctx.cwd, o),
+        None => at_rev.data_path.clone(),
+    };
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(Error::path(
+            &dest,
+            if args.out.is_some() {
+                "already exists; choose another place with -o".to_string()
+            } else {
+                "already exists; choose where to write the old version with -o OUT".to_string()
+            },
+        )
+        .into());
+    }
+    // Fetch what the cache lacks (a no-op when it has everything).
+    let item = AtRevision { commit: Some(history::short_id(commit)), tracked: at_rev.clone() };
+    if !complete_in_cache(&repo, &item.tracked) {
+        let remote = remote::open(&repo, args.remote.as_deref())?;
+        let report = transfer::fetch(
+            &repo,
+            remote.as_ref(),
+            std::slice::from_ref(&item.tracked),
+            args.jobs.map(usize::from),
+            &progress,
+        )?;
+        if !report.ok() {
+            let ids: Vec<String> = report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
+            return Err(Error::Remote {
+                remote: report.remote.clone(),
+                message: format!(
+                    "cannot supply all of {} at {}: {}{}",
+                    display_rel(&repo.root, &at_rev.data_path),
+                    args.rev,
+                    ids.join(", "),
+                    report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+    }
+    let placed = Tracked { data_path: dest.clone(), ..at_rev.clone() };
+    let done = workspace::materialize(&repo, &placed, &progress)?;
+    let shown = dest.strip_prefix(&ctx.cwd).unwrap_or(&dest).display().to_string();
+    ctx.out.say(format!(
+        "wrote {} at {} to {shown} ({}, {})",
+        display_rel(&repo.root, &at_rev.data_path),
+        args.rev,
+        plural(done.placed, "file"),
+        bytes(at_rev.pointer.size)
+    ));
+    ctx.out.emit(&serde_json::json!({
+        "path": display_rel(&repo.root, &at_rev.data_path),
+        "rev": args.rev,
+        "commit": commit.to_string(),
+        "out": dest,
+        "kind": at_rev.pointer.kind,
+        "hash": at_rev.pointer.hash,
+        "size": at_rev.pointer.size,
+        "files": done.placed,
+    }));
+    Ok(())
+}
+
+fn complete_in_cache(repo: &crate::repo::Repo, t: &Tracked) -> bool {
+    match t.pointer.kind {
+        Kind::File => repo.cache.has_object(&t.pointer.hash),
+        Kind::Dir => repo
+            .cache
+            .read_manifest(&t.pointer.hash)
+            .is_ok_and(|m| m.entries.iter().all(|e| repo.cache.has_object(&e.hash))),
+    }
+}

@@ -1,0 +1,299 @@
+//! Data across git revisions: diff, get, and push / fetch / pull / status --remote of
+//! revisions other than the work tree.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A repository with three commits changing `data/` (and `model.bin`), pushed to a folder
+/// remote after each commit. Returns the env, the remote folder, the commit ids and each
+/// commit's files (path -> bytes).
+struct History {
+    env: Env,
+    remote: tempfile::TempDir,
+    commits: Vec<String>,
+    contents: Vec<BTreeMap<String, Vec<u8>>>,
+}
+
+fn snapshot(env: &Env) -> BTreeMap<String, Vec<u8>> {
+    let mut files = Vec::new();
+    walk(&env.path("data"), &mut files);
+    let mut out: BTreeMap<String, Vec<u8>> = files
+        .into_iter()
+        .map(|f| (f.strip_prefix(&env.root).unwrap().to_str().unwrap().to_string(), fs::read(&f).unwrap()))
+        .collect();
+    out.insert("model.bin".into(), env.read("model.bin"));
+    out
+}
+
+fn head(env: &Env) -> String {
+    env.git_cmd(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+fn three_commits() -> History {
+    let env = Env::new();
+    let remote = tempfile::Builder::new().prefix("trove-history-remote-").tempdir().unwrap();
+    env.ok(&["remote", "add", "store", remote.path().join("store").to_str().unwrap()]);
+    let mut commits = Vec::new();
+    let mut contents = Vec::new();
+
+    // 1: three files and a model.
+    env.write("data/a.csv", "a,1\n");
+    env.write("data/b.csv", "b,1\n");
+    env.write("data/sub/c.bin", noise(5000, 1));
+    env.write("model.bin", noise(20_000, 2));
+    env.ok(&["add", "data", "model.bin"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "one"]);
+    commits.push(head(&env));
+    contents.push(snapshot(&env));
+
+    // 2: add a file, modify one, retrain the model.
+    env.write("data/d.csv", "d,2\n");
+    env.ok(&["unprotect", "data"]);
+    env.write("data/b.csv", "b,2 changed\n");
+    env.ok(&["unprotect", "model.bin"]);
+    env.write("model.bin", noise(20_000, 3));
+    env.ok(&["commit", "-m", "two"]);
+    commits.push(head(&env));
+    contents.push(snapshot(&env));
+
+    // 3: delete a file.
+    fs::remove_file(env.path("data/a.csv")).unwrap();
+    env.ok(&["commit", "-m", "three"]);
+    commits.push(head(&env));
+    contents.push(snapshot(&env));
+    History { env, remote, commits, contents }
+}
+
+fn paths(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| c["path"].as_str().unwrap().into())
+        .collect()
+}
+
+#[test]
+fn diff_between_each_pair_of_commits() {
+    let h = three_commits();
+    let env = &h.env;
+    let [c1, c2, c3] = [&h.commits[0], &h.commits[1], &h.commits[2]];
+
+    let v = env.json(&["diff", c1, c2]);
+    assert_eq!(paths(&v, "added"), vec!["data/d.csv"], "{v}");
+    assert_eq!(paths(&v, "modified"), vec!["data/b.csv", "model.bin"], "{v}");
+    assert!(paths(&v, "deleted").is_empty(), "{v}");
+    let b = &v["modified"][0];
+    assert_eq!(b["old_size"], 4);
+    assert_eq!(b["size"], 12);
+    assert_eq!(b["old_hash"], blake3_hex(b"b,1\n"));
+    assert_eq!(b["hash"], blake3_hex(b"b,2 changed\n"));
+
+    let v = env.json(&["diff", c2, c3]);
+    assert!(paths(&v, "added").is_empty() && paths(&v, "modified").is_empty(), "{v}");
+    assert_eq!(paths(&v, "deleted"), vec!["data/a.csv"], "{v}");
+
+    let v = env.json(&["diff", c1, c3]);
+    assert_eq!(paths(&v, "added"), vec!["data/d.csv"]);
+    assert_eq!(paths(&v, "deleted"), vec!["data/a.csv"]);
+    assert_eq!(paths(&v, "modified"), vec!["data/b.csv", "model.bin"]);
+
+    // Backwards, the other way round.
+    let v = env.json(&["diff", c3, c1]);
+    assert_eq!(paths(&v, "added"), vec!["data/a.csv"]);
+    assert_eq!(paths(&v, "deleted"), vec!["data/d.csv"]);
+
+    // No arguments: HEAD against the work tree, including changes not yet added.
+    let v = env.json(&["diff"]);
+    assert!(paths(&v, "added").is_empty() && paths(&v, "modified").is_empty(), "{v}");
+    let out = env.ok(&["diff"]);
+    assert!(out.stdout.contains("no changes between HEAD and workspace"), "{out}");
+    env.ok(&["unprotect", "data"]);
+    env.write("data/b.csv", "b,3 uncommitted\n");
+    env.write("data/e.csv", "e\n");
+    let v = env.json(&["diff"]);
+    assert_eq!(v["a"], "HEAD");
+    assert_eq!(v["b"], "workspace");
+    assert_eq!(paths(&v, "added"), vec!["data/e.csv"], "{v}");
+    assert_eq!(paths(&v, "modified"), vec!["data/b.csv"], "{v}");
+    // One revision: that revision against the work tree.
+    let v = env.json(&["diff", c1]);
+    assert_eq!(paths(&v, "added"), vec!["data/d.csv", "data/e.csv"], "{v}");
+    assert_eq!(paths(&v, "deleted"), vec!["data/a.csv"], "{v}");
+    let out = env.ok(&["diff", c1]);
+    assert!(out.stdout.contains("Added:\n    data/d.csv"), "{out}");
+    assert!(out.stdout.contains("5 files changed"), "{out}");
+
+    let out = env.fails(1, &["diff", "no-such-rev"]);
+    assert!(out.stderr.contains("no-such-rev"), "{out}");
+}
+
+#[test]
+fn get_writes_each_revision_byte_identical_without_moving_head() {
+    let h = three_commits();
+    let env = &h.env;
+    let before = head(env);
+    for (i, commit) in h.commits.iter().enumerate() {
+        let out_dir = format!("old{i}");
+        let v = env.json(&["get", "data", "--rev", commit, "-o", &out_dir]);
+        assert_eq!(v["path"], "data");
+        assert_eq!(v["commit"], commit.as_str());
+        let mut files = Vec::new();
+        walk(&env.path(&out_dir), &mut files);
+        let got: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|f| {
+                let rel = f.strip_prefix(env.path(&out_dir)).unwrap().to_str().unwrap();
+                (format!("data/{rel}"), fs::read(f).unwrap())
+            })
+            .collect();
+        let want: BTreeMap<String, Vec<u8>> = h.contents[i]
+            .iter()
+            .filter(|(k, _)| k.starts_with("data/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(got, want, "data at commit {}", i + 1);
+        // A single file, by its pointer path, into another folder.
+        let model = env.outside().join(format!("model{i}.bin"));
+        env.ok(&["get", "model.bin.trove", "--rev", commit, "-o", model.to_str().unwrap()]);
+        assert_eq!(fs::read(&model).unwrap(), h.contents[i]["model.bin"]);
+    }
+    assert_eq!(head(env), before, "get does not move HEAD");
+    assert!(env.git_cmd(&["status", "--porcelain", "--untracked-files=no"]).trim().is_empty());
+
+    // Errors name their subject.
+    let out = env.fails(1, &["get", "data", "--rev", &h.commits[0]]);
+    assert!(out.stderr.contains("already exists") && out.stderr.contains("-o"), "{out}");
+    let out = env.fails(1, &["get", "nothing", "--rev", "HEAD", "-o", "x"]);
+    assert!(out.stderr.contains("nothing") && out.stderr.contains("not tracked"), "{out}");
+    let out = env.fails(1, &["get", "data", "--rev", "nope", "-o", "x"]);
+    assert!(out.stderr.contains("nope"), "{out}");
+    env.fails(2, &["get", "data"]);
+}
+
+#[test]
+fn get_fetches_what_the_cache_lacks() {
+    let h = three_commits();
+    let env = &h.env;
+    env.ok(&["push", "--all-commits"]);
+    let clone = clone_repo(env);
+    // Nothing local: get fetches the first commit's folder from the remote.
+    let v = clone.json(&["get", "data", "--rev", &h.commits[0], "-o", "first"]);
+    assert_eq!(v["files"], 3, "{v}");
+    assert_eq!(clone.read("first/a.csv"), b"a,1\n");
+    assert!(!clone.exists("data"), "the work tree's data is not restored by get");
+}
+
+/// A fresh `git clone` of `env`'s repository (its own HOME, no cache).
+fn clone_repo(env: &Env) -> Env {
+    let clone = Env::plain();
+    let out = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&env.root)
+        .arg(&clone.root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", &clone.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (k, v) in [("user.name", "Trove Tester"), ("user.email", "tester@example.com")] {
+        clone.git().config().unwrap().set_str(k, v).unwrap();
+    }
+    clone
+}
+
+fn assert_work_tree_is(env: &Env, want: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let now = snapshot(env);
+    assert_eq!(now.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{what}");
+    assert!(now == *want, "{what}: contents differ");
+}
+
+#[test]
+fn a_clone_that_pulled_all_commits_checks_out_every_commit_offline() {
+    let h = three_commits();
+    let env = &h.env;
+    // Pushing only the work tree leaves older data behind...
+    env.ok(&["push"]);
+    let v = env.json(&["status", "--remote", "--all-commits"]);
+    let behind: Vec<&Value> =
+        v["tracked"].as_array().unwrap().iter().filter(|t| t["in_sync"] == false).collect();
+    assert!(!behind.is_empty(), "{v}");
+    assert!(behind.iter().all(|t| t["path"].as_str().unwrap().contains('@')), "{v}");
+    // ... which --all-commits sends.
+    let v = env.json(&["push", "--all-commits"]);
+    assert!(v["transfer"]["files"].as_u64().unwrap() > 0, "{v}");
+    let v = env.json(&["status", "--remote", "--all-commits"]);
+    assert!(v["tracked"].as_array().unwrap().iter().all(|t| t["in_sync"] == true), "{v}");
+
+    let clone = clone_repo(env);
+    clone.ok(&["pull", "--all-commits"]);
+    assert_work_tree_is(&clone, &h.contents[2], "after pull");
+    // Offline: the remote is gone.
+    fs::rename(h.remote.path().join("store"), h.remote.path().join("gone")).unwrap();
+    for (i, commit) in h.commits.iter().enumerate() {
+        clone.git_cmd(&["checkout", "-q", commit]);
+        clone.ok(&["checkout"]);
+        assert_work_tree_is(&clone, &h.contents[i], &format!("commit {}", i + 1));
+    }
+    // Back to the branch tip.
+    clone.git_cmd(&["checkout", "-q", "-"]);
+}
+
+#[test]
+fn rev_and_all_branches_select_what_is_transferred() {
+    let h = three_commits();
+    let env = &h.env;
+    // A branch from the first commit, with its own data.
+    env.git_cmd(&["branch", "baseline", &h.commits[0]]);
+    // --rev: the work tree and that commit's data, nothing of commit 2 alone.
+    let v = env.json(&["push", "--rev", &h.commits[0]]);
+    assert!(v["transfer"]["files"].as_u64().unwrap() > 0, "{v}");
+    let v = env.json(&["status", "--remote", "--rev", &h.commits[1]]);
+    let at2: Vec<&Value> =
+        v["tracked"].as_array().unwrap().iter().filter(|t| t["in_sync"] == false).collect();
+    assert!(!at2.is_empty(), "commit 2's own data was not pushed: {v}");
+    // --all-branches covers the baseline branch (commit 1) and main's head.
+    let v = env.json(&["status", "--remote", "--all-branches"]);
+    assert!(v["tracked"].as_array().unwrap().iter().all(|t| t["in_sync"] == true), "{v}");
+
+    // fetch --rev into a clone brings that revision's objects only.
+    let clone = clone_repo(env);
+    clone.ok(&["fetch", "--rev", "origin/baseline"]);
+    clone.git_cmd(&["checkout", "-q", "origin/baseline"]);
+    clone.ok(&["checkout"]);
+    assert_work_tree_is(&clone, &h.contents[0], "baseline");
+    let out = clone.fails(1, &["push", "--rev", "no-such-branch"]);
+    assert!(out.stderr.contains("no-such-branch"), "{out}");
+    env.fails(2, &["status", "--all-commits"]);
+}
+
+#[test]
+fn diff_fetches_missing_manifests_or_says_what_is_unknown() {
+    let h = three_commits();
+    let env = &h.env;
+    env.ok(&["push", "--all-commits"]);
+    let clone = clone_repo(env);
+    // The clone's cache is empty: diff reads the folder manifests from the remote.
+    let v = clone.json(&["diff", &h.commits[0], &h.commits[2]]);
+    assert_eq!(paths(&v, "added"), vec!["data/d.csv"], "{v}");
+    assert_eq!(paths(&v, "deleted"), vec!["data/a.csv"], "{v}");
+    assert!(v["unavailable"].as_array().unwrap().is_empty(), "{v}");
+    // Without a remote, what cannot be known is said, not guessed.
+    let other = clone_repo(env);
+    other.ok(&["remote", "remove", "store"]);
+    let v = other.json(&["diff", &h.commits[0], &h.commits[1]]);
+    let unknown = v["unavailable"].as_array().unwrap();
+    assert_eq!(unknown.len(), 2, "{v}");
+    assert!(unknown.iter().all(|u| u["path"] == "data"), "{v}");
+    let out = other.ok(&["diff", &h.commits[0], &h.commits[1]]);
+    assert!(out.stdout.contains("Unknown: data"), "{out}");
+    assert!(out.stderr.contains("hint:"), "{out}");
+    // The file pointer's change is still known.
+    assert_eq!(paths(&v, "modified"), vec!["model.bin"], "{v}");
+}
