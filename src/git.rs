@@ -122,14 +122,10 @@ pub fn commit_paths(
         return Ok(None);
     }
     let tree = git.find_tree(tree_id).map_err(err)?;
-    let sig = git.signature().map_err(|_| {
-        Error::path(
-            root,
-            "git needs your name and email to commit: run `git config user.name \"Your Name\"` and `git config user.email you@example.com`",
-        )
-    })?;
+    let author = signature(git, "AUTHOR", root)?;
+    let committer = signature(git, "COMMITTER", root)?;
     let parents: Vec<&git2::Commit> = head_commit.iter().collect();
-    let oid = git.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).map_err(err)?;
+    let oid = git.commit(Some("HEAD"), &author, &committer, message, &tree, &parents).map_err(err)?;
     Ok(Some(oid))
 }
 
@@ -150,6 +146,23 @@ fn index_entry(rel: &Path, oid: git2::Oid, len: usize) -> Result<git2::IndexEntr
         flags_extended: 0,
         path,
     })
+}
+
+/// Who a commit is by, as git decides: `GIT_AUTHOR_NAME` / `GIT_AUTHOR_EMAIL` (or the
+/// `COMMITTER` ones) win over `user.name` / `user.email`.
+fn signature(git: &git2::Repository, role: &str, root: &Path) -> Result<git2::Signature<'static>> {
+    let env = |k: &str| std::env::var(format!("GIT_{role}_{k}")).ok().filter(|v| !v.is_empty());
+    let cfg = git.config().ok();
+    let from_cfg = |k: &str| cfg.as_ref().and_then(|c| c.get_string(k).ok());
+    let name = env("NAME").or_else(|| from_cfg("user.name"));
+    let email = env("EMAIL").or_else(|| from_cfg("user.email"));
+    match (name, email) {
+        (Some(n), Some(e)) => git2::Signature::now(&n, &e).map_err(|e| Error::git(root, e)),
+        _ => Err(Error::path(
+            root,
+            "git needs your name and email to commit: run `git config user.name \"Your Name\"` and `git config user.email you@example.com`",
+        )),
+    }
 }
 
 /// Every pointer file in the tree of `rev`, with its path relative to the repository root.

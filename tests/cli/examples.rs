@@ -7,7 +7,16 @@ use crate::common::*;
 
 #[test]
 fn quickstart_example_runs() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.sh");
+    run_example("quickstart.sh");
+}
+
+#[test]
+fn baseline_example_runs() {
+    run_example("baseline.sh");
+}
+
+fn run_example(name: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     assert!(script.is_file(), "{} is missing", script.display());
     let env = Env::plain();
     let mut cmd = Command::new("bash");
@@ -17,7 +26,7 @@ fn quickstart_example_runs() {
     let out = cmd.output().expect("run bash");
     assert!(
         out.status.success(),
-        "quickstart.sh failed ({}):\n{}\n{}",
+        "{name} failed ({}):\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
