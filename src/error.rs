@@ -40,6 +40,8 @@ pub enum Error {
     Remote { remote: String, message: String },
     #[error("remote {remote}: no space left: {message}")]
     RemoteFull { remote: String, message: String },
+    #[error("experiment {subject}: {message}")]
+    Experiment { subject: String, message: String },
     #[error("{0}")]
     Usage(String),
 }
@@ -47,6 +49,10 @@ pub enum Error {
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    pub fn exp(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Experiment { subject: subject.into(), message: message.into() }
     }
 
     pub fn path(path: impl AsRef<Path>, message: impl Into<String>) -> Self {

@@ -150,7 +150,7 @@ fn index_entry(rel: &Path, oid: git2::Oid, len: usize) -> Result<git2::IndexEntr
 
 /// Who a commit is by, as git decides: `GIT_AUTHOR_NAME` / `GIT_AUTHOR_EMAIL` (or the
 /// `COMMITTER` ones) win over `user.name` / `user.email`.
-fn signature(git: &git2::Repository, role: &str, root: &Path) -> Result<git2::Signature<'static>> {
+pub fn signature(git: &git2::Repository, role: &str, root: &Path) -> Result<git2::Signature<'static>> {
     let env = |k: &str| std::env::var(format!("GIT_{role}_{k}")).ok().filter(|v| !v.is_empty());
     let cfg = git.config().ok();
     let from_cfg = |k: &str| cfg.as_ref().and_then(|c| c.get_string(k).ok());

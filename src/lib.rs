@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod exp;
 pub mod git;
 pub mod hash;
 pub mod history;
