@@ -5,6 +5,7 @@ mod checkout;
 mod commit;
 mod config;
 mod diff;
+mod exp;
 mod get;
 mod init;
 mod ls;
@@ -80,6 +81,8 @@ enum Command {
     Diff(diff::Args),
     /// Write tracked data as it was at a git revision, without moving HEAD
     Get(get::Args),
+    /// Experiment records: log, run, list, show, diff, checkout, push/pull, plot, sync
+    Exp(exp::Args),
 }
 
 /// What every command gets: where it runs and how to report.
@@ -123,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Pull(a) => transfer::run(&ctx, a, transfer::Direction::Pull),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
+        Command::Exp(a) => exp::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
