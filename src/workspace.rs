@@ -311,6 +311,17 @@ pub fn checkout(
         .collect()
 }
 
+/// Whether the cache holds all of a pointer's content (a folder: its manifest and files).
+pub fn in_cache(repo: &Repo, p: &Pointer) -> bool {
+    match p.kind {
+        Kind::File => repo.cache.has_object(&p.hash),
+        Kind::Dir => repo
+            .cache
+            .read_manifest(&p.hash)
+            .is_ok_and(|m| m.entries.par_iter().all(|e| repo.cache.has_object(&e.hash))),
+    }
+}
+
 /// Write one tracked item's data at `t.data_path`, which may be anywhere (`trove get`):
 /// the same as checkout without the check that it lies inside the repository.
 pub fn materialize(repo: &Repo, t: &Tracked, reporter: &dyn Reporter) -> Result<CheckedOut> {

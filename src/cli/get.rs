@@ -8,7 +8,6 @@ use super::Ctx;
 use super::output::{bytes, plural};
 use crate::error::Error;
 use crate::history::{self, AtRevision};
-use crate::pointer::Kind;
 use crate::tracked::{self, Tracked, display_rel};
 use crate::{remote, transfer, workspace};
 
@@ -70,7 +69,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     // Fetch what the cache lacks (a no-op when it has everything).
     let item = AtRevision { commit: Some(history::short_id(commit)), tracked: at_rev.clone() };
-    if !complete_in_cache(&repo, &item.tracked) {
+    if !workspace::in_cache(&repo, &item.tracked.pointer) {
         let remote = remote::open(&repo, args.remote.as_deref())?;
         let report = transfer::fetch(
             &repo,
@@ -115,14 +114,4 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         "files": done.placed,
     }));
     Ok(())
-}
-
-fn complete_in_cache(repo: &crate::repo::Repo, t: &Tracked) -> bool {
-    match t.pointer.kind {
-        Kind::File => repo.cache.has_object(&t.pointer.hash),
-        Kind::Dir => repo
-            .cache
-            .read_manifest(&t.pointer.hash)
-            .is_ok_and(|m| m.entries.iter().all(|e| repo.cache.has_object(&e.hash))),
-    }
 }

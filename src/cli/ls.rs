@@ -1,11 +1,9 @@
 use anyhow::Result;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::Ctx;
 use super::output::bytes;
 use crate::pointer::{Kind, Pointer};
-use crate::repo::Repo;
 use crate::tracked::{self, display_rel};
 
 #[derive(clap::Args)]
@@ -25,16 +23,6 @@ struct Row {
     files: Option<u64>,
     /// The cache holds all of its content.
     in_cache: bool,
-}
-
-fn in_cache(repo: &Repo, p: &Pointer) -> bool {
-    match p.kind {
-        Kind::File => repo.cache.has_object(&p.hash),
-        Kind::Dir => repo
-            .cache
-            .read_manifest(&p.hash)
-            .is_ok_and(|m| m.entries.par_iter().all(|e| repo.cache.has_object(&e.hash))),
-    }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -58,7 +46,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             hash: p.hash.to_hex(),
             size: p.size,
             files: p.files,
-            in_cache: in_cache(&repo, p),
+            in_cache: crate::workspace::in_cache(&repo, p),
         })
         .collect();
     let out = &ctx.out;

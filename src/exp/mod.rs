@@ -2,6 +2,7 @@
 //! and stored in git itself under `refs/trove/exps` (SPEC §7).
 
 pub mod record;
+pub mod share;
 pub mod store;
 
 pub use record::{Record, Value};

@@ -5,6 +5,8 @@ use clap::Subcommand;
 
 use super::Ctx;
 
+mod share;
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -12,9 +14,16 @@ pub struct Args {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Send the records to a git remote (after merging its own)
+    Push(share::Args),
+    /// Fetch a git remote's records and merge them (a union: never a conflict)
+    Pull(share::Args),
+}
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let _ = ctx;
-    match args.command {}
+    match args.command {
+        Command::Push(a) => share::run(ctx, a, true),
+        Command::Pull(a) => share::run(ctx, a, false),
+    }
 }
