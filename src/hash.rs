@@ -29,6 +29,11 @@ impl ObjectId {
     pub fn to_hex(&self) -> String {
         self.to_string()
     }
+
+    /// The first 12 hex digits, for messages.
+    pub fn short(&self) -> String {
+        self.to_string()[..12].to_string()
+    }
 }
 
 impl fmt::Display for ObjectId {

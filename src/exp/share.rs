@@ -48,7 +48,9 @@ fn callbacks<'a>(git_config: Option<git2::Config>) -> git2::RemoteCallbacks<'a> 
 
 fn find_remote<'r>(git: &'r git2::Repository, name: &str) -> Result<git2::Remote<'r>> {
     git.find_remote(name).map_err(|_| {
-        Error::Usage(format!("no git remote named `{name}` (`git remote -v` lists them; `git remote add {name} URL`)"))
+        Error::Usage(format!(
+            "no git remote named `{name}` (`git remote -v` lists them; `git remote add {name} URL`)"
+        ))
     })
 }
 
@@ -60,7 +62,9 @@ pub fn pull(git: &git2::Repository, remote_name: &str) -> Result<Shared> {
     opts.remote_callbacks(callbacks(git.config().ok()));
     // A remote without records yet is not an error.
     let refspec = format!("+{REF}:{tracking}");
-    remote.fetch(&[refspec.as_str()], Some(&mut opts), Some("trove exp pull")).map_err(|e| err(remote_name, e))?;
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut opts), Some("trove exp pull"))
+        .map_err(|e| err(remote_name, e))?;
     let received = if git.find_reference(&tracking).is_ok() { store::merge_from(git, &tracking)? } else { 0 };
     Ok(Shared { remote: remote_name.into(), received, pushed: false, total: store::list(git)?.len() })
 }

@@ -1,0 +1,195 @@
+//! Sharing records through a git remote (`exp push` / `exp pull`) and re-creating a
+//! baseline from them (`exp checkout`).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// `git` with an isolated configuration, in `dir`.
+fn git_in(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", home)
+        .env("GIT_AUTHOR_NAME", "Trove Tester")
+        .env("GIT_AUTHOR_EMAIL", "tester@example.com")
+        .env("GIT_COMMITTER_NAME", "Trove Tester")
+        .env("GIT_COMMITTER_EMAIL", "tester@example.com")
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare repository to share through, and a first clone with trove, a data remote and
+/// one commit pushed.
+struct Team {
+    bare: tempfile::TempDir,
+    store: tempfile::TempDir,
+    alice: Env,
+}
+
+fn team() -> Team {
+    let bare = tempfile::Builder::new().prefix("trove-bare-").tempdir().unwrap();
+    git_in(bare.path(), bare.path(), &["init", "-q", "--bare", "-b", "main"]);
+    let store = tempfile::Builder::new().prefix("trove-store-").tempdir().unwrap();
+    let alice = Env::new();
+    alice.ok(&["remote", "add", "store", store.path().to_str().unwrap()]);
+    alice.write("train.py", "print('training')\n");
+    alice.write("requirements.txt", "numpy==2.0\n");
+    alice.git_cmd(&["add", "-A"]);
+    alice.git_cmd(&["commit", "-q", "-m", "code"]);
+    alice.git_cmd(&["branch", "-M", "main"]);
+    alice.git_cmd(&["remote", "add", "origin", bare.path().to_str().unwrap()]);
+    alice.git_cmd(&["push", "-q", "origin", "main"]);
+    Team { bare, store, alice }
+}
+
+fn clone_of(t: &Team) -> Env {
+    let env = Env::plain();
+    git_in(env.outside().as_path(), &env.home, &["clone", "-q", t.bare.path().to_str().unwrap(), "repo"]);
+    let cfg = env.git().config().unwrap();
+    let mut cfg = cfg;
+    cfg.set_str("user.name", "Bob").unwrap();
+    cfg.set_str("user.email", "bob@example.com").unwrap();
+    env
+}
+
+fn names(env: &Env) -> Vec<String> {
+    let v = env.json(&["exp", "list"]);
+    let list =
+        v.as_array().cloned().or_else(|| v["records"].as_array().cloned()).unwrap_or_else(|| panic!("{v}"));
+    let mut out: Vec<String> = list.iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    out.sort();
+    out
+}
+
+fn bare_records(t: &Team) -> usize {
+    let out = git_in(t.bare.path(), t.bare.path(), &["ls-tree", "--name-only", "refs/trove/exps", "runs/"]);
+    out.lines().count()
+}
+
+#[test]
+fn two_clones_share_records_through_a_bare_repository_without_conflict() {
+    let t = team();
+    let alice = &t.alice;
+    alice.ok(&["exp", "log", "--name", "a1", "-m", "acc=0.7"]);
+    alice.ok(&["exp", "log", "--name", "a2", "-m", "acc=0.8"]);
+    let v = alice.json(&["exp", "push"]);
+    assert_eq!(v["pushed"], true, "{v}");
+    assert_eq!(bare_records(&t), 2);
+
+    let bob = clone_of(&t);
+    bob.ok(&["init"]);
+    let v = bob.json(&["exp", "pull"]);
+    assert_eq!(v["received"], 2, "{v}");
+    assert_eq!(names(&bob), ["a1", "a2"]);
+
+    // Both log at the same time, then both push: the second push merges first.
+    bob.ok(&["exp", "log", "--name", "b1", "-m", "acc=0.75"]);
+    alice.ok(&["exp", "log", "--name", "a3", "-m", "acc=0.9"]);
+    alice.ok(&["exp", "push"]);
+    let v = bob.json(&["exp", "push"]);
+    assert_eq!(v["received"], 1, "bob's push brought in alice's new record first: {v}");
+    assert_eq!(bare_records(&t), 4);
+    alice.ok(&["exp", "pull", "origin"]);
+    assert_eq!(names(alice), ["a1", "a2", "a3", "b1"]);
+    assert_eq!(names(&bob), ["a1", "a2", "a3", "b1"]);
+    // Pulling again changes nothing.
+    assert_eq!(alice.json(&["exp", "pull"])["received"], 0);
+
+    let out = alice.fails(2, &["exp", "push", "nowhere"]);
+    assert!(out.stderr.contains("nowhere"), "{out}");
+}
+
+fn tree_files(env: &Env, rel: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    walk(&env.path(rel), &mut files);
+    let mut out: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.strip_prefix(&env.root).unwrap().to_str().unwrap().to_string(), fs::read(f).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn exp_checkout_recreates_a_baseline_in_a_fresh_clone() {
+    let t = team();
+    let alice = &t.alice;
+    // v1 of the data: the baseline run.
+    for i in 0..30u64 {
+        alice.write(&format!("data/s{i:02}.bin"), noise(3000, i));
+    }
+    alice.ok(&["add", "data"]);
+    alice.git_cmd(&["add", "-A"]);
+    alice.git_cmd(&["commit", "-q", "-m", "data v1"]);
+    alice.ok(&["push"]);
+    alice.write("model.pt", noise(10_000, 77));
+    alice.ok(&[
+        "exp",
+        "log",
+        "--name",
+        "baseline",
+        "-p",
+        "lr=0.01",
+        "-m",
+        "acc=0.81",
+        "--artifact",
+        "model.pt",
+    ]);
+    let v1 = tree_files(alice, "data");
+    let model = alice.read("model.pt");
+    fs::remove_file(alice.path("model.pt")).unwrap();
+
+    // v2, on a branch that is then deleted: the record keeps its commit reachable.
+    alice.git_cmd(&["checkout", "-q", "-b", "try-v2"]);
+    alice.write("data/s00.bin", "changed");
+    alice.write("data/new.bin", "new");
+    alice.ok(&["commit", "-m", "data v2"]);
+    alice.ok(&["push"]);
+    alice.ok(&["exp", "log", "--name", "v2", "-m", "acc=0.7"]);
+    let v2 = tree_files(alice, "data");
+    alice.git_cmd(&["checkout", "-q", "main"]);
+    alice.ok(&["checkout"]);
+    alice.git_cmd(&["branch", "-q", "-D", "try-v2"]);
+    alice.git_cmd(&["push", "-q", "origin", "main"]);
+    alice.ok(&["push"]);
+    alice.ok(&["exp", "push"]);
+
+    // A fresh clone: records, commits and data all come from the shared places.
+    let carol = clone_of(&t);
+    carol.ok(&["exp", "pull"]);
+    let v = carol.json(&["exp", "checkout", "baseline"]);
+    assert_eq!(v["branch"], "exp/baseline", "{v}");
+    assert!(v["fetched"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["verified"].as_u64().unwrap() >= 30, "{v}");
+    assert_eq!(tree_files(&carol, "data"), v1, "baseline data is byte-identical");
+    assert_eq!(carol.read("model.pt"), model, "the artifact is restored");
+    assert_eq!(carol.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "exp/baseline");
+
+    // The deleted branch's run, by its name, on a branch of our choosing.
+    fs::remove_file(carol.path("model.pt")).unwrap();
+    let v = carol.json(&["exp", "checkout", "v2", "-b", "again-v2"]);
+    assert_eq!(v["branch"], "again-v2");
+    assert_eq!(tree_files(&carol, "data"), v2);
+
+    // Refusals: an existing branch elsewhere, uncommitted changes.
+    let out = carol.fails(2, &["exp", "checkout", "baseline", "-b", "again-v2"]);
+    assert!(out.stderr.contains("again-v2"), "{out}");
+    carol.write("train.py", "print('edited')\n");
+    let out = carol.fails(1, &["exp", "checkout", "baseline", "-b", "third"]);
+    assert!(out.stderr.contains("uncommitted") && out.stderr.contains("train.py"), "{out}");
+    carol.git_cmd(&["checkout", "--", "train.py"]);
+    // --no-data moves the code only.
+    let v: Value = carol.json(&["exp", "checkout", "baseline", "-b", "code-only", "--no-data"]);
+    assert_eq!(v["placed"], 0, "{v}");
+    let out = carol.fails(1, &["exp", "checkout", "no-such-run"]);
+    assert!(out.stderr.contains("no-such-run"), "{out}");
+    let _ = &t.store;
+}
