@@ -15,6 +15,11 @@ fn baseline_example_runs() {
     run_example("baseline.sh");
 }
 
+#[test]
+fn experiments_example_runs() {
+    run_example("experiments.sh");
+}
+
 fn run_example(name: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     assert!(script.is_file(), "{} is missing", script.display());
