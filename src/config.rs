@@ -22,6 +22,9 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
     ("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
     ("remote.NAME.jobs", "parallel connections for transfers"),
+    ("exp.env_files", "files at the top recorded with each experiment (default: requirements.txt, pyproject.toml, …)"),
+    ("exp.interpreters", "programs whose `--version` experiments record when on PATH (default: python3, rustc, …)"),
+    ("exp.redact", "params, tags and arguments whose key contains one of these are recorded as [redacted]"),
 ];
 
 /// Settings that must never be written to the committed config.
@@ -66,7 +69,8 @@ impl Config {
             )));
         }
         let value: Value = serde_yaml::from_str(raw_value).unwrap_or(Value::String(raw_value.into()));
-        validate(key, &value).map_err(|message| Error::Config { path: PathBuf::from(key), message })?;
+        // A bad value on the command line is a usage error (exit 2), like an unknown key.
+        validate(key, &value).map_err(|message| Error::Usage(format!("{key}: {message}")))?;
         let (map, path) =
             if local { (&mut self.local, &self.local_path) } else { (&mut self.shared, &self.shared_path) };
         insert(map, key, value);
@@ -177,8 +181,15 @@ fn default_of(key: &str) -> Option<Value> {
     match key {
         "cache.link" => Some(Value::Sequence(vec!["reflink".into(), "copy".into()])),
         "core.lock_timeout" => Some(Value::Number(10.into())),
+        "exp.env_files" => Some(names(&crate::exp::collect::DEFAULT_ENV_FILES)),
+        "exp.interpreters" => Some(names(&crate::exp::collect::DEFAULT_INTERPRETERS)),
+        "exp.redact" => Some(names(&crate::exp::record::DEFAULT_REDACT)),
         _ => None,
     }
+}
+
+fn names(list: &[&str]) -> Value {
+    Value::Sequence(list.iter().map(|s| Value::String(s.to_string())).collect())
 }
 
 /// The pattern a key matches in KNOWN_KEYS (`remote.origin.url` → `remote.NAME.url`).
@@ -223,6 +234,11 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
         "cache.dir" => match value {
             Value::String(_) => Ok(()),
             other => Err(format!("must be a path, not {}", show(other))),
+        },
+        "exp.env_files" | "exp.interpreters" | "exp.redact" => match value {
+            Value::String(_) | Value::Null => Ok(()),
+            Value::Sequence(items) if items.iter().all(Value::is_string) => Ok(()),
+            other => Err(format!("must be a list of names such as [a, b], not {}", show(other))),
         },
         _ => Ok(()),
     }

@@ -293,7 +293,6 @@ pub fn push(
     let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
     let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
     let w = wanted(&repo.cache, targets)?;
-    report.missing.extend(w.unknown_manifests.iter().map(ObjectKey::display));
 
     let mut local_files = Vec::new();
     let mut missing_local = HashSet::new();
@@ -302,13 +301,20 @@ pub fn push(
             local_files.push((*k, *size));
         } else {
             missing_local.insert(*k);
-            report.missing.push(k.display());
         }
     }
     let mut first = Some(open_checked(remote, true)?);
     let mut all_keys: Vec<ObjectKey> = local_files.iter().map(|(k, _)| *k).collect();
     all_keys.extend(w.manifests.iter().map(|(k, _)| *k));
+    // What this cache lacks is only a problem when the remote lacks it too (a clone that
+    // pulled part of the data pushes fine). A folder whose manifest the remote has is
+    // complete there: manifests are uploaded after all their files.
+    all_keys.extend(missing_local.iter().copied());
+    all_keys.extend(w.unknown_manifests.iter().copied());
     let present = present_on_remote(remote, &mut first, jobs, &all_keys)?;
+    missing_local.retain(|k| !present.contains(k));
+    report.missing.extend(w.unknown_manifests.iter().filter(|k| !present.contains(k)).map(ObjectKey::display));
+    report.missing.extend(missing_local.iter().map(ObjectKey::display));
 
     let to_send: Vec<(ObjectKey, u64)> =
         local_files.iter().filter(|(k, _)| !present.contains(k)).copied().collect();

@@ -37,7 +37,12 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     // Pushing only reads the cache; fetching writes it.
     let _lock = if direction == Direction::Push { None } else { Some(repo.lock(&progress)?) };
     let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
-    let targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
+    let mut targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
+    // A whole push also sends the artifacts of experiment records that this cache holds
+    // (`trove exp checkout` fetches them back).
+    if direction == Direction::Push && args.paths.is_empty() {
+        targets.extend(crate::exp::artifacts::in_cache(&repo)?);
+    }
     let remote = remote::open(&repo, args.remote.as_deref())?;
     let jobs = args.jobs.map(usize::from);
     let report = match direction {
@@ -111,7 +116,13 @@ fn problems(r: &Report, direction: Direction) -> String {
             _ => format!("push them to remote {} from a clone whose cache has them", r.remote),
         });
     }
-    if !r.failed.is_empty() || !r.corrupt.is_empty() {
+    if !r.corrupt.is_empty() {
+        lines.push(format!(
+            "push a sound copy to remote {} from a clone whose cache has it (`trove verify --remote {}` lists the damage)",
+            r.remote, r.remote
+        ));
+    }
+    if !r.failed.is_empty() {
         lines.push("run the command again to retry; what was transferred is kept".into());
     }
     lines.join("\n")

@@ -930,8 +930,17 @@ impl Connection for SftpConnection {
         let mut f = self.sftp.open(Path::new(&path)).map_err(|e| self.fail_ssh("cannot open", &path, &e))?;
         let mut buf = std::mem::take(&mut self.buf);
         let mut total = 0u64;
+        // Reads sized to what is left: libssh2 asks the server ahead for a whole buffer,
+        // which for a small object costs many packets past its end. Objects do not change,
+        // so once `size` bytes arrived the download is complete (the hash checks it).
+        let size = f.stat().ok().and_then(|st| st.size);
         let result = loop {
-            let n = match f.read(&mut buf) {
+            let want = match size {
+                Some(s) if total >= s => break Ok(total),
+                Some(s) => (s - total).min(buf.len() as u64) as usize,
+                None => buf.len(),
+            };
+            let n = match f.read(&mut buf[..want]) {
                 Ok(0) => break Ok(total),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

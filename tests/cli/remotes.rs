@@ -257,6 +257,10 @@ fn pull_of_one_path_fetches_only_that(b: Backend) {
     assert_eq!(v["transfer"]["files"], 1, "{v}");
     assert_eq!(clone.read("model.bin"), env.read("model.bin"));
     assert!(!clone.exists("data"), "only the path asked for is restored");
+    // Pushing from this partial clone is fine: what its cache lacks, the remote has.
+    let v = clone.json(&["push"]);
+    assert_eq!(v["transfer"]["files"], 0, "{v}");
+    assert!(v["transfer"]["missing"].as_array().unwrap().is_empty(), "{v}");
     // fetch fills the cache without touching the workspace; checkout then restores.
     let v = clone.json(&["fetch", "-r", "store", "data"]);
     assert_eq!(v["transfer"]["files"], 43, "{v}");
@@ -827,8 +831,8 @@ fn remote_commands_manage_the_settings() {
     // Settings, checked; secrets only in config.local and never shown.
     env.ok(&["remote", "set", "team", "port", "2200"]);
     env.ok(&["remote", "set", "team", "host_key", "accept-new"]);
-    env.fails(1, &["remote", "set", "team", "port", "many"]);
-    env.fails(1, &["remote", "set", "team", "host_key", "whatever"]);
+    env.fails(2, &["remote", "set", "team", "port", "many"]);
+    env.fails(2, &["remote", "set", "team", "host_key", "whatever"]);
     env.fails(2, &["remote", "set", "team", "colour", "blue"]);
     env.fails(2, &["remote", "set", "nosuch", "port", "22"]);
     let out = env.fails(2, &["remote", "set", "team", "password", "hunter2"]);
