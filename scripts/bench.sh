@@ -545,7 +545,8 @@ bench_dvc() {
 # What the link gives a plain client: OpenSSH's scp (over SFTP, one connection, one file
 # at a time), up to the server and back.
 bench_scp() {
-    local ds=$1 there="$WORK/remotes/scp-$ds" back="$WORK/scp-back-$ds"
+    local ds=$1
+    local there="$WORK/remotes/scp-$ds" back="$WORK/scp-back-$ds"
     timed "$ds/ref/scp_up" scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$WORK/src/$ds" "$SSH_USER@127.0.0.1:$there"
     timed "$ds/ref/scp_down" scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$SSH_USER@127.0.0.1:$there" "$back"
     verify "$ds" "scp -r" "$back"
