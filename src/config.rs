@@ -22,9 +22,9 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
     ("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
     ("remote.NAME.jobs", "parallel connections for transfers"),
-    ("exp.env_files", "files at the top recorded with each experiment (default: requirements.txt, pyproject.toml, …)"),
-    ("exp.interpreters", "programs whose `--version` experiments record when on PATH (default: python3, rustc, …)"),
-    ("exp.redact", "params, tags and arguments whose key contains one of these are recorded as [redacted]"),
+    ("exp.env_files", "files at the top recorded with experiments (default: requirements.txt, …)"),
+    ("exp.interpreters", "programs whose --version experiments record, if on PATH (default: python3, …)"),
+    ("exp.redact", "params, tags, arguments whose key contains one of these are [redacted]"),
 ];
 
 /// Settings that must never be written to the committed config.

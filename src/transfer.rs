@@ -313,7 +313,9 @@ pub fn push(
     all_keys.extend(w.unknown_manifests.iter().copied());
     let present = present_on_remote(remote, &mut first, jobs, &all_keys)?;
     missing_local.retain(|k| !present.contains(k));
-    report.missing.extend(w.unknown_manifests.iter().filter(|k| !present.contains(k)).map(ObjectKey::display));
+    report
+        .missing
+        .extend(w.unknown_manifests.iter().filter(|k| !present.contains(k)).map(ObjectKey::display));
     report.missing.extend(missing_local.iter().map(ObjectKey::display));
 
     let to_send: Vec<(ObjectKey, u64)> =

@@ -46,3 +46,12 @@ mod remotes;
 
 #[path = "cli/history.rs"]
 mod history;
+
+#[path = "cli/exp_share.rs"]
+mod exp_share;
+
+#[path = "cli/exp.rs"]
+mod exp;
+
+#[path = "cli/exp_plot_sync.rs"]
+mod exp_plot_sync;

@@ -174,11 +174,31 @@ pub fn is_secret_key(key: &str, patterns: &[String]) -> bool {
 }
 
 impl Record {
-    /// Replace secret params, and secret-looking lines of environment files, by a marker.
+    /// Replace secret params and tags, secret-looking lines of environment files, and
+    /// secret arguments of the run's command (`--token=x`, `--token x`, `TOKEN=x`) by a marker.
     pub fn redact(&mut self, patterns: &[String]) {
         for (k, v) in self.params.iter_mut() {
             if is_secret_key(k, patterns) {
                 *v = Value::Text(REDACTED.into());
+            }
+        }
+        for (k, v) in self.tags.iter_mut() {
+            if is_secret_key(k, patterns) {
+                *v = REDACTED.into();
+            }
+        }
+        if let Some(run) = &mut self.run {
+            let mut hide_next = false;
+            for arg in run.argv.iter_mut() {
+                if std::mem::take(&mut hide_next) {
+                    *arg = REDACTED.into();
+                    continue;
+                }
+                match arg.split_once('=') {
+                    Some((k, _)) if is_secret_key(k, patterns) => *arg = format!("{k}={REDACTED}"),
+                    None if arg.starts_with('-') && is_secret_key(arg, patterns) => hide_next = true,
+                    _ => {}
+                }
             }
         }
         for text in self.env.files.values_mut() {
@@ -208,7 +228,15 @@ pub fn new_id() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let millis = now.as_millis() & ((1 << 48) - 1);
     let random = random_bits() & ((1u128 << 80) - 1);
-    encode_base32((millis << 80) | random)
+    // Monotonic within a process: ids made in the same millisecond still sort in order.
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut id = (millis << 80) | random;
+    if id <= *last {
+        id = *last + 1;
+    }
+    *last = id;
+    encode_base32(id)
 }
 
 fn random_bits() -> u128 {
@@ -305,6 +333,25 @@ mod tests {
         assert_eq!(r.params["API_KEY"], Value::Text(REDACTED.into()));
         assert_eq!(r.params["lr"], Value::Number(0.1));
         assert_eq!(r.env.files[".env"], format!("TOKEN={REDACTED}\nMODE=fast"));
+    }
+
+    #[test]
+    fn secret_tags_and_arguments_are_redacted() {
+        let patterns: Vec<String> = DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
+        let mut r = sample();
+        r.tags.insert("slack_token".into(), "xoxb".into());
+        r.tags.insert("stage".into(), "dev".into());
+        let argv = ["train", "--api-token", "t1", "--db-password=pw", "API_KEY=k", "--lr", "0.1"];
+        r.run =
+            Some(RunInfo { argv: argv.map(String::from).to_vec(), exit_code: Some(0), duration_secs: 1.0 });
+        r.redact(&patterns);
+        assert_eq!(r.tags["slack_token"], REDACTED);
+        assert_eq!(r.tags["stage"], "dev");
+        let shown = r.run.unwrap().argv.join(" ");
+        assert_eq!(
+            shown,
+            format!("train --api-token {REDACTED} --db-password={REDACTED} API_KEY={REDACTED} --lr 0.1")
+        );
     }
 
     pub fn sample() -> Record {

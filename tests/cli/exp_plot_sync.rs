@@ -1,0 +1,506 @@
+//! `trove exp plot` rendered by a real headless Chromium, and `trove exp sync` against a
+//! real MLflow tracking server (scripts/setup-test-tools.sh installs both).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::Env;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Record a run with `exp log` and return its id.
+fn log(env: &Env, name: &str, args: &[&str], metrics: &Value) -> String {
+    let file = env.outside().join(format!("{name}-metrics.json"));
+    fs::write(&file, serde_json::to_vec(metrics).unwrap()).unwrap();
+    let mut all = vec!["exp", "log", "--name", name, "--metrics-file", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let record = env.json(&all);
+    record["id"].as_str().expect("the record's id").to_string()
+}
+
+/// A repository with one commit and three records: params lr/epochs, a metric acc and a
+/// loss series.
+fn three_records() -> (Env, Vec<String>) {
+    let env = Env::new();
+    env.write("train.py", "print('train')\n");
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-qm", "code"]);
+    let ids = vec![
+        log(
+            &env,
+            "base",
+            &["-p", "lr=0.1", "-p", "epochs=10", "-m", "acc=0.81"],
+            &json!({"loss": [2.0, 1.2, 0.9]}),
+        ),
+        log(
+            &env,
+            "slow",
+            &["-p", "lr=0.01", "-p", "epochs=20", "-m", "acc=0.93", "-t", "team=vision"],
+            &json!({"loss": [{"step": 0, "value": 2.2}, {"step": 5, "value": 0.7}, {"step": 10, "value": 0.3}]}),
+        ),
+        log(
+            &env,
+            "tiny",
+            &["-p", "lr=0.001", "-p", "epochs=30", "-m", "acc=0.88"],
+            &json!({"loss": [1.5, 1.4]}),
+        ),
+    ];
+    (env, ids)
+}
+
+// ---------------------------------------------------------------------------------------
+// exp plot
+
+/// Run headless Chromium on `page` with `extra` arguments; its stdout.
+fn chromium(page: &Path, extra: &[String]) -> String {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the plot tests need it; run scripts/setup-test-tools.sh (apt-get install chromium)"
+    );
+    let profile = tempfile::Builder::new().prefix("trove-chromium-").tempdir().unwrap();
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(format!("file://{}", page.display()))
+    .env("HOME", profile.path())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    // Its own process group: the helper processes go with it.
+    .process_group(0);
+    let mut child = Group(cmd.spawn().expect("start chromium"));
+    let mut stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let mut stderr = child.0.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = child.wait_for(Duration::from_secs(180));
+    // Ends the helpers too, and with them the pipes the readers wait on.
+    drop(child);
+    let out = reader.join().unwrap().expect("chromium's output is UTF-8");
+    let err = err_reader.join().unwrap();
+    assert!(status.is_some_and(|s| s.success()), "chromium failed ({status:?}):\n{err}");
+    out
+}
+
+/// The opening tags `<NAME …>` in `html`, as attribute maps.
+fn elements(html: &str, name: &str) -> Vec<BTreeMap<String, String>> {
+    let open = format!("<{name} ");
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let end = rest.find('>').unwrap();
+        out.push(attributes(&rest[..end]));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn attributes(tag: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut rest = tag.trim_end_matches('/').trim();
+    while let Some(eq) = rest.find("=\"") {
+        let key = rest[..eq].trim().to_string();
+        let after = &rest[eq + 2..];
+        let close = after.find('"').unwrap();
+        map.insert(key, after[..close].to_string());
+        rest = after[close + 1..].trim_start();
+    }
+    map
+}
+
+fn with_class<'a>(
+    all: &'a [BTreeMap<String, String>],
+    class: &str,
+) -> impl Iterator<Item = &'a BTreeMap<String, String>> {
+    all.iter().filter(move |e| e.get("class").is_some_and(|c| c.split(' ').any(|x| x == class)))
+}
+
+#[test]
+fn plot_renders_one_line_per_experiment_in_chromium() {
+    let (env, ids) = three_records();
+    let out = env.ok(&["exp", "plot", "-o", "plot.html"]);
+    assert!(out.stdout.contains("3 experiments"), "{out}");
+    let page = env.path("plot.html");
+    let html = fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page refers to the network");
+    assert!(!html.contains(" src=") && !html.contains("<link"), "the page loads something from elsewhere");
+
+    let dom = chromium(&page, &["--dump-dom".to_string()]);
+    // The parallel-coordinates plot: one axis per param and metric, one line per experiment.
+    let svgs = elements(&dom, "svg");
+    assert_eq!(with_class(&svgs, "parallel").count(), 1, "{dom}");
+    let groups = elements(&dom, "g");
+    let axes: Vec<&str> = with_class(&groups, "pc-axis").map(|g| g["data-axis"].as_str()).collect();
+    assert_eq!(axes, ["params.epochs", "params.lr", "metrics.acc", "metrics.loss"]);
+    let paths = elements(&dom, "path");
+    let lines: Vec<&BTreeMap<String, String>> = with_class(&paths, "pc-line").collect();
+    assert_eq!(lines.len(), 3);
+    for id in &ids {
+        let mine: Vec<_> = lines.iter().filter(|p| p["data-exp"] == *id).collect();
+        assert_eq!(mine.len(), 1, "one line for {id}");
+        // Every record has all four values: one unbroken line through the four axes.
+        assert_eq!(mine[0]["d"].matches('L').count(), 3, "{:?}", mine[0]);
+    }
+    // The series chart: one line per experiment for loss.
+    assert_eq!(with_class(&svgs, "series").filter(|s| s["data-metric"] == "loss").count(), 1);
+    let polylines = elements(&dom, "polyline");
+    let series: Vec<_> = with_class(&polylines, "series-line").collect();
+    assert_eq!(series.len(), 3);
+    for id in &ids {
+        let mine: Vec<_> = series.iter().filter(|p| p["data-exp"] == *id).collect();
+        assert_eq!(mine.len(), 1, "one series line for {id}");
+        assert_eq!(mine[0]["data-metric"], "loss");
+    }
+    assert_eq!(series.iter().find(|p| p["data-exp"] == ids[1]).unwrap()["points"].split(' ').count(), 3);
+    // The legend names each experiment.
+    for name in ["base", "slow", "tiny"] {
+        assert!(dom.contains(&format!("</code> {name}</li>")), "legend lacks {name}");
+    }
+
+    // A screenshot shows the lines in their colours.
+    let png = env.outside().join("plot.png");
+    chromium(&page, &[format!("--screenshot={}", png.display()), "--window-size=1200,800".to_string()]);
+    let bytes = fs::read(&png).expect("chromium wrote the screenshot");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 1200);
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 800);
+    let (inked, coloured) = count_pixels(&png);
+    // A blank page has none; text and axes are grey, the experiments' lines are coloured.
+    assert!(inked > 10_000, "only {inked} non-white pixels");
+    assert!(coloured > 2_000, "only {coloured} coloured pixels");
+}
+
+#[test]
+fn plot_takes_ids_and_names_and_refuses_unknown_ones() {
+    let (env, ids) = three_records();
+    let prefix = &ids[0][..12];
+    let doc = env.json(&["exp", "plot", prefix, "tiny", "-o", "two.html"]);
+    assert_eq!(doc["experiments"], json!([ids[0], ids[2]]));
+    assert_eq!(doc["series"], json!(["loss"]));
+    let html = env.read_string("two.html");
+    assert_eq!(html.matches("class=\"pc-line\"").count(), 2);
+    assert!(!html.contains(&ids[1]));
+    // Same records, same bytes.
+    env.ok(&["exp", "plot", prefix, "tiny", "-o", "again.html"]);
+    assert_eq!(env.read_string("again.html"), html);
+    // The default file, in the current folder.
+    env.write("sub/keep", "");
+    let out = env.run_in(&env.path("sub"), &["exp", "plot"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(env.read_string("sub/trove-exps.html").contains("class=\"pc-line\""));
+    let out = env.fails(1, &["exp", "plot", "nosuchrun"]);
+    assert!(out.stderr.contains("nosuchrun"), "{out}");
+}
+
+#[test]
+fn plot_without_records_fails_clearly() {
+    let env = Env::new();
+    let out = env.fails(1, &["exp", "plot"]);
+    assert!(out.stderr.contains("no records"), "{out}");
+}
+
+/// Non-white pixels, and strongly coloured ones, of a PNG (decoded by python3's zlib:
+/// no image crate needed).
+fn count_pixels(png: &Path) -> (u64, u64) {
+    const SCRIPT: &str = r#"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+pos, idat, width, height, ctype = 8, b"", 0, 0, 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
+        assert depth == 8, depth
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+bpp = {2: 3, 6: 4}[ctype]
+raw, stride = zlib.decompress(idat), width * bpp
+prev, inked, coloured, i = bytearray(stride), 0, 0, 0
+for _ in range(height):
+    f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+    i += 1 + stride
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0
+        b = prev[x]
+        c = prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    for x in range(0, stride, bpp):
+        r, g, bl = line[x], line[x + 1], line[x + 2]
+        if min(r, g, bl) < 240: inked += 1
+        if max(r, g, bl) - min(r, g, bl) > 60: coloured += 1
+    prev = line
+print(inked, coloured)
+"#;
+    let out = Command::new("python3").arg("-c").arg(SCRIPT).arg(png).output().expect("run python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut n = text.split_whitespace().map(|s| s.parse::<u64>().unwrap());
+    (n.next().unwrap(), n.next().unwrap())
+}
+
+// ---------------------------------------------------------------------------------------
+// exp sync
+
+/// A child process in its own process group, killed with its group when dropped.
+struct Group(Child);
+
+impl Group {
+    fn wait_for(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // The whole group: the leader and every worker or helper it started. Nothing it
+        // holds outlives the test, so there is no need to stop it gently.
+        unsafe {
+            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The mlflow command: TROVE_TEST_MLFLOW (scripts/test.sh sets it), else the venv that
+/// scripts/setup-test-tools.sh makes.
+fn mlflow_bin() -> PathBuf {
+    let bin = std::env::var_os("TROVE_TEST_MLFLOW")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/mlflow/bin/mlflow"));
+    assert!(
+        bin.exists(),
+        "{} is missing: the sync tests need MLflow; run scripts/setup-test-tools.sh",
+        bin.display()
+    );
+    bin
+}
+
+/// A real MLflow tracking server on 127.0.0.1, with a SQLite store in a temp folder.
+struct Mlflow {
+    uri: String,
+    log: PathBuf,
+    _process: Group,
+    _dir: tempfile::TempDir,
+}
+
+impl Mlflow {
+    fn start() -> Mlflow {
+        let bin = mlflow_bin();
+        let dir = tempfile::Builder::new().prefix("trove-mlflow-").tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(bin);
+        cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("ml.db").display()))
+            .arg("--default-artifact-root")
+            .arg(dir.path().join("artifacts"))
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .env("DO_NOT_TRACK", "true")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(fs::File::create(dir.path().join("server.err")).unwrap())
+            .process_group(0);
+        let mut process = Group(cmd.spawn().expect("start mlflow server"));
+        let uri = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        loop {
+            if ureq::get(format!("{uri}/health")).call().is_ok() {
+                break;
+            }
+            if let Some(status) = process.0.try_wait().unwrap() {
+                panic!(
+                    "mlflow server exited ({status}) before answering:\n{}",
+                    fs::read_to_string(dir.path().join("server.err")).unwrap_or_default()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "mlflow server did not answer /health in 180 s"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Mlflow { uri, log, _process: process, _dir: dir }
+    }
+
+    fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
+        let mut req = ureq::get(format!("{}/api/2.0/mlflow/{endpoint}", self.uri));
+        for (k, v) in query {
+            req = req.query(*k, *v);
+        }
+        let mut resp = req.call().unwrap_or_else(|e| panic!("GET {endpoint}: {e}\n{}", self.log.display()));
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn post(&self, endpoint: &str, body: &Value) -> Value {
+        let mut resp = ureq::post(format!("{}/api/2.0/mlflow/{endpoint}", self.uri))
+            .header("Content-Type", "application/json")
+            .send(serde_json::to_vec(body).unwrap())
+            .unwrap_or_else(|e| panic!("POST {endpoint}: {e}"));
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn experiment_id(&self, name: &str) -> String {
+        let exp = self.get("experiments/get-by-name", &[("experiment_name", name)]);
+        exp["experiment"]["experiment_id"].as_str().unwrap().to_string()
+    }
+
+    /// The active runs of an experiment.
+    fn runs(&self, experiment_id: &str) -> Vec<Value> {
+        let found =
+            self.post("runs/search", &json!({"experiment_ids": [experiment_id], "max_results": 1000}));
+        found["runs"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+fn pairs(list: &Value) -> BTreeMap<String, String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|kv| (kv["key"].as_str().unwrap().to_string(), kv["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn count(doc: &Value, key: &str) -> usize {
+    doc[key].as_array().unwrap_or_else(|| panic!("{key} in {doc}")).len()
+}
+
+#[test]
+fn sync_sends_runs_to_mlflow_once() {
+    let server = Mlflow::start();
+    let (env, ids) = three_records();
+    // A long series: several log-batch requests (MLflow takes at most 1000 metrics each).
+    let long: Vec<f64> = (0..2500).map(|i| 1.0 / f64::from(i + 1)).collect();
+    let long_id = log(&env, "long", &["-p", "lr=0.5", "-p", "epochs=2500"], &json!({ "loss": long }));
+    let head = env.git_cmd(&["rev-parse", "HEAD"]).trim().to_string();
+
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (4, 0), "{doc}");
+    assert_eq!(doc["created_experiment"], json!(true));
+    let exp_id = server.experiment_id("e2e");
+    assert_eq!(doc["experiment_id"], json!(exp_id));
+
+    let runs = server.runs(&exp_id);
+    assert_eq!(runs.len(), 4);
+    let by_record: BTreeMap<String, &Value> =
+        runs.iter().map(|r| (pairs(&r["data"]["tags"])["trove.id"].clone(), r)).collect();
+    let expected_loss: [(&str, Vec<(i64, f64)>); 3] = [
+        ("base", vec![(0, 2.0), (1, 1.2), (2, 0.9)]),
+        ("slow", vec![(0, 2.2), (5, 0.7), (10, 0.3)]),
+        ("tiny", vec![(0, 1.5), (1, 1.4)]),
+    ];
+    for (id, (name, loss)) in ids.iter().zip(expected_loss) {
+        let run = by_record.get(id).unwrap_or_else(|| panic!("no run for {id}"));
+        let run_id = run["info"]["run_id"].as_str().unwrap();
+        assert_eq!(run["info"]["status"], "FINISHED");
+        assert_eq!(run["info"]["run_name"], name);
+        let tags = pairs(&run["data"]["tags"]);
+        assert_eq!(tags["mlflow.runName"], name);
+        assert_eq!(tags["mlflow.source.git.commit"], head);
+        assert_eq!(tags["mlflow.source.git.branch"], env.git_cmd(&["branch", "--show-current"]).trim());
+        assert_eq!(tags["mlflow.user"], "Trove Tester <tester@example.com>");
+        let params = pairs(&run["data"]["params"]);
+        assert_eq!(params.keys().collect::<Vec<_>>(), ["epochs", "lr"]);
+        let acc = run["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "acc").unwrap();
+        assert_eq!(acc["step"], json!(0));
+        let history = server.get("metrics/get-history", &[("run_id", run_id), ("metric_key", "loss")]);
+        let mut points: Vec<(i64, f64)> = history["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["step"].as_i64().unwrap(), m["value"].as_f64().unwrap()))
+            .collect();
+        points.sort_by_key(|p| p.0);
+        assert_eq!(points, loss, "loss history of {name}");
+    }
+    let slow = pairs(&by_record[&ids[1]]["data"]["tags"]);
+    assert_eq!(slow["team"], "vision");
+    assert_eq!(pairs(&by_record[&ids[0]]["data"]["params"])["lr"], "0.1");
+    let long_run = by_record[&long_id]["info"]["run_id"].as_str().unwrap();
+    let history = server.get("metrics/get-history", &[("run_id", long_run), ("metric_key", "loss")]);
+    assert_eq!(history["metrics"].as_array().unwrap().len(), 2500);
+
+    // Again: nothing new is sent.
+    let out = env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert!(out.stdout.contains("synced 0, already there 4"), "{out}");
+    assert_eq!(server.runs(&exp_id).len(), 4);
+
+    // A sync cut short leaves a RUNNING run tagged with its record: the next sync replaces it.
+    let fifth = log(&env, "fifth", &["-p", "lr=0.2"], &json!({"loss": [1.0]}));
+    let stale = server.post(
+        "runs/create",
+        &json!({"experiment_id": exp_id, "run_name": "fifth", "tags": [{"key": "trove.id", "value": fifth}]}),
+    );
+    let stale_id = stale["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (1, 4), "{doc}");
+    assert_eq!(doc["replaced"], json!([stale_id]));
+    let runs = server.runs(&exp_id);
+    assert_eq!(runs.len(), 5);
+    let fifth_run = runs.iter().find(|r| pairs(&r["data"]["tags"])["trove.id"] == fifth).unwrap();
+    assert_eq!(fifth_run["info"]["status"], "FINISHED");
+    assert_ne!(fifth_run["info"]["run_id"], json!(stale_id));
+
+    // Without --experiment: the repository's folder name.
+    let out = env.ok(&["exp", "sync", "--mlflow", &format!("{}/", server.uri)]);
+    assert!(out.stdout.contains("synced 5, already there 0"), "{out}");
+    assert_eq!(server.runs(&server.experiment_id("repo")).len(), 5);
+}
+
+#[test]
+fn sync_refuses_what_it_cannot_reach() {
+    let (env, _) = three_records();
+    let out = env.fails(2, &["exp", "sync", "--mlflow", "https://mlflow.example.com"]);
+    assert!(out.stderr.contains("https is not supported"), "{out}");
+    env.fails(2, &["exp", "sync", "--mlflow", "databricks"]);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let uri = format!("http://127.0.0.1:{port}");
+    let out = env.fails(1, &["exp", "sync", "--mlflow", &uri]);
+    assert!(out.stderr.contains(&uri) && out.stderr.contains("cannot connect"), "{out}");
+    // Credentials in the URI are never printed.
+    let out = env.fails(1, &["exp", "sync", "--mlflow", &format!("http://ann:hunter2@127.0.0.1:{port}")]);
+    assert!(!out.stderr.contains("hunter2"), "{out}");
+}
