@@ -26,6 +26,16 @@ pub struct Cache {
     root: PathBuf,
 }
 
+/// An object found in the cache (see [`Cache::list_objects`]).
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub id: ObjectId,
+    /// A directory manifest (`.dir`) rather than a file's content.
+    pub manifest: bool,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
 /// A file copied into the cache's temp folder, waiting to be renamed to its id.
 pub struct Staged {
     temp: PathBuf,
@@ -238,6 +248,104 @@ impl Cache {
             return Err(Error::CorruptObject { id: id.to_hex(), actual: actual.to_hex() });
         }
         Ok(())
+    }
+
+    /// Where `trove verify` moves corrupt objects: `quarantine/` beside `objects/`.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// Every object under `objects/`, with its size. Names that are not object names
+    /// (stray files) are skipped.
+    pub fn list_objects(&self) -> Result<Vec<StoredObject>> {
+        let objects = self.objects_dir();
+        let prefixes = match fs::read_dir(&objects) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&objects, e)),
+        };
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            let prefix = prefix.at(&objects)?;
+            let Some(p) = prefix.file_name().to_str().map(str::to_string) else { continue };
+            if p.len() != 2 || !prefix.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = prefix.path();
+            for entry in fs::read_dir(&dir).at(&dir)? {
+                let entry = entry.at(&dir)?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+                let (stem, manifest) = match name.strip_suffix(".dir") {
+                    Some(s) => (s, true),
+                    None => (name.as_str(), false),
+                };
+                let Ok(id) = format!("{p}{stem}").parse::<ObjectId>() else { continue };
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).at(&path)?;
+                if !meta.is_file() {
+                    continue;
+                }
+                out.push(StoredObject { id, manifest, size: meta.len(), path });
+            }
+        }
+        out.sort_by_key(|o| (o.id, o.manifest));
+        Ok(out)
+    }
+
+    /// The path of an object file (`manifest`: its `.dir` manifest).
+    pub fn path_of(&self, id: &ObjectId, manifest: bool) -> PathBuf {
+        if manifest { self.manifest_path(id) } else { self.object_path(id) }
+    }
+
+    /// Delete one object; one already gone is not an error.
+    pub fn delete_object(&self, id: &ObjectId, manifest: bool) -> Result<()> {
+        let path = self.path_of(id, manifest);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Move an object out of `objects/` into [`Cache::quarantine_dir`] (as
+    /// `<64 hex>[.dir]`, `.1`, `.2`… appended when that name is taken); returns where.
+    pub fn quarantine(&self, id: &ObjectId, manifest: bool) -> Result<PathBuf> {
+        let dir = self.quarantine_dir();
+        fs::create_dir_all(&dir).at(&dir)?;
+        let name = if manifest { format!("{id}.dir") } else { id.to_hex() };
+        let mut dest = dir.join(&name);
+        let mut n = 0;
+        while fs::symlink_metadata(&dest).is_ok() {
+            n += 1;
+            dest = dir.join(format!("{name}.{n}"));
+        }
+        let src = self.path_of(id, manifest);
+        fs::rename(&src, &dest).at(&src)?;
+        Ok(dest)
+    }
+
+    /// Temp files under `tmp/` whose process no longer runs (debris of killed
+    /// processes), with their sizes. [`Cache::ensure`] deletes the same ones.
+    pub fn stale_temps(&self) -> Vec<(PathBuf, u64)> {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("obj-"))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                out.push((e.path(), e.metadata().map_or(0, |m| m.len())));
+            }
+        }
+        out.sort();
+        out
     }
 }
 

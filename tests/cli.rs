@@ -55,3 +55,6 @@ mod exp;
 
 #[path = "cli/exp_plot_sync.rs"]
 mod exp_plot_sync;
+
+#[path = "cli/gc_verify_hooks.rs"]
+mod gc_verify_hooks;

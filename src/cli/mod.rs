@@ -6,7 +6,9 @@ mod commit;
 mod config;
 mod diff;
 mod exp;
+mod gc;
 mod get;
+mod hooks;
 mod init;
 mod ls;
 mod output;
@@ -15,6 +17,7 @@ mod remove;
 mod scope;
 mod status;
 mod transfer;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +86,12 @@ enum Command {
     Get(get::Args),
     /// Experiment records: log, run, list, show, diff, checkout, push/pull, plot, sync
     Exp(exp::Args),
+    /// Delete objects that nothing in the chosen scope uses, from the cache (and a remote)
+    Gc(gc::Args),
+    /// Re-hash the cache's objects (or a remote's); quarantine corrupt ones
+    Verify(verify::Args),
+    /// Install git hooks that run `trove checkout` after checkouts and merges and `trove push` before pushes
+    InstallHooks(hooks::Args),
 }
 
 /// What every command gets: where it runs and how to report.
@@ -127,6 +136,9 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
         Command::Exp(a) => exp::run(&ctx, a),
+        Command::Gc(a) => gc::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::InstallHooks(a) => hooks::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,6 @@ use serde_json::{Value as Json, json};
 use crate::error::{Error, Result};
 use crate::exp::record::{Metric, Point, Record, Status, Value};
 use crate::exp::store;
-use crate::progress::Reporter;
 
 /// The run tag that names the record a run was made from.
 pub const ID_TAG: &str = "trove.id";
@@ -76,13 +75,14 @@ impl Client {
     /// in the URI (`http://user:password@host`) are used when `auth` is `None`.
     pub fn new(uri: &str, auth: Auth) -> Result<Client> {
         let Some(rest) = uri.strip_prefix("http://") else {
+            let shown = redact_uri(uri);
             let message = if uri.starts_with("https://") {
                 format!(
-                    "{uri}: https is not supported: trove talks to MLflow over plain http only \
+                    "{shown}: https is not supported: trove talks to MLflow over plain http only \
                      (reach the server through an SSH tunnel or a local proxy, and give its http:// URI)"
                 )
             } else {
-                format!("{uri}: not an MLflow tracking server URI; give one like http://127.0.0.1:5000")
+                format!("{shown}: not an MLflow tracking server URI; give one like http://127.0.0.1:5000")
             };
             return Err(Error::Usage(message));
         };
@@ -495,12 +495,13 @@ pub struct SyncReport {
 }
 
 /// Send `records` that the experiment `experiment` lacks (creating it when missing).
+/// `on_record` hears about each record as it is done: its run, and whether it was sent now.
 pub fn sync(
     client: &Client,
     git: &git2::Repository,
     experiment: &str,
     records: &[Record],
-    reporter: &dyn Reporter,
+    on_record: &mut dyn FnMut(&SyncedRun, bool),
 ) -> Result<SyncReport> {
     let (experiment_id, created_experiment) = client.experiment(experiment)?;
     let existing = client.runs_by_record(&experiment_id)?;
@@ -513,17 +514,14 @@ pub fn sync(
         already: Vec::new(),
         replaced: Vec::new(),
     };
-    reporter.start("sync", records.len() as u64, 0);
     let mut seen = BTreeSet::new();
     for record in records.iter().filter(|r| seen.insert(r.id.as_str())) {
         let found = existing.get(&record.id).map_or(&[][..], Vec::as_slice);
         if let Some(done) = found.iter().find(|r| r.is_complete()) {
-            report.already.push(SyncedRun {
-                id: record.id.clone(),
-                name: record.name.clone(),
-                run_id: done.run_id.clone(),
-            });
-            reporter.advance(1, 0);
+            let run =
+                SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id: done.run_id.clone() };
+            on_record(&run, false);
+            report.already.push(run);
             continue;
         }
         for unfinished in found {
@@ -544,10 +542,10 @@ pub fn sync(
             },
             e => e,
         })?;
-        report.synced.push(SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id });
-        reporter.advance(1, 0);
+        let run = SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id };
+        on_record(&run, true);
+        report.synced.push(run);
     }
-    reporter.finish();
     Ok(report)
 }
 
@@ -744,6 +742,8 @@ mod tests {
     fn uris_and_auth() {
         assert!(matches!(Client::new("https://mlflow.example.com", Auth::None), Err(Error::Usage(_))));
         assert!(matches!(Client::new("databricks", Auth::None), Err(Error::Usage(_))));
+        let Err(Error::Usage(m)) = Client::new("https://ann:secret@h", Auth::None) else { panic!("refused") };
+        assert!(m.contains("https is not supported") && !m.contains("secret"), "{m}");
         assert!(matches!(Client::new("http://", Auth::None), Err(Error::Usage(_))));
         let c = Client::new("http://127.0.0.1:5000/", Auth::None).unwrap();
         assert_eq!(c.uri(), "http://127.0.0.1:5000");
@@ -757,6 +757,42 @@ mod tests {
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(redact_uri("http://ann:secret@h:5000/x"), "http://ann:***@h:5000/x");
         assert!(!format!("{:?}", Auth::Basic { user: "u".into(), password: "pw".into() }).contains("pw"));
+    }
+
+    #[test]
+    fn credentials_are_sent_and_refusals_explained() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"error_code": "UNAUTHENTICATED", "message": "You are not authenticated."}"#;
+            let head = format!(
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let c = Client::new(&format!("http://127.0.0.1:{port}"), Auth::Bearer("tok123".into())).unwrap();
+        let err = c.experiment("my exp").unwrap_err().to_string();
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with("GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=my%20exp "),
+            "{request}"
+        );
+        assert!(request.to_ascii_lowercase().contains("authorization: bearer tok123"), "{request}");
+        assert!(err.contains("HTTP 401 UNAUTHENTICATED: You are not authenticated."), "{err}");
+        assert!(err.contains("MLFLOW_TRACKING_TOKEN") && !err.contains("tok123"), "{err}");
     }
 
     #[test]

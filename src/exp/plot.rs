@@ -123,7 +123,6 @@ svg text{font-size:11px;fill:#333;paint-order:stroke;stroke:#fff;stroke-width:3p
 .grid{stroke:#ececec}
 .axis-label{font-size:12px;font-weight:600}
 .axis-kind{font-size:10px;fill:#888}
-.pc-axis{pointer-events:none}
 .pc-line,.series-line{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}
 .multiples{display:flex;flex-wrap:wrap;gap:12px 20px}
 figure{margin:0}
@@ -440,17 +439,12 @@ fn parallel(h: &mut String, runs: &[PlotRun], axes: &[Axis]) {
                 continue;
             };
             let (x, y) = (px(x_of(i)), px(y_of(pos)));
-            let _ = write!(
-                d,
-                "{}{x} {y}",
-                if pen_down {
-                    " L"
-                } else if d.is_empty() {
-                    "M"
-                } else {
-                    " M"
-                }
-            );
+            let command = match (pen_down, d.is_empty()) {
+                (true, _) => " L",
+                (false, true) => "M",
+                (false, false) => " M",
+            };
+            let _ = write!(d, "{command}{x} {y}");
             let _ = write!(dots, "<circle class=\"pc-dot\" cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{c}\"/>");
             pen_down = true;
         }

@@ -160,6 +160,44 @@ impl Connection for FolderConnection {
         std::io::copy(&mut f, out).at(&path)
     }
 
+    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>> {
+        let objects = self.root.join("objects");
+        let prefixes = match fs::read_dir(&objects) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(&objects, e)),
+        };
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            let prefix = prefix.map_err(|e| self.err(&objects, e))?;
+            let Some(p) = prefix.file_name().to_str().map(str::to_string) else { continue };
+            if p.len() != 2 || !prefix.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = prefix.path();
+            for entry in fs::read_dir(&dir).map_err(|e| self.err(&dir, e))? {
+                let entry = entry.map_err(|e| self.err(&dir, e))?;
+                let Some(key) = entry.file_name().to_str().and_then(|n| ObjectKey::from_listing(&p, n))
+                else {
+                    continue;
+                };
+                let meta = entry.metadata().map_err(|e| self.err(&entry.path(), e))?;
+                if meta.is_file() {
+                    out.push((key, meta.len()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete(&mut self, key: &ObjectKey) -> Result<()> {
+        let path = self.root.join(key.rel_path());
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.err(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn flush(&mut self) -> Result<()> {
         // One flush of the remote's file system makes every upload durable.
         let f = fs::File::open(&self.root).map_err(|e| self.err(&self.root, e))?;

@@ -93,6 +93,11 @@ pub trait Connection: Send {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Every object on the remote with its size in bytes (`gc --remote`, `verify
+    /// --remote`). Names under `objects/` that are not object names are skipped.
+    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>>;
+    /// Delete one object; one that is already gone is not an error.
+    fn delete(&mut self, key: &ObjectKey) -> Result<()>;
 }
 
 /// A configured remote: knows how to connect.

@@ -955,6 +955,47 @@ impl Connection for SftpConnection {
         result
     }
 
+    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>> {
+        let objects = self.path("objects");
+        let prefixes = match self.sftp.readdir(Path::new(&objects)) {
+            Ok(entries) => entries,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail_ssh("cannot list", &objects, &e)),
+        };
+        let mut out = Vec::new();
+        for (dir, stat) in prefixes {
+            let Some(p) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            if p.len() != 2 || !stat.is_dir() {
+                continue;
+            }
+            let entries = match self.sftp.readdir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(self.fail_ssh("cannot list", &dir.to_string_lossy(), &e)),
+            };
+            for (path, stat) in entries {
+                let Some(key) =
+                    path.file_name().and_then(|n| n.to_str()).and_then(|n| ObjectKey::from_listing(&p, n))
+                else {
+                    continue;
+                };
+                if stat.is_file() {
+                    out.push((key, stat.size.unwrap_or(0)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete(&mut self, key: &ObjectKey) -> Result<()> {
+        let path = self.path(&key.rel_path());
+        match self.sftp.unlink(Path::new(&path)) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(self.fail_ssh("cannot delete", &path, &e)),
+        }
+    }
+
     fn flush(&mut self) -> Result<()> {
         // SFTP has no "sync everything". fsync@openssh.com on one file commits the
         // server's file system journal, which on the common Linux file systems carries

@@ -40,16 +40,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     };
     let records = store::list(&git)?;
-    let progress = ctx.out.reporter();
-    let report = mlflow::sync(&client, &git, &experiment, &records, &progress)?;
-
     let out = &ctx.out;
-    for r in &report.synced {
-        out.detail(format!("sent {} {} -> run {}", &r.id[..r.id.len().min(10)], r.name, r.run_id));
-    }
-    for r in &report.already {
-        out.detail(format!("already there: {} {} (run {})", &r.id[..r.id.len().min(10)], r.name, r.run_id));
-    }
+    let mut each = |r: &mlflow::SyncedRun, sent: bool| {
+        let short = &r.id[..r.id.len().min(10)];
+        if sent {
+            out.detail(format!("sent {short} {} -> run {}", r.name, r.run_id));
+        } else {
+            out.detail(format!("already there: {short} {} (run {})", r.name, r.run_id));
+        }
+    };
+    let report = mlflow::sync(&client, &git, &experiment, &records, &mut each)?;
+
     out.say(format!(
         "synced {}, already there {} (experiment {:?}{}, id {}, at {})",
         report.synced.len(),

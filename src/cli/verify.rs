@@ -1,0 +1,136 @@
+//! `verify`: re-hash the cache's (or a remote's) objects.
+
+use anyhow::Result;
+
+use super::Ctx;
+use super::output::{bytes, plural};
+use crate::tracked::display_rel;
+use crate::verify::{self, Report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Verify a remote's objects instead of the cache's (default remote when NAME is omitted)
+    #[arg(short, long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
+    /// With --remote: delete corrupt objects there, re-uploading sound copies from this cache
+    #[arg(long, requires = "remote")]
+    repair: bool,
+    /// Parallel connections for --remote
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let repo = ctx.open()?;
+    let progress = ctx.out.reporter();
+    let out = &ctx.out;
+    let report = match &args.remote {
+        None => {
+            // Moving corrupt objects out of the cache writes it.
+            let _lock = repo.lock(&progress)?;
+            verify::verify_cache(&repo.cache, &progress)?
+        }
+        Some(name) => {
+            let remote = crate::remote::open(&repo, (!name.is_empty()).then_some(name.as_str()))?;
+            verify::verify_remote(
+                &repo.cache,
+                remote.as_ref(),
+                args.jobs.map(usize::from),
+                args.repair,
+                &progress,
+            )?
+        }
+    };
+    let place =
+        if report.remote { format!("on remote {}", report.store) } else { "in the cache".to_string() };
+    for c in &report.corrupt {
+        let what = match (&c.quarantined, c.repair) {
+            (Some(q), _) => format!("moved to {}", display_rel(&repo.root, q)),
+            (None, Some("reuploaded")) => "replaced with the sound copy in this cache".into(),
+            (None, Some(_)) => format!("deleted from {}", report.store),
+            (None, None) => "left in place".into(),
+        };
+        out.say(format!("corrupt: {} (its content hashes to {}); {what}", c.id, c.actual));
+    }
+    for f in &report.failed {
+        out.say(format!("unreadable: {}: {}", f.id, f.error));
+    }
+    let verdict = match (report.corrupt.len(), report.failed.len()) {
+        (0, 0) => "all sound".to_string(),
+        (c, 0) => format!("{c} corrupt"),
+        (0, f) => format!("{f} unreadable"),
+        (c, f) => format!("{c} corrupt, {f} unreadable"),
+    };
+    out.say(format!(
+        "verified {} ({}) {place} in {:.1} s: {verdict}",
+        plural(report.objects, "object"),
+        bytes(report.bytes),
+        report.seconds
+    ));
+    if !report.ok() {
+        let message = problems(&report, &repo.root, args.repair);
+        return Err(super::WithReport { message, report: serde_json::json!({ "verify": report }) }.into());
+    }
+    out.emit(&serde_json::json!({ "verify": report }));
+    Ok(())
+}
+
+fn problems(r: &Report, root: &std::path::Path, repair: bool) -> String {
+    let sample = |ids: Vec<&str>| {
+        let more = if ids.len() > 3 { format!(" and {} more", ids.len() - 3) } else { String::new() };
+        format!("{}{more}", ids.into_iter().take(3).collect::<Vec<_>>().join(", "))
+    };
+    let mut lines = Vec::new();
+    // With --repair, those whose repair failed are among `failed`.
+    let corrupt: Vec<&str> = r
+        .corrupt
+        .iter()
+        .filter(|c| if repair { c.repair == Some("deleted") } else { c.repair.is_none() })
+        .map(|c| c.id.as_str())
+        .collect();
+    if !r.remote && !corrupt.is_empty() {
+        let q = r.quarantine.as_deref().map(|q| display_rel(root, q)).unwrap_or_default();
+        lines.push(format!(
+            "{} in the cache {} corrupt and moved to {q}: {}",
+            plural(corrupt.len() as u64, "object"),
+            if corrupt.len() == 1 { "was" } else { "were" },
+            sample(corrupt)
+        ));
+        lines.push(
+            "run `trove pull` (or `trove fetch`) to download sound copies from a remote, or `trove add` the data again"
+                .into(),
+        );
+    } else if !corrupt.is_empty() && repair {
+        lines.push(format!(
+            "{} on remote {} {} corrupt and {} deleted there (this cache has no sound copy): {}",
+            plural(corrupt.len() as u64, "object"),
+            r.store,
+            if corrupt.len() == 1 { "was" } else { "were" },
+            if corrupt.len() == 1 { "was" } else { "were" },
+            sample(corrupt)
+        ));
+        lines.push(format!("run `trove push -r {}` from a clone whose cache has them", r.store));
+    } else if !corrupt.is_empty() {
+        lines.push(format!(
+            "{} on remote {} {} corrupt: {}",
+            plural(corrupt.len() as u64, "object"),
+            r.store,
+            if corrupt.len() == 1 { "is" } else { "are" },
+            sample(corrupt)
+        ));
+        lines.push(format!(
+            "run `trove verify --remote {} --repair` to delete them there and re-upload the sound copies this \
+             cache has; push the rest from a clone that has them",
+            r.store
+        ));
+    }
+    if !r.failed.is_empty() {
+        lines.push(format!(
+            "{} could not be read: {}",
+            plural(r.failed.len() as u64, "object"),
+            sample(r.failed.iter().map(|f| f.id.as_str()).collect())
+        ));
+        lines.push("fix what the errors above say, then run the command again".into());
+    }
+    lines.join("\n")
+}

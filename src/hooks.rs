@@ -1,0 +1,175 @@
+//! `trove install-hooks`: git hooks that keep the data in step with the code.
+//!
+//! - `post-checkout` runs `trove checkout` after a branch or commit checkout (not a
+//!   checkout of files, and not the steps of a rebase);
+//! - `post-merge` runs `trove checkout` after a merge (e.g. `git pull`);
+//! - `pre-push` runs `trove push` (to the default remote) before git pushes.
+//!
+//! A hook that was there before is kept as `NAME.pre-trove` and run first by trove's hook
+//! (with the same arguments and stdin). trove's hooks carry [`MARKER`], so uninstalling
+//! removes only them and puts the kept hooks back.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::repo::Repo;
+
+/// The line that marks a hook as trove's.
+pub const MARKER: &str =
+    "# trove-hook: written by `trove install-hooks`; `trove install-hooks --uninstall` removes it";
+/// The hooks trove writes.
+pub const HOOKS: [&str; 3] = ["post-checkout", "post-merge", "pre-push"];
+/// Appended to the name of a hook that was there before trove's.
+pub const CHAINED_SUFFIX: &str = ".pre-trove";
+
+/// The hooks folder git uses: `core.hooksPath` (relative to the work tree's top), else
+/// `hooks/` in the git folder (the common one, for linked work trees).
+pub fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
+    let git = repo.git()?;
+    let config = git.config().map_err(|e| Error::git(&repo.root, e))?;
+    match config.get_path("core.hooksPath") {
+        Ok(p) if p.is_absolute() => Ok(p),
+        Ok(p) => Ok(repo.root.join(p)),
+        Err(_) => Ok(git.commondir().join("hooks")),
+    }
+}
+
+/// The script of one hook (POSIX sh).
+pub fn script(hook: &str) -> String {
+    let missing = format!(
+        "if ! command -v trove >/dev/null 2>&1; then\n    \
+         echo \"trove {hook} hook: the trove program is not on PATH; install it, or remove trove's hooks with \\`trove install-hooks --uninstall\\`\" >&2\n    \
+         exit 1\n\
+         fi\n"
+    );
+    let chained = format!("chained=\"$(dirname \"$0\")/{hook}{CHAINED_SUFFIX}\"\n");
+    let body = match hook {
+        "post-checkout" => format!(
+            "# After git checks out a branch or commit, make the data match its pointers.\n\
+             {chained}status=0\n\
+             if [ -x \"$chained\" ]; then\n    \"$chained\" \"$@\" || status=$?\n\
+             fi\n\
+             # $3 is 1 for a branch or commit checkout, 0 for a checkout of files.\n\
+             if [ \"$3\" != 1 ]; then\n    exit \"$status\"\n\
+             fi\n\
+             # The checkouts of a rebase in progress are steps, not its result.\n\
+             for d in rebase-merge rebase-apply; do\n    \
+             if [ -d \"$(git rev-parse --git-path \"$d\")\" ]; then\n        exit \"$status\"\n    fi\n\
+             done\n\
+             {missing}trove checkout || exit $?\n\
+             exit \"$status\"\n"
+        ),
+        "post-merge" => format!(
+            "# After a merge (e.g. git pull), make the data match the merged pointers.\n\
+             {chained}status=0\n\
+             if [ -x \"$chained\" ]; then\n    \"$chained\" \"$@\" || status=$?\n\
+             fi\n\
+             {missing}trove checkout || exit $?\n\
+             exit \"$status\"\n"
+        ),
+        "pre-push" => format!(
+            "# Before git pushes, push the data the pointers name to the default trove remote.\n\
+             {chained}if [ -x \"$chained\" ]; then\n    \"$chained\" \"$@\" || exit $?\n\
+             fi\n\
+             {missing}trove push </dev/null\n"
+        ),
+        other => unreachable!("no trove hook named {other}"),
+    };
+    format!("#!/bin/sh\n{MARKER}\n{body}")
+}
+
+fn is_ours(path: &Path) -> bool {
+    fs::read(path).is_ok_and(|b| String::from_utf8_lossy(&b).lines().any(|l| l == MARKER))
+}
+
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Installed {
+    pub hooks_dir: PathBuf,
+    /// Hooks written (new, or trove's older version replaced).
+    pub installed: Vec<String>,
+    /// trove's hooks that were already there as they are.
+    pub unchanged: Vec<String>,
+    /// Hooks that were there before, now kept as `NAME.pre-trove` and run first.
+    pub chained: Vec<String>,
+}
+
+/// Write trove's hooks; idempotent.
+pub fn install(repo: &Repo) -> Result<Installed> {
+    let dir = hooks_dir(repo)?;
+    // Check everything before changing anything.
+    for hook in HOOKS {
+        let path = dir.join(hook);
+        let kept = dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+        if exists(&path) && !is_ours(&path) && exists(&kept) {
+            return Err(Error::path(
+                &path,
+                format!(
+                    "is not trove's hook, and {} already holds another one; merge them into {hook}{CHAINED_SUFFIX} by hand, then run `trove install-hooks` again",
+                    kept.display()
+                ),
+            ));
+        }
+    }
+    fs::create_dir_all(&dir).at(&dir)?;
+    let mut done = Installed { hooks_dir: dir.clone(), ..Installed::default() };
+    for hook in HOOKS {
+        let path = dir.join(hook);
+        let text = script(hook);
+        if exists(&path) {
+            if is_ours(&path) {
+                if fs::read(&path).is_ok_and(|b| b == text.as_bytes()) {
+                    done.unchanged.push(hook.to_string());
+                    continue;
+                }
+            } else {
+                let kept = dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+                fs::rename(&path, &kept).at(&path)?;
+                done.chained.push(hook.to_string());
+            }
+        }
+        crate::atomic_file::write_with_mode(&path, text.as_bytes(), 0o755)?;
+        done.installed.push(hook.to_string());
+    }
+    Ok(done)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Uninstalled {
+    pub hooks_dir: PathBuf,
+    /// trove's hooks deleted.
+    pub removed: Vec<String>,
+    /// Hooks put back from `NAME.pre-trove`.
+    pub restored: Vec<String>,
+    /// Hooks that are not trove's, left as they are.
+    pub not_ours: Vec<String>,
+}
+
+/// Delete trove's hooks and put back the hooks they chained to.
+pub fn uninstall(repo: &Repo) -> Result<Uninstalled> {
+    let dir = hooks_dir(repo)?;
+    let mut done = Uninstalled { hooks_dir: dir.clone(), ..Uninstalled::default() };
+    for hook in HOOKS {
+        let path = dir.join(hook);
+        let kept = dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+        if exists(&path) {
+            if !is_ours(&path) {
+                done.not_ours.push(hook.to_string());
+                continue;
+            }
+            fs::remove_file(&path).at(&path)?;
+            done.removed.push(hook.to_string());
+        }
+        if exists(&kept) {
+            fs::rename(&kept, &path).at(&kept)?;
+            done.restored.push(hook.to_string());
+        }
+    }
+    Ok(done)
+}
