@@ -3,7 +3,8 @@
 #
 #   bash scripts/setup-test-tools.sh
 #
-# - Debian packages (apt-get): git, OpenSSH (the SFTP tests start a real server), Chromium
+# - Debian packages (apt-get): a C compiler, pkg-config and OpenSSL headers (to build the
+#   SFTP client), git, OpenSSH (the SFTP tests start a real server), Chromium
 #   (the plot tests render the page headless), python3-venv (for the MLflow venv)…
 # - rustfmt and clippy (rustup), where rustup manages the toolchain;
 # - MLflow from PyPI, into the git-ignored venv .venv/mlflow (the sync tests start a real
@@ -78,6 +79,13 @@ ensure_rust_tools() {
     if ! command -v cargo >/dev/null 2>&1; then
         echo "error: cargo is missing; install the Rust toolchain (https://rustup.rs)" >&2
         exit 1
+    fi
+    # Building the SFTP client (libssh2 over OpenSSL) needs a C compiler and OpenSSL headers.
+    if ! command -v cc >/dev/null 2>&1; then
+        apt_install build-essential
+    fi
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl; then
+        apt_install pkg-config libssl-dev
     fi
     if command -v rustup >/dev/null 2>&1; then
         for component in rustfmt clippy; do
