@@ -70,22 +70,8 @@ impl Cache {
 
     /// Temp files are named `obj-PID-N`; those of processes no longer running are debris.
     fn clean_stale_temps(&self) {
-        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(pid) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("obj-"))
-                .and_then(|n| n.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_file(e.path());
-            }
+        for (path, _) in self.stale_temps() {
+            let _ = fs::remove_file(path);
         }
     }
 

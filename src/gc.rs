@@ -19,9 +19,10 @@ use crate::hash::ObjectId;
 use crate::history::{self, Scope};
 use crate::pointer::Kind;
 use crate::progress::Reporter;
+use crate::remote::pool::Pool;
 use crate::remote::{ObjectKey, Remote};
 use crate::repo::Repo;
-use crate::verify::{Pool, connect_checked};
+use crate::verify::connect_checked;
 
 /// One object to delete.
 #[derive(Debug, Clone, Serialize)]

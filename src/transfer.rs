@@ -4,8 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -15,12 +14,12 @@ use crate::hash::ObjectId;
 use crate::manifest::Manifest;
 use crate::pointer::Kind;
 use crate::progress::Reporter;
+use crate::remote::pool::Pool;
 use crate::remote::{Connection, ObjectKey, Remote, check_layout};
 use crate::repo::Repo;
 use crate::tracked::Tracked;
 
 /// Attempts per object before it is reported as failed.
-const ATTEMPTS: u32 = 3;
 /// Downloads are made durable and renamed into the cache in batches of this many, so an
 /// interrupted fetch keeps what it finished.
 const COMMIT_BATCH: usize = 512;
@@ -113,97 +112,6 @@ fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>
     Ok(conn)
 }
 
-/// Run `work` over `items` on up to `jobs` connections. The first connection is `first`;
-/// the others are opened as needed. An item that fails is retried on a fresh connection.
-fn pool<T: Sync, R: Send>(
-    remote: &dyn Remote,
-    first: &mut Option<Box<dyn Connection>>,
-    jobs: usize,
-    items: &[T],
-    work: impl Fn(&mut dyn Connection, &T) -> Result<R> + Sync,
-) -> Result<Vec<Result<R>>> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    let fatal: Mutex<Option<Error>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
-    let jobs = jobs.clamp(1, items.len());
-    let seed = Mutex::new(first.take());
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                let mut conn: Option<Box<dyn Connection>> = seed.lock().expect("seed").take();
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let mut attempt = 0;
-                    let outcome = loop {
-                        attempt += 1;
-                        if conn.is_none() {
-                            match remote.connect() {
-                                Ok(c) => conn = Some(c),
-                                Err(_) if attempt < ATTEMPTS => {
-                                    std::thread::sleep(backoff(attempt));
-                                    continue;
-                                }
-                                Err(e) => {
-                                    *fatal.lock().expect("fatal") = Some(e);
-                                    stop.store(true, Ordering::Relaxed);
-                                    return;
-                                }
-                            }
-                        }
-                        let c = conn.as_mut().expect("connected");
-                        match work(c.as_mut(), &items[i]) {
-                            Ok(r) => break Ok(r),
-                            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                                conn = None; // a fresh connection for the retry
-                                std::thread::sleep(backoff(attempt));
-                            }
-                            Err(e) => break Err(e),
-                        }
-                    };
-                    // A failure that retries did not cure (or a full disk) is systemic:
-                    // stop handing out work; a rerun resumes.
-                    if outcome.as_ref().is_err_and(|e| retryable(e) || matches!(e, Error::RemoteFull { .. }))
-                    {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    results.lock().expect("results")[i] = Some(outcome);
-                }
-                // Hand a healthy connection back for the next phase.
-                if let Some(c) = conn {
-                    let mut slot = seed.lock().expect("seed");
-                    if slot.is_none() {
-                        *slot = Some(c);
-                    }
-                }
-            });
-        }
-    });
-    *first = seed.into_inner().expect("seed");
-    if let Some(e) = fatal.into_inner().expect("fatal") {
-        return Err(e);
-    }
-    Ok(results.into_inner().expect("results").into_iter().map(|r| r.expect("every item ran")).collect())
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 4u64.pow(attempt - 1))
-}
-
-/// Content errors are final; connection and I/O errors may pass.
-fn retryable(e: &Error) -> bool {
-    !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
-}
-
 /// Download a manifest and check it against its id (it is small: held in memory).
 fn download_manifest(c: &mut dyn Connection, k: &ObjectKey) -> Result<Manifest> {
     let mut bytes = Vec::new();
@@ -233,8 +141,8 @@ pub fn fetch_manifests(
     }
     repo.cache.ensure()?;
     let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let mut first = Some(open_checked(remote, false)?);
-    let got = pool(remote, &mut first, jobs, &keys, download_manifest)?;
+    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
+    let got = pool.run(&keys, download_manifest)?;
     let mut failed = Vec::new();
     for (k, r) in keys.iter().zip(got) {
         match r {
@@ -249,17 +157,12 @@ pub fn fetch_manifests(
 
 /// Which of `keys` the remote has: one listing per fan-out folder when that is fewer
 /// round trips than asking for each object.
-fn present_on_remote(
-    remote: &dyn Remote,
-    first: &mut Option<Box<dyn Connection>>,
-    jobs: usize,
-    keys: &[ObjectKey],
-) -> Result<HashSet<ObjectKey>> {
+fn present_on_remote(pool: &Pool, keys: &[ObjectKey]) -> Result<HashSet<ObjectKey>> {
     let prefixes: BTreeSet<String> = keys.iter().map(|k| k.prefix()).collect();
     let mut present = HashSet::new();
     if keys.len() > prefixes.len() * 2 {
         let prefixes: Vec<String> = prefixes.into_iter().collect();
-        let listed = pool(remote, first, jobs, &prefixes, |c, p| c.list_prefix(p))?;
+        let listed = pool.run(&prefixes, |c, p| c.list_prefix(p))?;
         let wanted: HashSet<&ObjectKey> = keys.iter().collect();
         for (prefix, names) in prefixes.iter().zip(listed) {
             for name in names? {
@@ -271,7 +174,7 @@ fn present_on_remote(
             }
         }
     } else {
-        let found = pool(remote, first, jobs, keys, |c, k| c.exists(k))?;
+        let found = pool.run(keys, |c, k| c.exists(k))?;
         for (k, f) in keys.iter().zip(found) {
             if f? {
                 present.insert(*k);
@@ -303,7 +206,7 @@ pub fn push(
             missing_local.insert(*k);
         }
     }
-    let mut first = Some(open_checked(remote, true)?);
+    let pool = Pool::new(remote, open_checked(remote, true)?, jobs);
     let mut all_keys: Vec<ObjectKey> = local_files.iter().map(|(k, _)| *k).collect();
     all_keys.extend(w.manifests.iter().map(|(k, _)| *k));
     // What this cache lacks is only a problem when the remote lacks it too (a clone that
@@ -311,7 +214,7 @@ pub fn push(
     // complete there: manifests are uploaded after all their files.
     all_keys.extend(missing_local.iter().copied());
     all_keys.extend(w.unknown_manifests.iter().copied());
-    let present = present_on_remote(remote, &mut first, jobs, &all_keys)?;
+    let present = present_on_remote(&pool, &all_keys)?;
     missing_local.retain(|k| !present.contains(k));
     report
         .missing
@@ -323,7 +226,7 @@ pub fn push(
     report.already_there = present.len() as u64;
     let total: u64 = to_send.iter().map(|(_, s)| s).sum();
     reporter.start("pushing", to_send.len() as u64, total);
-    let sent = pool(remote, &mut first, jobs, &to_send, |c, (k, size)| {
+    let sent = pool.run(&to_send, |c, (k, size)| {
         c.upload(k, &repo.cache.object_path(&k.id))?;
         reporter.advance(1, *size);
         Ok(())
@@ -351,8 +254,7 @@ pub fn push(
         })
         .map(|(mk, _)| *mk)
         .collect();
-    let sent =
-        pool(remote, &mut first, jobs, &manifests, |c, k| c.upload(k, &repo.cache.manifest_path(&k.id)))?;
+    let sent = pool.run(&manifests, |c, k| c.upload(k, &repo.cache.manifest_path(&k.id)))?;
     for (k, r) in manifests.iter().zip(sent) {
         match r {
             Ok(()) => report.files += 1,
@@ -361,7 +263,7 @@ pub fn push(
     }
     reporter.finish();
     if !to_send.is_empty() {
-        let mut conn = match first.take().map_or_else(|| remote.connect(), Ok) {
+        let mut conn = match pool.connection() {
             Ok(c) => c,
             // The failures are reported below; a rerun finishes the job.
             Err(_) if !report.failed.is_empty() => {
@@ -445,11 +347,11 @@ pub fn fetch(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let mut first = Some(open_checked(remote, false)?);
+    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
 
     // Manifests first: they say which files the folders need.
     if !w.unknown_manifests.is_empty() {
-        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, download_manifest)?;
+        let got = pool.run(&w.unknown_manifests, download_manifest)?;
         let mut seen: HashSet<ObjectKey> = w.files.iter().map(|(k, _)| *k).collect();
         for (k, r) in std::mem::take(&mut w.unknown_manifests).iter().zip(got) {
             match r {
@@ -484,7 +386,7 @@ pub fn fetch(
             commit_err.lock().expect("commit").get_or_insert(e);
         }
     };
-    let got = pool(remote, &mut first, jobs, &needed, |c, (k, size)| {
+    let got = pool.run(&needed, |c, (k, size)| {
         let staged = download_verified(&repo.cache, c, k)?;
         pending.lock().expect("pending").push(staged);
         flush(false);
@@ -534,11 +436,11 @@ pub fn remote_status(
     jobs: Option<usize>,
 ) -> Result<Vec<RemoteState>> {
     let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let mut first = Some(open_checked(remote, false)?);
+    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
     // Folders whose manifest only the remote has: read it from there (verified) into the cache.
     let w = wanted(&repo.cache, targets)?;
     if !w.unknown_manifests.is_empty() {
-        let got = pool(remote, &mut first, jobs, &w.unknown_manifests, download_manifest)?;
+        let got = pool.run(&w.unknown_manifests, download_manifest)?;
         for m in got.into_iter().flatten() {
             repo.cache.insert_manifest(&m)?;
         }
@@ -561,7 +463,7 @@ pub fn remote_status(
         .collect();
     let all: Vec<ObjectKey> =
         per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
-    let on_remote = present_on_remote(remote, &mut first, jobs, &all)?;
+    let on_remote = present_on_remote(&pool, &all)?;
     let local: HashMap<ObjectKey, bool> = all
         .iter()
         .map(|k| {

@@ -4,15 +4,10 @@
 //! cache no longer claims to have it and the next fetch or pull downloads a sound copy.
 //! On a remote, corrupt objects are only reported, unless asked to repair: then they are
 //! deleted there and, where this cache holds a sound copy, uploaded again.
-//!
-//! Also home of [`Pool`], the small connection pool `verify --remote` and `gc --remote`
-//! share.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -21,6 +16,7 @@ use crate::cache::{Cache, StoredObject};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
 use crate::progress::Reporter;
+use crate::remote::pool::Pool;
 use crate::remote::{Connection, ObjectKey, Remote, check_layout};
 
 /// An object whose content does not hash to its id.
@@ -222,108 +218,4 @@ pub fn verify_remote(
     report.corrupt = corrupt.into_iter().map(|(_, c)| c).collect();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// Attempts per item before its error is reported.
-const ATTEMPTS: u32 = 3;
-
-/// Connections to one remote, used from several threads at once: each worker takes an
-/// idle connection (or opens one) and gives it back when the batch is done. An item whose
-/// work fails for a reason other than its content is retried on a fresh connection.
-pub(crate) struct Pool<'a> {
-    remote: &'a dyn Remote,
-    idle: Mutex<Vec<Box<dyn Connection>>>,
-    jobs: usize,
-}
-
-impl<'a> Pool<'a> {
-    pub(crate) fn new(remote: &'a dyn Remote, first: Box<dyn Connection>, jobs: usize) -> Self {
-        Pool { remote, idle: Mutex::new(vec![first]), jobs: jobs.max(1) }
-    }
-
-    /// An idle connection, or a new one.
-    pub(crate) fn connection(&self) -> Result<Box<dyn Connection>> {
-        match self.idle.lock().expect("idle").pop() {
-            Some(c) => Ok(c),
-            None => self.remote.connect(),
-        }
-    }
-
-    fn connect_retrying(&self) -> Result<Box<dyn Connection>> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.connection() {
-                Ok(c) => return Ok(c),
-                Err(e) if attempt >= ATTEMPTS => return Err(e),
-                Err(_) => std::thread::sleep(backoff(attempt)),
-            }
-        }
-    }
-
-    /// Run `work` on every item, in parallel; one result per item, in order. Fails as a
-    /// whole only when no connection can be opened.
-    pub(crate) fn run<T: Sync, R: Send>(
-        &self,
-        items: &[T],
-        work: impl Fn(&mut dyn Connection, &T) -> Result<R> + Sync,
-    ) -> Result<Vec<Result<R>>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let fatal: Mutex<Option<Error>> = Mutex::new(None);
-        let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-        std::thread::scope(|s| {
-            for _ in 0..self.jobs.min(items.len()) {
-                s.spawn(|| {
-                    let mut conn: Option<Box<dyn Connection>> = None;
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= items.len() {
-                            break;
-                        }
-                        let mut attempt = 0;
-                        let outcome = loop {
-                            attempt += 1;
-                            let c = match conn.take().map_or_else(|| self.connect_retrying(), Ok) {
-                                Ok(c) => conn.insert(c),
-                                Err(e) => {
-                                    fatal.lock().expect("fatal").get_or_insert(e);
-                                    stop.store(true, Ordering::Relaxed);
-                                    return;
-                                }
-                            };
-                            match work(c.as_mut(), &items[i]) {
-                                Ok(r) => break Ok(r),
-                                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                                    conn = None;
-                                    std::thread::sleep(backoff(attempt));
-                                }
-                                Err(e) => break Err(e),
-                            }
-                        };
-                        results.lock().expect("results")[i] = Some(outcome);
-                    }
-                    if let Some(c) = conn {
-                        self.idle.lock().expect("idle").push(c);
-                    }
-                });
-            }
-        });
-        if let Some(e) = fatal.into_inner().expect("fatal") {
-            return Err(e);
-        }
-        Ok(results.into_inner().expect("results").into_iter().map(|r| r.expect("every item ran")).collect())
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 * 4u64.pow(attempt - 1))
-}
-
-/// Content errors are final; connection and I/O errors may pass.
-fn retryable(e: &Error) -> bool {
-    !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
 }

@@ -4,6 +4,7 @@
 //! `<root>/objects/<2 hex>/<62 hex>[.dir]`, and `<root>/tmp/` for uploads in flight.
 
 pub mod local;
+pub mod pool;
 pub mod sftp;
 pub mod ssh_config;
 

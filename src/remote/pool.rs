@@ -1,0 +1,133 @@
+//! Parallel work over several connections to one remote, with retries.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::remote::{Connection, Remote};
+
+/// Attempts per item before its error is reported.
+const ATTEMPTS: u32 = 3;
+
+/// Connections to one remote, used from several threads at once: each worker takes an
+/// idle connection (or opens one) and gives it back when the batch is done. An item whose
+/// work fails for a reason other than its content is retried on a fresh connection.
+pub struct Pool<'a> {
+    remote: &'a dyn Remote,
+    idle: Mutex<Vec<Box<dyn Connection>>>,
+    jobs: usize,
+}
+
+impl<'a> Pool<'a> {
+    pub fn new(remote: &'a dyn Remote, first: Box<dyn Connection>, jobs: usize) -> Self {
+        Pool { remote, idle: Mutex::new(vec![first]), jobs: jobs.max(1) }
+    }
+
+    /// An idle connection, or a new one.
+    pub fn connection(&self) -> Result<Box<dyn Connection>> {
+        match self.idle.lock().expect("idle").pop() {
+            Some(c) => Ok(c),
+            None => self.remote.connect(),
+        }
+    }
+
+    fn connect_retrying(&self) -> Result<Box<dyn Connection>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.connection() {
+                Ok(c) => return Ok(c),
+                Err(e) if attempt >= ATTEMPTS => return Err(e),
+                Err(_) => std::thread::sleep(backoff(attempt)),
+            }
+        }
+    }
+
+    /// Run `work` on every item, in parallel; one result per item, in order. Fails as a
+    /// whole only when no connection can be opened.
+    pub fn run<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        work: impl Fn(&mut dyn Connection, &T) -> Result<R> + Sync,
+    ) -> Result<Vec<Result<R>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let fatal: Mutex<Option<Error>> = Mutex::new(None);
+        let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs.min(items.len()) {
+                s.spawn(|| {
+                    let mut conn: Option<Box<dyn Connection>> = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= items.len() {
+                            break;
+                        }
+                        let mut attempt = 0;
+                        let outcome = loop {
+                            attempt += 1;
+                            let c = match conn.take().map_or_else(|| self.connect_retrying(), Ok) {
+                                Ok(c) => conn.insert(c),
+                                Err(e) => {
+                                    fatal.lock().expect("fatal").get_or_insert(e);
+                                    stop.store(true, Ordering::Relaxed);
+                                    return;
+                                }
+                            };
+                            match work(c.as_mut(), &items[i]) {
+                                Ok(r) => break Ok(r),
+                                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                                    conn = None;
+                                    std::thread::sleep(backoff(attempt));
+                                }
+                                Err(e) => break Err(e),
+                            }
+                        };
+                        // A failure that retries did not cure (or a full disk) is systemic:
+                        // stop handing out work; a rerun resumes.
+                        if outcome
+                            .as_ref()
+                            .is_err_and(|e| retryable(e) || matches!(e, Error::RemoteFull { .. }))
+                        {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        results.lock().expect("results")[i] = Some(outcome);
+                    }
+                    if let Some(c) = conn {
+                        self.idle.lock().expect("idle").push(c);
+                    }
+                });
+            }
+        });
+        if let Some(e) = fatal.into_inner().expect("fatal") {
+            return Err(e);
+        }
+        // Items not reached after a systemic failure are reported as not done.
+        Ok(results
+            .into_inner()
+            .expect("results")
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::Remote {
+                        remote: self.remote.name().into(),
+                        message: "not attempted after an earlier failure".into(),
+                    })
+                })
+            })
+            .collect())
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 4u64.pow(attempt - 1))
+}
+
+/// Content errors are final; connection and I/O errors may pass.
+fn retryable(e: &Error) -> bool {
+    !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
+}
