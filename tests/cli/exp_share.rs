@@ -50,16 +50,6 @@ fn team() -> Team {
     Team { bare, store, alice }
 }
 
-fn clone_of(t: &Team) -> Env {
-    let env = Env::plain();
-    git_in(env.outside().as_path(), &env.home, &["clone", "-q", t.bare.path().to_str().unwrap(), "repo"]);
-    let cfg = env.git().config().unwrap();
-    let mut cfg = cfg;
-    cfg.set_str("user.name", "Bob").unwrap();
-    cfg.set_str("user.email", "bob@example.com").unwrap();
-    env
-}
-
 fn names(env: &Env) -> Vec<String> {
     let v = env.json(&["exp", "list"]);
     let list =
@@ -84,7 +74,7 @@ fn two_clones_share_records_through_a_bare_repository_without_conflict() {
     assert_eq!(v["pushed"], true, "{v}");
     assert_eq!(bare_records(&t), 2);
 
-    let bob = clone_of(&t);
+    let bob = clone_repo(t.bare.path());
     bob.ok(&["init"]);
     let v = bob.json(&["exp", "pull"]);
     assert_eq!(v["received"], 2, "{v}");
@@ -163,7 +153,7 @@ fn exp_checkout_recreates_a_baseline_in_a_fresh_clone() {
     alice.ok(&["exp", "push"]);
 
     // A fresh clone: records, commits and data all come from the shared places.
-    let carol = clone_of(&t);
+    let carol = clone_repo(t.bare.path());
     carol.ok(&["exp", "pull"]);
     let v = carol.json(&["exp", "checkout", "baseline"]);
     assert_eq!(v["branch"], "exp/baseline", "{v}");

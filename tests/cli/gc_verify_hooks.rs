@@ -3,99 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use crate::common::*;
-
-/// Three commits changing `data/` and `model.bin` (add files; modify one and retrain;
-/// delete one), optionally pushed to a folder remote after each commit, plus one object
-/// no commit uses (`scratch.bin`, added then no longer tracked).
-struct History {
-    env: Env,
-    remote: Option<tempfile::TempDir>,
-    commits: Vec<String>,
-    contents: Vec<BTreeMap<String, Vec<u8>>>,
-    scratch: String,
-    branch: String,
-}
-
-impl History {
-    fn remote_objects(&self) -> PathBuf {
-        self.remote.as_ref().unwrap().path().join("store/objects")
-    }
-}
-
-fn snapshot(env: &Env) -> BTreeMap<String, Vec<u8>> {
-    let mut files = Vec::new();
-    walk(&env.path("data"), &mut files);
-    let mut out: BTreeMap<String, Vec<u8>> = files
-        .into_iter()
-        .map(|f| (f.strip_prefix(&env.root).unwrap().to_str().unwrap().to_string(), fs::read(&f).unwrap()))
-        .collect();
-    out.insert("model.bin".into(), env.read("model.bin"));
-    out
-}
-
-fn head(env: &Env) -> String {
-    env.git_cmd(&["rev-parse", "HEAD"]).trim().to_string()
-}
-
-fn three_commits(with_remote: bool) -> History {
-    let env = Env::new();
-    let remote = with_remote.then(|| tempfile::Builder::new().prefix("trove-gc-remote-").tempdir().unwrap());
-    if let Some(r) = &remote {
-        env.ok(&["remote", "add", "store", r.path().join("store").to_str().unwrap(), "--default"]);
-    }
-    let push = |env: &Env| {
-        if with_remote {
-            env.ok(&["push"]);
-        }
-    };
-    let mut commits = Vec::new();
-    let mut contents = Vec::new();
-
-    // 1: three files and a model.
-    env.write("data/a.csv", "a,1\n");
-    env.write("data/b.csv", "b,1\n");
-    env.write("data/sub/c.bin", noise(3000, 1));
-    env.write("model.bin", noise(5000, 2));
-    env.ok(&["add", "data", "model.bin"]);
-    env.git_cmd(&["add", "-A"]);
-    env.git_cmd(&["commit", "-q", "-m", "one"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-    push(&env);
-
-    // An object no commit and no pointer names.
-    let scratch = noise(700, 9);
-    env.write("scratch.bin", &scratch);
-    env.ok(&["add", "scratch.bin"]);
-    env.ok(&["remove", "scratch.bin"]);
-    fs::remove_file(env.path("scratch.bin")).unwrap();
-
-    // 2: add a file, modify one, retrain the model.
-    env.write("data/d.csv", "d,2\n");
-    env.ok(&["unprotect", "data"]);
-    env.write("data/b.csv", "b,2 changed\n");
-    env.ok(&["unprotect", "model.bin"]);
-    env.write("model.bin", noise(5000, 3));
-    env.ok(&["commit", "-m", "two"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-    push(&env);
-
-    // 3: delete a file.
-    fs::remove_file(env.path("data/a.csv")).unwrap();
-    env.ok(&["commit", "-m", "three"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-    push(&env);
-    let branch = env.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]).trim().to_string();
-    History { env, remote, commits, contents, scratch: blake3_hex(&scratch), branch }
-}
 
 /// Object names (`<hex>` or `<hex>.dir`) below an `objects/` folder.
 fn ids_under(objects: &Path) -> BTreeSet<String> {
@@ -131,7 +44,7 @@ fn assert_work_tree_is(env: &Env, want: &BTreeMap<String, Vec<u8>>, what: &str) 
 
 #[test]
 fn gc_all_commits_keeps_what_every_commit_needs() {
-    let h = three_commits(false);
+    let h = three_commits(DataRemote::None);
     let env = &h.env;
     let all: BTreeSet<String> = (0..3).flat_map(|i| needed(&h, i)).collect();
     let before = cache_ids(env);
@@ -164,7 +77,7 @@ fn gc_all_commits_keeps_what_every_commit_needs() {
 
 #[test]
 fn gc_keeps_every_file_when_a_folder_manifest_is_unknown() {
-    let h = three_commits(true);
+    let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;
     // The first commit's folder manifest leaves the cache.
     let first = needed(&h, 0).into_iter().find(|i| i.ends_with(".dir")).unwrap();
@@ -189,7 +102,7 @@ fn gc_keeps_every_file_when_a_folder_manifest_is_unknown() {
 
 #[test]
 fn gc_workspace_keeps_only_current_data_and_dry_run_deletes_nothing() {
-    let h = three_commits(false);
+    let h = three_commits(DataRemote::None);
     let env = &h.env;
     let before = cache_ids(env);
 
@@ -254,7 +167,7 @@ fn gc_removes_stale_temp_files_and_keeps_experiment_artifacts() {
 
 #[test]
 fn gc_remote_cleans_a_folder_remote() {
-    let h = three_commits(true);
+    let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;
     let on_remote = ids_under(&h.remote_objects());
     let all: BTreeSet<String> = (0..3).flat_map(|i| needed(&h, i)).collect();
@@ -291,7 +204,7 @@ fn corrupt(path: &Path) {
 
 #[test]
 fn verify_quarantines_a_corrupt_cache_object_and_pull_repairs_it() {
-    let h = three_commits(true);
+    let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;
     let v = env.json(&["verify"]);
     assert_eq!(v["verify"]["objects"], cache_ids(env).len());
@@ -330,7 +243,7 @@ fn verify_quarantines_a_corrupt_cache_object_and_pull_repairs_it() {
 
 #[test]
 fn verify_remote_finds_corrupt_objects_and_repair_replaces_them() {
-    let h = three_commits(true);
+    let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;
     let v = env.json(&["verify", "--remote", "store"]);
     assert_eq!(v["verify"]["objects"], ids_under(&h.remote_objects()).len());
@@ -391,7 +304,7 @@ fn git_ok(env: &Env, args: &[&str]) -> String {
 
 #[test]
 fn install_hooks_checks_out_data_on_git_checkout_and_chains_existing_hooks() {
-    let h = three_commits(true);
+    let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;
     let hooks = env.path(".git/hooks");
     // A hook of the user's own, which must keep running.

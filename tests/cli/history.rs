@@ -3,72 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::common::*;
-
-/// A repository with three commits changing `data/` (and `model.bin`), pushed to a folder
-/// remote after each commit. Returns the env, the remote folder, the commit ids and each
-/// commit's files (path -> bytes).
-struct History {
-    env: Env,
-    remote: tempfile::TempDir,
-    commits: Vec<String>,
-    contents: Vec<BTreeMap<String, Vec<u8>>>,
-}
-
-fn snapshot(env: &Env) -> BTreeMap<String, Vec<u8>> {
-    let mut files = Vec::new();
-    walk(&env.path("data"), &mut files);
-    let mut out: BTreeMap<String, Vec<u8>> = files
-        .into_iter()
-        .map(|f| (f.strip_prefix(&env.root).unwrap().to_str().unwrap().to_string(), fs::read(&f).unwrap()))
-        .collect();
-    out.insert("model.bin".into(), env.read("model.bin"));
-    out
-}
-
-fn head(env: &Env) -> String {
-    env.git_cmd(&["rev-parse", "HEAD"]).trim().to_string()
-}
-
-fn three_commits() -> History {
-    let env = Env::new();
-    let remote = tempfile::Builder::new().prefix("trove-history-remote-").tempdir().unwrap();
-    env.ok(&["remote", "add", "store", remote.path().join("store").to_str().unwrap()]);
-    let mut commits = Vec::new();
-    let mut contents = Vec::new();
-
-    // 1: three files and a model.
-    env.write("data/a.csv", "a,1\n");
-    env.write("data/b.csv", "b,1\n");
-    env.write("data/sub/c.bin", noise(5000, 1));
-    env.write("model.bin", noise(20_000, 2));
-    env.ok(&["add", "data", "model.bin"]);
-    env.git_cmd(&["add", "-A"]);
-    env.git_cmd(&["commit", "-q", "-m", "one"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-
-    // 2: add a file, modify one, retrain the model.
-    env.write("data/d.csv", "d,2\n");
-    env.ok(&["unprotect", "data"]);
-    env.write("data/b.csv", "b,2 changed\n");
-    env.ok(&["unprotect", "model.bin"]);
-    env.write("model.bin", noise(20_000, 3));
-    env.ok(&["commit", "-m", "two"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-
-    // 3: delete a file.
-    fs::remove_file(env.path("data/a.csv")).unwrap();
-    env.ok(&["commit", "-m", "three"]);
-    commits.push(head(&env));
-    contents.push(snapshot(&env));
-    History { env, remote, commits, contents }
-}
 
 fn paths(v: &Value, key: &str) -> Vec<String> {
     v[key]
@@ -81,7 +19,7 @@ fn paths(v: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn diff_between_each_pair_of_commits() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     let [c1, c2, c3] = [&h.commits[0], &h.commits[1], &h.commits[2]];
 
@@ -136,7 +74,7 @@ fn diff_between_each_pair_of_commits() {
 
 #[test]
 fn get_writes_each_revision_byte_identical_without_moving_head() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     let before = head(env);
     for (i, commit) in h.commits.iter().enumerate() {
@@ -179,33 +117,15 @@ fn get_writes_each_revision_byte_identical_without_moving_head() {
 
 #[test]
 fn get_fetches_what_the_cache_lacks() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     env.ok(&["push", "--all-commits"]);
-    let clone = clone_repo(env);
+    let clone = clone_repo(&env.root);
     // Nothing local: get fetches the first commit's folder from the remote.
     let v = clone.json(&["get", "data", "--rev", &h.commits[0], "-o", "first"]);
     assert_eq!(v["files"], 3, "{v}");
     assert_eq!(clone.read("first/a.csv"), b"a,1\n");
     assert!(!clone.exists("data"), "the work tree's data is not restored by get");
-}
-
-/// A fresh `git clone` of `env`'s repository (its own HOME, no cache).
-fn clone_repo(env: &Env) -> Env {
-    let clone = Env::plain();
-    let out = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&env.root)
-        .arg(&clone.root)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", &clone.home)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (k, v) in [("user.name", "Trove Tester"), ("user.email", "tester@example.com")] {
-        clone.git().config().unwrap().set_str(k, v).unwrap();
-    }
-    clone
 }
 
 fn assert_work_tree_is(env: &Env, want: &BTreeMap<String, Vec<u8>>, what: &str) {
@@ -216,7 +136,7 @@ fn assert_work_tree_is(env: &Env, want: &BTreeMap<String, Vec<u8>>, what: &str) 
 
 #[test]
 fn a_clone_that_pulled_all_commits_checks_out_every_commit_offline() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     // Pushing only the work tree leaves older data behind...
     env.ok(&["push"]);
@@ -231,11 +151,11 @@ fn a_clone_that_pulled_all_commits_checks_out_every_commit_offline() {
     let v = env.json(&["status", "--remote", "--all-commits"]);
     assert!(v["tracked"].as_array().unwrap().iter().all(|t| t["in_sync"] == true), "{v}");
 
-    let clone = clone_repo(env);
+    let clone = clone_repo(&env.root);
     clone.ok(&["pull", "--all-commits"]);
     assert_work_tree_is(&clone, &h.contents[2], "after pull");
     // Offline: the remote is gone.
-    fs::rename(h.remote.path().join("store"), h.remote.path().join("gone")).unwrap();
+    fs::rename(h.store(), h.store().with_file_name("gone")).unwrap();
     for (i, commit) in h.commits.iter().enumerate() {
         clone.git_cmd(&["checkout", "-q", commit]);
         clone.ok(&["checkout"]);
@@ -247,7 +167,7 @@ fn a_clone_that_pulled_all_commits_checks_out_every_commit_offline() {
 
 #[test]
 fn rev_and_all_branches_select_what_is_transferred() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     // A branch from the first commit, with its own data.
     env.git_cmd(&["branch", "baseline", &h.commits[0]]);
@@ -263,7 +183,7 @@ fn rev_and_all_branches_select_what_is_transferred() {
     assert!(v["tracked"].as_array().unwrap().iter().all(|t| t["in_sync"] == true), "{v}");
 
     // fetch --rev into a clone brings that revision's objects only.
-    let clone = clone_repo(env);
+    let clone = clone_repo(&env.root);
     clone.ok(&["fetch", "--rev", "origin/baseline"]);
     clone.git_cmd(&["checkout", "-q", "origin/baseline"]);
     clone.ok(&["checkout"]);
@@ -275,17 +195,17 @@ fn rev_and_all_branches_select_what_is_transferred() {
 
 #[test]
 fn diff_fetches_missing_manifests_or_says_what_is_unknown() {
-    let h = three_commits();
+    let h = three_commits(DataRemote::Configured);
     let env = &h.env;
     env.ok(&["push", "--all-commits"]);
-    let clone = clone_repo(env);
+    let clone = clone_repo(&env.root);
     // The clone's cache is empty: diff reads the folder manifests from the remote.
     let v = clone.json(&["diff", &h.commits[0], &h.commits[2]]);
     assert_eq!(paths(&v, "added"), vec!["data/d.csv"], "{v}");
     assert_eq!(paths(&v, "deleted"), vec!["data/a.csv"], "{v}");
     assert!(v["unavailable"].as_array().unwrap().is_empty(), "{v}");
     // Without a remote, what cannot be known is said, not guessed.
-    let other = clone_repo(env);
+    let other = clone_repo(&env.root);
     other.ok(&["remote", "remove", "store"]);
     let v = other.json(&["diff", &h.commits[0], &h.commits[1]]);
     let unknown = v["unavailable"].as_array().unwrap();

@@ -110,21 +110,6 @@ impl Remote {
     }
 }
 
-/// A fresh clone of `env`'s repository, with its own HOME and an empty cache.
-fn clone_of(env: &Env) -> Env {
-    let clone = Env::plain();
-    let out = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&env.root)
-        .arg(&clone.root)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", &clone.home)
-        .output()
-        .expect("run git clone");
-    assert!(out.status.success(), "git clone failed: {}", String::from_utf8_lossy(&out.stderr));
-    clone
-}
-
 /// Run trove with extra environment variables.
 fn run_with(env: &Env, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
     let mut cmd = env.command_in(cwd, args);
@@ -218,7 +203,7 @@ fn round_trip_through_a_fresh_clone(b: Backend) {
     let out = env.ok(&["push"]);
     assert!(out.stdout.contains("pushed 0 files"), "{out}");
 
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     assert!(!clone.exists("model.bin"));
     let out = clone.ok(&["pull"]);
     assert!(out.stdout.contains("fetched 44 files"), "{out}");
@@ -252,7 +237,7 @@ fn pull_of_one_path_fetches_only_that(b: Backend) {
     commit_all(&env);
     env.ok(&["push", "-j", "2"]);
 
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     let v = clone.json(&["pull", "model.bin"]);
     assert_eq!(v["transfer"]["files"], 1, "{v}");
     assert_eq!(clone.read("model.bin"), env.read("model.bin"));
@@ -286,7 +271,7 @@ fn corrupt_remote_object_is_detected_and_never_placed(b: Backend) {
     bytes[1000] ^= 0xff;
     fs::write(&path, &bytes).unwrap();
 
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     let out = clone.run(&["--json", "pull"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains(&id), "the corrupt object is named by id:\n{out}");
@@ -369,7 +354,7 @@ fn interrupted_push_resumes(b: Backend) {
     assert_eq!(v["transfer"]["files"].as_u64().unwrap() as usize, FILES + 1 - before, "{v}");
     assert_eq!(remote.objects().len(), FILES + 1);
 
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     clone.ok(&["pull"]);
     assert_same_tree(&env, &clone, "shards");
 }
@@ -383,7 +368,7 @@ fn unknown_layout_version_is_refused(b: Backend) {
     env.ok(&["push"]);
     commit_all(&env);
     fs::write(remote.root().join("TROVE_REMOTE"), "layout: 2\n").unwrap();
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     env.write("b.txt", "b");
     env.ok(&["add", "b.txt"]);
     for (who, cmd) in [(&env, "push"), (&clone, "fetch"), (&clone, "pull")] {
@@ -409,7 +394,7 @@ fn missing_remote_path_is_reported(b: Backend) {
     assert!(out.stderr.contains("does not exist"), "{out}");
     assert!(!root.exists());
     commit_all(&env);
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     for cmd in [&["fetch"][..], &["pull"], &["status", "--remote"]] {
         let out = clone.fails(1, cmd);
         assert!(out.stderr.contains("does not exist"), "{cmd:?}: {out}");
@@ -506,7 +491,7 @@ fn status_against_a_remote(b: Backend) {
     }
 
     // A fresh clone has nothing in its cache: everything is "not pulled".
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     let v = clone.json(&["status", "--remote"]);
     // It read data/'s manifest from the remote (verified, into the cache) to learn its files.
     assert_eq!(by_path(&v, "data")["not_pulled"], 42, "{v}");
@@ -548,7 +533,7 @@ fn ci_clone_and_pull_without_a_terminal(b: Backend) {
     let out = run_with(&env, &env.root, &["push"], &vars);
     assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
 
-    let clone = clone_of(&env);
+    let clone = clone_repo(&env.root);
     let out = run_with(&clone, &clone.root, &["pull"], &vars);
     assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
     // No terminal: a summary line on stdout, no progress bar drawing on stderr.
@@ -566,7 +551,7 @@ fn ci_clone_and_pull_without_a_terminal(b: Backend) {
         assert!(!listed.stdout.contains(password), "{listed}");
         assert!(!clone.read_string(".trove/config").contains(password));
         // Without the credentials the job fails with exit code 1 and says how to log in.
-        let again = clone_of(&env);
+        let again = clone_repo(&env.root);
         let out = again.fails(1, &["pull"]);
         assert!(out.stderr.contains("cannot log in"), "{out}");
         assert!(out.stderr.contains("TROVE_SFTP_PASSWORD"), "{out}");

@@ -10,6 +10,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+mod history;
+pub use history::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_trove");
 
 pub const HEADER: &str = "# trove pointer: commit this file; `trove pull` restores the data it names";
@@ -425,4 +428,23 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     v.truncate(len);
     v
+}
+
+/// A fresh `git clone` of the repository at `src`, with its own HOME, a git identity and
+/// an empty trove cache.
+pub fn clone_repo(src: &Path) -> Env {
+    let clone = Env::plain();
+    let out = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(src)
+        .arg(&clone.root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", &clone.home)
+        .output()
+        .expect("run git clone");
+    assert!(out.status.success(), "git clone failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut cfg = clone.git().config().expect("git config");
+    cfg.set_str("user.name", "Trove Tester").unwrap();
+    cfg.set_str("user.email", "tester@example.com").unwrap();
+    clone
 }
