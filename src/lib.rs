@@ -25,6 +25,7 @@ pub mod state;
 pub mod tracked;
 pub mod transfer;
 pub mod verify;
+pub mod wildcard;
 pub mod workspace;
 
 pub mod cli;

@@ -601,25 +601,7 @@ fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
     } else {
         (text.chars().collect(), pattern.chars().collect())
     };
-    // Iterative matching with backtracking to the last `%`.
-    let (mut ti, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == t[ti])) {
-            ti += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '%')
+    crate::wildcard::matches(&t, &p, '%', '_')
 }
 
 impl Filter {
