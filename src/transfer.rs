@@ -115,7 +115,7 @@ fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>
 /// Download a manifest and check it against its id (it is small: held in memory).
 fn download_manifest(c: &mut dyn Connection, k: &ObjectKey) -> Result<Manifest> {
     let mut bytes = Vec::new();
-    c.download(k, &mut bytes).map_err(|e| match c.exists(k) {
+    c.download(k, None, &mut bytes).map_err(|e| match c.exists(k) {
         Ok(false) => Error::MissingObject { id: k.display() },
         _ => e,
     })?;
@@ -301,11 +301,14 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Download one object into a cache temp file, verifying its content against its id.
-fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey) -> Result<Staged> {
+fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size: u64) -> Result<Staged> {
     let (file, temp) = cache.temp_file()?;
+    // A buffer no larger than the object: a 1 MiB one for each small file costs an
+    // mmap/munmap pair per object.
+    let capacity = size.clamp(4096, 1 << 20) as usize;
     let mut w =
-        Hashing { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new() };
-    let result = c.download(k, &mut w).and_then(|_| {
+        Hashing { inner: std::io::BufWriter::with_capacity(capacity, file), hasher: blake3::Hasher::new() };
+    let result = c.download(k, Some(size), &mut w).and_then(|_| {
         w.flush().map_err(|e| Error::io(&temp, e))?;
         let actual = ObjectId::from_bytes(*w.hasher.finalize().as_bytes());
         if actual != k.id {
@@ -387,7 +390,7 @@ pub fn fetch(
         }
     };
     let got = pool.run(&needed, |c, (k, size)| {
-        let staged = download_verified(&repo.cache, c, k)?;
+        let staged = download_verified(&repo.cache, c, k, *size)?;
         pending.lock().expect("pending").push(staged);
         flush(false);
         reporter.advance(1, *size);

@@ -173,7 +173,7 @@ pub fn verify_remote(
     reporter.start("verifying", report.objects, report.bytes);
     let hashed = pool.run(&listed, |c, (k, size)| {
         let mut sink = HashSink(blake3::Hasher::new());
-        c.download(k, &mut sink)?;
+        c.download(k, Some(*size), &mut sink)?;
         reporter.advance(1, *size);
         Ok(ObjectId::from_bytes(*sink.0.finalize().as_bytes()))
     })?;

@@ -84,8 +84,10 @@ pub trait Connection: Send {
     fn exists(&mut self, key: &ObjectKey) -> Result<bool>;
     /// Upload a local file as `key`: written under `tmp/`, then renamed into place.
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()>;
-    /// Stream an object's bytes into `out`; returns the byte count.
-    fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64>;
+    /// Stream an object's bytes into `out`; returns the byte count. `size` is its
+    /// expected size when known (it saves asking the server); a shorter or longer object
+    /// then fails its hash check like any corrupt one.
+    fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64>;
     /// Delete temp files under `tmp/` that no upload will finish: this process's own
     /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
     /// (left by killed pushes). Best effort, at the end of a push.

@@ -925,7 +925,7 @@ impl Connection for SftpConnection {
         again
     }
 
-    fn download(&mut self, key: &ObjectKey, out: &mut dyn Write) -> Result<u64> {
+    fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
         let path = self.path(&key.rel_path());
         let mut f = self.sftp.open(Path::new(&path)).map_err(|e| self.fail_ssh("cannot open", &path, &e))?;
         let mut buf = std::mem::take(&mut self.buf);
@@ -933,7 +933,7 @@ impl Connection for SftpConnection {
         // Reads sized to what is left: libssh2 asks the server ahead for a whole buffer,
         // which for a small object costs many packets past its end. Objects do not change,
         // so once `size` bytes arrived the download is complete (the hash checks it).
-        let size = f.stat().ok().and_then(|st| st.size);
+        let size = size.or_else(|| f.stat().ok().and_then(|st| st.size));
         let result = loop {
             let want = match size {
                 Some(s) if total >= s => break Ok(total),

@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""Helpers of scripts/bench.sh (standard library only).
+
+    bench_tools.py gen KIND DEST N           generate a dataset; prints "FILES BYTES"
+        KIND large: one file of N MiB (seed 1); KIND small: N files of 1-8 KiB in 100
+        folders (seed 2; a smaller N gives a prefix of a larger N's files)
+    bench_tools.py run --tsv F --log L --key DS/TOOL/STEP --run R -- CMD...
+        run CMD (its output appended to L), then append one line to F: the key, the run,
+        wall-clock seconds, user and system CPU seconds, peak RSS (KiB), and the bytes
+        the process tree read and wrote through read()/write() (rchar, wchar) and from /
+        to the block device (read_bytes, write_bytes), from /proc/PID/io.
+        Exits with CMD's status.
+    bench_tools.py report --tsv F --meta M --json OUT
+        medians, ratios, targets: markdown to stdout, everything to OUT as JSON.
+
+How `run` measures: the wall clock (time.perf_counter) from just before posix_spawn to
+the moment the child has exited (waitid with WNOWAIT, so that /proc/PID/io can still be
+read), then wait4's rusage: ru_maxrss is the largest resident set of the process or of any
+descendant it waited for - the figure GNU time prints as %M.
+"""
+
+import json
+import os
+import random
+import statistics
+import sys
+import time
+
+# ---------------------------------------------------------------------------------------
+# gen
+
+
+def gen(kind, dest, n):
+    os.makedirs(dest)
+    total = 0
+    if kind == "large":
+        rng = random.Random(1)
+        chunk = 4 << 20
+        left = n << 20
+        with open(os.path.join(dest, "large.bin"), "wb") as f:
+            while left:
+                k = min(chunk, left)
+                f.write(rng.randbytes(k))
+                left -= k
+        print(1, n << 20)
+        return
+    rng = random.Random(2)
+    folders = 100
+    for d in range(folders):
+        os.mkdir(os.path.join(dest, f"part-{d:03}"))
+    for i in range(n):
+        size = rng.randint(1024, 8192)
+        path = os.path.join(dest, f"part-{i % folders:03}", f"file-{i:05}.bin")
+        with open(path, "wb") as f:
+            f.write(rng.randbytes(size))
+        total += size
+    print(n, total)
+
+
+# ---------------------------------------------------------------------------------------
+# run
+
+
+def run(args):
+    opts = {}
+    while args and args[0] != "--":
+        opts[args[0]] = args[1]
+        args = args[2:]
+    cmd = args[1:]
+    log = os.open(opts["--log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    actions = [
+        (os.POSIX_SPAWN_DUP2, log, 1),
+        (os.POSIX_SPAWN_DUP2, log, 2),
+        (os.POSIX_SPAWN_CLOSE, 0),
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+    ]
+    start = time.perf_counter()
+    pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=actions)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    wall = time.perf_counter() - start
+    io = {}
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                k, v = line.split(":")
+                io[k] = int(v)
+    except OSError:
+        pass
+    _, status, ru = os.wait4(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        return code if code > 0 else 128 - code
+    fields = [
+        opts["--key"],
+        opts["--run"],
+        f"{wall:.4f}",
+        f"{ru.ru_utime:.3f}",
+        f"{ru.ru_stime:.3f}",
+        str(ru.ru_maxrss),
+        str(io.get("rchar", -1)),
+        str(io.get("wchar", -1)),
+        str(io.get("read_bytes", -1)),
+        str(io.get("write_bytes", -1)),
+    ]
+    with open(opts["--tsv"], "a") as f:
+        f.write("\t".join(fields) + "\n")
+    key = opts["--key"]
+    print(f"  {key:<40} {wall:8.3f} s   RSS {ru.ru_maxrss / 1024:5.0f} MiB", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# report
+
+# Steps in table order: key, label, reference key.
+STEPS = [
+    ("add", "add, copy mode", "cp"),
+    ("add_hl", "add, hardlink mode", "cp_al"),
+    ("status1", "status, first run after add", "walk"),
+    ("status", "status, nothing changed", "walk"),
+    ("restore", "checkout after deleting the data, copy", "cp"),
+    ("restore_hl", "checkout after deleting the data, hardlink", "cp_al"),
+    ("noop", "checkout, nothing to do", "walk"),
+    ("push_folder", "push to a folder remote", "cp"),
+    ("push_folder_noop", "push to the folder remote again, nothing to send", None),
+    ("status_remote_folder", "status --remote (folder), in sync", None),
+    ("fetch_folder", "fetch from the folder remote into an empty cache (no checkout)", "cp"),
+    ("pull_folder", "pull from the folder remote into a fresh clone (fetch + checkout)", "cp"),
+    ("push_sftp", "push over SFTP", "scp_up"),
+    ("push_sftp_noop", "push over SFTP again, nothing to send", None),
+    ("status_remote_sftp", "status --remote (SFTP), in sync", None),
+    ("fetch_sftp", "fetch over SFTP into an empty cache (no checkout)", "scp_down"),
+    ("pull_sftp", "pull over SFTP into a fresh clone (fetch + checkout)", "scp_down"),
+]
+STEP_LABEL = {k: label for k, label, _ in STEPS}
+STEP_REF = {k: ref for k, _, ref in STEPS}
+
+REFS = [
+    ("cp", "`cp -r`"),
+    ("cp_sync", "`cp -r` then `sync -f`"),
+    ("cp_al", "`cp -al`"),
+    ("walk", "walk: `find -printf '%s %T@'`"),
+    ("scp_up", "`scp -r` to sshd"),
+    ("scp_down", "`scp -r` from sshd"),
+]
+REF_LABEL = dict(REFS)
+
+NOOP_STEPS = ["push_folder_noop", "status_remote_folder", "push_sftp_noop", "status_remote_sftp"]
+
+# Targets of the issue: (datasets, step, kind, bound, text).
+#   ref:  trove / reference <= bound     dvc: DVC / trove >= bound (> for "faster")
+#   noread: the step opens no content file (strace), client and server side
+TARGETS = [
+    (("small", "large"), "add", "ref", 1.2, "≤ 1.2× `cp -r`"),
+    (("large",), "add", "dvc", 6, "≥ 6× faster than DVC"),
+    (("small", "large"), "add_hl", "ref", 2, "≤ 2× `cp -al`"),
+    (("small",), "status", "ref", 3, "≤ 3× walk"),
+    (("small", "large"), "status", "dvc", 10, "≥ 10× faster than DVC"),
+    (("small", "large"), "restore", "ref", 1.2, "≤ 1.2× `cp -r`"),
+    (("small", "large"), "restore_hl", "ref", 2, "≤ 2× `cp -al`"),
+    (("small", "large"), "push_folder", "ref", 1.3, "≤ 1.3× `cp -r`"),
+    (("small", "large"), "pull_folder", "ref", 1.3, "≤ 1.3× `cp -r`"),
+    (("small",), "push_sftp", "dvc", 10, "≥ 10× faster than DVC"),
+    (("small",), "pull_sftp", "dvc", 6, "≥ 6× faster than DVC"),
+    (("large",), "push_sftp", "faster", 1, "faster than DVC"),
+    (("large",), "pull_sftp", "faster", 1, "faster than DVC"),
+] + [
+    (("small", "large"), s, "noread", 0, "opens no file content")
+    for s in NOOP_STEPS
+]
+
+RSS_LIMIT_MIB = 200
+
+
+def fmt_s(x):
+    return "-" if x is None else f"{x:.3f}"
+
+
+def fmt_x(x):
+    if x is None:
+        return "-"
+    if x >= 10:
+        return f"{x:.0f}×"
+    return f"{x:.2f}×"
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def load_meta(path):
+    meta = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line:
+                k, v = line.split("=", 1)
+                meta[k] = v
+    return meta
+
+
+def load_tsv(path):
+    # data[ds][tool][step] = list of run records
+    data = {}
+    if not os.path.exists(path):
+        return data
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 10:
+                continue
+            ds, tool, step = parts[0].split("/")
+            rec = {
+                "run": int(parts[1]),
+                "seconds": float(parts[2]),
+                "user": float(parts[3]),
+                "sys": float(parts[4]),
+                "max_rss_kib": int(parts[5]),
+                "rchar": int(parts[6]),
+                "wchar": int(parts[7]),
+                "read_bytes": int(parts[8]),
+                "write_bytes": int(parts[9]),
+            }
+            data.setdefault(ds, {}).setdefault(tool, {}).setdefault(step, []).append(rec)
+    return data
+
+
+def summary(recs):
+    if not recs:
+        return None
+    secs = [r["seconds"] for r in recs]
+    return {
+        "runs": len(recs),
+        "median": med(secs),
+        "min": min(secs),
+        "max": max(secs),
+        "median_user": med([r["user"] for r in recs]),
+        "median_sys": med([r["sys"] for r in recs]),
+        "max_rss_kib": max(r["max_rss_kib"] for r in recs),
+        "median_rchar": med([r["rchar"] for r in recs]),
+        "samples": recs,
+    }
+
+
+def report(args):
+    opts = dict(zip(args[::2], args[1::2]))
+    meta = load_meta(opts["--meta"])
+    data = load_tsv(opts["--tsv"])
+    out_json = opts["--json"]
+    growth_slack = float(meta.get("growth_slack", "1.10"))
+
+    datasets = meta.get("datasets", "").split()
+    info = {}
+    for ds in datasets:
+        info[ds] = {
+            "label": meta.get(f"ds.{ds}.label", ds),
+            "files": int(meta.get(f"ds.{ds}.files", "0")),
+            "bytes": int(meta.get(f"ds.{ds}.bytes", "0")),
+            "runs": int(meta.get(f"ds.{ds}.runs", "0")),
+        }
+
+    def s(ds, tool, step):
+        return summary(data.get(ds, {}).get(tool, {}).get(step, []))
+
+    def m(ds, tool, step):
+        x = s(ds, tool, step)
+        return x["median"] if x else None
+
+    def opens(ds, step):
+        v = meta.get(f"opens.{ds}.{step}")
+        if v is None:
+            return None
+        client, server = (v.split(",") + ["-"])[:2]
+        return {"client": None if client == "-" else int(client),
+                "server": None if server == "-" else int(server)}
+
+    # ---- targets
+    results = []
+    for dss, step, kind, bound, text in TARGETS:
+        for ds in dss:
+            if ds not in info:
+                continue
+            t = m(ds, "trove", step)
+            res = {"dataset": ds, "step": step, "target": text, "kind": kind, "bound": bound,
+                   "trove": t, "met": None, "measured": None}
+            if kind == "ref":
+                ref = STEP_REF[step]
+                r = m(ds, "ref", ref)
+                res["reference"] = ref
+                res["reference_seconds"] = r
+                if t is not None and r:
+                    res["measured"] = t / r
+                    res["met"] = t / r <= bound
+                    res["text"] = f"{fmt_x(t / r)} {REF_LABEL[ref].split(':')[0]}"
+            elif kind in ("dvc", "faster"):
+                d = m(ds, "dvc", step)
+                res["dvc"] = d
+                if t and d is not None:
+                    res["measured"] = d / t
+                    res["met"] = d / t >= bound if kind == "dvc" else d / t > bound
+                    res["text"] = f"DVC / trove {fmt_x(d / t)}"
+            elif kind == "noread":
+                o = opens(ds, step)
+                res["opens"] = o
+                if o is not None and o["client"] is not None:
+                    n = o["client"] + (o["server"] or 0)
+                    res["measured"] = n
+                    res["met"] = n == 0
+                    side = "" if o["server"] is None else f" + {o['server']} on the server"
+                    res["text"] = f"{o['client']} content files opened{side}"
+            if res["trove"] is None and kind != "noread":
+                continue
+            results.append(res)
+
+    def verdicts(ds, step):
+        cells = []
+        for r in results:
+            if r["dataset"] == ds and r["step"] == step:
+                if r["met"] is None:
+                    cells.append(f"{r['target']}: not measured")
+                else:
+                    word = "yes" if r["met"] else "**no**"
+                    cells.append(f"{word} ({r.get('text', '')})")
+        return "; ".join(cells)
+
+    def targets_text(ds, step):
+        return "; ".join(r["target"] for r in results if r["dataset"] == ds and r["step"] == step)
+
+    have_dvc = meta.get("dvc", "") != ""
+    lines = []
+    p = lines.append
+    p("## trove benchmark")
+    p("")
+    p(f"- machine: {meta.get('machine', '?')}")
+    p(f"- file system of the benchmark folder: {meta.get('fs', '?')}")
+    p(f"- trove: {meta.get('trove', '?')}")
+    p(f"- dvc: {meta.get('dvc') or 'not on PATH, not compared'}")
+    if meta.get("sftp"):
+        p(f"- SFTP remote: {meta['sftp']}")
+    p(f"- load average before / after the run: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}")
+    p(f"- started {meta.get('started', '?')}, finished {meta.get('finished', '?')}")
+    runs_note = ", ".join(f"{info[ds]['label']}: {info[ds]['runs']}" for ds in datasets)
+    p(f"- runs per step (trove, references and DVC alternating): {runs_note}")
+    p("- figures: median wall-clock seconds over the runs (min and max are in the JSON); "
+      "warm page cache; each step after a `sync`")
+    for k, v in sorted(meta.items()):
+        if k.startswith("note."):
+            p(f"- {v}")
+
+    json_ds = {}
+    for ds in datasets:
+        tools = data.get(ds, {})
+        json_ds[ds] = dict(info[ds])
+        json_ds[ds]["steps"] = {}
+        for tool, steps in tools.items():
+            for step, recs in steps.items():
+                json_ds[ds]["steps"].setdefault(step, {})[tool] = summary(recs)
+        for step in NOOP_STEPS:
+            o = opens(ds, step)
+            if o is not None and step in json_ds[ds]["steps"]:
+                json_ds[ds]["steps"][step]["content_files_opened"] = o
+
+    main = [ds for ds in ("large", "small") if ds in info]
+    for ds in main:
+        p("")
+        p(f"### {info[ds]['label']}")
+        p("")
+        p("| step | trove (s) | DVC (s) | DVC / trove | reference (s) | target | met? |")
+        p("|---|---:|---:|---:|---|---|---|")
+        for step, label, ref in STEPS:
+            t = m(ds, "trove", step)
+            d = m(ds, "dvc", step)
+            if t is None and d is None:
+                continue
+            ratio = d / t if (t and d is not None) else None
+            refcell = ""
+            r = m(ds, "ref", ref) if ref else None
+            if r is not None:
+                name = REF_LABEL[ref].split(":")[0]
+                rel = f", trove {fmt_x(t / r)}" if (t is not None and r > 0) else ""
+                refcell = f"{name} {fmt_s(r)}{rel}"
+            p(f"| {label} | {fmt_s(t)} | {fmt_s(d) if have_dvc else ''} | "
+              f"{fmt_x(ratio) if have_dvc else ''} | {refcell} | {targets_text(ds, step)} | "
+              f"{verdicts(ds, step)} |")
+        p("")
+        p("| reference | median (s) | min (s) | max (s) |")
+        p("|---|---:|---:|---:|")
+        for ref, label in REFS:
+            x = s(ds, "ref", ref)
+            if x:
+                p(f"| {label} | {fmt_s(x['median'])} | {fmt_s(x['min'])} | {fmt_s(x['max'])} |")
+
+    # ---- no-op steps: what they read
+    noop_rows = []
+    for ds in datasets:
+        for step in NOOP_STEPS:
+            x = s(ds, "trove", step)
+            if not x:
+                continue
+            o = opens(ds, step)
+            noop_rows.append((ds, step, x, o))
+    if noop_rows:
+        p("")
+        p("### No-op push and status --remote: what they touch")
+        p("")
+        p("Content files opened: `open`/`openat` of a cache or remote object (not a manifest) "
+          "or of a workspace data file, counted with `strace -f` on trove and, for SFTP, on the "
+          "benchmark's sshd (one extra, untimed run). Read: bytes passed through `read()` by "
+          "trove (rchar; SFTP traffic goes through `recv()` and is not counted).")
+        p("")
+        p("| dataset | step | trove (s) | content files opened | read (KiB) | data (MiB) |")
+        p("|---|---|---:|---:|---:|---:|")
+        for ds, step, x, o in noop_rows:
+            if o is None:
+                oc = "not checked"
+            else:
+                oc = str(o["client"]) if o["client"] is not None else "-"
+                if o["server"] is not None:
+                    oc += f" + {o['server']} (sshd)"
+            rchar = x["median_rchar"]
+            p(f"| {info[ds]['label']} | {STEP_LABEL[step]} | {fmt_s(x['median'])} | {oc} | "
+              f"{rchar / 1024:.0f} | {info[ds]['bytes'] / 1048576:.1f} |")
+
+    # ---- memory
+    rss_ds = [ds for ds in datasets if "trove" in data.get(ds, {})]
+    rss_order = sorted(rss_ds, key=lambda d: (d != "large", info[d]["files"]))
+    if rss_ds:
+        p("")
+        p("### Peak memory of trove (RSS, MiB, largest over the runs)")
+        p("")
+        p("| step | " + " | ".join(info[d]["label"] for d in rss_order) + " |")
+        p("|---|" + "---:|" * len(rss_order))
+        for step, label, _ in STEPS:
+            row = []
+            for d in rss_order:
+                x = s(d, "trove", step)
+                row.append(f"{x['max_rss_kib'] / 1024:.0f}" if x else "-")
+            if any(c != "-" for c in row):
+                p(f"| {label} | " + " | ".join(row) + " |")
+    peak = {}
+    for d in rss_ds:
+        vals = [(r["max_rss_kib"], st) for st, recs in data[d]["trove"].items() for r in recs]
+        kib, st = max(vals)
+        peak[d] = {"max_rss_kib": kib, "step": st}
+    big = max((d for d in rss_ds if d != "large"), key=lambda d: info[d]["files"], default=None)
+    mem = {"peak_by_dataset": peak, "limit_mib": RSS_LIMIT_MIB}
+    if big is not None:
+        mib = peak[big]["max_rss_kib"] / 1024
+        mem["largest_file_count"] = {"dataset": big, "files": info[big]["files"], "peak_mib": mib,
+                                     "met": mib <= RSS_LIMIT_MIB if info[big]["files"] >= 80000 else None}
+    if "large" in peak:
+        mem["large_file_peak_mib"] = peak["large"]["max_rss_kib"] / 1024
+
+    # ---- growth
+    gds = sorted([d for d in datasets if d != "large" and "trove" in data.get(d, {})],
+                 key=lambda d: info[d]["files"])
+    growth = {}
+    if len(gds) >= 2:
+        lo, hi = gds[0], gds[-1]
+        p("")
+        p("### Growth: time per file (µs) of trove")
+        p("")
+        p(f"A step meets the growth target when its time per file at {info[hi]['files']:,} files "
+          f"is at most {growth_slack:.2f}× that at {info[lo]['files']:,} files "
+          f"(no-op steps: below 1×, i.e. sub-linear); medians.")
+        p("")
+        p("| step | " + " | ".join(f"{info[d]['files']:,} files" for d in gds) +
+          f" | {info[hi]['files'] // 1000}k ÷ {info[lo]['files'] // 1000}k | met? |")
+        p("|---|" + "---:|" * len(gds) + "---:|---|")
+        rows = [(k, label, "trove") for k, label, _ in STEPS] + \
+               [(k, f"reference: {label}", "ref") for k, label in REFS if k in ("cp", "cp_al", "walk")]
+        for step, label, tool in rows:
+            per = []
+            for d in gds:
+                x = m(d, tool, step)
+                per.append(None if x is None else x / info[d]["files"] * 1e6)
+            if all(v is None for v in per):
+                continue
+            ratio = per[-1] / per[0] if (per[0] and per[-1] is not None) else None
+            met = None
+            if ratio is not None and tool == "trove":
+                met = ratio < 1.0 if step in NOOP_STEPS else ratio <= growth_slack
+            growth[f"{tool}/{step}"] = {"us_per_file": dict(zip(gds, per)), "ratio": ratio, "met": met}
+            cells = " | ".join("-" if v is None else f"{v:.1f}" for v in per)
+            mcell = "" if met is None else ("yes" if met else "**no**")
+            p(f"| {label} | {cells} | {fmt_x(ratio)} | {mcell} |")
+
+    # ---- summary of targets
+    p("")
+    p("### Targets")
+    p("")
+    p("| dataset | step | target | measured | met? |")
+    p("|---|---|---|---|---|")
+    for r in results:
+        word = "not measured" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        p(f"| {info[r['dataset']]['label']} | {STEP_LABEL[r['step']]} | {r['target']} | "
+          f"{r.get('text', '-')} | {word} |")
+    if big is not None:
+        lc = mem["largest_file_count"]
+        word = "not measured (needs 80,000 files)" if lc["met"] is None else ("yes" if lc["met"] else "**no**")
+        p(f"| {info[big]['label']} | every step | peak RSS ≤ {RSS_LIMIT_MIB} MiB | "
+          f"{lc['peak_mib']:.0f} MiB ({STEP_LABEL.get(peak[big]['step'], peak[big]['step'])}) | {word} |")
+    if "large" in peak:
+        p(f"| {info['large']['label']} | every step | RSS does not grow with file size | "
+          f"{mem['large_file_peak_mib']:.0f} MiB ({STEP_LABEL.get(peak['large']['step'], peak['large']['step'])}) "
+          f"| see the memory table |")
+    if growth:
+        bad = [k.split("/")[1] for k, v in growth.items() if v["met"] is False]
+        p(f"| growth {info[gds[0]]['files']:,} → {info[gds[-1]]['files']:,} | per-file time | "
+          f"does not rise | {len(bad)} of {sum(1 for v in growth.values() if v['met'] is not None)} "
+          f"steps rise{': ' + ', '.join(bad) if bad else ''} | {'yes' if not bad else '**no**'} |")
+
+    print("\n".join(lines))
+
+    doc = {
+        "meta": meta,
+        "datasets": json_ds,
+        "targets": results,
+        "memory": mem,
+        "growth": growth,
+        "growth_slack": growth_slack,
+    }
+    with open(out_json, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "gen":
+        gen(args[0], args[1], int(args[2]))
+        return 0
+    if cmd == "run":
+        return run(args)
+    if cmd == "report":
+        return report(args)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
