@@ -190,7 +190,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let mut lines = vec![format!("{} could not be deleted", plural(plan.failed.len() as u64, "object"))];
         lines.extend(plan.failed.iter().take(3).map(|(id, e)| format!("{id}: {e}")));
         lines.push("run the command again to retry".into());
-        return Err(super::WithReport { message: lines.join("\n"), report: emit(&plan, false) }.into());
+        return Err(
+            super::WithReport { hint: None, message: lines.join("\n"), report: emit(&plan, false) }.into()
+        );
     }
     out.emit(&emit(&plan, false));
     Ok(())

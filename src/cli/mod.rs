@@ -151,6 +151,8 @@ pub fn main() -> ExitCode {
 #[derive(Debug)]
 pub struct WithReport {
     pub message: String,
+    /// What to do about it (a `hint:` line, and `hint` in the JSON document).
+    pub hint: Option<String>,
     pub report: serde_json::Value,
 }
 
@@ -164,7 +166,8 @@ impl std::error::Error for WithReport {}
 
 fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let lib = err.downcast_ref::<Error>();
-    let hint = lib.and_then(Error::hint);
+    let hint =
+        lib.and_then(Error::hint).or_else(|| err.downcast_ref::<WithReport>().and_then(|w| w.hint.clone()));
     let code = if matches!(lib, Some(Error::Usage(_))) { 2 } else { 1 };
     eprintln!("error: {err:#}");
     if let Some(h) = &hint {

@@ -62,8 +62,10 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         report.already_there
     ));
     if !report.ok() {
-        let message = problems(&report, direction);
-        return Err(super::WithReport { message, report: serde_json::json!({ "transfer": report }) }.into());
+        let (message, hint) = problems(&report, direction);
+        return Err(
+            super::WithReport { message, hint, report: serde_json::json!({ "transfer": report }) }.into()
+        );
     }
     if direction == Direction::Pull {
         // Only the work tree's data is checked out; other revisions' data waits in the cache.
@@ -80,8 +82,10 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     Ok(())
 }
 
-fn problems(r: &Report, direction: Direction) -> String {
+/// What went wrong (the error), and what to do about it (the hint).
+fn problems(r: &Report, direction: Direction) -> (String, Option<String>) {
     let mut lines = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
     let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
     if !r.missing.is_empty() {
         let side = match direction {
@@ -109,7 +113,7 @@ fn problems(r: &Report, direction: Direction) -> String {
         lines.push(format!("… and {} more failures", r.failed.len() - 3));
     }
     if !r.missing.is_empty() {
-        lines.push(match direction {
+        hints.push(match direction {
             Direction::Push => "the data was changed or deleted before it was pushed: `trove status` shows \
                                 which; `trove add` it again, or fetch the objects from a remote that has them"
                 .into(),
@@ -117,13 +121,13 @@ fn problems(r: &Report, direction: Direction) -> String {
         });
     }
     if !r.corrupt.is_empty() {
-        lines.push(format!(
+        hints.push(format!(
             "push a sound copy to remote {} from a clone whose cache has it (`trove verify --remote {}` lists the damage)",
             r.remote, r.remote
         ));
     }
     if !r.failed.is_empty() {
-        lines.push("run the command again to retry; what was transferred is kept".into());
+        hints.push("run the command again to retry; what was transferred is kept".into());
     }
-    lines.join("\n")
+    (lines.join("\n"), (!hints.is_empty()).then(|| hints.join("\n")))
 }

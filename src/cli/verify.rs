@@ -69,7 +69,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ));
     if !report.ok() {
         let message = problems(&report, &repo.root, args.repair);
-        return Err(super::WithReport { message, report: serde_json::json!({ "verify": report }) }.into());
+        return Err(super::WithReport {
+            hint: None,
+            message,
+            report: serde_json::json!({ "verify": report }),
+        }
+        .into());
     }
     out.emit(&serde_json::json!({ "verify": report }));
     Ok(())
