@@ -138,6 +138,56 @@ impl Cache {
         Ok(Staged { temp, id })
     }
 
+    /// Whether staging clones files (reflink) into this cache, found out once per process
+    /// by cloning `sample` into a temp file. When it does, copying through memory would be
+    /// the slower way.
+    pub fn can_reflink(&self, sample: &Path) -> bool {
+        static PROBED: std::sync::Once = std::sync::Once::new();
+        PROBED.call_once(|| {
+            let temp = self.tmp_dir().join(format!("obj-{}-probe", pid()));
+            let works = reflink_copy::reflink(sample, &temp).is_ok();
+            let _ = fs::remove_file(&temp);
+            REFLINK_WORKS.store(works, Ordering::Relaxed);
+        });
+        REFLINK_WORKS.load(Ordering::Relaxed)
+    }
+
+    /// Stage an object from bytes already read (and hashed to `id`).
+    pub fn stage_bytes(&self, bytes: &[u8], id: ObjectId) -> Result<Staged> {
+        let (mut file, temp) = self.temp_file()?;
+        if let Err(e) = file.write_all(bytes) {
+            drop(file);
+            let _ = fs::remove_file(&temp);
+            return Err(Error::io(&temp, e));
+        }
+        Ok(Staged { temp, id })
+    }
+
+    /// Stage an object by hard-linking `src` (whose content hashed to `id`): the cache and
+    /// the workspace share one inode, made read-only. `None` when `src` cannot be linked
+    /// (another file system); an error when it changed since it was hashed.
+    pub fn stage_link(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Option<Staged>> {
+        let dir = self.tmp_dir();
+        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let linked = match fs::hard_link(src, &temp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+                fs::create_dir_all(&dir).at(&dir)?;
+                fs::hard_link(src, &temp)
+            }
+            other => other,
+        };
+        if linked.is_err() {
+            return Ok(None);
+        }
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
+        let after = fs::metadata(src).at(src)?;
+        if changed(before, &after) {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::path(src, "file changed while it was being added; run the command again"));
+        }
+        Ok(Some(Staged { temp, id }))
+    }
+
     /// A new read-only temp file in the cache's own file system, open for writing.
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf)> {
         use std::os::unix::fs::OpenOptionsExt;

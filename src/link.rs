@@ -2,9 +2,12 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -47,14 +50,15 @@ impl LinkKind {
     }
 }
 
+/// Reflink failed once (the file system cannot clone): later files go straight to the next kind.
+static REFLINK_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
 fn temp_beside(dest: &Path) -> PathBuf {
+    static PID: OnceLock<u32> = OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let unique = format!(
-        ".{name}.trove-{}-{:x}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
-    );
-    dest.with_file_name(unique)
+    dest.with_file_name(format!(".{name}.trove-{pid}-{:x}", TEMP_SEQ.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// The process id in a temp name `.NAME.trove-PID-HEX` written by [`place`], if it is one.
@@ -91,23 +95,15 @@ fn writable_mode(exec: bool) -> u32 {
 }
 
 /// Put the object at `object` into the workspace at `dest`, replacing what is there,
-/// trying each link kind in order. Returns the kind that worked.
+/// trying each link kind in order. Returns the kind that worked. The parent folder is
+/// created when missing.
 pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Result<LinkKind> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).at(parent)?;
-    }
     let temp = temp_beside(dest);
     let mut last_err = None;
     for &kind in kinds {
-        let attempt = match kind {
-            LinkKind::Reflink => reflink_copy::reflink(object, &temp)
-                .and_then(|_| fs::set_permissions(&temp, fs::Permissions::from_mode(writable_mode(exec)))),
-            LinkKind::Copy => fs::copy(object, &temp)
-                .and_then(|_| fs::set_permissions(&temp, fs::Permissions::from_mode(writable_mode(exec)))),
-            // A shared inode cannot carry an exec bit of its own.
-            LinkKind::Hardlink if exec => continue,
-            LinkKind::Hardlink => fs::hard_link(object, &temp),
-            LinkKind::Symlink => std::os::unix::fs::symlink(object, &temp),
+        let attempt = match with_parent(&temp, || make(kind, object, &temp, exec)) {
+            Some(attempt) => attempt,
+            None => continue,
         };
         match attempt {
             Ok(()) => {
@@ -118,7 +114,9 @@ pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Resu
                 return Ok(kind);
             }
             Err(e) => {
-                let _ = fs::remove_file(&temp);
+                if kind == LinkKind::Copy {
+                    let _ = fs::remove_file(&temp);
+                }
                 last_err = Some(e);
             }
         }
@@ -131,6 +129,88 @@ pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Resu
             last_err.map_or_else(|| "no kind applies".to_string(), |e| e.to_string())
         ),
     ))
+}
+
+/// Run `op`; when it fails because the parent folder of `path` is missing, create the
+/// folder and run it once more.
+fn with_parent<T>(path: &Path, mut op: impl FnMut() -> Option<io::Result<T>>) -> Option<io::Result<T>> {
+    match op()? {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = path.parent()?;
+            if parent.is_dir() {
+                return Some(Err(e));
+            }
+            if let Err(e) = fs::create_dir_all(parent) {
+                return Some(Err(e));
+            }
+            op()
+        }
+        other => Some(other),
+    }
+}
+
+/// Make `temp` a new file with the object's content by one link kind; `None` when the
+/// kind does not apply here.
+fn make(kind: LinkKind, object: &Path, temp: &Path, exec: bool) -> Option<io::Result<()>> {
+    Some(match kind {
+        LinkKind::Reflink if REFLINK_UNSUPPORTED.load(Ordering::Relaxed) => return None,
+        LinkKind::Reflink => reflink_copy::reflink(object, temp)
+            .inspect_err(|e| {
+                if e.kind() != io::ErrorKind::NotFound {
+                    REFLINK_UNSUPPORTED.store(true, Ordering::Relaxed);
+                }
+            })
+            .and_then(|_| fs::set_permissions(temp, fs::Permissions::from_mode(writable_mode(exec)))),
+        LinkKind::Copy => copy_new(object, temp, writable_mode(exec)),
+        // A shared inode cannot carry an exec bit of its own.
+        LinkKind::Hardlink if exec => return None,
+        LinkKind::Hardlink => fs::hard_link(object, temp),
+        LinkKind::Symlink => std::os::unix::fs::symlink(object, temp),
+    })
+}
+
+/// Copy `src` to a new file `dest` created with `mode` (less the umask).
+fn copy_new(src: &Path, dest: &Path, mode: u32) -> io::Result<()> {
+    let from = fs::File::open(src)?;
+    let to = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(dest)?;
+    copy_data(&from, &to)
+}
+
+/// Copy all of `from` (read from its start) to `to` (written at its start). The kernel
+/// copies (copy_file_range, without a trip through user space) where it can.
+pub fn copy_data(from: &fs::File, to: &fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut copied: u64 = 0;
+    loop {
+        // SAFETY: both descriptors are open for the call; null offsets use the file positions.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 30,
+                0,
+            )
+        };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => copied += n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // Not supported between these files: copy through user space.
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM)
+                        if copied == 0 =>
+                    {
+                        return io::copy(&mut &*from, &mut &*to).map(|_| ());
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
 }
 
 /// Whether a workspace file shares its storage with the cache (and so must not be written).

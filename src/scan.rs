@@ -116,12 +116,7 @@ pub fn hash_all(
     files: &[Found],
     reporter: &dyn Reporter,
 ) -> Result<Vec<ObjectId>> {
-    let keys: Vec<Vec<u8>> = files.iter().map(|f| state_key(repo, &f.abs)).collect();
-    let lookups: Vec<(&[u8], Stamp)> =
-        keys.iter().zip(files).map(|(k, f)| (k.as_slice(), Stamp::of(&f.meta))).collect();
-    let cached = state.lookup(&lookups);
-    let todo: Vec<usize> =
-        (0..files.len()).filter(|&i| cached[i].is_none() && files[i].known.is_none()).collect();
+    let (mut ids, todo) = cached_ids(repo, state, files);
     let todo_bytes: u64 = todo.iter().map(|&i| files[i].meta.len()).sum();
     if !todo.is_empty() {
         reporter.start("hashing", todo.len() as u64, todo_bytes);
@@ -137,19 +132,36 @@ pub fn hash_all(
     if !todo.is_empty() {
         reporter.finish();
     }
-    let mut ids: Vec<Option<ObjectId>> = cached;
+    for &(i, id) in &hashed {
+        ids[i] = Some(id);
+    }
+    record_hashed(repo, state, files, &hashed);
+    Ok(ids.into_iter().map(|i| i.expect("every file has an id")).collect())
+}
+
+/// The ids known without reading: from the hash cache (one batched lookup) or from a
+/// symlink into the cache. Returns them, and the indexes of the files still to hash.
+pub fn cached_ids(repo: &Repo, state: &StateDb, files: &[Found]) -> (Vec<Option<ObjectId>>, Vec<usize>) {
+    let keys: Vec<Vec<u8>> = files.iter().map(|f| state_key(repo, &f.abs)).collect();
+    let lookups: Vec<(&[u8], Stamp)> =
+        keys.iter().zip(files).map(|(k, f)| (k.as_slice(), Stamp::of(&f.meta))).collect();
+    let mut ids = state.lookup(&lookups);
     for (i, f) in files.iter().enumerate() {
         if let Some(k) = f.known {
             ids[i] = Some(k);
         }
     }
-    let mut fresh = Vec::with_capacity(hashed.len());
-    for (i, id) in hashed {
-        ids[i] = Some(id);
-        fresh.push((keys[i].clone(), Stamp::of(&files[i].meta), id));
-    }
+    let todo = (0..files.len()).filter(|&i| ids[i].is_none()).collect();
+    (ids, todo)
+}
+
+/// Remember in the hash cache the ids just computed for `files[i]`.
+pub fn record_hashed(repo: &Repo, state: &StateDb, files: &[Found], hashed: &[(usize, ObjectId)]) {
+    let fresh: Vec<_> = hashed
+        .iter()
+        .map(|&(i, id)| (state_key(repo, &files[i].abs), Stamp::of(&files[i].meta), id))
+        .collect();
     state.record(&fresh, state.opened_ns());
-    Ok(ids.into_iter().map(|i| i.expect("every file has an id")).collect())
 }
 
 /// The id of one file, from the hash cache or by hashing it.

@@ -3,13 +3,15 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::cache::Staged;
 use crate::error::{Error, IoContext, Result};
 use crate::git;
-use crate::hash::ObjectId;
+use crate::hash::{ObjectId, hash_file};
 use crate::link::{self, LinkKind};
 use crate::pointer::{self, Kind, Pointer};
 use crate::progress::Reporter;
@@ -100,8 +102,8 @@ fn add_one(
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
     };
-    let ids = scan::hash_all(repo, state, &files, reporter)?;
-    let (new_objects, new_bytes) = store(repo, &files, &ids, reporter)?;
+    let link_first = kinds.first() == Some(&LinkKind::Hardlink);
+    let Stored { ids, new_objects, new_bytes, linked } = store(repo, state, &files, link_first, reporter)?;
 
     let pointer = if is_dir {
         let manifest = scan::manifest_of(&files, &ids);
@@ -131,8 +133,9 @@ fn add_one(
         let relink: Vec<(PathBuf, ObjectId, bool)> = files
             .iter()
             .zip(&ids)
-            .filter(|(f, _)| f.known.is_none())
-            .map(|(f, id)| (f.abs.clone(), *id, f.exec))
+            .enumerate()
+            .filter(|(i, (f, _))| f.known.is_none() && !linked.contains(i))
+            .map(|(_, (f, id))| (f.abs.clone(), *id, f.exec))
             .collect();
         let placed = relink
             .par_iter()
@@ -156,31 +159,139 @@ fn add_one(
     Ok((added, touched))
 }
 
-/// Copy the files whose objects the cache lacks into it; returns (objects, bytes) added.
-fn store(repo: &Repo, files: &[Found], ids: &[ObjectId], reporter: &dyn Reporter) -> Result<(u64, u64)> {
-    let mut seen = HashSet::new();
-    let missing: Vec<(&Found, ObjectId)> = files
-        .iter()
-        .zip(ids)
-        .filter(|(_, id)| seen.insert(**id) && !repo.cache.has_object(id))
-        .map(|(f, id)| (f, *id))
-        .collect();
-    if missing.is_empty() {
-        return Ok((0, 0));
+/// Files up to this size are read once into memory, hashed and written from there; larger
+/// ones are hashed (memory-mapped, on all cores) and then copied by the kernel.
+const ONE_PASS_MAX: u64 = 4 << 20;
+
+struct Stored {
+    ids: Vec<ObjectId>,
+    new_objects: u64,
+    new_bytes: u64,
+    /// Indexes of files that now share their inode with the cache (hard-linked into it).
+    linked: HashSet<usize>,
+}
+
+/// Hash `files` and store the content the cache lacks, reading each file once where it
+/// can: small files are read into memory, hashed and written from the same bytes. With
+/// `link_first` (cache.link starts with hardlink) new objects are hard links of the files.
+fn store(
+    repo: &Repo,
+    state: &StateDb,
+    files: &[Found],
+    link_first: bool,
+    reporter: &dyn Reporter,
+) -> Result<Stored> {
+    let cache = &repo.cache;
+    let (mut ids, todo) = scan::cached_ids(repo, state, files);
+    // An object is written once even when several files hold it.
+    let claimed: Mutex<HashSet<ObjectId>> = Mutex::new(HashSet::new());
+    let claim = |id: &ObjectId| !cache.has_object(id) && claimed.lock().expect("not poisoned").insert(*id);
+
+    let reflink = todo.first().is_some_and(|&i| cache.can_reflink(&files[i].abs));
+    let todo_bytes: u64 = todo.iter().map(|&i| files[i].meta.len()).sum();
+    if !todo.is_empty() {
+        reporter.start("adding", todo.len() as u64, todo_bytes);
     }
-    let bytes: u64 = missing.iter().map(|(f, _)| f.meta.len()).sum();
-    reporter.start("storing", missing.len() as u64, bytes);
-    let staged = missing
+    // Each hashed file: its id, the staged object when it was written in the same pass,
+    // whether it was hard-linked into the cache, whether its content is dealt with.
+    let hashed: Vec<(usize, ObjectId, Option<Staged>, bool, bool)> = todo
         .par_iter()
-        .map(|(f, id)| {
-            let s = repo.cache.stage_file(&f.abs, *id, &f.meta);
+        .map(|&i| {
+            let f = &files[i];
+            let one_pass = f.meta.len() <= ONE_PASS_MAX && !reflink;
+            let out = if one_pass {
+                let bytes = read_unchanged(f)?;
+                let id = ObjectId::of_bytes(&bytes);
+                let (staged, linked) = if !claim(&id) {
+                    (None, false)
+                } else if link_first && !f.exec {
+                    match cache.stage_link(&f.abs, id, &f.meta)? {
+                        Some(s) => (Some(s), true),
+                        None => (Some(cache.stage_bytes(&bytes, id)?), false),
+                    }
+                } else {
+                    (Some(cache.stage_bytes(&bytes, id)?), false)
+                };
+                (i, id, staged, linked, true)
+            } else {
+                (i, hash_file(&f.abs)?.0, None, false, false)
+            };
             reporter.advance(1, f.meta.len());
-            s
+            Ok(out)
         })
-        .collect::<Result<Vec<_>>>()?;
-    repo.cache.commit(staged)?;
-    reporter.finish();
-    Ok((missing.len() as u64, bytes))
+        .collect::<Result<_>>()?;
+    if !todo.is_empty() {
+        reporter.finish();
+    }
+    let mut fresh = Vec::with_capacity(hashed.len());
+    let mut staged = Vec::new();
+    let mut linked = HashSet::new();
+    let mut new_bytes = 0;
+    let mut done = vec![false; files.len()];
+    for (i, id, s, l, d) in hashed {
+        ids[i] = Some(id);
+        done[i] = d;
+        fresh.push((i, id));
+        if let Some(s) = s {
+            staged.push(s);
+            new_bytes += files[i].meta.len();
+        }
+        if l {
+            linked.insert(i);
+        }
+    }
+    scan::record_hashed(repo, state, files, &fresh);
+    let ids: Vec<ObjectId> = ids.into_iter().map(|i| i.expect("every file has an id")).collect();
+
+    // What is still missing: large files, and files whose id came from the hash cache.
+    let rest: Vec<usize> =
+        (0..files.len()).filter(|&i| files[i].known.is_none() && !done[i] && claim(&ids[i])).collect();
+    if !rest.is_empty() {
+        let bytes: u64 = rest.iter().map(|&i| files[i].meta.len()).sum();
+        reporter.start("storing", rest.len() as u64, bytes);
+        let more = rest
+            .par_iter()
+            .map(|&i| {
+                let f = &files[i];
+                let link =
+                    if link_first && !f.exec { cache.stage_link(&f.abs, ids[i], &f.meta)? } else { None };
+                let out = match link {
+                    Some(s) => (i, s, true),
+                    None => (i, cache.stage_file(&f.abs, ids[i], &f.meta)?, false),
+                };
+                reporter.advance(1, f.meta.len());
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        reporter.finish();
+        for (i, s, l) in more {
+            staged.push(s);
+            new_bytes += files[i].meta.len();
+            if l {
+                linked.insert(i);
+            }
+        }
+    }
+    let new_objects = staged.len() as u64;
+    cache.commit(staged)?;
+    Ok(Stored { ids, new_objects, new_bytes, linked })
+}
+
+/// A file's whole content, refused when the file changed since it was listed.
+fn read_unchanged(f: &Found) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = fs::File::open(&f.abs).at(&f.abs)?;
+    let mut bytes = vec![0; f.meta.len() as usize];
+    let complete = match file.read_exact(&mut bytes) {
+        Ok(()) => file.read(&mut [0u8; 1]).at(&f.abs)? == 0,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+        Err(e) => return Err(Error::io(&f.abs, e)),
+    };
+    let after = file.metadata().at(&f.abs)?;
+    if !complete || crate::cache::changed(&f.meta, &after) {
+        return Err(Error::path(&f.abs, "file changed while it was being added; run the command again"));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
