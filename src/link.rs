@@ -170,7 +170,7 @@ fn make(kind: LinkKind, object: &Path, temp: &Path, exec: bool) -> Option<io::Re
 }
 
 /// Copy `src` to a new file `dest` created with `mode` (less the umask).
-fn copy_new(src: &Path, dest: &Path, mode: u32) -> io::Result<()> {
+pub fn copy_new(src: &Path, dest: &Path, mode: u32) -> io::Result<()> {
     let from = fs::File::open(src)?;
     let to = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(dest)?;
     copy_data(&from, &to)

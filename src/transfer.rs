@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -19,10 +19,10 @@ use crate::remote::{Connection, ObjectKey, Remote, check_layout};
 use crate::repo::Repo;
 use crate::tracked::Tracked;
 
-/// Attempts per object before it is reported as failed.
-/// Downloads are made durable and renamed into the cache in batches of this many, so an
-/// interrupted fetch keeps what it finished.
-const COMMIT_BATCH: usize = 512;
+/// Downloads are made durable and renamed into the cache in batches, one at most every
+/// this long, so an interrupted fetch keeps what it finished; each batch costs a flush of
+/// the file system, so they are not made more often.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -375,15 +375,16 @@ pub fn fetch(
 
     let total: u64 = needed.iter().map(|(_, s)| s).sum();
     reporter.start("fetching", needed.len() as u64, total);
-    let pending: Mutex<Vec<Staged>> = Mutex::new(Vec::new());
+    let pending: Mutex<(Vec<Staged>, Instant)> = Mutex::new((Vec::new(), Instant::now()));
     let commit_err: Mutex<Option<Error>> = Mutex::new(None);
     let flush = |force: bool| {
         let batch = {
             let mut p = pending.lock().expect("pending");
-            if !force && p.len() < COMMIT_BATCH {
+            if !force && p.1.elapsed() < COMMIT_INTERVAL {
                 return;
             }
-            std::mem::take(&mut *p)
+            p.1 = Instant::now();
+            std::mem::take(&mut p.0)
         };
         if let Err(e) = repo.cache.commit(batch) {
             commit_err.lock().expect("commit").get_or_insert(e);
@@ -391,7 +392,7 @@ pub fn fetch(
     };
     let got = pool.run(&needed, |c, (k, size)| {
         let staged = download_verified(&repo.cache, c, k, *size)?;
-        pending.lock().expect("pending").push(staged);
+        pending.lock().expect("pending").0.push(staged);
         flush(false);
         reporter.advance(1, *size);
         Ok(())

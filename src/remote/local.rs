@@ -131,14 +131,15 @@ impl Connection for FolderConnection {
     }
 
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        let temp = self.root.join("tmp").join(format!(
-            "up-{}-{}",
-            std::process::id(),
-            UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let pid = *PID.get_or_init(std::process::id);
+        let temp = self
+            .root
+            .join("tmp")
+            .join(format!("up-{pid}-{}", UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let dest = self.root.join(key.rel_path());
         let result = (|| {
-            fs::copy(local, &temp).map_err(|e| self.err(&dest, e))?;
+            crate::link::copy_new(local, &temp, 0o444).map_err(|e| self.err(&dest, e))?;
             let parent = dest.parent().expect("object path has a folder");
             if let Err(e) = fs::rename(&temp, &dest) {
                 if e.kind() != std::io::ErrorKind::NotFound {
