@@ -23,6 +23,11 @@ use crate::tracked::Tracked;
 /// this long, so an interrupted fetch keeps what it finished; each batch costs a flush of
 /// the file system, so they are not made more often.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(3);
+/// Objects up to this size are downloaded in batches, through memory.
+const BATCH_OBJECT_MAX: u64 = 1 << 20;
+/// A batch holds at most this many objects, or about this many bytes.
+const BATCH_OBJECTS: usize = 256;
+const BATCH_BYTES: u64 = 8 << 20;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -390,11 +395,62 @@ pub fn fetch(
             commit_err.lock().expect("commit").get_or_insert(e);
         }
     };
-    let got = pool.run(&needed, |c, (k, size)| {
-        let staged = download_verified(&repo.cache, c, k, *size)?;
+    let stage = |staged: Staged, size: u64| {
         pending.lock().expect("pending").0.push(staged);
         flush(false);
-        reporter.advance(1, *size);
+        reporter.advance(1, size);
+    };
+    // Small objects go in batches, which a backend with round trips pipelines; large
+    // ones stream to disk one at a time.
+    let (small, large): (Vec<usize>, Vec<usize>) =
+        (0..needed.len()).partition(|&i| needed[i].1 <= BATCH_OBJECT_MAX);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for i in small {
+        if batches.last().is_none_or(|b| b.len() >= BATCH_OBJECTS || bytes >= BATCH_BYTES) {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += needed[i].1;
+        batches.last_mut().expect("pushed").push(i);
+    }
+    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..needed.len()).map(|_| None).collect());
+    let batch_results = pool.run(&batches, |c, batch| {
+        // On a retry, what completed before is not asked again.
+        let todo: Vec<usize> =
+            batch.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
+        let items: Vec<(ObjectKey, u64)> = todo.iter().map(|&i| needed[i]).collect();
+        let mut unsure = Vec::new();
+        c.download_batch(&items, &mut |j, got| {
+            let (k, size) = items[j];
+            let outcome = got.and_then(|bytes| {
+                let actual = ObjectId::of_bytes(&bytes);
+                if actual != k.id {
+                    return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+                }
+                stage(repo.cache.stage_bytes(&bytes, k.id)?, size);
+                Ok(())
+            });
+            if outcome
+                .as_ref()
+                .is_err_and(|e| !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. }))
+            {
+                unsure.push(j);
+            }
+            outcomes.lock().expect("outcomes")[todo[j]] = Some(outcome);
+        })?;
+        // A failure to read may be an object that is not there.
+        for j in unsure {
+            if !c.exists(&items[j].0).unwrap_or(true) {
+                outcomes.lock().expect("outcomes")[todo[j]] =
+                    Some(Err(Error::MissingObject { id: items[j].0.display() }));
+            }
+        }
+        Ok(())
+    })?;
+    let large_results = pool.run(&large, |c, &i| {
+        let (k, size) = needed[i];
+        stage(download_verified(&repo.cache, c, &k, size)?, size);
         Ok(())
     })?;
     flush(true);
@@ -402,13 +458,28 @@ pub fn fetch(
     if let Some(e) = commit_err.into_inner().expect("commit") {
         return Err(e);
     }
-    for ((k, size), r) in needed.iter().zip(got) {
+    let mut outcomes = outcomes.into_inner().expect("outcomes");
+    for (i, r) in large.iter().zip(large_results) {
+        outcomes[*i] = Some(r);
+    }
+    for (batch, r) in batches.iter().zip(batch_results) {
+        if let Err(e) = r {
+            let why = e.to_string();
+            for &i in batch {
+                if outcomes[i].is_none() {
+                    report.failed.push((needed[i].0.display(), why.clone()));
+                }
+            }
+        }
+    }
+    for ((k, size), r) in needed.iter().zip(outcomes) {
         match r {
-            Ok(()) => {
+            Some(Ok(())) => {
                 report.files += 1;
                 report.bytes += size;
             }
-            Err(e) => classify(&mut report, k, e),
+            Some(Err(e)) => classify(&mut report, k, e),
+            None => {}
         }
     }
     report.seconds = started.elapsed().as_secs_f64();

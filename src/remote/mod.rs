@@ -6,6 +6,7 @@
 pub mod local;
 pub mod pool;
 pub mod sftp;
+mod sftp_pipe;
 pub mod ssh_config;
 
 use std::io::Write;
@@ -88,6 +89,21 @@ pub trait Connection: Send {
     /// expected size when known (it saves asking the server); a shorter or longer object
     /// then fails its hash check like any corrupt one.
     fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64>;
+    /// Download several objects (keys with their expected sizes), calling `done` with
+    /// each one's index and its first `size` bytes (or why not) as it completes. The
+    /// default downloads one at a time; a backend with round trips keeps many requests in
+    /// flight. An error means the connection failed: objects not reported did not complete.
+    fn download_batch(
+        &mut self,
+        items: &[(ObjectKey, u64)],
+        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
+    ) -> Result<()> {
+        for (i, (key, size)) in items.iter().enumerate() {
+            let mut bytes = Vec::with_capacity(*size as usize);
+            done(i, self.download(key, Some(*size), &mut bytes).map(|_| bytes));
+        }
+        Ok(())
+    }
     /// Delete temp files under `tmp/` that no upload will finish: this process's own
     /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
     /// (left by killed pushes). Best effort, at the end of a push.

@@ -20,6 +20,7 @@ use ssh2::{
     OpenType, Prompt, Session, Sftp,
 };
 
+use super::sftp_pipe::{Outcome, Pipe};
 use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, ssh_config};
 use crate::error::{Error, Result};
 
@@ -190,8 +191,9 @@ impl Remote for SftpRemote {
         session.set_timeout(IO_TIMEOUT_MS);
         Ok(Box::new(SftpConnection {
             target: Arc::clone(t),
+            pipe: None,
             sftp,
-            _session: session,
+            session,
             prefixes: HashSet::new(),
             buf: vec![0; CHUNK],
         }))
@@ -679,9 +681,11 @@ fn temp_prefix() -> &'static str {
 
 struct SftpConnection {
     target: Arc<Target>,
-    // Dropped before the session it runs on.
+    // Dropped before the session they run on.
+    /// A second SFTP channel for pipelined batch downloads, opened on first use.
+    pipe: Option<Pipe>,
     sftp: Sftp,
-    _session: Session,
+    session: Session,
     /// `objects/<prefix>` folders known to exist.
     prefixes: HashSet<String>,
     buf: Vec<u8>,
@@ -953,6 +957,36 @@ impl Connection for SftpConnection {
         };
         self.buf = buf;
         result
+    }
+
+    fn download_batch(
+        &mut self,
+        items: &[(ObjectKey, u64)],
+        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
+    ) -> Result<()> {
+        let target = Arc::clone(&self.target);
+        if self.pipe.is_none() {
+            let pipe = Pipe::open(&self.session)
+                .map_err(|e| target.err(format!("cannot start SFTP on {}: {e}", target.addr())))?;
+            self.pipe = Some(pipe);
+        }
+        let paths: Vec<(String, u64)> =
+            items.iter().map(|(k, size)| (self.path(&k.rel_path()), *size)).collect();
+        let pipe = self.pipe.as_mut().expect("opened above");
+        let result = pipe.read_files(&paths, &mut |i, outcome| {
+            done(
+                i,
+                match outcome {
+                    Outcome::Data(bytes) => Ok(bytes),
+                    Outcome::Missing => Err(Error::MissingObject { id: items[i].0.display() }),
+                    Outcome::Refused(why) => Err(target.err(format!("downloading {}: {why}", paths[i].0))),
+                },
+            )
+        });
+        result.map_err(|e| {
+            self.pipe = None;
+            target.err(format!("downloading from {}: {e}", target.addr()))
+        })
     }
 
     fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>> {

@@ -168,6 +168,7 @@ both_backends!(
     pull_of_one_path_fetches_only_that,
     corrupt_remote_object_is_detected_and_never_placed,
     truncated_or_extended_remote_objects_are_corrupt,
+    missing_remote_objects_are_named_and_the_rest_fetched,
     interrupted_push_resumes,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
@@ -290,6 +291,49 @@ fn corrupt_remote_object_is_detected_and_never_placed(b: Backend) {
     // Every later fetch finds the damage again.
     let out = clone.fails(1, &["pull", "model.bin"]);
     assert!(out.stderr.contains(&id), "{out}");
+}
+
+fn missing_remote_objects_are_named_and_the_rest_fetched(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    // Many small objects (downloaded in batches), one over a read's length, one past
+    // the batch limit (streamed), and an empty file.
+    for i in 0..300 {
+        env.write(&format!("data/f{i:03}.bin"), noise(1 + i * 37, i as u64));
+    }
+    env.write("data/mid.bin", noise(100_000, 900));
+    env.write("data/big.bin", noise(3 << 20, 901));
+    env.write("data/empty.bin", b"");
+    env.ok(&["add", "data"]);
+    remote.configure(&env);
+    commit_all(&env);
+    env.ok(&["push"]);
+
+    let gone_small = blake3_hex(&noise(1 + 7 * 37, 7));
+    let gone_big = blake3_hex(&noise(3 << 20, 901));
+    for (name, path) in remote.objects() {
+        if name == gone_small || name == gone_big {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    let clone = clone_repo(&env.root);
+    let out = clone.run(&["--json", "fetch"]);
+    assert_eq!(out.code, 1, "{out}");
+    let v = out.json();
+    let mut missing = strings(&v["transfer"]["missing"]);
+    missing.sort();
+    let mut expected = vec![gone_small.clone(), gone_big.clone()];
+    expected.sort();
+    assert_eq!(missing, expected, "{v}");
+    assert!(strings(&v["transfer"]["failed"]).is_empty(), "{v}");
+    assert_eq!(v["transfer"]["files"], 302, "the 301 other objects and the manifest arrived: {v}");
+    for i in (0..300).filter(|&i| i != 7) {
+        let id = blake3_hex(&noise(1 + i * 37, i as u64));
+        assert!(clone.object_path(&id).is_file(), "f{i:03}.bin's object was fetched");
+    }
+    let mid = blake3_hex(&noise(100_000, 900));
+    assert_eq!(fs::read(clone.object_path(&mid)).unwrap(), noise(100_000, 900));
+    clone.ok(&["verify"]);
 }
 
 fn truncated_or_extended_remote_objects_are_corrupt(b: Backend) {
