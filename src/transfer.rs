@@ -189,6 +189,18 @@ fn present_on_remote(pool: &Pool, keys: &[ObjectKey]) -> Result<HashSet<ObjectKe
     Ok(present)
 }
 
+/// The manifests of the tracked folders that the remote has.
+fn complete_folders(pool: &Pool, targets: &[Tracked]) -> Result<HashSet<ObjectKey>> {
+    let keys: Vec<ObjectKey> = targets
+        .iter()
+        .filter(|t| t.pointer.kind == Kind::Dir)
+        .map(|t| ObjectKey::manifest(t.pointer.hash))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    present_on_remote(pool, &keys)
+}
+
 /// Upload what the tracked items need and the remote lacks; manifests go last.
 pub fn push(
     repo: &Repo,
@@ -200,7 +212,23 @@ pub fn push(
     let started = Instant::now();
     let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
     let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
-    let w = wanted(&repo.cache, targets)?;
+    let pool = Pool::new(remote, open_checked(remote, true)?, jobs);
+    // A folder whose manifest the remote has is complete there (manifests are uploaded
+    // after all their files): its files are not looked at, so a push with nothing new
+    // costs a check per folder, not per file.
+    let complete = complete_folders(&pool, targets)?;
+    let targets: Vec<Tracked> = targets
+        .iter()
+        .filter(|t| {
+            let done = t.pointer.kind == Kind::Dir && complete.contains(&ObjectKey::manifest(t.pointer.hash));
+            if done {
+                report.already_there += t.pointer.files.unwrap_or(0) + 1;
+            }
+            !done
+        })
+        .cloned()
+        .collect();
+    let w = wanted(&repo.cache, &targets)?;
 
     let mut local_files = Vec::new();
     let mut missing_local = HashSet::new();
@@ -211,7 +239,6 @@ pub fn push(
             missing_local.insert(*k);
         }
     }
-    let pool = Pool::new(remote, open_checked(remote, true)?, jobs);
     let mut all_keys: Vec<ObjectKey> = local_files.iter().map(|(k, _)| *k).collect();
     all_keys.extend(w.manifests.iter().map(|(k, _)| *k));
     // What this cache lacks is only a problem when the remote lacks it too (a clone that
@@ -228,7 +255,7 @@ pub fn push(
 
     let to_send: Vec<(ObjectKey, u64)> =
         local_files.iter().filter(|(k, _)| !present.contains(k)).copied().collect();
-    report.already_there = present.len() as u64;
+    report.already_there += present.len() as u64;
     let total: u64 = to_send.iter().map(|(_, s)| s).sum();
     reporter.start("pushing", to_send.len() as u64, total);
     let sent = pool.run(&to_send, |c, (k, size)| {
@@ -536,9 +563,18 @@ pub fn remote_status(
             (t.rel(repo), keys)
         })
         .collect();
-    let all: Vec<ObjectKey> =
-        per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
-    let on_remote = present_on_remote(&pool, &all)?;
+    let all: HashSet<ObjectKey> = per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect();
+    // The files of a folder whose manifest the remote has are there (see `push`).
+    let complete = complete_folders(&pool, targets)?;
+    let mut on_remote: HashSet<ObjectKey> = complete.clone();
+    for (_, keys) in &per_target {
+        if complete.contains(&keys[0]) {
+            on_remote.extend(keys.iter().copied());
+        }
+    }
+    let unsure: Vec<ObjectKey> = all.iter().filter(|k| !on_remote.contains(k)).copied().collect();
+    on_remote.extend(present_on_remote(&pool, &unsure)?);
+    let all: Vec<ObjectKey> = all.into_iter().collect();
     let local: HashMap<ObjectKey, bool> = all
         .iter()
         .map(|k| {
