@@ -50,6 +50,19 @@ impl Config {
         })
     }
 
+    /// Settings from the texts of config and config.local (as [`Config::load`] reads them
+    /// from `trove_dir`).
+    pub fn from_texts(trove_dir: &Path, shared: &str, local: &str) -> Result<Self> {
+        let shared_path = trove_dir.join("config");
+        let local_path = trove_dir.join("config.local");
+        Ok(Config {
+            shared: parse_mapping(&shared_path, shared)?,
+            local: parse_mapping(&local_path, local)?,
+            shared_path,
+            local_path,
+        })
+    }
+
     /// The value in effect: config.local wins over config.
     pub fn get(&self, key: &str) -> Option<&Value> {
         lookup(&self.local, key).or_else(|| lookup(&self.shared, key))
@@ -288,10 +301,15 @@ fn read_mapping(path: &Path) -> Result<Mapping> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Mapping::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
+    parse_mapping(path, &text)
+}
+
+/// The settings of a config file's text; `path` names it in errors.
+pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
     if text.trim().is_empty() {
         return Ok(Mapping::new());
     }
-    match serde_yaml::from_str::<Value>(&text) {
+    match serde_yaml::from_str::<Value>(text) {
         Ok(Value::Mapping(m)) => Ok(m),
         Ok(Value::Null) => Ok(Mapping::new()),
         Ok(_) => {

@@ -10,6 +10,9 @@ use crate::manifest::check_relative_path;
 
 pub const EXTENSION: &str = "trove";
 const HEADER: &str = "# trove pointer: commit this file; `trove pull` restores the data it names";
+/// A pointer is a few hundred bytes; anything far larger is not one, and is refused
+/// before the YAML parser spends time and memory on it.
+pub const MAX_POINTER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +69,15 @@ impl Pointer {
     /// Parse a pointer file's text; `file` names it in errors (with the line).
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
         let err = |line: usize, message: String| Error::Pointer { path: file.to_path_buf(), line, message };
+        if text.len() > MAX_POINTER_BYTES {
+            return Err(err(
+                1,
+                format!(
+                    "not a trove pointer: {} bytes, and a pointer is at most {MAX_POINTER_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
         let line_of = |key: &str| {
             text.lines()
                 .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
