@@ -181,6 +181,18 @@ pub fn is_secret(key: &str) -> bool {
     SECRET_KEYS.iter().any(|s| key.ends_with(&format!(".{s}")))
 }
 
+/// A setting's value as `trove config` and `trove remote list` show it: a secret only as
+/// `(set)`, a URL without a password written into it.
+pub fn shown(key: &str, value: &Value) -> Value {
+    if is_secret(key) {
+        return Value::String("(set)".into());
+    }
+    match value {
+        Value::String(s) if key.ends_with(".url") => Value::String(crate::remote::redact_url(s)),
+        other => other.clone(),
+    }
+}
+
 /// A YAML value on one line, for messages and `trove config KEY`.
 pub fn show(v: &Value) -> String {
     match v {
@@ -235,6 +247,13 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .filter(|j| (1..=64).contains(j))
             .map(|_| ())
             .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
+        "remote.NAME.url" => match value.as_str() {
+            Some(url) if crate::remote::redact_url(url) != url => Err(
+                "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD"
+                    .into(),
+            ),
+            _ => Ok(()),
+        },
         "remote.NAME.host_key" => match value.as_str() {
             Some("strict" | "accept-new") => Ok(()),
             _ => Err(format!("must be `strict` or `accept-new`, not {}", show(value))),

@@ -61,3 +61,6 @@ mod gc_verify_hooks;
 
 #[path = "cli/hostile.rs"]
 mod hostile;
+
+#[path = "cli/secrets.rs"]
+mod secrets;
