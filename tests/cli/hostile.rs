@@ -368,3 +368,36 @@ fn experiment_record_with_paths_leading_out_is_refused() {
     }
     sentinel.unchanged();
 }
+
+#[test]
+fn malformed_remote_layout_file_is_refused() {
+    let env = seeded();
+    let remote = env.outside().join("store");
+    env.ok(&["remote", "add", "store", remote.to_str().unwrap()]);
+    env.ok(&["push"]);
+    let count = || {
+        let mut files = Vec::new();
+        walk(&remote.join("objects"), &mut files);
+        files.len()
+    };
+    let before = count();
+    env.write("more.bin", "more");
+    env.ok(&["add", "more.bin"]);
+    let cases = [
+        "layout: [unclosed\n".to_string(),
+        "layout: '1'\n".to_string(),
+        "layout: -1\n".to_string(),
+        "- layout\n- 1\n".to_string(),
+        format!("layout: {}\n", "[".repeat(10_000)),
+        "\u{0}\u{1}\u{2}".to_string(),
+    ];
+    for text in cases {
+        fs::write(remote.join("TROVE_REMOTE"), &text).unwrap();
+        for cmd in [&["push"][..], &["--json", "status", "--remote"]] {
+            let out = env.run(cmd);
+            refused(&out, "TROVE_REMOTE");
+            assert!(out.stderr.contains("store"), "the error names the remote:\n{out}");
+        }
+        assert_eq!(count(), before, "nothing was written to a remote it cannot read:\n{text}");
+    }
+}
