@@ -328,6 +328,10 @@ pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
     if text.trim().is_empty() {
         return Ok(Mapping::new());
     }
+    if let Some(line) = crate::yaml::too_deep(text) {
+        let message = format!("line {line}: {}", crate::yaml::too_deep_message());
+        return Err(Error::Config { path: path.to_path_buf(), message });
+    }
     match serde_yaml::from_str::<Value>(text) {
         Ok(Value::Mapping(m)) => Ok(m),
         Ok(Value::Null) => Ok(Mapping::new()),

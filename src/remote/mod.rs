@@ -206,6 +206,9 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
 /// Check a remote's `TROVE_REMOTE` text names a layout this trove understands.
 pub fn check_layout(remote: &str, text: &str) -> Result<()> {
     let bad = |message: String| Error::Remote { remote: remote.to_string(), message };
+    if crate::yaml::too_deep(text).is_some() {
+        return Err(bad(format!("{LAYOUT_FILE} is {}", crate::yaml::too_deep_message())));
+    }
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| bad(format!("{LAYOUT_FILE} is not valid YAML: {e}")))?;
     match value.get("layout").and_then(|v| v.as_u64()) {
