@@ -50,6 +50,19 @@ impl Config {
         })
     }
 
+    /// Settings from the texts of config and config.local (as [`Config::load`] reads them
+    /// from `trove_dir`).
+    pub fn from_texts(trove_dir: &Path, shared: &str, local: &str) -> Result<Self> {
+        let shared_path = trove_dir.join("config");
+        let local_path = trove_dir.join("config.local");
+        Ok(Config {
+            shared: parse_mapping(&shared_path, shared)?,
+            local: parse_mapping(&local_path, local)?,
+            shared_path,
+            local_path,
+        })
+    }
+
     /// The value in effect: config.local wins over config.
     pub fn get(&self, key: &str) -> Option<&Value> {
         lookup(&self.local, key).or_else(|| lookup(&self.shared, key))
@@ -168,6 +181,18 @@ pub fn is_secret(key: &str) -> bool {
     SECRET_KEYS.iter().any(|s| key.ends_with(&format!(".{s}")))
 }
 
+/// A setting's value as `trove config` and `trove remote list` show it: a secret only as
+/// `(set)`, a URL without a password written into it.
+pub fn shown(key: &str, value: &Value) -> Value {
+    if is_secret(key) {
+        return Value::String("(set)".into());
+    }
+    match value {
+        Value::String(s) if key.ends_with(".url") => Value::String(crate::remote::redact_url(s)),
+        other => other.clone(),
+    }
+}
+
 /// A YAML value on one line, for messages and `trove config KEY`.
 pub fn show(v: &Value) -> String {
     match v {
@@ -222,6 +247,13 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .filter(|j| (1..=64).contains(j))
             .map(|_| ())
             .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
+        "remote.NAME.url" => match value.as_str() {
+            Some(url) if crate::remote::redact_url(url) != url => Err(
+                "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD"
+                    .into(),
+            ),
+            _ => Ok(()),
+        },
         "remote.NAME.host_key" => match value.as_str() {
             Some("strict" | "accept-new") => Ok(()),
             _ => Err(format!("must be `strict` or `accept-new`, not {}", show(value))),
@@ -288,10 +320,19 @@ fn read_mapping(path: &Path) -> Result<Mapping> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Mapping::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
+    parse_mapping(path, &text)
+}
+
+/// The settings of a config file's text; `path` names it in errors.
+pub fn parse_mapping(path: &Path, text: &str) -> Result<Mapping> {
     if text.trim().is_empty() {
         return Ok(Mapping::new());
     }
-    match serde_yaml::from_str::<Value>(&text) {
+    if let Some(line) = crate::yaml::too_deep(text) {
+        let message = format!("line {line}: {}", crate::yaml::too_deep_message());
+        return Err(Error::Config { path: path.to_path_buf(), message });
+    }
+    match serde_yaml::from_str::<Value>(text) {
         Ok(Value::Mapping(m)) => Ok(m),
         Ok(Value::Null) => Ok(Mapping::new()),
         Ok(_) => {

@@ -27,5 +27,6 @@ pub mod transfer;
 pub mod verify;
 pub mod wildcard;
 pub mod workspace;
+pub mod yaml;
 
 pub mod cli;

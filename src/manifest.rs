@@ -70,6 +70,19 @@ impl Manifest {
         for e in &wire.entries {
             check_relative_path(&e.path).map_err(|m| err(format!("entry `{}`: {m}", e.path)))?;
         }
+        // A file cannot also be a folder of other entries (`a` and `a/b`).
+        let files: std::collections::HashSet<&str> = wire.entries.iter().map(|e| e.path.as_str()).collect();
+        for e in &wire.entries {
+            for (i, _) in e.path.match_indices('/') {
+                let folder = &e.path[..i];
+                if files.contains(folder) {
+                    return Err(err(format!(
+                        "entry `{folder}` is a file, and entry `{}` is inside it",
+                        e.path
+                    )));
+                }
+            }
+        }
         Ok(Manifest { entries: wire.entries })
     }
 }
@@ -132,5 +145,12 @@ mod tests {
         let m = Manifest { entries: vec![entry("b"), entry("a")] };
         assert!(Manifest::parse(&m.to_bytes(), "t").is_err());
         assert!(Manifest::parse(br#"{"version":2,"entries":[]}"#, "t").is_err());
+        let m = Manifest { entries: vec![entry("a"), entry("a"), entry("b")] };
+        assert!(
+            Manifest::parse(&m.to_bytes(), "t").unwrap_err().to_string().contains("repeat a path at `a`")
+        );
+        let m = Manifest { entries: vec![entry("a"), entry("a-b"), entry("a/b/c")] };
+        let err = Manifest::parse(&m.to_bytes(), "t").unwrap_err().to_string();
+        assert!(err.contains("`a` is a file"), "{err}");
     }
 }

@@ -10,6 +10,9 @@ use crate::manifest::check_relative_path;
 
 pub const EXTENSION: &str = "trove";
 const HEADER: &str = "# trove pointer: commit this file; `trove pull` restores the data it names";
+/// A pointer is a few hundred bytes; anything far larger is not one, and is refused
+/// before the YAML parser spends time and memory on it.
+pub const MAX_POINTER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,11 +69,23 @@ impl Pointer {
     /// Parse a pointer file's text; `file` names it in errors (with the line).
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
         let err = |line: usize, message: String| Error::Pointer { path: file.to_path_buf(), line, message };
+        if text.len() > MAX_POINTER_BYTES {
+            return Err(err(
+                1,
+                format!(
+                    "not a trove pointer: {} bytes, and a pointer is at most {MAX_POINTER_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
         let line_of = |key: &str| {
             text.lines()
                 .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
                 .map_or(1, |i| i + 1)
         };
+        if let Some(line) = crate::yaml::too_deep(text) {
+            return Err(err(line, crate::yaml::too_deep_message()));
+        }
         let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
             let line = e.location().map_or(1, |l| l.line());
             err(line, format!("not valid YAML: {e}"))
@@ -175,6 +190,16 @@ mod tests {
         let text = p.to_text();
         assert!(text.contains("path: 'true'"), "{text}");
         assert_eq!(Pointer::parse(&text, Path::new("x.trove")).unwrap().path, "true");
+    }
+
+    #[test]
+    fn deep_or_huge_text_is_refused_quickly() {
+        let deep = format!("version: 1\npath: {}\n", "[".repeat(60_000));
+        let err = Pointer::parse(&deep, Path::new("d.trove")).unwrap_err().to_string();
+        assert!(err.starts_with("d.trove:2: not valid YAML: nested more than 128"), "{err}");
+        let huge = format!("version: 1\n{}", "#\n".repeat(MAX_POINTER_BYTES));
+        let err = Pointer::parse(&huge, Path::new("d.trove")).unwrap_err().to_string();
+        assert!(err.starts_with("d.trove:1: not a trove pointer:"), "{err}");
     }
 
     #[test]

@@ -17,15 +17,31 @@ pub struct Tracked {
 
 impl Tracked {
     pub fn load(pointer_path: &Path) -> Result<Tracked> {
-        let text = fs::read_to_string(pointer_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                Error::Pointer {
-                    path: pointer_path.to_path_buf(),
-                    line: 1,
-                    message: "pointer file is not UTF-8".into(),
-                }
-            } else {
-                Error::io(pointer_path, e)
+        // Read no more than a pointer can hold: a huge file is refused by its size alone.
+        let mut bytes = Vec::new();
+        fs::File::open(pointer_path)
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(pointer::MAX_POINTER_BYTES as u64 + 1).read_to_end(&mut bytes)
+            })
+            .at(pointer_path)?;
+        if bytes.len() > pointer::MAX_POINTER_BYTES {
+            let size = fs::metadata(pointer_path).map_or(bytes.len() as u64, |m| m.len());
+            return Err(Error::Pointer {
+                path: pointer_path.to_path_buf(),
+                line: 1,
+                message: format!(
+                    "not a trove pointer: {size} bytes, and a pointer is at most {}",
+                    pointer::MAX_POINTER_BYTES
+                ),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            Error::Pointer {
+                path: pointer_path.to_path_buf(),
+                line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
+                message: "pointer file is not UTF-8".into(),
             }
         })?;
         let pointer = Pointer::parse(&text, pointer_path)?;

@@ -58,3 +58,9 @@ mod exp_plot_sync;
 
 #[path = "cli/gc_verify_hooks.rs"]
 mod gc_verify_hooks;
+
+#[path = "cli/hostile.rs"]
+mod hostile;
+
+#[path = "cli/secrets.rs"]
+mod secrets;

@@ -1,7 +1,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::config::{check_key, show};
+use crate::config::{check_key, show, shown};
 use crate::error::Error;
 
 #[derive(clap::Args)]
@@ -29,7 +29,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             return Err(Error::Usage(format!("{} is not set in {file}", args.key)).into());
         }
         ctx.out.detail(format!("removed {} from {file}", args.key));
-        ctx.out.emit(&serde_json::json!({ "key": args.key, "value": repo.config.effective(&args.key) }));
+        let value = repo.config.effective(&args.key).map(|v| shown(&args.key, &v));
+        ctx.out.emit(&serde_json::json!({ "key": args.key, "value": value }));
         return Ok(());
     }
     match args.value {
@@ -37,16 +38,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let progress = ctx.out.reporter();
             let _lock = repo.lock(&progress)?;
             repo.config.set(&args.key, &value, args.local)?;
-            let now = repo.config.effective(&args.key).map(|v| show(&v)).unwrap_or_default();
-            ctx.out.detail(format!("{} = {now}", args.key));
-            ctx.out.emit(&serde_json::json!({ "key": args.key, "value": repo.config.effective(&args.key) }));
+            let now = repo.config.effective(&args.key).map(|v| shown(&args.key, &v));
+            ctx.out.detail(format!("{} = {}", args.key, now.as_ref().map(show).unwrap_or_default()));
+            ctx.out.emit(&serde_json::json!({ "key": args.key, "value": now }));
         }
         None => {
-            let mut value = repo.config.effective(&args.key);
             // Secrets are never printed.
-            if crate::config::is_secret(&args.key) && value.is_some() {
-                value = Some(serde_yaml::Value::String("(set)".into()));
-            }
+            let value = repo.config.effective(&args.key).map(|v| shown(&args.key, &v));
             match &value {
                 Some(v) => ctx.out.say(show(v)),
                 None => return Err(Error::Usage(format!("{} is not set", args.key)).into()),

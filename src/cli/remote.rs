@@ -96,7 +96,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         )
                         .collect();
                     Listed {
-                        url: repo.config.remote_value(&name, "url").unwrap_or_default(),
+                        url: crate::remote::redact_url(
+                            &repo.config.remote_value(&name, "url").unwrap_or_default(),
+                        ),
                         default: default.as_deref() == Some(name.as_str()),
                         name,
                         settings,

@@ -439,6 +439,9 @@ fn flatten_file(path: &Path) -> Result<Vec<(String, serde_yaml::Value)>> {
         std::io::ErrorKind::InvalidData => Error::path(path, "is not UTF-8 text"),
         _ => Error::io(path, e),
     })?;
+    if let Some(line) = crate::yaml::too_deep(&text) {
+        return Err(Error::path(path, format!("line {line}: {}", crate::yaml::too_deep_message())));
+    }
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
         Error::path(
             path,

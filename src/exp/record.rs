@@ -5,6 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+use crate::manifest::check_relative_path;
+
 /// A param, metric or tag value as users write them: a number, a string or a boolean.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -175,8 +178,25 @@ pub fn is_secret_key(key: &str, patterns: &[String]) -> bool {
 
 impl Record {
     /// Replace secret params and tags, secret-looking lines of environment files, and
-    /// secret arguments of the run's command (`--token=x`, `--token x`, `TOKEN=x`) by a marker.
+    /// secret arguments of the run's command (`--token=x`, `--token x`, `TOKEN=x`) by a marker;
+    /// so too the password of any `scheme://user:password@host` URL in them.
     pub fn redact(&mut self, patterns: &[String]) {
+        for v in self.params.values_mut() {
+            if let Value::Text(t) = v {
+                *t = redact_url_passwords(t);
+            }
+        }
+        for v in self.tags.values_mut() {
+            *v = redact_url_passwords(v);
+        }
+        if let Some(run) = &mut self.run {
+            for arg in run.argv.iter_mut() {
+                *arg = redact_url_passwords(arg);
+            }
+        }
+        for text in self.env.files.values_mut() {
+            *text = redact_url_passwords(text);
+        }
         for (k, v) in self.params.iter_mut() {
             if is_secret_key(k, patterns) {
                 *v = Value::Text(REDACTED.into());
@@ -216,10 +236,67 @@ impl Record {
         }
     }
 
+    /// Parse and check a stored record; `name` (its path in the records tree) names it in
+    /// errors. Records come from other people's clones, so every path in them must stay
+    /// inside the repository.
+    pub fn parse(bytes: &[u8], name: &str) -> Result<Record> {
+        let err = |message: String| Error::exp(name, message);
+        let r: Record = serde_json::from_slice(bytes).map_err(|e| err(format!("not a valid record: {e}")))?;
+        if r.version != RECORD_VERSION {
+            return Err(err(format!(
+                "unknown record version {} (this trove reads version {RECORD_VERSION}; upgrade trove)",
+                r.version
+            )));
+        }
+        if r.id.len() != 26 || !looks_like_id(&r.id) {
+            return Err(err(format!("`id` {:?} is not a record id", r.id)));
+        }
+        if !matches!(r.commit.len(), 40 | 64) || !r.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err(format!("`commit` {:?} is not a full commit id", r.commit)));
+        }
+        let paths = r
+            .data
+            .iter()
+            .map(|d| ("data", d.path.as_str()))
+            .chain(r.artifacts.iter().map(|a| ("artifact", a.path.as_str())))
+            .chain(r.env.files.keys().map(|f| ("environment file", f.as_str())))
+            .chain(r.metrics.values().filter_map(|m| match m {
+                Metric::Series(s) => Some(("metric series", s.series.as_str())),
+                Metric::Value(_) => None,
+            }));
+        for (what, path) in paths {
+            check_relative_path(path).map_err(|m| err(format!("{what} path {path:?}: {m}")))?;
+        }
+        Ok(r)
+    }
+
     /// The first 10 characters: enough to name a record (prefixes are accepted).
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(10)]
     }
+}
+
+/// `scheme://user:password@host` → `scheme://user:[redacted]@host`, wherever it occurs.
+pub fn redact_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| "/?#\"'`<>".contains(c) || c.is_whitespace()).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A new id: a ULID (48-bit milliseconds, 80 random bits, Crockford base32), so ids sort
@@ -352,6 +429,52 @@ mod tests {
             shown,
             format!("train --api-token {REDACTED} --db-password={REDACTED} API_KEY={REDACTED} --lr 0.1")
         );
+    }
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        let mut r = sample();
+        r.env.files.insert(
+            "requirements.txt".into(),
+            "--index-url https://ci:s3cr3t@pypi.example.com/simple\ntorch==2.0".into(),
+        );
+        r.params.insert("db".into(), Value::Text("postgres://app:pw@db:5432/x and ftp://anon@h".into()));
+        r.redact(&[]);
+        assert_eq!(
+            r.env.files["requirements.txt"],
+            format!("--index-url https://ci:{REDACTED}@pypi.example.com/simple\ntorch==2.0")
+        );
+        assert_eq!(
+            r.params["db"],
+            Value::Text(format!("postgres://app:{REDACTED}@db:5432/x and ftp://anon@h"))
+        );
+        assert_eq!(redact_url_passwords("http://host:8080/a"), "http://host:8080/a");
+        assert_eq!(redact_url_passwords("a://"), "a://");
+    }
+
+    #[test]
+    fn stored_records_are_checked() {
+        let good = serde_json::to_vec(&sample()).unwrap();
+        assert!(Record::parse(&good, "runs/x.json").is_ok());
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        let cases: [(&str, serde_json::Value); 6] = [
+            ("params", serde_json::json!("not a map")),
+            ("id", serde_json::json!("ééééééééééééé")),
+            ("commit", serde_json::json!("HEAD")),
+            ("version", serde_json::json!(2)),
+            (
+                "data",
+                serde_json::json!([{"path": "../../x", "kind": "file", "hash": "0".repeat(64), "size": 1}]),
+            ),
+            ("artifacts", serde_json::json!([{"path": "/etc/x", "hash": "0".repeat(64), "size": 1}])),
+        ];
+        for (key, bad) in cases {
+            let saved = v[key].clone();
+            v[key] = bad;
+            let err = Record::parse(&serde_json::to_vec(&v).unwrap(), "runs/x.json").unwrap_err().to_string();
+            assert!(err.contains("runs/x.json"), "{key}: {err}");
+            v[key] = saved;
+        }
     }
 
     pub fn sample() -> Record {

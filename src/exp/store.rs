@@ -214,10 +214,10 @@ fn list_tree(git: &git2::Repository, tree: &git2::Tree) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     for entry in runs.iter() {
         let name = entry.name().unwrap_or_default().to_string();
-        let blob = git.find_blob(entry.id()).map_err(git_err)?;
-        let record: Record = serde_json::from_slice(blob.content())
-            .map_err(|e| Error::exp(format!("runs/{name}"), format!("not a valid record: {e}")))?;
-        out.push(record);
+        let blob = git
+            .find_blob(entry.id())
+            .map_err(|_| Error::exp(format!("runs/{name}"), "not a valid record: not a file"))?;
+        out.push(Record::parse(blob.content(), &format!("runs/{name}"))?);
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

@@ -132,7 +132,7 @@ pub trait Remote: Send + Sync {
 }
 
 /// A remote's settings, merged from config and config.local (and the environment for secrets).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     pub name: String,
     pub url: String,
@@ -147,6 +147,25 @@ pub struct Settings {
     /// `host_key: accept-new`: record an unknown host key instead of refusing it.
     pub accept_new_host_key: bool,
     pub jobs: Option<usize>,
+}
+
+impl std::fmt::Debug for Settings {
+    /// Everything but the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "(set)");
+        f.debug_struct("Settings")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("user", &self.user)
+            .field("port", &self.port)
+            .field("keyfile", &self.keyfile)
+            .field("password", &hidden(&self.password))
+            .field("key_passphrase", &hidden(&self.key_passphrase))
+            .field("known_hosts", &self.known_hosts)
+            .field("accept_new_host_key", &self.accept_new_host_key)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -203,6 +222,9 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
 /// Check a remote's `TROVE_REMOTE` text names a layout this trove understands.
 pub fn check_layout(remote: &str, text: &str) -> Result<()> {
     let bad = |message: String| Error::Remote { remote: remote.to_string(), message };
+    if crate::yaml::too_deep(text).is_some() {
+        return Err(bad(format!("{LAYOUT_FILE} is {}", crate::yaml::too_deep_message())));
+    }
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| bad(format!("{LAYOUT_FILE} is not valid YAML: {e}")))?;
     match value.get("layout").and_then(|v| v.as_u64()) {
@@ -215,7 +237,7 @@ pub fn check_layout(remote: &str, text: &str) -> Result<()> {
 }
 
 /// `url` with a password written into it (`user:secret@host`) replaced by `***`.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rsplit_once('@') {
