@@ -101,6 +101,18 @@ pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Resu
     let temp = temp_beside(dest);
     let mut last_err = None;
     for &kind in kinds {
+        // A link appears whole, so where nothing is in the way it is made in place (no
+        // temp file, no rename); where something is, it is replaced through a temp.
+        if matches!(kind, LinkKind::Hardlink | LinkKind::Symlink) && !(kind == LinkKind::Hardlink && exec) {
+            match with_parent(dest, || make(kind, object, dest, exec)) {
+                Some(Ok(())) => return Ok(kind),
+                Some(Err(e)) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    last_err = Some(e);
+                    continue;
+                }
+                _ => {}
+            }
+        }
         let attempt = match with_parent(&temp, || make(kind, object, &temp, exec)) {
             Some(attempt) => attempt,
             None => continue,
