@@ -58,3 +58,6 @@ mod exp_plot_sync;
 
 #[path = "cli/gc_verify_hooks.rs"]
 mod gc_verify_hooks;
+
+#[path = "cli/faults.rs"]
+mod faults;
