@@ -6,12 +6,13 @@
 //! The kill points come from one seed, printed by every test; `TROVE_FAULT_SEED=N` repeats
 //! a run. Each operation is timed uncut first and its kill points are spread over that time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -77,12 +78,45 @@ impl Rng {
     }
 }
 
-/// `n` kill delays over one uncut run of `full`: one at a seeded point of each of `n`
-/// equal slices, so the kills cover the whole run.
-fn kill_points(rng: &mut Rng, full: Duration, n: usize) -> Vec<Duration> {
-    (0..n)
-        .map(|i| full.mul_f64((i as f64 + rng.fraction()) / n as f64).max(Duration::from_millis(1)))
-        .collect()
+/// The kill points of one operation: a seeded point in each of `n` equal slices of an
+/// uncut run, so the kills cover the whole run. A run that ends before its kill point
+/// shows the operation to be quicker than the timing said: later points shrink to fit.
+struct Campaign {
+    label: String,
+    fractions: Vec<f64>,
+    full: Duration,
+    killed: usize,
+}
+
+impl Campaign {
+    fn new(rng: &mut Rng, label: &str, full: Duration, n: usize) -> Campaign {
+        let fractions = (0..n).map(|i| (i as f64 + rng.fraction()) / n as f64).collect();
+        Campaign { label: label.to_string(), fractions, full, killed: 0 }
+    }
+
+    fn rounds(&self) -> std::ops::Range<usize> {
+        0..self.fractions.len()
+    }
+
+    /// Run trove and SIGKILL it at this round's point; returns a description for messages.
+    fn kill(&mut self, round: usize, env: &Env, cwd: &Path, args: &[&str]) -> String {
+        let delay = self.full.mul_f64(self.fractions[round]).max(Duration::from_millis(1));
+        let context = format!(
+            "{}, round {round}: killed after {delay:?} (an uncut run takes {:?})",
+            self.label, self.full
+        );
+        match kill_after(env, cwd, args, delay) {
+            None => self.killed += 1,
+            Some(took) => self.full = self.full.min(took),
+        }
+        context
+    }
+
+    fn finish(self) {
+        let n = self.fractions.len();
+        eprintln!("{}: {} of {n} runs killed mid-way", self.label, self.killed);
+        assert!(self.killed > 0, "{}: no kill landed inside a run", self.label);
+    }
 }
 
 /// Run trove to completion and say how long it took.
@@ -93,10 +127,11 @@ fn timed(env: &Env, cwd: &Path, args: &[&str]) -> Duration {
     started.elapsed()
 }
 
-/// Start trove and SIGKILL it after `delay`. True when it was killed; false when it had
-/// already finished (then it must have succeeded).
-fn kill_after(env: &Env, cwd: &Path, args: &[&str], delay: Duration) -> bool {
+/// Start trove and SIGKILL it after `delay`: None when it was killed, else (it finished
+/// first, and must have succeeded) how long it took.
+fn kill_after(env: &Env, cwd: &Path, args: &[&str], delay: Duration) -> Option<Duration> {
     let log = env.outside().join("killed.stderr");
+    let started = Instant::now();
     let mut child = env
         .command_in(cwd, args)
         .stdin(Stdio::null())
@@ -104,15 +139,38 @@ fn kill_after(env: &Env, cwd: &Path, args: &[&str], delay: Duration) -> bool {
         .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn trove");
-    std::thread::sleep(delay);
-    let _ = child.kill();
-    let status = child.wait().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= delay {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep((delay - elapsed).min(Duration::from_millis(2)));
+    };
+    let took = started.elapsed();
     if status.signal() == Some(libc::SIGKILL) {
-        return true;
+        return None;
     }
     let stderr = fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "trove {args:?} failed before it was killed ({status}):\n{stderr}");
-    false
+    Some(took)
+}
+
+/// Object files already hashed, with the stat that was current then: objects are
+/// immutable, so one whose stat did not change need not be hashed again.
+static HASHED: Mutex<BTreeMap<PathBuf, (u64, u64, i64, i64)>> = Mutex::new(BTreeMap::new());
+
+fn stat_key(m: &fs::Metadata) -> (u64, u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        m.ino(),
+        m.size(),
+        m.mtime_nsec() + m.mtime() * 1_000_000_000,
+        m.ctime_nsec() + m.ctime() * 1_000_000_000,
+    )
 }
 
 /// Every object file under `objects` has an object's name, hashes to it and is read-only.
@@ -125,13 +183,20 @@ fn assert_objects_sound(objects: &Path, context: &str) {
         assert_eq!(parts.len(), 2, "{context}: stray file in the cache: {}", f.display());
         let name = parts[1].strip_suffix(".dir").unwrap_or(parts[1]);
         assert!(parts[0].len() == 2 && name.len() == 62, "{context}: stray file {}", f.display());
+        let meta = fs::symlink_metadata(&f).unwrap();
+        assert!(meta.is_file(), "{context}: {} is not a regular file", f.display());
+        assert_eq!(meta.permissions().mode() & 0o222, 0, "{context}: object {} is writable", f.display());
+        let key = stat_key(&meta);
+        if HASHED.lock().unwrap().get(&f) == Some(&key) {
+            continue;
+        }
         assert_eq!(
             blake3_file(&f),
             format!("{}{name}", parts[0]),
             "{context}: object {} does not match its id",
             f.display()
         );
-        assert_eq!(mode(&f) & 0o222, 0, "{context}: object {} is writable", f.display());
+        HASHED.lock().unwrap().insert(f, key);
     }
 }
 
@@ -313,13 +378,12 @@ fn kill_9_during_add_of_many_small_files() {
     };
     change_third(&mut entries, 1);
     let full = timed(&env, &env.root, &["add", "many"]);
-    let mut killed = 0;
-    for (round, delay) in kill_points(&mut rng, full, KILLS_ADD_MANY).into_iter().enumerate() {
-        let context = format!("add of {FILES} files, round {round}, killed after {delay:?} of {full:?}");
+    let mut campaign = Campaign::new(&mut rng, &format!("add of {FILES} files"), full, KILLS_ADD_MANY);
+    for round in campaign.rounds() {
         let before = env.read_string("many.trove");
         change_third(&mut entries, round as u64 + 2);
         let after = dir_pointer("many", &entries).text();
-        killed += usize::from(kill_after(&env, &env.root, &["add", "many"], delay));
+        let context = campaign.kill(round, &env, &env.root, &["add", "many"]);
 
         assert_intact(&env, &context);
         assert_pointers_resolve(&env, &context);
@@ -330,15 +394,13 @@ fn kill_9_during_add_of_many_small_files() {
         );
         let staged = String::from_utf8(env.index_blob("many.trove").unwrap()).unwrap();
         assert!(staged == before || staged == after, "{context}: the staged pointer is broken:\n{staged}");
-
         env.ok(&["add", "many"]);
         assert_eq!(env.read_string("many.trove"), after, "{context}");
         assert_eq!(env.index_blob("many.trove").unwrap(), after.as_bytes(), "{context}: pointer not staged");
         assert_eq!(env.index_blob(".gitignore").unwrap(), b"/many\n", "{context}: .gitignore not staged");
         assert_finished(&env, &context);
     }
-    eprintln!("add of many files: {killed} of {KILLS_ADD_MANY} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "no kill landed inside an add");
+    campaign.finish();
     // The cache restores the last version.
     fs::remove_dir_all(env.path("many")).unwrap();
     env.ok(&["checkout"]);
@@ -356,16 +418,15 @@ fn kill_9_during_add_of_a_large_file() {
     let mut content = noise(SIZE, 3);
     env.write("big.bin", &content);
     let full = timed(&env, &env.root, &["add", "big.bin"]);
-    let mut killed = 0;
-    for (round, delay) in kill_points(&mut rng, full, KILLS_ADD_LARGE).into_iter().enumerate() {
-        let context =
-            format!("add of a {} MiB file, round {round}, killed after {delay:?} of {full:?}", SIZE >> 20);
+    let mut campaign =
+        Campaign::new(&mut rng, &format!("add of a {} MiB file", SIZE >> 20), full, KILLS_ADD_LARGE);
+    for round in campaign.rounds() {
         let before = env.pointer("big.bin.trove");
         // New content each round, so every run has a whole object to write.
         content[..8].copy_from_slice(&(round as u64 + 1).to_le_bytes());
         env.write("big.bin", &content);
         let after = Pointer::file("big.bin", &content);
-        killed += usize::from(kill_after(&env, &env.root, &["add", "big.bin"], delay));
+        let context = campaign.kill(round, &env, &env.root, &["add", "big.bin"]);
 
         assert_intact(&env, &context);
         assert_pointers_resolve(&env, &context);
@@ -381,14 +442,17 @@ fn kill_9_during_add_of_a_large_file() {
         make_removable(&old);
         fs::remove_file(old).unwrap();
     }
-    eprintln!("add of a large file: {killed} of {KILLS_ADD_LARGE} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "no kill landed inside an add");
+    campaign.finish();
 }
 
 /// A dataset for the transfer tests: many small files and one larger one.
 fn transfer_dataset(env: &Env) {
-    write_files(env, "shards", 1500, 42);
-    env.write("model.bin", noise(16 << 20, 43));
+    dataset(env, 1500, 16 << 20);
+}
+
+fn dataset(env: &Env, files: u64, model: usize) {
+    write_files(env, "shards", files, 42);
+    env.write("model.bin", noise(model, 43));
     env.ok(&["add", "shards", "model.bin"]);
 }
 
@@ -444,16 +508,18 @@ fn wanted_ids(env: &Env) -> BTreeSet<String> {
 /// One kill campaign against a push to `root` (reached as `url`).
 fn push_campaign(rng: &mut Rng, env: &Env, root: &Path, kills: usize, label: &str) {
     let wanted = wanted_ids(env);
+    // Each round starts from an empty remote (its layout kept, as a remote never loses it).
     let wipe = || {
-        let _ = fs::remove_dir_all(root.join("objects"));
+        for e in fs::read_dir(root.join("objects")).unwrap().flatten() {
+            fs::remove_dir_all(e.path()).unwrap();
+        }
     };
     let full = timed(env, &env.root, &["push"]);
     assert_eq!(assert_remote_sound(root, label), wanted);
-    let mut killed = 0;
-    for (round, delay) in kill_points(rng, full, kills).into_iter().enumerate() {
-        let context = format!("{label}, round {round}, killed after {delay:?} of {full:?}");
+    let mut campaign = Campaign::new(rng, label, full, kills);
+    for round in campaign.rounds() {
         wipe();
-        killed += usize::from(kill_after(env, &env.root, &["push"], delay));
+        let context = campaign.kill(round, env, &env.root, &["push"]);
         let there = assert_remote_sound(root, &context);
         for id in there.iter().filter(|i| i.ends_with(".dir")) {
             let m: Value =
@@ -475,8 +541,7 @@ fn push_campaign(rng: &mut Rng, env: &Env, root: &Path, kills: usize, label: &st
         assert_eq!(out.code, 0, "{context}: verify --remote:\n{out}");
         assert_finished(env, &context);
     }
-    eprintln!("{label}: {killed} of {kills} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "{label}: no kill landed inside a push");
+    campaign.finish();
 }
 
 #[test]
@@ -495,7 +560,7 @@ fn kill_9_during_push_to_an_sftp_remote() {
     let mut rng = Rng::for_test("push-sftp");
     let server = Sshd::start();
     let env = Env::new();
-    transfer_dataset(&env);
+    dataset(&env, 500, 4 << 20);
     let root = server.data.join("store");
     sftp_remote(&env, &server, &root);
     commit_all(&env, "data");
@@ -541,11 +606,10 @@ fn kill_9_during_pull_into_a_fresh_clone() {
 
     let first = clone_repo(&env.root);
     let full = timed(&first, &first.root, &["pull"]);
-    let mut killed = 0;
-    for (round, delay) in kill_points(&mut rng, full, KILLS_PULL).into_iter().enumerate() {
-        let context = format!("pull, round {round}, killed after {delay:?} of {full:?}");
+    let mut campaign = Campaign::new(&mut rng, "pull", full, KILLS_PULL);
+    for round in campaign.rounds() {
         let clone = clone_repo(&env.root);
-        killed += usize::from(kill_after(&clone, &clone.root, &["pull"], delay));
+        let context = campaign.kill(round, &clone, &clone.root, &["pull"]);
         assert_intact(&clone, &context);
         assert_status_truthful(&env, &clone, &context);
         // Whatever sits under a tracked name is complete.
@@ -558,8 +622,7 @@ fn kill_9_during_pull_into_a_fresh_clone() {
         assert!(clone.read("model.bin") == env.read("model.bin"), "{context}");
         assert_finished(&clone, &context);
     }
-    eprintln!("pull: {killed} of {KILLS_PULL} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "no kill landed inside a pull");
+    campaign.finish();
 }
 
 /// Ids of the objects a folder's entries name.
@@ -607,11 +670,10 @@ fn kill_9_during_gc() {
     let gc = ["gc", "-f", "--all-branches"];
     make_garbage(100);
     let full = timed(&env, &env.root, &gc);
-    let mut killed = 0;
-    for (round, delay) in kill_points(&mut rng, full, KILLS_GC).into_iter().enumerate() {
-        let context = format!("gc, round {round}, killed after {delay:?} of {full:?}");
+    let mut campaign = Campaign::new(&mut rng, "gc", full, KILLS_GC);
+    for round in campaign.rounds() {
         let garbage = make_garbage(101 + round as u64);
-        killed += usize::from(kill_after(&env, &env.root, &gc, delay));
+        let context = campaign.kill(round, &env, &env.root, &gc);
         assert_intact(&env, &context);
         assert_pointers_resolve(&env, &context);
         needed_present(&context);
@@ -627,8 +689,7 @@ fn kill_9_during_gc() {
         }
         assert_finished(&env, &context);
     }
-    eprintln!("gc: {killed} of {KILLS_GC} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "no kill landed inside a gc");
+    campaign.finish();
     // The other branch's data is still whole.
     env.git_cmd(&["checkout", "-q", "other"]);
     env.ok(&["checkout", "--force"]);
@@ -663,15 +724,14 @@ fn kill_9_during_exp_log() {
     };
     let args0 = log(0);
     let full = timed(&env, &env.root, &args0.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut killed = 0;
-    for (round, delay) in kill_points(&mut rng, full, KILLS_EXP_LOG).into_iter().enumerate() {
-        let context = format!("exp log, round {round}, killed after {delay:?} of {full:?}");
-        let before = record_ids(&env, &context);
+    let mut campaign = Campaign::new(&mut rng, "exp log", full, KILLS_EXP_LOG);
+    for round in campaign.rounds() {
+        let before = record_ids(&env, "before the kill");
         artifact[..8].copy_from_slice(&(round as u64 + 1).to_le_bytes());
         env.write("out/model.bin", &artifact);
         let args = log(round + 1);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        killed += usize::from(kill_after(&env, &env.root, &args, delay));
+        let context = campaign.kill(round, &env, &env.root, &args);
 
         assert_intact(&env, &context);
         let now = record_ids(&env, &context);
@@ -700,8 +760,7 @@ fn kill_9_during_exp_log() {
         assert_eq!(shown["artifacts"][0]["hash"].as_str().unwrap(), blake3_hex(&artifact), "{context}");
         assert_finished(&env, &context);
     }
-    eprintln!("exp log: {killed} of {KILLS_EXP_LOG} runs killed mid-way (uncut: {full:?})");
-    assert!(killed > 0, "no kill landed inside exp log");
+    campaign.finish();
 }
 
 // ---------------------------------------------------------------------------------------
