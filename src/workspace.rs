@@ -123,8 +123,10 @@ fn add_one(
         crate::atomic_file::write(&pointer_path, text.as_bytes())?;
     }
     let parent = abs.parent().expect("inside the repository");
-    let mut touched = vec![pointer_path.clone()];
-    touched.extend(git::ignore_entry(parent, &name)?);
+    // Both are staged even when unchanged: a run killed after writing them but before
+    // staging left the index behind, and the rerun finishes the job.
+    git::ignore_entry(parent, &name)?;
+    let touched = vec![pointer_path.clone(), parent.join(".gitignore")];
 
     // With hardlink/symlink first in cache.link, the workspace shares the cache's copy.
     if kinds.first().is_some_and(|k| k.shares_object()) {

@@ -409,6 +409,21 @@ fn kill_9_during_add_of_many_small_files() {
     }
 }
 
+/// The state a kill between writing the pointer and `.gitignore` and staging them leaves
+/// (the window is too short for timed kills to hit reliably; `--no-stage` leaves the same).
+#[test]
+fn add_interrupted_before_staging_is_finished_by_the_rerun() {
+    let env = Env::new();
+    commit_all(&env, "trove init");
+    env.write("data/a.txt", "a");
+    env.ok(&["add", "--no-stage", "data"]);
+    assert_eq!(env.index_blob(".gitignore"), None);
+    env.ok(&["add", "data"]);
+    assert_eq!(env.index_blob("data.trove").unwrap(), env.read("data.trove"));
+    assert_eq!(env.index_blob(".gitignore").unwrap(), b"/data\n", "the rerun stages .gitignore too");
+    assert_finished(&env, "after the rerun");
+}
+
 #[test]
 fn kill_9_during_add_of_a_large_file() {
     const SIZE: usize = 96 << 20;
