@@ -47,11 +47,15 @@ impl LinkKind {
     }
 }
 
-fn temp_beside(dest: &Path) -> PathBuf {
+/// A temp name beside `dest`, `.NAME.trove-PID-HEX`: unique within this process, and
+/// recognisable as debris ([`is_stale_temp`]) once the process is gone.
+pub fn temp_beside(dest: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let unique = format!(
-        ".{name}.trove-{}-{:x}",
+        ".{name}.trove-{}-{:x}{:08x}",
         std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
     );
     dest.with_file_name(unique)
@@ -70,13 +74,14 @@ pub fn temp_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether `name` is a temp file of a process that is no longer running (a killed checkout).
+/// Whether `name` is a temp file of a process that is no longer running (a killed checkout
+/// or atomic write).
 pub fn is_stale_temp(name: &str) -> bool {
     temp_pid(name)
         .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Delete the temp files that killed checkouts left in `dir` (not recursive).
+/// Delete the temp files that killed processes left in `dir` (not recursive).
 pub fn remove_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {

@@ -96,7 +96,8 @@ fn add_one(
                 ),
             ));
         }
-        scan::list_dir(repo, abs)?
+        // Under the lock: no checkout runs, so temp files of dead ones are debris.
+        scan::list_dir_cleaning(repo, abs, true)?
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
     };
@@ -116,13 +117,15 @@ fn add_one(
     } else {
         Pointer { path: name.clone(), kind: Kind::File, hash: ids[0], size: files[0].meta.len(), files: None }
     };
+    let parent = abs.parent().expect("inside the repository");
+    // Temp files of a killed add (pointer, .gitignore) are debris git would see.
+    link::remove_stale_temps(parent);
     let pointer_path = pointer_path_for(abs);
     let text = pointer.to_text();
     let updated = fs::read_to_string(&pointer_path).ok().as_deref() != Some(text.as_str());
     if updated {
         crate::atomic_file::write(&pointer_path, text.as_bytes())?;
     }
-    let parent = abs.parent().expect("inside the repository");
     // Both are staged even when unchanged: a run killed after writing them but before
     // staging left the index behind, and the rerun finishes the job.
     git::ignore_entry(parent, &name)?;

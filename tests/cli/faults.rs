@@ -272,7 +272,7 @@ fn assert_pointers_resolve(env: &Env, context: &str) {
 }
 
 /// Names of temp files trove writes beside data and pointers (checkout's
-/// `.NAME.trove-PID-N`, atomic writes' `.trove-tmp-…`).
+/// and atomic writes' `.NAME.trove-PID-N`).
 fn work_tree_debris(env: &Env) -> Vec<PathBuf> {
     let mut files = Vec::new();
     walk_work_tree(&env.root, &mut files);
@@ -424,6 +424,24 @@ fn add_interrupted_before_staging_is_finished_by_the_rerun() {
     assert_finished(&env, "after the rerun");
 }
 
+/// Temp files of a writer killed mid-write (pointer, `.gitignore`, settings) carry its pid;
+/// the next writer deletes them, so git never sees them as new files.
+#[test]
+fn temp_files_of_killed_writers_are_removed_by_the_next_writer() {
+    let env = Env::new();
+    env.write("data/a.txt", "a");
+    // No process has this pid: it is above the kernel's largest.
+    let dead = 4_194_305;
+    for rel in [format!(".data.trove.trove-{dead}-1a"), format!(".gitignore.trove-{dead}-2b")] {
+        env.write(&rel, "half");
+    }
+    env.write(&format!(".trove/.config.trove-{dead}-3c"), "half");
+    env.write(&format!("data/.a.txt.trove-{dead}-4d"), "half");
+    env.ok(&["add", "data"]);
+    commit_all(&env, "data");
+    assert_finished(&env, "after the next add");
+}
+
 #[test]
 fn kill_9_during_add_of_a_large_file() {
     const SIZE: usize = 96 << 20;
@@ -462,7 +480,7 @@ fn kill_9_during_add_of_a_large_file() {
 
 /// A dataset for the transfer tests: many small files and one larger one.
 fn transfer_dataset(env: &Env) {
-    dataset(env, 1500, 16 << 20);
+    dataset(env, 1000, 8 << 20);
 }
 
 fn dataset(env: &Env, files: u64, model: usize) {
@@ -650,11 +668,11 @@ fn kill_9_during_gc() {
     let mut rng = Rng::for_test("gc");
     let env = Env::new();
     // Branch `other` keeps a version of data/ the work tree no longer uses.
-    let old = write_files(&env, "data", 600, 7);
+    let old = write_files(&env, "data", 400, 7);
     env.ok(&["add", "data"]);
     commit_all(&env, "data v1");
     env.git_cmd(&["branch", "other"]);
-    let new = write_files(&env, "data", 600, 8);
+    let new = write_files(&env, "data", 400, 8);
     env.ok(&["add", "data"]);
     commit_all(&env, "data v2");
     let mut needed: Vec<String> = ids_of(&old);
@@ -673,7 +691,7 @@ fn kill_9_during_gc() {
     };
     // Unreferenced objects for gc to delete: a folder added, then no longer tracked.
     let make_garbage = |seed: u64| -> Vec<String> {
-        let junk = write_files(&env, "junk", 3000, seed);
+        let junk = write_files(&env, "junk", 2000, seed);
         env.ok(&["add", "junk"]);
         env.ok(&["remove", "junk"]);
         fs::remove_dir_all(env.path("junk")).unwrap();
