@@ -376,7 +376,7 @@ fn kill_9_during_add_of_many_small_files() {
     // A round changes a third of the files: time one such add uncut.
     let change_third = |entries: &mut Vec<Entry>, round: u64| {
         for (i, e) in entries.iter_mut().enumerate() {
-            if (i as u64 + round) % 3 == 0 {
+            if (i as u64 + round).is_multiple_of(3) {
                 e.content = noise(e.content.len(), (round << 32) ^ i as u64 ^ 0xadd);
                 env.write(&format!("many/{}", e.path), &e.content);
             }
