@@ -924,6 +924,9 @@ fn assert_says_disk_full(out: &Out) {
     assert_eq!(out.code, 1, "{out}");
     let text = out.stderr.to_lowercase();
     assert!(text.contains("no space"), "the error should say the disk is full:\n{out}");
+    for line in text.lines() {
+        assert!(line.matches("no space").count() <= 1, "the cause is said once:\n{out}");
+    }
 }
 
 #[test]
@@ -942,6 +945,7 @@ fn full_cache_disk_fails_add_cleanly_and_the_rerun_works() {
     for args in [&["add", "big.bin"][..], &["add", "many"]] {
         let out = env.run(args);
         assert_says_disk_full(&out);
+        assert!(out.stderr.contains("hint: the disk is full"), "{out}");
         assert_objects_sound(&d.objects(), &format!("{args:?}"));
         assert!(d.object(&small).is_file(), "the stored object is kept");
         assert_eq!(blake3_file(&d.object(&small)), small);
