@@ -84,6 +84,10 @@ impl Error {
                 "the disk is full: free space on it, then run the command again; what is already stored is kept"
                     .into(),
             ),
+            Error::Git { message, .. } if message.contains("index is locked") => Some(
+                "if no git command is running, a killed one left .git/index.lock behind: delete it and run the command again"
+                    .into(),
+            ),
             Error::RemoteFull { .. } => {
                 Some("free space on the remote (or raise its quota), then push again: finished uploads are kept".into())
             }

@@ -430,6 +430,25 @@ fn add_interrupted_before_staging_is_finished_by_the_rerun() {
     assert_finished(&env, "after the rerun");
 }
 
+/// git's own lock, left by a process killed while it wrote the index: add refuses clearly
+/// (a git command may be running; only the user can tell) and nothing is lost; once the
+/// lock is gone the rerun finishes the job.
+#[test]
+fn stale_git_index_lock_is_reported_and_the_rerun_finishes() {
+    let env = Env::new();
+    commit_all(&env, "trove init");
+    env.write("data/a.txt", "a");
+    env.write(".git/index.lock", "");
+    let out = env.fails(1, &["add", "data"]);
+    assert!(out.stderr.contains("index is locked"), "{out}");
+    assert!(out.stderr.contains("hint:") && out.stderr.contains(".git/index.lock"), "{out}");
+    assert_intact(&env, "after the refused add");
+    assert_pointers_resolve(&env, "after the refused add");
+    fs::remove_file(env.path(".git/index.lock")).unwrap();
+    env.ok(&["add", "data"]);
+    assert_finished(&env, "after the rerun");
+}
+
 /// Temp files of a writer killed mid-write (pointer, `.gitignore`, settings) carry its pid;
 /// the next writer deletes them, so git never sees them as new files.
 #[test]
