@@ -449,6 +449,26 @@ fn stale_git_index_lock_is_reported_and_the_rerun_finishes() {
     assert_finished(&env, "after the rerun");
 }
 
+/// The lock file git leaves when a process is killed while it moves the experiment ref:
+/// exp log says which file it is (retrying cannot help) and loses no record; once the
+/// lock is gone the rerun records.
+#[test]
+fn stale_experiment_ref_lock_is_reported_and_the_rerun_finishes() {
+    let env = Env::new();
+    commit_all(&env, "code");
+    env.ok(&["exp", "log", "-m", "acc=1"]);
+    let before = record_ids(&env, "before");
+    env.write(".git/refs/trove/exps.lock", "");
+    let out = env.fails(1, &["exp", "log", "-m", "acc=2"]);
+    assert!(out.stderr.contains("refs/trove/exps.lock"), "the error names the lock file:\n{out}");
+    assert!(!out.stderr.contains("try again"), "retrying cannot help:\n{out}");
+    assert_eq!(record_ids(&env, "after the refused log"), before);
+    fs::remove_file(env.path(".git/refs/trove/exps.lock")).unwrap();
+    env.ok(&["exp", "log", "-m", "acc=2"]);
+    assert_eq!(record_ids(&env, "after the rerun").len(), 2);
+    assert_finished(&env, "after the rerun");
+}
+
 /// Temp files of a writer killed mid-write (pointer, `.gitignore`, settings) carry its pid;
 /// the next writer deletes them, so git never sees them as new files.
 #[test]
