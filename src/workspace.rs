@@ -96,7 +96,7 @@ fn add_one(
                 ),
             ));
         }
-        // Under the lock: no checkout runs, so temp files of dead ones are debris.
+        // Temp files a killed checkout left inside are debris: they go.
         scan::list_dir_cleaning(repo, abs, true)?
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
