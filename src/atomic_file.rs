@@ -1,7 +1,11 @@
 //! Replace a small file atomically: write a temp file beside it, fsync, rename.
+//!
+//! The temp file is named like checkout's (`.NAME.trove-PID-HEX`), so the debris of a killed
+//! process is recognised and removed by the next writer ([`crate::link::remove_stale_temps`]).
 
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
@@ -13,17 +17,20 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Write a file with the given permission bits (0o600 for files holding secrets).
 pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tf = tempfile::Builder::new()
-        .prefix(".trove-tmp-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .at(dir)?;
-    tf.write_all(bytes).at(tf.path())?;
-    tf.as_file().sync_all().at(tf.path())?;
-    tf.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    let temp = crate::link::temp_beside(path);
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .at(&temp)
+        .and_then(|()| fs::rename(&temp, path).map_err(|e| Error::io(path, e)));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
 }

@@ -36,10 +36,20 @@ pub struct StoredObject {
     pub size: u64,
 }
 
-/// A file copied into the cache's temp folder, waiting to be renamed to its id.
+/// A file copied into the cache's temp folder, waiting to be renamed to its id. Dropped
+/// without [`Cache::commit`] (when the command fails, e.g. on a full disk), the temp file
+/// is deleted rather than left taking space until the next run.
 pub struct Staged {
     temp: PathBuf,
     id: ObjectId,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
 }
 
 impl Cache {
@@ -216,13 +226,21 @@ impl Cache {
             return Ok(());
         }
         sync_files(&self.tmp_dir(), &staged)?;
-        staged.par_iter().try_for_each(|s| self.place(&s.temp, &self.object_path(&s.id)))?;
+        // The folders whose renames are made durable one by one (else one syncfs).
+        let dirs: Option<std::collections::BTreeSet<PathBuf>> =
+            (staged.len() < SYNCFS_MIN_FILES).then(|| {
+                staged
+                    .iter()
+                    .filter_map(|s| self.object_path(&s.id).parent().map(Path::to_path_buf))
+                    .collect()
+            });
+        staged.into_par_iter().try_for_each(|mut s| {
+            self.place(&s.temp, &self.object_path(&s.id))?;
+            s.temp = PathBuf::new(); // placed: nothing left to delete
+            Ok::<_, Error>(())
+        })?;
         // make the renames durable too
-        if staged.len() < SYNCFS_MIN_FILES {
-            let dirs: std::collections::BTreeSet<PathBuf> = staged
-                .iter()
-                .filter_map(|s| self.object_path(&s.id).parent().map(Path::to_path_buf))
-                .collect();
+        if let Some(dirs) = dirs {
             for d in dirs {
                 fs::File::open(&d).and_then(|f| f.sync_all()).at(&d)?;
             }

@@ -6,12 +6,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message, not a `source`: printing the error chain would
+    // repeat it.
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Pointer { path: PathBuf, line: usize, message: String },
     #[error("manifest {name}: {message}")]
@@ -48,7 +46,7 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io { path: path.as_ref().to_path_buf(), cause: source }
     }
 
     pub fn exp(subject: impl Into<String>, message: impl Into<String>) -> Self {
@@ -82,6 +80,14 @@ impl Error {
                 ))
             }
             Error::NonUtf8Path { .. } => Some("rename the file, or exclude it with .troveignore".into()),
+            Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::StorageFull => Some(
+                "the disk is full: free space on it, then run the command again; what is already stored is kept"
+                    .into(),
+            ),
+            Error::Git { message, .. } if message.contains("index is locked") => Some(
+                "if no git command is running, a killed one left .git/index.lock behind: delete it and run the command again"
+                    .into(),
+            ),
             Error::RemoteFull { .. } => {
                 Some("free space on the remote (or raise its quota), then push again: finished uploads are kept".into())
             }

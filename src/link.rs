@@ -54,7 +54,9 @@ impl LinkKind {
 static REFLINK_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn temp_beside(dest: &Path) -> PathBuf {
+/// A temp name beside `dest`, `.NAME.trove-PID-HEX`: unique within this process, and
+/// recognisable as debris ([`is_stale_temp`]) once the process is gone.
+pub fn temp_beside(dest: &Path) -> PathBuf {
     static PID: OnceLock<u32> = OnceLock::new();
     let pid = *PID.get_or_init(std::process::id);
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -74,13 +76,14 @@ pub fn temp_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether `name` is a temp file of a process that is no longer running (a killed checkout).
+/// Whether `name` is a temp file of a process that is no longer running (a killed checkout
+/// or atomic write).
 pub fn is_stale_temp(name: &str) -> bool {
     temp_pid(name)
         .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Delete the temp files that killed checkouts left in `dir` (not recursive).
+/// Delete the temp files that killed processes left in `dir` (not recursive).
 pub fn remove_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {

@@ -136,6 +136,8 @@ impl Repo {
         file.set_len(0).at(&path)?;
         file.rewind().at(&path)?;
         let _ = write!(file, "pid {}", std::process::id());
+        // Temp files of killed writers of config files are debris git would see.
+        crate::link::remove_stale_temps(&self.trove_dir);
         Ok(RepoLock { _file: file })
     }
 }

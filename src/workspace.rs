@@ -98,7 +98,8 @@ fn add_one(
                 ),
             ));
         }
-        scan::list_dir(repo, abs)?
+        // Temp files a killed checkout left inside are debris: they go.
+        scan::list_dir_cleaning(repo, abs, true)?
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
     };
@@ -118,15 +119,19 @@ fn add_one(
     } else {
         Pointer { path: name.clone(), kind: Kind::File, hash: ids[0], size: files[0].meta.len(), files: None }
     };
+    let parent = abs.parent().expect("inside the repository");
+    // Temp files of a killed add (pointer, .gitignore) are debris git would see.
+    link::remove_stale_temps(parent);
     let pointer_path = pointer_path_for(abs);
     let text = pointer.to_text();
     let updated = fs::read_to_string(&pointer_path).ok().as_deref() != Some(text.as_str());
     if updated {
         crate::atomic_file::write(&pointer_path, text.as_bytes())?;
     }
-    let parent = abs.parent().expect("inside the repository");
-    let mut touched = vec![pointer_path.clone()];
-    touched.extend(git::ignore_entry(parent, &name)?);
+    // Both are staged even when unchanged: a run killed after writing them but before
+    // staging left the index behind, and the rerun finishes the job.
+    git::ignore_entry(parent, &name)?;
+    let touched = vec![pointer_path.clone(), parent.join(".gitignore")];
 
     // With hardlink/symlink first in cache.link, the workspace shares the cache's copy.
     if kinds.first().is_some_and(|k| k.shares_object()) {

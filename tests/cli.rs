@@ -64,3 +64,6 @@ mod hostile;
 
 #[path = "cli/secrets.rs"]
 mod secrets;
+
+#[path = "cli/faults.rs"]
+mod faults;

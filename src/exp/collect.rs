@@ -15,7 +15,7 @@ use crate::exp::record::{
 use crate::hash::ObjectId;
 use crate::pointer::Kind;
 use crate::progress::Reporter;
-use crate::repo::Repo;
+use crate::repo::{Repo, RepoLock};
 use crate::scan;
 use crate::tracked::{self, display_rel};
 use crate::workspace::{self, State};
@@ -295,10 +295,15 @@ pub fn user(git: &git2::Repository, root: &Path) -> String {
 }
 
 /// Store files (and the files inside folders) as objects in the cache; paths absolute.
-/// Takes the repository lock while it writes.
-pub fn store_artifacts(repo: &Repo, paths: &[PathBuf], reporter: &dyn Reporter) -> Result<Vec<Artifact>> {
+/// Takes the repository lock and returns it: the caller holds it until the record naming
+/// the artifacts is stored, or a `gc` in between would delete them as unreferenced.
+pub fn store_artifacts(
+    repo: &Repo,
+    paths: &[PathBuf],
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Artifact>, Option<RepoLock>)> {
     if paths.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mut files = Vec::new();
     for p in paths {
@@ -315,7 +320,7 @@ pub fn store_artifacts(repo: &Repo, paths: &[PathBuf], reporter: &dyn Reporter) 
     let mut seen = HashSet::new();
     files.retain(|f| seen.insert(f.abs.clone()));
     repo.cache.ensure()?;
-    let _lock = repo.lock(reporter)?;
+    let lock = repo.lock(reporter)?;
     let state = repo.state();
     let ids = scan::hash_all(repo, &state, &files, reporter)?;
     let mut staged = Vec::new();
@@ -332,7 +337,7 @@ pub fn store_artifacts(repo: &Repo, paths: &[PathBuf], reporter: &dyn Reporter) 
         .map(|(f, hash)| Artifact { path: display_rel(&repo.root, &f.abs), hash, size: f.meta.len() })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok((out, Some(lock)))
 }
 
 /// `KEY=VALUE` from the command line (`flag` names the option in errors).

@@ -41,6 +41,7 @@ pub fn append(
     let code = git2::Oid::from_str(&record.commit).map_err(git_err)?;
     let code_commit = git.find_commit(code).map_err(git_err)?;
     let json = serde_json::to_vec_pretty(&record).expect("a record serialises");
+    let mut locked = false;
     for _ in 0..20 {
         let tip = tip(git, REF)?;
         let base_tree = match &tip {
@@ -61,12 +62,45 @@ pub fn append(
         parents.push(&code_commit);
         let message = format!("trove exp {} {}\n\ncommit {}\n", record.id, record.name, record.commit);
         let commit = git.commit(None, &sig, &sig, &message, &tree, &parents).map_err(git_err)?;
-        if move_ref(git, REF, tip.as_ref().map(|c| c.id()), commit, "trove exp log")? {
-            return Ok(record);
+        match move_ref(git, REF, tip.as_ref().map(|c| c.id()), commit, "trove exp log")? {
+            Moved::Done => return Ok(record),
+            // Another process moved the ref (build on its commit instead) or is moving it.
+            moved => locked = wait_if_locked(moved),
         }
-        // Another process moved the ref: build on its commit instead.
+    }
+    if locked {
+        return Err(Error::exp(&record.id, still_locked(git)));
     }
     Err(Error::exp(&record.id, format!("{REF} kept changing under this process; try again")))
+}
+
+/// Why moving `REF` failed when its lock file never went away.
+fn still_locked(git: &git2::Repository) -> String {
+    let lock = git.path().join(format!("{REF}.lock"));
+    format!(
+        "{REF} stays locked ({}); if no git or trove command is running, a killed one left that \
+         lock file: delete it and run the command again",
+        lock.display()
+    )
+}
+
+/// After a failed move: whether the ref was locked, having given the process that holds
+/// the lock a moment to finish.
+fn wait_if_locked(moved: Moved) -> bool {
+    let locked = matches!(moved, Moved::Locked);
+    if locked {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    locked
+}
+
+/// How an attempt to move a ref went.
+enum Moved {
+    Done,
+    /// The ref was not where the new commit was built on.
+    Raced,
+    /// Another process holds the ref's lock file.
+    Locked,
 }
 
 /// Point `name` at `new` only if it is still at `old` (None: does not exist yet).
@@ -76,21 +110,15 @@ fn move_ref(
     old: Option<git2::Oid>,
     new: git2::Oid,
     log: &str,
-) -> Result<bool> {
+) -> Result<Moved> {
     let result = match old {
         Some(old) => git.reference_matching(name, new, true, old, log).map(|_| ()),
         None => git.reference(name, new, false, log).map(|_| ()),
     };
     match result {
-        Ok(()) => Ok(true),
-        Err(e)
-            if matches!(
-                e.code(),
-                git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
-            ) =>
-        {
-            Ok(false)
-        }
+        Ok(()) => Ok(Moved::Done),
+        Err(e) if e.code() == git2::ErrorCode::Locked => Ok(Moved::Locked),
+        Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists) => Ok(Moved::Raced),
         Err(e) => Err(git_err(e)),
     }
 }
@@ -141,12 +169,14 @@ fn with_files<'r>(
 /// never collide). Returns how many records were new here.
 pub fn merge_from(git: &git2::Repository, other: &str) -> Result<usize> {
     let Some(theirs) = tip(git, other)? else { return Ok(0) };
+    let mut locked = false;
     for _ in 0..20 {
         let ours = tip(git, REF)?;
         let Some(ours) = ours else {
             let count = list_tree(git, &theirs.tree().map_err(git_err)?)?.len();
-            if move_ref(git, REF, None, theirs.id(), "trove exp pull")? {
-                return Ok(count);
+            match move_ref(git, REF, None, theirs.id(), "trove exp pull")? {
+                Moved::Done => return Ok(count),
+                moved => locked = wait_if_locked(moved),
             }
             continue;
         };
@@ -166,9 +196,13 @@ pub fn merge_from(git: &git2::Repository, other: &str) -> Result<usize> {
             let message = format!("trove exp: merge {added} records from {other}\n");
             git.commit(None, &sig, &sig, &message, &tree, &[&ours, &theirs]).map_err(git_err)?
         };
-        if move_ref(git, REF, Some(ours.id()), target, "trove exp pull")? {
-            return Ok(added);
+        match move_ref(git, REF, Some(ours.id()), target, "trove exp pull")? {
+            Moved::Done => return Ok(added),
+            moved => locked = wait_if_locked(moved),
         }
+    }
+    if locked {
+        return Err(Error::exp(REF, still_locked(git)));
     }
     Err(Error::exp(REF, "kept changing during the merge; try again"))
 }

@@ -481,36 +481,10 @@ fn missing_remote_path_is_reported(b: Backend) {
     }
 }
 
-/// A 1 MiB tmpfs (needs root; CI runs as root), unmounted on drop.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path) -> SmallDisk {
-        fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "the full-disk test mounts a 1 MiB tmpfs and needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(at.to_path_buf())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn full_remote_disk_fails_cleanly(b: Backend) {
     let remote = Remote::new(b);
-    let disk = SmallDisk::mount(&remote.base().join("disk"));
-    let root = disk.0.join("store");
+    let disk = SmallDisk::mount(&remote.base().join("disk"), "1m");
+    let root = disk.path().join("store");
     let env = Env::new();
     env.write("small.txt", "small");
     env.ok(&["add", "small.txt"]);

@@ -448,3 +448,35 @@ pub fn clone_repo(src: &Path) -> Env {
     cfg.set_str("user.email", "tester@example.com").unwrap();
     clone
 }
+
+/// A small tmpfs (mounting needs root; CI runs as root), unmounted on drop: a disk that
+/// fills up.
+pub struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mount a tmpfs of `size` (as `mount -o size=` takes it, e.g. `1m`) at `at`.
+    pub fn mount(at: &Path, size: &str) -> SmallDisk {
+        fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0777"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "the full-disk tests mount a {size} tmpfs and need root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

@@ -168,10 +168,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let progress = ctx.out.reporter();
     let code = collect::code_state(&repo, &git, &prepared.outputs(), &progress)?;
     code.check_clean(&repo.root, args.record.allow_dirty)?;
-    let artifacts = collect::store_artifacts(&repo, &prepared.artifacts, &progress)?;
+    let (artifacts, lock) = collect::store_artifacts(&repo, &prepared.artifacts, &progress)?;
     let id = record::new_id();
     let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, None)?;
     let r = store::append(&git, r, &prepared.series)?;
+    drop(lock); // the record names the artifacts now: gc keeps them
     report(ctx, &git, &r, &code)
 }
 

@@ -149,10 +149,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         })
         .cloned()
         .collect();
-    let artifacts = collect::store_artifacts(&repo, &present, &progress)?;
+    let (artifacts, lock) = collect::store_artifacts(&repo, &present, &progress)?;
     let run = RunInfo { argv: argv.clone(), exit_code, duration_secs: duration.as_secs_f64() };
     let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, Some(run))?;
     let r = store::append(&git, r, &prepared.series)?;
+    drop(lock); // the record names the artifacts now: gc keeps them
     log::report(ctx, &git, &r, &code)?;
     if r.status == Status::Failed {
         let (how, code) = match (exit_code, signal) {
