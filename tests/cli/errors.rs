@@ -121,17 +121,6 @@ fn pointer_behind_a_symlinked_folder_cannot_write_outside() {
     assert!(!out_dir.join("x").exists(), "written through a symlink out of the repository:\n{all}");
 }
 
-/// Put a hand-made manifest in the cache and a pointer naming it; returns its id.
-fn plant_manifest(env: &Env, name: &str, manifest: &str, files: u64, size: u64) -> String {
-    let id = blake3_hex(manifest.as_bytes());
-    let path = env.manifest_path(&id);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(&path, manifest).unwrap();
-    let p = Pointer { path: name.into(), kind: "dir".into(), hash: id.clone(), size, files: Some(files) };
-    env.write_pointer(&format!("{name}.trove"), &p);
-    id
-}
-
 #[test]
 fn manifest_with_escaping_paths_is_refused() {
     let env = Env::new();

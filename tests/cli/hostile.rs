@@ -49,17 +49,6 @@ fn seeded() -> Env {
     env
 }
 
-/// Put a hand-made manifest in the cache and a pointer naming it; returns its id.
-fn plant_manifest(env: &Env, name: &str, manifest: &str, files: u64, size: u64) -> String {
-    let id = blake3_hex(manifest.as_bytes());
-    let path = env.manifest_path(&id);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(&path, manifest).unwrap();
-    let p = Pointer { path: name.into(), kind: "dir".into(), hash: id.clone(), size, files: Some(files) };
-    env.write_pointer(&format!("{name}.trove"), &p);
-    id
-}
-
 fn entry_json(path: &str, content: &[u8]) -> String {
     format!(r#"{{"path":"{path}","hash":"{}","size":{},"exec":false}}"#, blake3_hex(content), content.len())
 }

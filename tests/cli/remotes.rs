@@ -110,20 +110,6 @@ impl Remote {
     }
 }
 
-/// Run trove with extra environment variables.
-fn run_with(env: &Env, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
-    let mut cmd = env.command_in(cwd, args);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run trove");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Commit the pointers and the remote's settings, as a user does before others clone.
 fn commit_all(env: &Env) {
     env.git_cmd(&["add", "-A"]);

@@ -3,25 +3,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use crate::common::*;
 use crate::sshd::{self, Sshd};
 
 const SECRET: &str = "hunter2-s3cr3t";
-
-fn run_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
-    let mut cmd = env.command_in(&env.root, args);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run trove");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn never_shown(out: &Out, secret: &str) {
     assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret), "the secret is printed:\n{out}");
@@ -165,13 +151,13 @@ fn sftp_password_never_appears_in_logs_or_json() {
     // From the environment: right, then wrong.
     let from_env = [("TROVE_SFTP_PASSWORD", password.as_str())];
     for args in [&["-v", "push"][..], &["-v", "--json", "push"], &["-v", "status", "--remote"]] {
-        let out = run_with(&env, args, &from_env);
+        let out = run_with(&env, &env.root, args, &from_env);
         assert_eq!(out.code, 0, "{out}\nsshd log:\n{}", server.log_text());
         never_shown(&out, &password);
     }
     let wrong = format!("wrong {SECRET}");
     for args in [&["-v", "push"][..], &["-v", "--json", "push"], &["--json", "status", "--remote"]] {
-        let out = run_with(&env, args, &[("TROVE_SFTP_PASSWORD", wrong.as_str())]);
+        let out = run_with(&env, &env.root, args, &[("TROVE_SFTP_PASSWORD", wrong.as_str())]);
         assert_eq!(out.code, 1, "{out}");
         never_shown(&out, &wrong);
         never_shown(&out, SECRET);

@@ -480,3 +480,28 @@ impl Drop for SmallDisk {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// Put a hand-made manifest in the cache and a pointer naming it; returns its id.
+pub fn plant_manifest(env: &Env, name: &str, manifest: &str, files: u64, size: u64) -> String {
+    let id = blake3_hex(manifest.as_bytes());
+    let path = env.manifest_path(&id);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, manifest).unwrap();
+    let p = Pointer { path: name.into(), kind: "dir".into(), hash: id.clone(), size, files: Some(files) };
+    env.write_pointer(&format!("{name}.trove"), &p);
+    id
+}
+
+/// Run trove in `cwd` with extra environment variables and no stdin.
+pub fn run_with(env: &Env, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut cmd = env.command_in(cwd, args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run trove");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
