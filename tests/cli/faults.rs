@@ -1110,6 +1110,25 @@ fn took_lock(env: &Env, running: &mut Running) -> bool {
     true
 }
 
+/// Start `first`, and once it holds the repository lock start `others` at once: every
+/// command succeeds, and at least one of the others says it waits for the lock.
+fn run_behind_a_lock_holder(env: &Env, first: &[&str], others: &[Vec<&str>]) {
+    let mut first = Running::start(env, first);
+    wait_for_lock_holder(env, &mut first);
+    let others: Vec<Running> = others.iter().map(|args| Running::start(env, args)).collect();
+    let mut pids = vec![first.child.id()];
+    pids.extend(others.iter().map(|r| r.child.id()));
+    let (args, out) = first.finish();
+    assert_eq!(out.code, 0, "{args:?}:\n{out}");
+    let mut waited = 0;
+    for r in others {
+        let (args, out) = r.finish();
+        assert_eq!(out.code, 0, "{args:?}:\n{out}");
+        waited += usize::from(waited_clearly(&out, &pids));
+    }
+    assert!(waited > 0, "the commands started while the first held the lock, and none said it waits");
+}
+
 fn wait_for_lock_holder(env: &Env, running: &mut Running) {
     assert!(took_lock(env, running), "{:?} ended before it took the lock", running.args);
 }
@@ -1182,25 +1201,8 @@ fn adds_and_gcs_at_once_lose_nothing() {
     fs::remove_dir_all(env.path("junk")).unwrap();
     let n1 = write_files(&env, "new1", 1500, 33);
     let n2 = write_files(&env, "new2", 1500, 34);
-    let mut first = Running::start(&env, &["add", "new1"]);
-    wait_for_lock_holder(&env, &mut first);
-    let holder = first.child.id();
-    let others = [
-        Running::start(&env, &["gc", "-f"]),
-        Running::start(&env, &["add", "new2"]),
-        Running::start(&env, &["gc", "-f"]),
-    ];
-    let mut pids = vec![holder];
-    pids.extend(others.iter().map(|r| r.child.id()));
-    let (_, out) = first.finish();
-    assert_eq!(out.code, 0, "{out}");
-    let mut waited = 0;
-    for r in others {
-        let (args, out) = r.finish();
-        assert_eq!(out.code, 0, "{args:?}:\n{out}");
-        waited += usize::from(waited_clearly(&out, &pids));
-    }
-    assert!(waited > 0, "the writers started while the first held the lock, and none said it waits");
+    let others = [["gc", "-f"], ["add", "new2"], ["gc", "-f"]];
+    run_behind_a_lock_holder(&env, &["add", "new1"], &others.map(|a| a.to_vec()));
     for (name, entries) in [("kept", &kept), ("new1", &n1), ("new2", &n2)] {
         assert_eq!(env.pointer(&format!("{name}.trove")), dir_pointer(name, entries));
         for id in ids_of(entries) {
@@ -1257,26 +1259,9 @@ fn pull_and_checkouts_at_once_end_whole() {
 
     let clone = clone_repo(&src.root);
     clone.ok(&["config", "core.lock_timeout", "120", "--local"]);
-    let mut pull = Running::start(&clone, &["pull"]);
-    wait_for_lock_holder(&clone, &mut pull);
-    let holder = pull.child.id();
-    let others = [
-        Running::start(&clone, &["checkout"]),
-        Running::start(&clone, &["checkout", "model.bin"]),
-        Running::start(&clone, &["pull", "shards"]),
-    ];
-    let mut pids = vec![holder];
-    pids.extend(others.iter().map(|r| r.child.id()));
-    let (_, out) = pull.finish();
-    assert_eq!(out.code, 0, "{out}");
-    let mut waited = 0;
-    for r in others {
-        let (args, out) = r.finish();
-        // After the pull, the data is in the cache: the waiting commands succeed.
-        assert_eq!(out.code, 0, "{args:?}:\n{out}");
-        waited += usize::from(waited_clearly(&out, &pids));
-    }
-    assert!(waited > 0, "the commands started while the pull held the lock, and none said it waits");
+    // After the pull, the data is in the cache: the waiting commands succeed.
+    let others = [vec!["checkout"], vec!["checkout", "model.bin"], vec!["pull", "shards"]];
+    run_behind_a_lock_holder(&clone, &["pull"], &others);
     assert_same_tree(&src, &clone, "shards", "after pull and checkouts at once");
     assert!(clone.read("model.bin") == src.read("model.bin"));
     assert_finished(&clone, "after pull and checkouts at once");
