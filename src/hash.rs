@@ -10,8 +10,10 @@ use crate::error::{IoContext, Result};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId([u8; 32]);
 
-/// Files at least this large are hashed with memory-mapping and all cores.
+/// Files at least this large are hashed with all cores.
 const PARALLEL_HASH_MIN: u64 = 4 << 20;
+/// The chunk such files are read and hashed in.
+const PARALLEL_CHUNK: usize = 16 << 20;
 
 impl ObjectId {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -98,7 +100,16 @@ pub fn hash_file(path: &Path) -> Result<(ObjectId, u64)> {
     let mut file = std::fs::File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     if len >= PARALLEL_HASH_MIN {
-        hasher.update_mmap_rayon(path).at(path)?;
+        // Read in large chunks, each hashed on all cores. (A memory map would count the
+        // whole file in the process's resident memory.)
+        let mut buf = vec![0u8; PARALLEL_CHUNK];
+        loop {
+            let n = file.read(&mut buf).at(path)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update_rayon(&buf[..n]);
+        }
         let size = hasher.count();
         return Ok((ObjectId(*hasher.finalize().as_bytes()), size));
     }

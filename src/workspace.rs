@@ -165,7 +165,7 @@ fn add_one(
 }
 
 /// Files up to this size are read once into memory, hashed and written from there; larger
-/// ones are hashed (memory-mapped, on all cores) and then copied by the kernel.
+/// ones are hashed (in large chunks, on all cores) and then copied by the kernel.
 const ONE_PASS_MAX: u64 = 4 << 20;
 
 struct Stored {

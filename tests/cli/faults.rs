@@ -845,18 +845,23 @@ fn kill_9_during_exp_log() {
 // 2. The SFTP server killed during a pull
 
 /// A repository with a dataset pushed to an SFTP remote on `server`.
+/// Size of the large file of [`pushed_to_sftp`]: its download takes long enough to be
+/// cut (small objects are fetched in pipelined batches, too fast to catch).
+const PULL_BIG: usize = 128 << 20;
+
 fn pushed_to_sftp(server: &Sshd) -> Env {
     let env = Env::new();
     write_files(&env, "shards", 1200, 61);
-    env.ok(&["add", "shards"]);
+    env.write("big.bin", noise(PULL_BIG, 62));
+    env.ok(&["add", "shards", "big.bin"]);
     sftp_remote(&env, server, &server.data.join("store"));
     commit_all(&env, "data");
     env.ok(&["push"]);
     env
 }
 
-/// Start `pull -j 1` in `clone` and wait until its cache holds `n` objects.
-fn pull_until(clone: &Env, n: usize) -> Child {
+/// Start `pull -j 1` in `clone` and wait until the large file's download is under way.
+fn pull_until_big_download(clone: &Env) -> Child {
     let mut child = clone
         .command_in(&clone.root, &["pull", "-j", "1"])
         .stdin(Stdio::null())
@@ -864,8 +869,16 @@ fn pull_until(clone: &Env, n: usize) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let tmp = clone.root.join(".trove/cache/tmp");
+    let downloading = || {
+        fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.metadata().is_ok_and(|m| m.len() >= 8 << 20))
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while clone.object_files().len() < n {
+    while !downloading() {
         assert!(Instant::now() < deadline, "pull made no progress");
         if let Some(status) = child.try_wait().unwrap() {
             panic!("pull ended ({status}) before it could be interrupted");
@@ -880,7 +893,7 @@ fn sftp_server_killed_during_pull_then_the_rerun_completes() {
     let mut server = Sshd::start();
     let env = pushed_to_sftp(&server);
     let clone = clone_repo(&env.root);
-    let child = pull_until(&clone, 30);
+    let child = pull_until_big_download(&clone);
     server.stop();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -893,14 +906,16 @@ fn sftp_server_killed_during_pull_then_the_rerun_completes() {
     assert_status_truthful(&env, &clone, context);
     let st = clone.json(&["status"]);
     assert_ne!(st["tracked"][0]["state"], "unchanged", "a partial pull is not up to date: {st}");
+    assert_eq!(st["tracked"][0]["path"], "big.bin", "{st}");
     let fetched = clone.object_files().len();
-    assert!(fetched < 1201, "the pull was interrupted ({fetched} objects)");
+    assert!(fetched < 1202, "the pull was interrupted ({fetched} objects)");
 
     server.restart();
     let v = clone.json(&["pull"]);
     let t = &v["transfer"];
-    assert_eq!(t["files"].as_u64().unwrap() as usize + fetched, 1201, "only what is missing is fetched: {v}");
+    assert_eq!(t["files"].as_u64().unwrap() as usize + fetched, 1202, "only what is missing is fetched: {v}");
     assert_same_tree(&env, &clone, "shards", "after the rerun");
+    assert!(clone.read("big.bin") == env.read("big.bin"), "big.bin after the rerun");
     assert_finished(&clone, "after the rerun");
 }
 
@@ -909,13 +924,14 @@ fn sftp_server_restarted_during_pull_is_retried_within_the_pull() {
     let mut server = Sshd::start();
     let env = pushed_to_sftp(&server);
     let clone = clone_repo(&env.root);
-    let child = pull_until(&clone, 30);
+    let child = pull_until_big_download(&clone);
     // Every connection drops and the server is back at once, as after a network blip.
     server.restart();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "the pull did not recover:\n{stderr}\n{}", server.log_text());
     assert_same_tree(&env, &clone, "shards", "after the blip");
+    assert!(clone.read("big.bin") == env.read("big.bin"), "big.bin after the blip");
     assert_finished(&clone, "after the blip");
 }
 
