@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -258,14 +259,45 @@ pub fn push(
     report.already_there += present.len() as u64;
     let total: u64 = to_send.iter().map(|(_, s)| s).sum();
     reporter.start("pushing", to_send.len() as u64, total);
-    let sent = pool.run(&to_send, |c, (k, size)| {
-        c.upload(k, &repo.cache.object_path(&k.id))?;
-        reporter.advance(1, *size);
+    // Small objects go in batches, which a backend with round trips pipelines.
+    let (small, large): (Vec<usize>, Vec<usize>) =
+        (0..to_send.len()).partition(|&i| to_send[i].1 <= BATCH_OBJECT_MAX);
+    let batches = batches_of(&small, |i| to_send[i].1);
+    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..to_send.len()).map(|_| None).collect());
+    let batch_results = pool.run(&batches, |c, batch| {
+        let todo: Vec<usize> =
+            batch.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
+        let items: Vec<(ObjectKey, PathBuf)> =
+            todo.iter().map(|&i| (to_send[i].0, repo.cache.object_path(&to_send[i].0.id))).collect();
+        c.upload_batch(&items, &mut |j, r| {
+            if r.is_ok() {
+                reporter.advance(1, to_send[todo[j]].1);
+            }
+            outcomes.lock().expect("outcomes")[todo[j]] = Some(r);
+        })
+    })?;
+    let large_results = pool.run(&large, |c, &i| {
+        let (k, size) = to_send[i];
+        c.upload(&k, &repo.cache.object_path(&k.id))?;
+        reporter.advance(1, size);
         Ok(())
     })?;
+    let mut outcomes = outcomes.into_inner().expect("outcomes");
+    for (i, r) in large.iter().zip(large_results) {
+        outcomes[*i] = Some(r);
+    }
+    for (batch, r) in batches.iter().zip(batch_results) {
+        if let Err(e) = r {
+            for &i in batch {
+                outcomes[i].get_or_insert_with(|| {
+                    Err(Error::Remote { remote: remote.name().to_string(), message: e.to_string() })
+                });
+            }
+        }
+    }
     let mut failed_keys = HashSet::new();
-    for ((k, size), r) in to_send.iter().zip(sent) {
-        match r {
+    for ((k, size), r) in to_send.iter().zip(outcomes) {
+        match r.expect("every object has an outcome") {
             Ok(()) => {
                 report.files += 1;
                 report.bytes += size;
@@ -361,6 +393,22 @@ fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size:
     }
 }
 
+/// Group indexes into batches of at most [`BATCH_OBJECTS`] objects or about
+/// [`BATCH_BYTES`] bytes (`size` gives each one's).
+fn batches_of(indexes: &[usize], size: impl Fn(usize) -> u64) -> Vec<Vec<usize>> {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for &i in indexes {
+        if batches.last().is_none_or(|b| b.len() >= BATCH_OBJECTS || bytes >= BATCH_BYTES) {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size(i);
+        batches.last_mut().expect("pushed").push(i);
+    }
+    batches
+}
+
 /// Download what the tracked items need and the cache lacks. Every object is re-hashed
 /// before it enters the cache; a corrupt one is reported and never placed.
 pub fn fetch(
@@ -431,16 +479,7 @@ pub fn fetch(
     // ones stream to disk one at a time.
     let (small, large): (Vec<usize>, Vec<usize>) =
         (0..needed.len()).partition(|&i| needed[i].1 <= BATCH_OBJECT_MAX);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut bytes = 0;
-    for i in small {
-        if batches.last().is_none_or(|b| b.len() >= BATCH_OBJECTS || bytes >= BATCH_BYTES) {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += needed[i].1;
-        batches.last_mut().expect("pushed").push(i);
-    }
+    let batches = batches_of(&small, |i| needed[i].1);
     let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..needed.len()).map(|_| None).collect());
     let batch_results = pool.run(&batches, |c, batch| {
         // On a retry, what completed before is not asked again.

@@ -10,7 +10,7 @@ mod sftp_pipe;
 pub mod ssh_config;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::hash::ObjectId;
@@ -85,6 +85,20 @@ pub trait Connection: Send {
     fn exists(&mut self, key: &ObjectKey) -> Result<bool>;
     /// Upload a local file as `key`: written under `tmp/`, then renamed into place.
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()>;
+    /// Upload several local files (keys with their paths), calling `done` with each one's
+    /// index and outcome. The default uploads one at a time; a backend with round trips
+    /// keeps many requests in flight. An error means the connection failed: uploads not
+    /// reported did not complete.
+    fn upload_batch(
+        &mut self,
+        items: &[(ObjectKey, PathBuf)],
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        for (i, (key, local)) in items.iter().enumerate() {
+            done(i, self.upload(key, local));
+        }
+        Ok(())
+    }
     /// Stream an object's bytes into `out`; returns the byte count. `size` is its
     /// expected size when known (it saves asking the server); a shorter or longer object
     /// then fails its hash check like any corrupt one.

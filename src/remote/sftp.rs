@@ -959,6 +959,47 @@ impl Connection for SftpConnection {
         result
     }
 
+    fn upload_batch(
+        &mut self,
+        items: &[(ObjectKey, PathBuf)],
+        done: &mut dyn FnMut(usize, Result<()>),
+    ) -> Result<()> {
+        let target = Arc::clone(&self.target);
+        for (key, _) in items {
+            self.ensure_prefix(&key.prefix())?;
+        }
+        if self.pipe.is_none() {
+            let pipe = Pipe::open(&self.session)
+                .map_err(|e| target.err(format!("cannot start SFTP on {}: {e}", target.addr())))?;
+            self.pipe = Some(pipe);
+        }
+        let mut files = Vec::with_capacity(items.len());
+        for (key, local) in items {
+            let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
+            files.push((self.path(&format!("tmp/{}", temp_name())), self.path(&key.rel_path()), bytes));
+        }
+        let mut again = Vec::new();
+        let pipe = self.pipe.as_mut().expect("opened above");
+        let result = pipe.write_files(&files, &mut |i, ok| {
+            if ok {
+                done(i, Ok(()))
+            } else {
+                again.push(i);
+            }
+        });
+        if let Err(e) = result {
+            self.pipe = None;
+            return Err(target.err(format!("uploading to {}: {e}", target.addr())));
+        }
+        // What the pipelined path could not do (the object already there, a full disk,
+        // a vanished folder) goes the careful way, which tells these apart.
+        for i in again {
+            let _ = self.sftp.unlink(Path::new(&files[i].0));
+            done(i, self.upload(&items[i].0, &items[i].1));
+        }
+        Ok(())
+    }
+
     fn download_batch(
         &mut self,
         items: &[(ObjectKey, u64)],

@@ -4,7 +4,8 @@
 //! costs three round trips (open, read, close) and the server sits idle in between. This
 //! speaks SFTP version 3 (draft-ietf-secsh-filexfer-02) itself on a second channel of
 //! the same session and keeps many requests in flight, as OpenSSH's own `sftp` client
-//! does. Only what downloads need is here: OPEN for reading, READ, CLOSE.
+//! does. Only what transfers of small objects need is here: OPEN, READ, WRITE, CLOSE
+//! and RENAME.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -16,10 +17,17 @@ const FXP_VERSION: u8 = 2;
 const FXP_OPEN: u8 = 3;
 const FXP_CLOSE: u8 = 4;
 const FXP_READ: u8 = 5;
+const FXP_WRITE: u8 = 6;
+const FXP_RENAME: u8 = 18;
 const FXP_STATUS: u8 = 101;
 const FXP_HANDLE: u8 = 102;
 const FXP_DATA: u8 = 103;
 const FXF_READ: u32 = 1;
+const FXF_WRITE: u32 = 2;
+const FXF_CREAT: u32 = 8;
+const FXF_EXCL: u32 = 0x20;
+const ATTR_PERMISSIONS: u32 = 4;
+const FX_OK: u32 = 0;
 const FX_EOF: u32 = 1;
 const FX_NO_SUCH_FILE: u32 = 2;
 
@@ -206,6 +214,145 @@ impl Pipe {
                     let outcome =
                         s.failed.take().unwrap_or_else(|| Outcome::Data(std::mem::take(&mut s.data)));
                     done(f, outcome);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write each file's bytes to its temp path on the server, then rename it to its
+    /// destination, keeping many requests in flight. `done` gets each file's index and
+    /// whether all of that succeeded; a file that failed may have left its temp behind.
+    /// An error means the channel failed; files not reported did not complete.
+    pub fn write_files(
+        &mut self,
+        files: &[(String, String, Vec<u8>)],
+        done: &mut dyn FnMut(usize, bool),
+    ) -> Result<(), String> {
+        enum W {
+            Open(usize),
+            Write(usize, usize),
+            Close(usize),
+            Rename(usize),
+        }
+        let mut handles: Vec<Option<Vec<u8>>> = vec![None; files.len()];
+        let mut writes_left = vec![0usize; files.len()];
+        let mut ok = vec![true; files.len()];
+        let mut queue: VecDeque<W> = VecDeque::new();
+        let mut next_open = 0;
+        let mut in_flight: HashMap<u32, (W, u64)> = HashMap::new();
+        let mut in_flight_bytes = 0u64;
+        let mut remaining = files.len();
+        while remaining > 0 {
+            let mut out = Vec::new();
+            while in_flight.len() < IN_FLIGHT_REQUESTS {
+                let w = match queue.pop_front() {
+                    Some(w) => w,
+                    None if next_open < files.len() => {
+                        next_open += 1;
+                        W::Open(next_open - 1)
+                    }
+                    None => break,
+                };
+                let id = self.next_id;
+                let mut p = Vec::new();
+                let cost = match &w {
+                    W::Open(f) => {
+                        p.push(FXP_OPEN);
+                        p.extend_from_slice(&id.to_be_bytes());
+                        put_string(&mut p, files[*f].0.as_bytes());
+                        p.extend_from_slice(&(FXF_WRITE | FXF_CREAT | FXF_EXCL).to_be_bytes());
+                        p.extend_from_slice(&ATTR_PERMISSIONS.to_be_bytes());
+                        p.extend_from_slice(&0o644u32.to_be_bytes());
+                        300
+                    }
+                    W::Write(f, chunk) => {
+                        let start = chunk * READ_LEN as usize;
+                        let data = &files[*f].2[start..(start + READ_LEN as usize).min(files[*f].2.len())];
+                        p.push(FXP_WRITE);
+                        p.extend_from_slice(&id.to_be_bytes());
+                        put_string(&mut p, handles[*f].as_deref().unwrap_or_default());
+                        p.extend_from_slice(&(start as u64).to_be_bytes());
+                        put_string(&mut p, data);
+                        data.len() as u64 + 64
+                    }
+                    W::Close(f) => {
+                        p.push(FXP_CLOSE);
+                        p.extend_from_slice(&id.to_be_bytes());
+                        put_string(&mut p, handles[*f].as_deref().unwrap_or_default());
+                        300
+                    }
+                    W::Rename(f) => {
+                        p.push(FXP_RENAME);
+                        p.extend_from_slice(&id.to_be_bytes());
+                        put_string(&mut p, files[*f].0.as_bytes());
+                        put_string(&mut p, files[*f].1.as_bytes());
+                        300
+                    }
+                };
+                if in_flight_bytes + cost > IN_FLIGHT_BYTES && !in_flight.is_empty() {
+                    queue.push_front(w);
+                    break;
+                }
+                self.next_id = self.next_id.wrapping_add(1);
+                out.push(frame(p));
+                in_flight_bytes += cost;
+                in_flight.insert(id, (w, cost));
+            }
+            if !out.is_empty() {
+                self.send(&out)?;
+            }
+            let (kind, body) = self.recv()?;
+            let mut r = Reader(&body[1..]);
+            let id = r.u32()?;
+            let (w, cost) =
+                in_flight.remove(&id).ok_or_else(|| format!("the server answered unknown request {id}"))?;
+            in_flight_bytes -= cost;
+            let status_ok = |kind: u8, r: &mut Reader| -> Result<bool, String> {
+                match kind {
+                    FXP_STATUS => Ok(r.u32()? == FX_OK),
+                    k => Err(format!("the server answered with packet type {k}")),
+                }
+            };
+            match w {
+                W::Open(f) => {
+                    if kind == FXP_HANDLE {
+                        handles[f] = Some(r.string()?.to_vec());
+                        let chunks = files[f].2.len().div_ceil(READ_LEN as usize);
+                        writes_left[f] = chunks;
+                        if chunks == 0 {
+                            queue.push_front(W::Close(f));
+                        }
+                        for c in (0..chunks).rev() {
+                            queue.push_front(W::Write(f, c));
+                        }
+                    } else {
+                        status_ok(kind, &mut r)?;
+                        remaining -= 1;
+                        done(f, false);
+                    }
+                }
+                W::Write(f, _) => {
+                    ok[f] &= status_ok(kind, &mut r)?;
+                    writes_left[f] -= 1;
+                    if writes_left[f] == 0 {
+                        queue.push_front(W::Close(f));
+                    }
+                }
+                W::Close(f) => {
+                    // Closing reports what the server could not finish writing.
+                    ok[f] &= status_ok(kind, &mut r)?;
+                    if ok[f] {
+                        queue.push_front(W::Rename(f));
+                    } else {
+                        remaining -= 1;
+                        done(f, false);
+                    }
+                }
+                W::Rename(f) => {
+                    let renamed = status_ok(kind, &mut r)?;
+                    remaining -= 1;
+                    done(f, renamed);
                 }
             }
         }
