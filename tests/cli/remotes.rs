@@ -155,6 +155,7 @@ both_backends!(
     corrupt_remote_object_is_detected_and_never_placed,
     truncated_or_extended_remote_objects_are_corrupt,
     missing_remote_objects_are_named_and_the_rest_fetched,
+    two_pushes_of_the_same_objects_at_once,
     interrupted_push_resumes,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
@@ -355,6 +356,40 @@ fn truncated_or_extended_remote_objects_are_corrupt(b: Backend) {
     let out = clone.fails(1, &["verify", "--remote", "store"]);
     assert!(out.stdout.contains(&long[..12]) || out.stderr.contains(&long[..12]), "{out}");
     assert!(out.stdout.contains(&short[..12]) || out.stderr.contains(&short[..12]), "{out}");
+}
+
+fn two_pushes_of_the_same_objects_at_once(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    for i in 0..600 {
+        env.write(&format!("data/f{i:03}.bin"), noise(100 + i * 13, i as u64));
+    }
+    env.ok(&["add", "data"]);
+    remote.configure(&env);
+    commit_all(&env);
+    let other = clone_repo(&env.root);
+    for i in 0..600 {
+        other.write(&format!("data/f{i:03}.bin"), noise(100 + i * 13, i as u64));
+    }
+    other.ok(&["add", "data"]);
+    // Both find every object missing and race to upload the same ones.
+    let spawn = |e: &Env| e.command_in(&e.root, &["--json", "push"]).output().unwrap();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn(&env));
+        let b = s.spawn(|| spawn(&other));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let objects = remote.objects();
+    assert_eq!(objects.len(), 601, "every object and the manifest, once each");
+    let clone = clone_repo(&env.root);
+    clone.ok(&["pull"]);
+    for i in [0, 299, 599] {
+        assert_eq!(clone.read(&format!("data/f{i:03}.bin")), noise(100 + i * 13, i as u64));
+    }
+    clone.ok(&["verify", "--remote"]);
 }
 
 fn interrupted_push_resumes(b: Backend) {
