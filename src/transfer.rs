@@ -218,17 +218,11 @@ pub fn push(
     // after all their files): its files are not looked at, so a push with nothing new
     // costs a check per folder, not per file.
     let complete = complete_folders(&pool, targets)?;
-    let targets: Vec<Tracked> = targets
-        .iter()
-        .filter(|t| {
-            let done = t.pointer.kind == Kind::Dir && complete.contains(&ObjectKey::manifest(t.pointer.hash));
-            if done {
-                report.already_there += t.pointer.files.unwrap_or(0) + 1;
-            }
-            !done
-        })
-        .cloned()
-        .collect();
+    let (done, targets): (Vec<&Tracked>, Vec<&Tracked>) = targets.iter().partition(|t| {
+        t.pointer.kind == Kind::Dir && complete.contains(&ObjectKey::manifest(t.pointer.hash))
+    });
+    report.already_there = done.iter().map(|t| t.pointer.files.unwrap_or(0) + 1).sum();
+    let targets: Vec<Tracked> = targets.into_iter().cloned().collect();
     let w = wanted(&repo.cache, &targets)?;
 
     let mut local_files = Vec::new();
@@ -259,45 +253,30 @@ pub fn push(
     report.already_there += present.len() as u64;
     let total: u64 = to_send.iter().map(|(_, s)| s).sum();
     reporter.start("pushing", to_send.len() as u64, total);
-    // Small objects go in batches, which a backend with round trips pipelines.
-    let (small, large): (Vec<usize>, Vec<usize>) =
-        (0..to_send.len()).partition(|&i| to_send[i].1 <= BATCH_OBJECT_MAX);
-    let batches = batches_of(&small, |i| to_send[i].1);
-    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..to_send.len()).map(|_| None).collect());
-    let batch_results = pool.run(&batches, |c, batch| {
-        let todo: Vec<usize> =
-            batch.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
-        let items: Vec<(ObjectKey, PathBuf)> =
-            todo.iter().map(|&i| (to_send[i].0, repo.cache.object_path(&to_send[i].0.id))).collect();
-        c.upload_batch(&items, &mut |j, r| {
-            if r.is_ok() {
-                reporter.advance(1, to_send[todo[j]].1);
-            }
-            outcomes.lock().expect("outcomes")[todo[j]] = Some(r);
-        })
-    })?;
-    let large_results = pool.run(&large, |c, &i| {
-        let (k, size) = to_send[i];
-        c.upload(&k, &repo.cache.object_path(&k.id))?;
-        reporter.advance(1, size);
-        Ok(())
-    })?;
-    let mut outcomes = outcomes.into_inner().expect("outcomes");
-    for (i, r) in large.iter().zip(large_results) {
-        outcomes[*i] = Some(r);
-    }
-    for (batch, r) in batches.iter().zip(batch_results) {
-        if let Err(e) = r {
-            for &i in batch {
-                outcomes[i].get_or_insert_with(|| {
-                    Err(Error::Remote { remote: remote.name().to_string(), message: e.to_string() })
-                });
-            }
-        }
-    }
+    let sizes: Vec<u64> = to_send.iter().map(|(_, s)| *s).collect();
+    let outcomes = run_batched(
+        &pool,
+        &sizes,
+        |c, todo, record| {
+            let items: Vec<(ObjectKey, PathBuf)> =
+                todo.iter().map(|&i| (to_send[i].0, repo.cache.object_path(&to_send[i].0.id))).collect();
+            c.upload_batch(&items, &mut |j, r| {
+                if r.is_ok() {
+                    reporter.advance(1, sizes[todo[j]]);
+                }
+                record(todo[j], r);
+            })
+        },
+        |c, i| {
+            let (k, size) = to_send[i];
+            c.upload(&k, &repo.cache.object_path(&k.id))?;
+            reporter.advance(1, size);
+            Ok(())
+        },
+    )?;
     let mut failed_keys = HashSet::new();
     for ((k, size), r) in to_send.iter().zip(outcomes) {
-        match r.expect("every object has an outcome") {
+        match r {
             Ok(()) => {
                 report.files += 1;
                 report.bytes += size;
@@ -393,20 +372,63 @@ fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size:
     }
 }
 
-/// Group indexes into batches of at most [`BATCH_OBJECTS`] objects or about
-/// [`BATCH_BYTES`] bytes (`size` gives each one's).
-fn batches_of(indexes: &[usize], size: impl Fn(usize) -> u64) -> Vec<Vec<usize>> {
+/// Transfer items (given by their sizes) over the pool: those up to [`BATCH_OBJECT_MAX`]
+/// in batches of at most [`BATCH_OBJECTS`] objects or about [`BATCH_BYTES`] bytes, which a
+/// backend with round trips pipelines, the rest one at a time. `batch(c, todo, record)`
+/// reports each item's outcome through `record(index, outcome)`; when it fails as a whole
+/// it is retried on a fresh connection with only the items not yet reported, and those
+/// it never reports get its error. Returns one outcome per item, in order.
+fn run_batched(
+    pool: &Pool,
+    sizes: &[u64],
+    batch: impl Fn(&mut dyn Connection, &[usize], &dyn Fn(usize, Result<()>)) -> Result<()> + Sync,
+    one: impl Fn(&mut dyn Connection, usize) -> Result<()> + Sync,
+) -> Result<Vec<Result<()>>> {
+    let (small, large): (Vec<usize>, Vec<usize>) =
+        (0..sizes.len()).partition(|&i| sizes[i] <= BATCH_OBJECT_MAX);
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut bytes = 0;
-    for &i in indexes {
+    for i in small {
         if batches.last().is_none_or(|b| b.len() >= BATCH_OBJECTS || bytes >= BATCH_BYTES) {
             batches.push(Vec::new());
             bytes = 0;
         }
-        bytes += size(i);
+        bytes += sizes[i];
         batches.last_mut().expect("pushed").push(i);
     }
-    batches
+    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..sizes.len()).map(|_| None).collect());
+    let record = |i: usize, r: Result<()>| outcomes.lock().expect("outcomes")[i] = Some(r);
+    let batch_results = pool.run(&batches, |c, items| {
+        let todo: Vec<usize> =
+            items.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
+        batch(c, &todo, &record)
+    })?;
+    let large_results = pool.run(&large, |c, &i| one(c, i))?;
+    let mut outcomes = outcomes.into_inner().expect("outcomes");
+    for (i, r) in large.iter().zip(large_results) {
+        outcomes[*i] = Some(r);
+    }
+    for (items, r) in batches.iter().zip(batch_results) {
+        if let Err(e) = r {
+            for &i in items {
+                outcomes[i].get_or_insert_with(|| Err(same_error(pool, &e)));
+            }
+        }
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
+}
+
+/// The error `e` once more, for another item it stopped (errors are not `Clone`).
+fn same_error(pool: &Pool, e: &Error) -> Error {
+    match e {
+        Error::Remote { remote, message } => {
+            Error::Remote { remote: remote.clone(), message: message.clone() }
+        }
+        Error::RemoteFull { remote, message } => {
+            Error::RemoteFull { remote: remote.clone(), message: message.clone() }
+        }
+        other => Error::Remote { remote: pool.remote_name().to_string(), message: other.to_string() },
+    }
 }
 
 /// Download what the tracked items need and the cache lacks. Every object is re-hashed
@@ -475,77 +497,57 @@ pub fn fetch(
         flush(false);
         reporter.advance(1, size);
     };
-    // Small objects go in batches, which a backend with round trips pipelines; large
-    // ones stream to disk one at a time.
-    let (small, large): (Vec<usize>, Vec<usize>) =
-        (0..needed.len()).partition(|&i| needed[i].1 <= BATCH_OBJECT_MAX);
-    let batches = batches_of(&small, |i| needed[i].1);
-    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..needed.len()).map(|_| None).collect());
-    let batch_results = pool.run(&batches, |c, batch| {
-        // On a retry, what completed before is not asked again.
-        let todo: Vec<usize> =
-            batch.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
-        let items: Vec<(ObjectKey, u64)> = todo.iter().map(|&i| needed[i]).collect();
-        let mut unsure = Vec::new();
-        c.download_batch(&items, &mut |j, got| {
-            let (k, size) = items[j];
-            let outcome = got.and_then(|bytes| {
-                let actual = ObjectId::of_bytes(&bytes);
-                if actual != k.id {
-                    return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-                }
-                stage(repo.cache.stage_bytes(&bytes, k.id)?, size);
-                Ok(())
+    let sizes: Vec<u64> = needed.iter().map(|(_, s)| *s).collect();
+    let outcomes = run_batched(
+        &pool,
+        &sizes,
+        |c, todo, record| {
+            let items: Vec<(ObjectKey, u64)> = todo.iter().map(|&i| needed[i]).collect();
+            let mut got = Vec::with_capacity(items.len());
+            let result = c.download_batch(&items, &mut |j, bytes| {
+                let (k, size) = items[j];
+                got.push((
+                    j,
+                    bytes.and_then(|bytes| {
+                        let actual = ObjectId::of_bytes(&bytes);
+                        if actual != k.id {
+                            return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
+                        }
+                        stage(repo.cache.stage_bytes(&bytes, k.id)?, size);
+                        Ok(())
+                    }),
+                ));
             });
-            if outcome
-                .as_ref()
-                .is_err_and(|e| !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. }))
-            {
-                unsure.push(j);
+            for (j, outcome) in got {
+                // A failure to read may be an object that is not there.
+                let missing = outcome
+                    .as_ref()
+                    .is_err_and(|e| !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. }))
+                    && !c.exists(&items[j].0).unwrap_or(true);
+                let outcome =
+                    if missing { Err(Error::MissingObject { id: items[j].0.display() }) } else { outcome };
+                record(todo[j], outcome);
             }
-            outcomes.lock().expect("outcomes")[todo[j]] = Some(outcome);
-        })?;
-        // A failure to read may be an object that is not there.
-        for j in unsure {
-            if !c.exists(&items[j].0).unwrap_or(true) {
-                outcomes.lock().expect("outcomes")[todo[j]] =
-                    Some(Err(Error::MissingObject { id: items[j].0.display() }));
-            }
-        }
-        Ok(())
-    })?;
-    let large_results = pool.run(&large, |c, &i| {
-        let (k, size) = needed[i];
-        stage(download_verified(&repo.cache, c, &k, size)?, size);
-        Ok(())
-    })?;
+            result
+        },
+        |c, i| {
+            let (k, size) = needed[i];
+            stage(download_verified(&repo.cache, c, &k, size)?, size);
+            Ok(())
+        },
+    )?;
     flush(true);
     reporter.finish();
     if let Some(e) = commit_err.into_inner().expect("commit") {
         return Err(e);
     }
-    let mut outcomes = outcomes.into_inner().expect("outcomes");
-    for (i, r) in large.iter().zip(large_results) {
-        outcomes[*i] = Some(r);
-    }
-    for (batch, r) in batches.iter().zip(batch_results) {
-        if let Err(e) = r {
-            let why = e.to_string();
-            for &i in batch {
-                if outcomes[i].is_none() {
-                    report.failed.push((needed[i].0.display(), why.clone()));
-                }
-            }
-        }
-    }
     for ((k, size), r) in needed.iter().zip(outcomes) {
         match r {
-            Some(Ok(())) => {
+            Ok(()) => {
                 report.files += 1;
                 report.bytes += size;
             }
-            Some(Err(e)) => classify(&mut report, k, e),
-            None => {}
+            Err(e) => classify(&mut report, k, e),
         }
     }
     report.seconds = started.elapsed().as_secs_f64();

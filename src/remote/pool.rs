@@ -24,6 +24,11 @@ impl<'a> Pool<'a> {
         Pool { remote, idle: Mutex::new(vec![first]), jobs: jobs.max(1) }
     }
 
+    /// The name of the remote the connections go to.
+    pub fn remote_name(&self) -> &str {
+        self.remote.name()
+    }
+
     /// An idle connection, or a new one.
     pub fn connection(&self) -> Result<Box<dyn Connection>> {
         match self.idle.lock().expect("idle").pop() {
