@@ -682,7 +682,7 @@ fn temp_prefix() -> &'static str {
 struct SftpConnection {
     target: Arc<Target>,
     // Dropped before the session they run on.
-    /// A second SFTP channel for pipelined batch downloads, opened on first use.
+    /// A second SFTP channel for pipelined batch transfers, opened on first use.
     pipe: Option<Pipe>,
     sftp: Sftp,
     session: Session,
@@ -692,6 +692,17 @@ struct SftpConnection {
 }
 
 impl SftpConnection {
+    /// The channel for batch transfers, opened when first needed.
+    fn pipe(&mut self) -> Result<&mut Pipe> {
+        if self.pipe.is_none() {
+            let t = &self.target;
+            let pipe = Pipe::open(&self.session)
+                .map_err(|e| t.err(format!("cannot start SFTP on {}: {e}", t.addr())))?;
+            self.pipe = Some(pipe);
+        }
+        Ok(self.pipe.as_mut().expect("opened above"))
+    }
+
     /// A path under the remote root.
     fn path(&self, rel: &str) -> String {
         match self.target.root.as_str() {
@@ -968,19 +979,13 @@ impl Connection for SftpConnection {
         for (key, _) in items {
             self.ensure_prefix(&key.prefix())?;
         }
-        if self.pipe.is_none() {
-            let pipe = Pipe::open(&self.session)
-                .map_err(|e| target.err(format!("cannot start SFTP on {}: {e}", target.addr())))?;
-            self.pipe = Some(pipe);
-        }
         let mut files = Vec::with_capacity(items.len());
         for (key, local) in items {
             let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
             files.push((self.path(&format!("tmp/{}", temp_name())), self.path(&key.rel_path()), bytes));
         }
         let mut again = Vec::new();
-        let pipe = self.pipe.as_mut().expect("opened above");
-        let result = pipe.write_files(&files, &mut |i, ok| {
+        let result = self.pipe()?.write_files(&files, &mut |i, ok| {
             if ok {
                 done(i, Ok(()))
             } else {
@@ -1006,15 +1011,9 @@ impl Connection for SftpConnection {
         done: &mut dyn FnMut(usize, Result<Vec<u8>>),
     ) -> Result<()> {
         let target = Arc::clone(&self.target);
-        if self.pipe.is_none() {
-            let pipe = Pipe::open(&self.session)
-                .map_err(|e| target.err(format!("cannot start SFTP on {}: {e}", target.addr())))?;
-            self.pipe = Some(pipe);
-        }
         let paths: Vec<(String, u64)> =
             items.iter().map(|(k, size)| (self.path(&k.rel_path()), *size)).collect();
-        let pipe = self.pipe.as_mut().expect("opened above");
-        let result = pipe.read_files(&paths, &mut |i, outcome| {
+        let result = self.pipe()?.read_files(&paths, &mut |i, outcome| {
             done(
                 i,
                 match outcome {
