@@ -8,18 +8,17 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
+use crate::link;
 use crate::manifest::Manifest;
 
 /// Names temp files uniquely within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-/// Cleared at the first failed clone, so a file system without reflinks costs one try.
-static REFLINK_WORKS: AtomicBool = AtomicBool::new(true);
 
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -115,37 +114,19 @@ impl Cache {
         format!("{a}{b}").parse().ok()
     }
 
-    fn new_temp(&self) -> Result<(fs::File, PathBuf)> {
-        let dir = self.tmp_dir();
-        fs::create_dir_all(&dir).at(&dir)?;
-        let tf = tempfile::Builder::new()
-            .prefix(&format!("obj-{}-", std::process::id()))
-            .tempfile_in(&dir)
-            .at(&dir)?;
-        tf.keep().map_err(|e| Error::io(&dir, e.error))
-    }
-
-    /// Copy `src` (whose content hashed to `id`) into the temp folder.
-    /// Fails if the file changed since it was hashed (size or mtime differ).
+    /// Copy `src` (whose content hashed to `id`) into the temp folder: a clone where the
+    /// file system can, else a copy. Fails if the file changed since it was hashed (size
+    /// or mtime differ).
     pub fn stage_file(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Staged> {
-        let dir = self.tmp_dir();
-        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
-        let cloned = REFLINK_WORKS.load(Ordering::Relaxed) && reflink_copy::reflink(src, &temp).is_ok();
-        if cloned {
-            fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
+        // Made first, so that any failure below deletes what was written.
+        let s = Staged { temp: self.temp_path(), id };
+        if link::reflink(src, &s.temp).is_ok() {
+            fs::set_permissions(&s.temp, fs::Permissions::from_mode(0o444)).at(&s.temp)?;
         } else {
-            REFLINK_WORKS.store(false, Ordering::Relaxed);
-            if let Err(e) = copy_read_only(src, &temp) {
-                let _ = fs::remove_file(&temp);
-                return Err(e);
-            }
+            link::copy_new(src, &s.temp, 0o444).at(&s.temp)?;
         }
-        let after = fs::metadata(src).at(src)?;
-        if changed(before, &after) {
-            let _ = fs::remove_file(&temp);
-            return Err(Error::path(src, "file changed while it was being added; run the command again"));
-        }
-        Ok(Staged { temp, id })
+        unchanged_since(src, before)?;
+        Ok(s)
     }
 
     /// Whether staging clones files (reflink) into this cache, found out once per process
@@ -154,55 +135,52 @@ impl Cache {
     pub fn can_reflink(&self, sample: &Path) -> bool {
         static PROBED: std::sync::Once = std::sync::Once::new();
         PROBED.call_once(|| {
-            let temp = self.tmp_dir().join(format!("obj-{}-probe", pid()));
-            let works = reflink_copy::reflink(sample, &temp).is_ok();
+            let temp = self.temp_path();
+            let _ = link::reflink(sample, &temp);
             let _ = fs::remove_file(&temp);
-            REFLINK_WORKS.store(works, Ordering::Relaxed);
         });
-        REFLINK_WORKS.load(Ordering::Relaxed)
+        !link::reflink_unsupported()
     }
 
     /// Stage an object from bytes already read (and hashed to `id`).
     pub fn stage_bytes(&self, bytes: &[u8], id: ObjectId) -> Result<Staged> {
         let (mut file, temp) = self.temp_file()?;
-        if let Err(e) = file.write_all(bytes) {
-            drop(file);
-            let _ = fs::remove_file(&temp);
-            return Err(Error::io(&temp, e));
-        }
-        Ok(Staged { temp, id })
+        let s = Staged { temp, id };
+        file.write_all(bytes).at(&s.temp)?;
+        Ok(s)
     }
 
     /// Stage an object by hard-linking `src` (whose content hashed to `id`): the cache and
     /// the workspace share one inode, made read-only. `None` when `src` cannot be linked
     /// (another file system); an error when it changed since it was hashed.
     pub fn stage_link(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Option<Staged>> {
+        let s = Staged { temp: self.temp_path(), id };
         let dir = self.tmp_dir();
-        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
-        let linked = match fs::hard_link(src, &temp) {
+        let linked = match fs::hard_link(src, &s.temp) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
                 fs::create_dir_all(&dir).at(&dir)?;
-                fs::hard_link(src, &temp)
+                fs::hard_link(src, &s.temp)
             }
             other => other,
         };
         if linked.is_err() {
             return Ok(None);
         }
-        fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
-        let after = fs::metadata(src).at(src)?;
-        if changed(before, &after) {
-            let _ = fs::remove_file(&temp);
-            return Err(Error::path(src, "file changed while it was being added; run the command again"));
-        }
-        Ok(Some(Staged { temp, id }))
+        fs::set_permissions(&s.temp, fs::Permissions::from_mode(0o444)).at(&s.temp)?;
+        unchanged_since(src, before)?;
+        Ok(Some(s))
+    }
+
+    /// A new temp file name in the cache's temp folder, `obj-PID-N`.
+    fn temp_path(&self) -> PathBuf {
+        self.tmp_dir().join(format!("obj-{}-{}", link::pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// A new read-only temp file in the cache's own file system, open for writing.
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf)> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.tmp_dir();
-        let temp = dir.join(format!("obj-{}-{}", pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let temp = self.temp_path();
         let open = || fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&temp);
         let file = match open() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -270,12 +248,14 @@ impl Cache {
         if dest.is_file() {
             return Ok(id);
         }
-        let (mut file, temp) = self.new_temp()?;
-        file.write_all(&bytes).at(&temp)?;
-        file.sync_all().at(&temp)?;
+        // A read-only temp file, deleted if anything below fails.
+        let (mut file, temp) = self.temp_file()?;
+        let mut s = Staged { temp, id };
+        file.write_all(&bytes).at(&s.temp)?;
+        file.sync_all().at(&s.temp)?;
         drop(file);
-        fs::set_permissions(&temp, fs::Permissions::from_mode(0o444)).at(&temp)?;
-        self.place(&temp, &dest)?;
+        self.place(&s.temp, &dest)?;
+        s.temp = PathBuf::new(); // placed: nothing left to delete
         Ok(id)
     }
 
@@ -403,18 +383,12 @@ impl Cache {
     }
 }
 
-fn pid() -> u32 {
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *PID.get_or_init(std::process::id)
-}
-
-/// Copy `src` to a new read-only file `dest` (the kernel copies where it can).
-fn copy_read_only(src: &Path, dest: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut from = fs::File::open(src).at(src)?;
-    let mut to =
-        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(dest).at(dest)?;
-    std::io::copy(&mut from, &mut to).at(dest)?;
+/// Fails when `src` changed (size, mtime or inode) since `before` was taken.
+fn unchanged_since(src: &Path, before: &fs::Metadata) -> Result<()> {
+    let after = fs::metadata(src).at(src)?;
+    if changed(before, &after) {
+        return Err(Error::path(src, "file changed while it was being added; run the command again"));
+    }
     Ok(())
 }
 

@@ -50,17 +50,39 @@ impl LinkKind {
     }
 }
 
-/// Reflink failed once (the file system cannot clone): later files go straight to the next kind.
+/// Set at the first clone that failed for another reason than a missing file: the file
+/// systems here cannot clone, and later files (placed or staged) go straight to a copy.
 static REFLINK_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// This process's id (asked of the kernel once), for temp file names.
+pub fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Clone `src` to the new file `dest` (a reflink), unless clones already failed here.
+pub fn reflink(src: &Path, dest: &Path) -> io::Result<()> {
+    if reflink_unsupported() {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    reflink_copy::reflink(src, dest).inspect_err(|e| {
+        if e.kind() != io::ErrorKind::NotFound {
+            REFLINK_UNSUPPORTED.store(true, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Whether a clone failed here (see [`reflink`]).
+pub fn reflink_unsupported() -> bool {
+    REFLINK_UNSUPPORTED.load(Ordering::Relaxed)
+}
 
 /// A temp name beside `dest`, `.NAME.trove-PID-HEX`: unique within this process, and
 /// recognisable as debris ([`is_stale_temp`]) once the process is gone.
 pub fn temp_beside(dest: &Path) -> PathBuf {
-    static PID: OnceLock<u32> = OnceLock::new();
-    let pid = *PID.get_or_init(std::process::id);
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!(".{name}.trove-{pid}-{:x}", TEMP_SEQ.fetch_add(1, Ordering::Relaxed)))
+    dest.with_file_name(format!(".{name}.trove-{}-{:x}", pid(), TEMP_SEQ.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// The process id in a temp name `.NAME.trove-PID-HEX` written by [`place`], if it is one.
@@ -168,13 +190,8 @@ fn with_parent<T>(path: &Path, mut op: impl FnMut() -> Option<io::Result<T>>) ->
 /// kind does not apply here.
 fn make(kind: LinkKind, object: &Path, temp: &Path, exec: bool) -> Option<io::Result<()>> {
     Some(match kind {
-        LinkKind::Reflink if REFLINK_UNSUPPORTED.load(Ordering::Relaxed) => return None,
-        LinkKind::Reflink => reflink_copy::reflink(object, temp)
-            .inspect_err(|e| {
-                if e.kind() != io::ErrorKind::NotFound {
-                    REFLINK_UNSUPPORTED.store(true, Ordering::Relaxed);
-                }
-            })
+        LinkKind::Reflink if reflink_unsupported() => return None,
+        LinkKind::Reflink => reflink(object, temp)
             .and_then(|_| fs::set_permissions(temp, fs::Permissions::from_mode(writable_mode(exec)))),
         LinkKind::Copy => copy_new(object, temp, writable_mode(exec)),
         // A shared inode cannot carry an exec bit of its own.

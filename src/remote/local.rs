@@ -131,12 +131,11 @@ impl Connection for FolderConnection {
     }
 
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-        let pid = *PID.get_or_init(std::process::id);
-        let temp = self
-            .root
-            .join("tmp")
-            .join(format!("up-{pid}-{}", UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let temp = self.root.join("tmp").join(format!(
+            "up-{}-{}",
+            crate::link::pid(),
+            UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
         let dest = self.root.join(key.rel_path());
         let result = (|| {
             crate::link::copy_new(local, &temp, 0o444).map_err(|e| self.err(&dest, e))?;
