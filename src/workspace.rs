@@ -168,6 +168,9 @@ fn add_one(
 /// ones are hashed (in large chunks, on all cores) and then copied by the kernel.
 const ONE_PASS_MAX: u64 = 4 << 20;
 
+/// An object staged for the cache, and whether it is a hard link of the added file.
+type NewObject = (Staged, bool);
+
 struct Stored {
     ids: Vec<ObjectId>,
     new_objects: u64,
@@ -192,34 +195,40 @@ fn store(
     let claimed: Mutex<HashSet<ObjectId>> = Mutex::new(HashSet::new());
     let claim = |id: &ObjectId| !cache.has_object(id) && claimed.lock().expect("not poisoned").insert(*id);
 
+    // A new object: a hard link of the file when cache.link starts with hardlink (and it
+    // can be linked), else written from the bytes already read, else copied.
+    let stage = |f: &Found, id: ObjectId, bytes: Option<&[u8]>| -> Result<NewObject> {
+        if link_first
+            && !f.exec
+            && let Some(s) = cache.stage_link(&f.abs, id, &f.meta)?
+        {
+            return Ok((s, true));
+        }
+        let s = match bytes {
+            Some(b) => cache.stage_bytes(b, id)?,
+            None => cache.stage_file(&f.abs, id, &f.meta)?,
+        };
+        Ok((s, false))
+    };
+
     let reflink = todo.first().is_some_and(|&i| cache.can_reflink(&files[i].abs));
     let todo_bytes: u64 = todo.iter().map(|&i| files[i].meta.len()).sum();
     if !todo.is_empty() {
         reporter.start("adding", todo.len() as u64, todo_bytes);
     }
-    // Each hashed file: its id, the staged object when it was written in the same pass,
-    // whether it was hard-linked into the cache, whether its content is dealt with.
-    let hashed: Vec<(usize, ObjectId, Option<Staged>, bool, bool)> = todo
+    // Each hashed file: its index, its id, whether it was dealt with in the same pass,
+    // and the object staged for it then.
+    let hashed: Vec<(usize, ObjectId, bool, Option<NewObject>)> = todo
         .par_iter()
         .map(|&i| {
             let f = &files[i];
-            let one_pass = f.meta.len() <= ONE_PASS_MAX && !reflink;
-            let out = if one_pass {
+            let out = if f.meta.len() <= ONE_PASS_MAX && !reflink {
                 let bytes = read_unchanged(f)?;
                 let id = ObjectId::of_bytes(&bytes);
-                let (staged, linked) = if !claim(&id) {
-                    (None, false)
-                } else if link_first && !f.exec {
-                    match cache.stage_link(&f.abs, id, &f.meta)? {
-                        Some(s) => (Some(s), true),
-                        None => (Some(cache.stage_bytes(&bytes, id)?), false),
-                    }
-                } else {
-                    (Some(cache.stage_bytes(&bytes, id)?), false)
-                };
-                (i, id, staged, linked, true)
+                let staged = if claim(&id) { Some(stage(f, id, Some(&bytes))?) } else { None };
+                (i, id, true, staged)
             } else {
-                (i, hash_file(&f.abs)?.0, None, false, false)
+                (i, hash_file(&f.abs)?.0, false, None)
             };
             reporter.advance(1, f.meta.len());
             Ok(out)
@@ -228,21 +237,24 @@ fn store(
     if !todo.is_empty() {
         reporter.finish();
     }
-    let mut fresh = Vec::with_capacity(hashed.len());
     let mut staged = Vec::new();
     let mut linked = HashSet::new();
     let mut new_bytes = 0;
+    let mut keep = |i: usize, (s, l): NewObject| {
+        staged.push(s);
+        new_bytes += files[i].meta.len();
+        if l {
+            linked.insert(i);
+        }
+    };
+    let mut fresh = Vec::with_capacity(hashed.len());
     let mut done = vec![false; files.len()];
-    for (i, id, s, l, d) in hashed {
+    for (i, id, d, s) in hashed {
         ids[i] = Some(id);
         done[i] = d;
         fresh.push((i, id));
         if let Some(s) = s {
-            staged.push(s);
-            new_bytes += files[i].meta.len();
-        }
-        if l {
-            linked.insert(i);
+            keep(i, s);
         }
     }
     scan::record_hashed(repo, state, files, &fresh);
@@ -257,24 +269,14 @@ fn store(
         let more = rest
             .par_iter()
             .map(|&i| {
-                let f = &files[i];
-                let link =
-                    if link_first && !f.exec { cache.stage_link(&f.abs, ids[i], &f.meta)? } else { None };
-                let out = match link {
-                    Some(s) => (i, s, true),
-                    None => (i, cache.stage_file(&f.abs, ids[i], &f.meta)?, false),
-                };
-                reporter.advance(1, f.meta.len());
-                Ok(out)
+                let s = stage(&files[i], ids[i], None)?;
+                reporter.advance(1, files[i].meta.len());
+                Ok((i, s))
             })
             .collect::<Result<Vec<_>>>()?;
         reporter.finish();
-        for (i, s, l) in more {
-            staged.push(s);
-            new_bytes += files[i].meta.len();
-            if l {
-                linked.insert(i);
-            }
+        for (i, s) in more {
+            keep(i, s);
         }
     }
     let new_objects = staged.len() as u64;
