@@ -71,9 +71,12 @@ impl Connection for FolderConnection {
         if !self.root.is_dir() {
             let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
             let message = if parent.is_dir() {
-                fs::create_dir(&self.root)
-                    .err()
-                    .map(|e| format!("cannot create folder {}: {e}", self.root.display()))
+                match fs::create_dir(&self.root) {
+                    Ok(()) => None,
+                    // Another push created it a moment ago.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.root.is_dir() => None,
+                    Err(e) => Some(format!("cannot create folder {}: {e}", self.root.display())),
+                }
             } else {
                 Some(format!(
                     "{} does not exist (its parent folder {} does not exist); check the URL",
