@@ -29,21 +29,49 @@ impl ObjectId {
     }
 
     pub fn to_hex(&self) -> String {
-        self.to_string()
+        self.hex().to_string()
+    }
+
+    /// The 64 hex digits without an allocation (ids are formatted once per file in
+    /// status and checkout, so `write!` per byte shows up in profiles).
+    pub fn hex_buf(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        out
     }
 
     /// The first 12 hex digits, for messages.
     pub fn short(&self) -> String {
-        self.to_string()[..12].to_string()
+        self.to_hex()[..12].to_string()
+    }
+
+    fn hex(&self) -> HexId {
+        HexId(self.hex_buf())
+    }
+}
+
+/// An id's hex digits on the stack.
+struct HexId([u8; 64]);
+
+impl HexId {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+impl fmt::Display for HexId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in &self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(self.hex().as_str())
     }
 }
 
@@ -83,7 +111,7 @@ impl FromStr for ObjectId {
 
 impl serde::Serialize for ObjectId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
+        s.serialize_str(self.hex().as_str())
     }
 }
 

@@ -1,6 +1,9 @@
 //! The hash cache: (path, inode, size, mtime ns) → object id, in an embedded database,
 //! so unchanged files are never hashed twice.
 //!
+//! A second table remembers which folder manifests had every object in the cache, and
+//! what the cache's fan-out folders looked like then (see `Cache::has_all`).
+//!
 //! It is only a cache: if the database is busy (another trove process has it open) or
 //! unreadable, commands go on without it and hash what they need.
 
@@ -14,6 +17,7 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 use crate::hash::ObjectId;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hashes");
+const COMPLETE: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("complete");
 
 /// What identifies one version of a file without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +126,34 @@ impl StateDb {
         };
         // A failed write only costs re-hashing later.
         let _ = write();
+    }
+}
+
+impl StateDb {
+    /// The fingerprint of the cache folders under which `manifest` was last found complete.
+    pub fn complete(&self, manifest: &ObjectId) -> Option<[u8; 32]> {
+        let table = self.db.as_ref()?.begin_read().ok()?.open_table(COMPLETE).ok()?;
+        let value = table.get(manifest.as_bytes()).ok()??;
+        Some(*value.value())
+    }
+
+    /// Remember that `manifest` was complete when its cache folders had `fingerprint`.
+    pub fn record_complete(&self, manifest: &ObjectId, fingerprint: &[u8; 32]) {
+        let Some(db) = &self.db else { return };
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(COMPLETE)?.insert(manifest.as_bytes(), fingerprint)?;
+            txn.commit()?;
+            Ok(())
+        };
+        // A failed write only costs checking the objects again.
+        let _ = write();
+    }
+
+    /// Whether a time stamp is recent enough that a change in the same clock tick could
+    /// follow unseen.
+    pub fn is_racy(&self, mtime_ns: i128) -> bool {
+        mtime_ns >= self.opened_ns - RACY_MARGIN_NS
     }
 }
 

@@ -352,9 +352,7 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
     };
     let in_cache = match p.kind {
         Kind::File => repo.cache.has_object(&p.hash),
-        Kind::Dir => {
-            manifest.as_ref().is_some_and(|m| m.entries.par_iter().all(|e| repo.cache.has_object(&e.hash)))
-        }
+        Kind::Dir => manifest.as_ref().is_some_and(|m| repo.cache.has_all(&p.hash, m, state)),
     };
     let mut out = Status {
         path: t.rel(repo),

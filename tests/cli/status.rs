@@ -139,6 +139,24 @@ fn status_not_in_cache() {
 }
 
 #[test]
+fn status_notices_one_object_gone_after_it_found_the_folder_complete() {
+    let env = tracked_env();
+    // Old enough that this status may remember the folder as complete.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(state_of(&env.json(&["status"]), "data")["in_cache"], true);
+    assert_eq!(state_of(&env.json(&["status"]), "data")["in_cache"], true);
+    // One object of the folder deleted behind trove's back, then put back.
+    let object = env.object_path(&blake3_hex(b"bravo bravo\n"));
+    let saved = fs::read(&object).unwrap();
+    fs::remove_file(&object).unwrap();
+    let v = env.json(&["status"]);
+    assert_eq!(state_of(&v, "data")["in_cache"], false, "{v}");
+    assert_eq!(state_of(&v, "data")["state"], "unchanged", "{v}");
+    fs::write(&object, &saved).unwrap();
+    assert_eq!(state_of(&env.json(&["status"]), "data")["in_cache"], true);
+}
+
+#[test]
 fn status_selects_by_data_path_and_pointer_path() {
     let env = tracked_env();
     env.write("model.bin", "changed");
