@@ -1,6 +1,7 @@
 //! Object ids: BLAKE3-256 of the content, written as 64 lowercase hex characters.
 
 use std::fmt;
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
@@ -124,23 +125,12 @@ impl<'de> serde::Deserialize<'de> for ObjectId {
 
 /// Hash a file's content; returns its id and size.
 pub fn hash_file(path: &Path) -> Result<(ObjectId, u64)> {
-    let mut hasher = blake3::Hasher::new();
     let mut file = std::fs::File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
     if len >= PARALLEL_HASH_MIN {
-        // Read in large chunks, each hashed on all cores. (A memory map would count the
-        // whole file in the process's resident memory.)
-        let mut buf = vec![0u8; PARALLEL_CHUNK];
-        loop {
-            let n = file.read(&mut buf).at(path)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update_rayon(&buf[..n]);
-        }
-        let size = hasher.count();
-        return Ok((ObjectId(*hasher.finalize().as_bytes()), size));
+        return hash_large(&mut file, path);
     }
+    let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; (len as usize).clamp(1, 256 << 10) + 1];
     loop {
         let n = file.read(&mut buf).at(path)?;
@@ -150,6 +140,36 @@ pub fn hash_file(path: &Path) -> Result<(ObjectId, u64)> {
         hasher.update(&buf[..n]);
     }
     Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
+}
+
+/// Hash a large file on all cores, each chunk while the next one is read; its id and size.
+/// (A memory map would count the whole file in the process's resident memory, and a file
+/// truncated meanwhile would kill the process with SIGBUS.)
+fn hash_large(file: &mut File, path: &Path) -> Result<(ObjectId, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut current = vec![0u8; PARALLEL_CHUNK];
+    let mut next = vec![0u8; PARALLEL_CHUNK];
+    let mut n = read_full(file, &mut current).at(path)?;
+    while n > 0 {
+        let (read, _) = rayon::join(|| read_full(file, &mut next), || hasher.update_rayon(&current[..n]));
+        n = read.at(path)?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
+}
+
+/// Fill `buf` unless the file ends first; the number of bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
@@ -163,6 +183,26 @@ mod tests {
         assert_eq!(hex.len(), 64);
         assert_eq!(hex.parse::<ObjectId>().unwrap(), id);
         assert_eq!(hex, "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f");
+    }
+
+    #[test]
+    fn large_files_hash_the_same_in_chunks() {
+        // Sizes around the parallel threshold and across chunk boundaries.
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = 7u64;
+        let data: Vec<u8> = (0..2 * PARALLEL_CHUNK + 4097)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        for len in [PARALLEL_HASH_MIN as usize - 1, PARALLEL_HASH_MIN as usize, PARALLEL_CHUNK, data.len()] {
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &data[..len]).unwrap();
+            let (id, size) = hash_file(&path).unwrap();
+            assert_eq!(size, len as u64);
+            assert_eq!(id, ObjectId::of_bytes(&data[..len]), "{len} bytes");
+        }
     }
 
     #[test]
