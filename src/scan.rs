@@ -171,16 +171,34 @@ pub fn hash_one(repo: &Repo, state: &StateDb, abs: &Path, reporter: &dyn Reporte
 }
 
 /// Remember the ids of files just written by checkout.
+///
+/// A file written within the file system's clock tick of now cannot be trusted by its
+/// stamp yet (see [`StateDb::record`]); rather than leave a large file to be hashed again
+/// by the next status, wait out the tick (at most 50 ms) and look again: a file whose
+/// stamp did not change meanwhile is remembered.
 pub fn remember(repo: &Repo, state: &StateDb, placed: &[(PathBuf, ObjectId)]) {
+    if !state.is_open() {
+        return;
+    }
+    let stamp = |abs: &Path| fs::metadata(abs).ok().map(|m| Stamp::of(&m));
     let observed = crate::state::now_ns();
-    let entries: Vec<_> = placed
-        .iter()
-        .filter_map(|(abs, id)| {
-            let meta = fs::metadata(abs).ok()?;
-            Some((state_key(repo, abs), Stamp::of(&meta), *id))
-        })
-        .collect();
-    state.record(&entries, observed);
+    let entries: Vec<_> =
+        placed.iter().filter_map(|(abs, id)| Some((state_key(repo, abs), stamp(abs)?, *id, abs))).collect();
+    let (racy, trusted): (Vec<_>, Vec<_>) =
+        entries.into_iter().partition(|(_, s, _, _)| state.is_racy_at(s.mtime_ns, observed));
+    let mut record: Vec<_> = trusted.into_iter().map(|(k, s, id, _)| (k, s, id)).collect();
+    if let Some(newest) = racy.iter().map(|(_, s, _, _)| s.mtime_ns).max() {
+        let wait = (newest + crate::state::RACY_MARGIN_NS + 1_000_000 - observed)
+            .clamp(0, crate::state::RACY_MARGIN_NS + 1_000_000);
+        std::thread::sleep(std::time::Duration::from_nanos(wait as u64));
+        let again = crate::state::now_ns();
+        record.extend(
+            racy.into_iter().filter(|(_, s, _, abs)| stamp(abs) == Some(*s)).map(|(k, s, id, _)| (k, s, id)),
+        );
+        state.record(&record, again);
+    } else {
+        state.record(&record, observed);
+    }
 }
 
 /// Build a manifest of a directory's current content.

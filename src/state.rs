@@ -65,7 +65,7 @@ pub struct StateDb {
 }
 
 /// Margin for coarse file-system clocks.
-const RACY_MARGIN_NS: i128 = 50_000_000;
+pub const RACY_MARGIN_NS: i128 = 50_000_000;
 
 impl StateDb {
     /// Open (or create) the database; a busy or broken one yields a cache that remembers nothing.
@@ -109,7 +109,7 @@ impl StateDb {
     pub fn record(&self, entries: &[(Vec<u8>, Stamp, ObjectId)], observed_ns: i128) {
         let Some(db) = &self.db else { return };
         let trusted: Vec<_> =
-            entries.iter().filter(|(_, s, _)| s.mtime_ns < observed_ns - RACY_MARGIN_NS).collect();
+            entries.iter().filter(|(_, s, _)| !self.is_racy_at(s.mtime_ns, observed_ns)).collect();
         if trusted.is_empty() {
             return;
         }
@@ -153,7 +153,17 @@ impl StateDb {
     /// Whether a time stamp is recent enough that a change in the same clock tick could
     /// follow unseen.
     pub fn is_racy(&self, mtime_ns: i128) -> bool {
-        mtime_ns >= self.opened_ns - RACY_MARGIN_NS
+        self.is_racy_at(mtime_ns, self.opened_ns)
+    }
+
+    /// Whether there is a database to remember anything in.
+    pub fn is_open(&self) -> bool {
+        self.db.is_some()
+    }
+
+    /// Whether a time stamp seen at `observed_ns` is within a clock tick of it.
+    pub fn is_racy_at(&self, mtime_ns: i128, observed_ns: i128) -> bool {
+        mtime_ns >= observed_ns - RACY_MARGIN_NS
     }
 }
 

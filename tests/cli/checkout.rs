@@ -290,3 +290,24 @@ fn relative_cache_dir_is_relative_to_the_top_folder() {
     let hex = blake3_hex(b"weights");
     assert!(env.outside().join("rel-cache/objects").join(&hex[..2]).join(&hex[2..]).is_file());
 }
+
+#[test]
+fn checkout_remembers_the_files_it_wrote() {
+    use std::io::Write;
+    let env = Env::new();
+    env.write("model.bin", noise(1 << 20, 5));
+    env.ok(&["add", "model.bin"]);
+    fs::remove_file(env.path("model.bin")).unwrap();
+    env.ok(&["checkout", "model.bin"]);
+    // Other bytes under the same inode, size and mtime: a status that reads the file calls
+    // it modified; one that trusts the hash-cache entry checkout left calls it unchanged.
+    // (The entry is what spares the next status from reading a large file again.)
+    let path = env.path("model.bin");
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(b"not the model").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let v = env.json(&["status"]);
+    assert_eq!(v["tracked"][0]["state"], "unchanged", "{v}");
+}
