@@ -95,8 +95,8 @@ impl Cache {
 
     /// `objects/xx/yyyy…SUFFIX`, built in one allocation.
     fn path_in_objects(&self, id: &ObjectId, suffix: &str) -> PathBuf {
-        let hex = id.hex_buf();
-        let hex = std::str::from_utf8(&hex).expect("hex digits are ASCII");
+        let hex = id.hex();
+        let hex = hex.as_str();
         let root = self.root.as_os_str();
         let mut s = std::ffi::OsString::with_capacity(root.len() + 9 + 65 + suffix.len() + 1);
         s.push(root);
@@ -127,8 +127,8 @@ impl Cache {
         for (byte, _) in prefixes.iter().enumerate().filter(|(_, used)| **used) {
             let dir = self.objects_dir().join(format!("{byte:02x}"));
             let Ok(meta) = fs::metadata(&dir) else { return false };
-            let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-            let ctime = meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128;
+            let mtime = crate::state::nanos(meta.mtime(), meta.mtime_nsec());
+            let ctime = crate::state::nanos(meta.ctime(), meta.ctime_nsec());
             racy |= state.is_racy(mtime) || state.is_racy(ctime);
             fingerprint.update(&[byte as u8]);
             fingerprint.update(&meta.dev().to_le_bytes());
@@ -436,9 +436,14 @@ impl Cache {
 fn unchanged_since(src: &Path, before: &fs::Metadata) -> Result<()> {
     let after = fs::metadata(src).at(src)?;
     if changed(before, &after) {
-        return Err(Error::path(src, "file changed while it was being added; run the command again"));
+        return Err(changed_while_adding(src));
     }
     Ok(())
+}
+
+/// The error for a file that changed while it was being read into the cache.
+pub fn changed_while_adding(src: &Path) -> Error {
+    Error::path(src, "file changed while it was being added; run the command again")
 }
 
 /// Whether a file's size or mtime differ between two stats.

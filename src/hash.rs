@@ -30,19 +30,7 @@ impl ObjectId {
     }
 
     pub fn to_hex(&self) -> String {
-        self.hex().to_string()
-    }
-
-    /// The 64 hex digits without an allocation (ids are formatted once per file in
-    /// status and checkout, so `write!` per byte shows up in profiles).
-    pub fn hex_buf(&self) -> [u8; 64] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 64];
-        for (i, b) in self.0.iter().enumerate() {
-            out[2 * i] = DIGITS[(b >> 4) as usize];
-            out[2 * i + 1] = DIGITS[(b & 15) as usize];
-        }
-        out
+        self.hex().as_str().to_owned()
     }
 
     /// The first 12 hex digits, for messages.
@@ -50,23 +38,25 @@ impl ObjectId {
         self.to_hex()[..12].to_string()
     }
 
-    fn hex(&self) -> HexId {
-        HexId(self.hex_buf())
+    /// The 64 hex digits without an allocation (ids are formatted once per file in
+    /// status and checkout, so `write!` per byte shows up in profiles).
+    pub fn hex(&self) -> HexId {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        HexId(out)
     }
 }
 
 /// An id's hex digits on the stack.
-struct HexId([u8; 64]);
+pub struct HexId([u8; 64]);
 
 impl HexId {
-    fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits are ASCII")
-    }
-}
-
-impl fmt::Display for HexId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -188,8 +188,9 @@ pub fn remember(repo: &Repo, state: &StateDb, placed: &[(PathBuf, ObjectId)]) {
         entries.into_iter().partition(|(_, s, _, _)| state.is_racy_at(s.mtime_ns, observed));
     let mut record: Vec<_> = trusted.into_iter().map(|(k, s, id, _)| (k, s, id)).collect();
     if let Some(newest) = racy.iter().map(|(_, s, _, _)| s.mtime_ns).max() {
-        let wait = (newest + crate::state::RACY_MARGIN_NS + 1_000_000 - observed)
-            .clamp(0, crate::state::RACY_MARGIN_NS + 1_000_000);
+        // The margin and a millisecond more, counted from the newest file's time.
+        let tick = crate::state::RACY_MARGIN_NS + 1_000_000;
+        let wait = (newest + tick - observed).clamp(0, tick);
         std::thread::sleep(std::time::Duration::from_nanos(wait as u64));
         let again = crate::state::now_ns();
         record.extend(

@@ -29,11 +29,7 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn of(meta: &fs::Metadata) -> Self {
-        Stamp {
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-        }
+        Stamp { ino: meta.ino(), size: meta.len(), mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()) }
     }
 
     fn encode(&self, id: &ObjectId) -> [u8; 64] {
@@ -127,9 +123,7 @@ impl StateDb {
         // A failed write only costs re-hashing later.
         let _ = write();
     }
-}
 
-impl StateDb {
     /// The fingerprint of the cache folders under which `manifest` was last found complete.
     pub fn complete(&self, manifest: &ObjectId) -> Option<[u8; 32]> {
         let table = self.db.as_ref()?.begin_read().ok()?.open_table(COMPLETE).ok()?;
@@ -165,6 +159,11 @@ impl StateDb {
     pub fn is_racy_at(&self, mtime_ns: i128, observed_ns: i128) -> bool {
         mtime_ns >= observed_ns - RACY_MARGIN_NS
     }
+}
+
+/// A file time (seconds and nanoseconds, as `stat` gives them) in nanoseconds.
+pub fn nanos(secs: i64, nsec: i64) -> i128 {
+    secs as i128 * 1_000_000_000 + nsec as i128
 }
 
 pub fn now_ns() -> i128 {

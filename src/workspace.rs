@@ -296,7 +296,7 @@ fn read_unchanged(f: &Found) -> Result<Vec<u8>> {
     };
     let after = file.metadata().at(&f.abs)?;
     if !complete || crate::cache::changed(&f.meta, &after) {
-        return Err(Error::path(&f.abs, "file changed while it was being added; run the command again"));
+        return Err(crate::cache::changed_while_adding(&f.abs));
     }
     Ok(bytes)
 }
