@@ -121,15 +121,27 @@ fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>
 /// Download a manifest and check it against its id (it is small: held in memory).
 fn download_manifest(c: &mut dyn Connection, k: &ObjectKey) -> Result<Manifest> {
     let mut bytes = Vec::new();
-    c.download(k, None, &mut bytes).map_err(|e| match c.exists(k) {
-        Ok(false) => Error::MissingObject { id: k.display() },
-        _ => e,
-    })?;
-    let actual = ObjectId::of_bytes(&bytes);
+    c.download(k, None, &mut bytes).map_err(|e| download_failed(c, k, e))?;
+    check_id(k, ObjectId::of_bytes(&bytes))?;
+    Manifest::parse(&bytes, &k.display())
+}
+
+/// Refuse downloaded bytes that hashed to `actual` for the object `k`.
+fn check_id(k: &ObjectKey, actual: ObjectId) -> Result<()> {
     if actual != k.id {
         return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
     }
-    Manifest::parse(&bytes, &k.display())
+    Ok(())
+}
+
+/// Why a download of `k` failed: a failure to read may be an object the remote does not
+/// have, which is worth saying as such.
+fn download_failed(c: &mut dyn Connection, k: &ObjectKey, e: Error) -> Error {
+    match e {
+        Error::CorruptObject { .. } | Error::MissingObject { .. } => e,
+        _ if !c.exists(k).unwrap_or(true) => Error::MissingObject { id: k.display() },
+        _ => e,
+    }
 }
 
 /// Fetch these folders' manifests into the cache (verified); returns what could not be
@@ -353,21 +365,13 @@ fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size:
         Hashing { inner: std::io::BufWriter::with_capacity(capacity, file), hasher: blake3::Hasher::new() };
     let result = c.download(k, Some(size), &mut w).and_then(|_| {
         w.flush().map_err(|e| Error::io(&temp, e))?;
-        let actual = ObjectId::from_bytes(*w.hasher.finalize().as_bytes());
-        if actual != k.id {
-            return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-        }
-        Ok(())
+        check_id(k, ObjectId::from_bytes(*w.hasher.finalize().as_bytes()))
     });
     match result {
         Ok(()) => Ok(Cache::staged(temp, k.id)),
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
-            match e {
-                Error::CorruptObject { .. } => Err(e),
-                _ if !c.exists(k).unwrap_or(true) => Err(Error::MissingObject { id: k.display() }),
-                _ => Err(e),
-            }
+            Err(download_failed(c, k, e))
         }
     }
 }
@@ -509,24 +513,14 @@ pub fn fetch(
                 got.push((
                     j,
                     bytes.and_then(|bytes| {
-                        let actual = ObjectId::of_bytes(&bytes);
-                        if actual != k.id {
-                            return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-                        }
+                        check_id(&k, ObjectId::of_bytes(&bytes))?;
                         stage(repo.cache.stage_bytes(&bytes, k.id)?, size);
                         Ok(())
                     }),
                 ));
             });
             for (j, outcome) in got {
-                // A failure to read may be an object that is not there.
-                let missing = outcome
-                    .as_ref()
-                    .is_err_and(|e| !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. }))
-                    && !c.exists(&items[j].0).unwrap_or(true);
-                let outcome =
-                    if missing { Err(Error::MissingObject { id: items[j].0.display() }) } else { outcome };
-                record(todo[j], outcome);
+                record(todo[j], outcome.map_err(|e| download_failed(c, &items[j].0, e)));
             }
             result
         },
