@@ -127,13 +127,8 @@ impl Pipe {
                 if in_flight.len() >= IN_FLIGHT_REQUESTS {
                     break;
                 }
-                let req = match queue.pop_front() {
-                    Some(r) => r,
-                    None if next_open < files.len() => {
-                        next_open += 1;
-                        Req::Open(next_open - 1)
-                    }
-                    None => break,
+                let Some(req) = next_request(&mut queue, &mut next_open, files.len(), Req::Open) else {
+                    break;
                 };
                 let c = cost(&req);
                 if in_flight_bytes + c > IN_FLIGHT_BYTES && !in_flight.is_empty() {
@@ -246,13 +241,8 @@ impl Pipe {
         while remaining > 0 {
             let mut out = Vec::new();
             while in_flight.len() < IN_FLIGHT_REQUESTS {
-                let w = match queue.pop_front() {
-                    Some(w) => w,
-                    None if next_open < files.len() => {
-                        next_open += 1;
-                        W::Open(next_open - 1)
-                    }
-                    None => break,
+                let Some(w) = next_request(&mut queue, &mut next_open, files.len(), W::Open) else {
+                    break;
                 };
                 let id = self.next_id;
                 let mut p = Vec::new();
@@ -427,6 +417,22 @@ fn frame(body: Vec<u8>) -> Vec<u8> {
     p.extend_from_slice(&(body.len() as u32).to_be_bytes());
     p.extend_from_slice(&body);
     p
+}
+
+/// The next request to send: one queued (a file's next step), else the opening of the
+/// next of `files` files not yet opened, else none.
+fn next_request<R>(
+    queue: &mut VecDeque<R>,
+    next_open: &mut usize,
+    files: usize,
+    open: impl FnOnce(usize) -> R,
+) -> Option<R> {
+    queue.pop_front().or_else(|| {
+        (*next_open < files).then(|| {
+            *next_open += 1;
+            open(*next_open - 1)
+        })
+    })
 }
 
 fn put_string(p: &mut Vec<u8>, s: &[u8]) {
