@@ -8,8 +8,9 @@
 # then runs
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
-#   cargo test --release -- --test-threads=2
+#   cargo test --release
 # The end-to-end tests run the built binary; release mode keeps the large-file tests fast.
+# Tests run at cargo's default parallelism (one thread per core): none may depend on fewer.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-step "cargo test --release -- --test-threads=2"
-cargo test --release -- --test-threads=2
+step "cargo test --release"
+cargo test --release
 
 step "all checks passed"
