@@ -343,8 +343,21 @@ pub fn store_artifacts(
 /// `KEY=VALUE` from the command line (`flag` names the option in errors).
 pub fn parse_assignment(flag: &str, text: &str) -> Result<(String, String)> {
     match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        Some((k, v)) if !k.trim().is_empty() => {
+            let key = k.trim();
+            check_key(key).map_err(|m| Error::Usage(format!("{flag} {text}: {m}")))?;
+            Ok((key.to_string(), v.to_string()))
+        }
         _ => Err(Error::Usage(format!("{flag} {text}: expected KEY=VALUE"))),
+    }
+}
+
+/// A param, metric or tag key must be one MLflow takes, or `exp sync` could not send the
+/// record: refused here, when it is easy to change.
+pub fn check_key(key: &str) -> std::result::Result<(), String> {
+    match crate::exp::mlflow::invalid_key(key) {
+        Some(problem) => Err(format!("key {key:?}: {problem}")),
+        None => Ok(()),
     }
 }
 
@@ -362,6 +375,7 @@ pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, Value>> {
                 None => continue,
             },
         };
+        check_key(&key).map_err(|m| Error::path(path, format!("param {m}")))?;
         out.insert(key, value);
     }
     Ok(out)
@@ -376,6 +390,7 @@ pub fn read_metrics_file(path: &Path) -> Result<(BTreeMap<String, Value>, Series
     let mut values = BTreeMap::new();
     let mut series = BTreeMap::new();
     for (key, v) in flatten_file(path)? {
+        check_key(&key).map_err(|m| Error::path(path, format!("metric {m}")))?;
         match v {
             serde_yaml::Value::Sequence(items) => {
                 let points =

@@ -26,6 +26,45 @@ pub const MAX_ENTITIES: usize = 1000;
 /// A request may be up to 1 MB: stay well below it.
 const MAX_BATCH_BYTES: usize = 800_000;
 
+/// MLflow's longest param, metric or tag key.
+pub const MAX_KEY_CHARS: usize = 250;
+
+/// Why MLflow would refuse `key` as a param, metric or tag name, with a name it takes
+/// instead; `None` when it is fine. MLflow's rules (mlflow/utils/validation.py): letters,
+/// digits, `_ - . / :` and spaces only; a path that normalises to itself (no empty, `.`
+/// or `..` segments, no leading or trailing `/`, not starting with `..`); at most 250
+/// characters.
+pub fn invalid_key(key: &str) -> Option<String> {
+    let allowed = |c: char| c.is_alphanumeric() || "_-./: ".contains(c);
+    let bad: BTreeSet<char> = key.chars().filter(|&c| !allowed(c)).collect();
+    let problem = if key.is_empty() {
+        "an empty key".to_string()
+    } else if !bad.is_empty() {
+        let shown: Vec<String> = bad.iter().map(|c| format!("{c:?}")).collect();
+        format!("MLflow allows only letters, digits, spaces and _ - . / : in keys, not {}", shown.join(" "))
+    } else if key.starts_with('/') || key.ends_with('/') || key.starts_with("..") {
+        "MLflow refuses keys that start with `/` or `..` or end with `/`".to_string()
+    } else if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        "MLflow refuses keys with empty, `.` or `..` parts between slashes".to_string()
+    } else if key.chars().count() > MAX_KEY_CHARS {
+        format!("MLflow allows keys of at most {MAX_KEY_CHARS} characters")
+    } else {
+        return None;
+    };
+    let mut suggestion: String = key.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+    suggestion = suggestion
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .collect::<Vec<_>>()
+        .join("/");
+    suggestion = suggestion.trim_start_matches('.').chars().take(MAX_KEY_CHARS).collect();
+    if suggestion.is_empty() || suggestion == key {
+        Some(problem)
+    } else {
+        Some(format!("{problem}; call it e.g. {suggestion:?}"))
+    }
+}
+
 /// How to log in to the tracking server.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -824,6 +863,18 @@ mod tests {
             assert!(bytes < 1_000_000, "{bytes}");
         }
         assert!(batches(&RunPayload { params: vec![], tags: vec![], metrics: vec![], ..run }).is_empty());
+    }
+
+    #[test]
+    fn keys_follow_mlflows_rules() {
+        for ok in ["acc", "val/acc", "top 1", "a.b-c_d", "f1:macro", "über"] {
+            assert_eq!(invalid_key(ok), None, "{ok}");
+        }
+        let m = invalid_key("top@1").unwrap();
+        assert!(m.contains("'@'") && m.contains("\"top_1\""), "{m}");
+        for bad in ["", "/abs", "a/", "a//b", "a/./b", "a/../b", "..x", "x?", &"k".repeat(251)] {
+            assert!(invalid_key(bad).is_some(), "{bad}");
+        }
     }
 
     #[test]

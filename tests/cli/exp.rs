@@ -551,3 +551,25 @@ fn diff_shows_what_changed() {
     let out = env.ok(&["exp", "diff", "r4", "r4"]);
     assert!(out.stdout.contains("no differences"), "{out}");
 }
+
+#[test]
+fn keys_mlflow_would_refuse_are_refused_when_logged() {
+    let env = project();
+    let out = env.fails(2, &["exp", "log", "-m", "top@1=0.7"]);
+    assert!(out.stderr.contains("top@1") && out.stderr.contains("\"top_1\""), "{out}");
+    env.fails(2, &["exp", "log", "-p", "a//b=1"]);
+    env.fails(2, &["exp", "log", "-t", "team#1=vision"]);
+    env.write("metrics.json", r#"{"acc": 0.9, "top@5": 0.99}"#);
+    let out = env.fails(1, &["exp", "log", "--metrics-file", "metrics.json"]);
+    assert!(out.stderr.contains("metrics.json") && out.stderr.contains("top@5"), "{out}");
+    env.write("params.yaml", "opt:\n  \"beta?\": 0.9\n");
+    let out = env.fails(1, &["exp", "log", "--params-file", "params.yaml"]);
+    assert!(out.stderr.contains("params.yaml") && out.stderr.contains("opt.beta?"), "{out}");
+    // `exp run` refuses before the command runs.
+    env.fails(2, &["exp", "run", "-p", "lr@0=1", "--", "touch", "ran"]);
+    assert!(!env.exists("ran"));
+    assert!(records(&env, &[]).is_empty(), "nothing was recorded");
+    // What MLflow takes is kept as given.
+    let r = env.json(&["exp", "log", "-m", "val/top 1:macro=0.5", "-p", "model.depth=4"]);
+    assert_eq!(r["metrics"]["val/top 1:macro"], json!(0.5));
+}

@@ -99,6 +99,7 @@ pub fn prepare(ctx: &Ctx, repo: &Repo, args: &RecordArgs) -> Result<Prepared> {
         if k.trim().is_empty() {
             return Err(Error::Usage(format!("-t {t}: expected KEY=VALUE or KEY")).into());
         }
+        collect::check_key(k.trim()).map_err(|m| Error::Usage(format!("-t {t}: {m}")))?;
         inputs.tags.insert(k.trim().to_string(), v.to_string());
     }
     let artifacts = args
