@@ -573,3 +573,40 @@ fn keys_mlflow_would_refuse_are_refused_when_logged() {
     let r = env.json(&["exp", "log", "-m", "val/top 1:macro=0.5", "-p", "model.depth=4"]);
     assert_eq!(r["metrics"]["val/top 1:macro"], json!(0.5));
 }
+
+#[test]
+fn removed_records_leave_the_list_and_stay_in_history() {
+    let env = project();
+    let a = env.json(&["exp", "log", "--name", "a", "-m", "acc=0.1"])["id"].as_str().unwrap().to_string();
+    let b = env.json(&["exp", "log", "--name", "b", "-m", "loss=0.5"])["id"].as_str().unwrap().to_string();
+    env.write("metrics.json", r#"{"loss": [1.0, 0.5]}"#);
+    let c = env.json(&["exp", "log", "--name", "c", "--metrics-file", "metrics.json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // One unknown id: nothing is removed.
+    let out = env.fails(1, &["exp", "remove", "b", "no-such-run"]);
+    assert!(out.stderr.contains("no-such-run"), "{out}");
+    assert_eq!(records(&env, &[]).len(), 3);
+
+    let v = env.json(&["exp", "remove", "b", &c[..12]]);
+    let removed: Vec<&str> =
+        v["removed"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(removed, [b.as_str(), c.as_str()], "{v}");
+    assert_eq!(names(&records(&env, &[])), ["a"]);
+    env.fails(1, &["exp", "show", &b]);
+    // The removal is a record commit; the one before it still holds the records.
+    let tree = env.git_cmd(&["ls-tree", "-r", "--name-only", "refs/trove/exps"]);
+    assert!(!tree.contains(&format!("runs/{b}.json")) && tree.contains(&format!("removed/{b}")), "{tree}");
+    assert!(!tree.contains(&format!("series/{c}")), "{tree}");
+    assert!(tree.contains(&format!("runs/{a}.json")), "{tree}");
+    let before = env.git_cmd(&["ls-tree", "-r", "--name-only", "refs/trove/exps~1"]);
+    assert!(
+        before.contains(&format!("runs/{b}.json")) && before.contains(&format!("series/{c}/")),
+        "{before}"
+    );
+    assert!(env.git_cmd(&["log", "-1", "--format=%s", "refs/trove/exps"]).contains("remove"));
+    // Logging goes on as before.
+    env.ok(&["exp", "log", "--name", "d"]);
+    assert_eq!(names(&records(&env, &["--sort", "attributes.created:asc"])), ["a", "d"]);
+}

@@ -562,6 +562,11 @@ fn sync_skips_a_record_mlflow_refuses_and_sends_the_others() {
     assert!(doc["error"].as_str().unwrap().contains("bad"), "{doc}");
     assert_eq!(server.runs(&exp_id).len(), 2);
     assert!(runs_of_record(&server, &bad).iter().all(|r| r["info"]["lifecycle_stage"] == "deleted"));
+
+    // Once the refused record is removed, the sync succeeds.
+    env.ok(&["exp", "remove", &bad]);
+    let out = env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert!(out.stdout.contains("synced 0, already there 2 ("), "{out}");
 }
 
 #[test]

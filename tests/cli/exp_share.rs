@@ -260,3 +260,31 @@ fn exp_checkout_over_an_edited_artifact_offers_its_own_force() {
     assert_eq!(v["branch"], "exp/base", "{v}");
     assert_eq!(carol.read("models/best/model.pt"), model);
 }
+
+#[test]
+fn a_removed_record_stays_removed_when_records_are_merged() {
+    let t = team();
+    let alice = &t.alice;
+    alice.ok(&["exp", "log", "--name", "a1", "-m", "acc=0.7"]);
+    alice.ok(&["exp", "log", "--name", "a2", "-m", "acc=0.8"]);
+    alice.ok(&["exp", "push"]);
+    let bob = clone_repo(t.bare.path());
+    bob.ok(&["exp", "pull"]);
+
+    // Bob removes a1 while alice logs more: pulling her records does not bring it back.
+    bob.ok(&["exp", "remove", "a1"]);
+    alice.ok(&["exp", "log", "--name", "a3", "-m", "acc=0.9"]);
+    alice.ok(&["exp", "push"]);
+    let v = bob.json(&["exp", "pull"]);
+    assert_eq!(v["received"], 1, "{v}");
+    assert_eq!(names(&bob), ["a2", "a3"]);
+
+    // Bob shares the removal; alice, who logged meanwhile, loses a1 on her next pull.
+    bob.ok(&["exp", "push"]);
+    alice.ok(&["exp", "log", "--name", "a4", "-m", "acc=0.95"]);
+    alice.ok(&["exp", "pull"]);
+    assert_eq!(names(alice), ["a2", "a3", "a4"]);
+    alice.ok(&["exp", "push"]);
+    bob.ok(&["exp", "pull"]);
+    assert_eq!(names(&bob), ["a2", "a3", "a4"]);
+}
