@@ -610,3 +610,34 @@ fn removed_records_leave_the_list_and_stay_in_history() {
     env.ok(&["exp", "log", "--name", "d"]);
     assert_eq!(names(&records(&env, &["--sort", "attributes.created:asc"])), ["a", "d"]);
 }
+
+#[test]
+fn a_dirty_record_names_the_data_as_the_run_had_it() {
+    let env = project();
+    let store = env.outside().join("store");
+    env.ok(&["remote", "add", "store", store.to_str().unwrap()]);
+    commit_all(&env, "a data remote");
+    let committed = env.pointer("data.trove");
+    env.write("data/a.csv", "a,changed\n");
+    env.write("data/c.csv", "c,3\n");
+    let r = env.json(&["exp", "log", "--allow-dirty", "--name", "dirty-data"]);
+    assert_eq!(r["dirty_paths"], json!(["data"]), "{r}");
+    let data = &r["data"][0];
+    assert_eq!(data["path"], "data", "{r}");
+    let hash = data["hash"].as_str().unwrap();
+    assert_ne!(hash, committed.hash, "the record names the workspace's data, not the commit's");
+    assert_eq!(data["size"], json!("a,changed\nb,2\nc,3\n".len()), "{r}");
+    assert!(env.manifest_path(hash).exists(), "the data is in the cache");
+    assert!(env.object_path(&blake3_hex(b"a,changed\n")).exists());
+    assert_eq!(env.pointer("data.trove"), committed, "the pointer is left alone");
+    // A push sends it, as it sends artifacts.
+    env.ok(&["push"]);
+    assert!(store.join("objects").join(&hash[..2]).join(format!("{}.dir", &hash[2..])).exists());
+
+    // Back to the committed data; the record brings the run's data back.
+    env.ok(&["checkout", "--force", "data"]);
+    assert_eq!(env.read_string("data/a.csv"), "a,1\n");
+    env.ok(&["exp", "checkout", "dirty-data", "-b", "again"]);
+    assert_eq!(env.read_string("data/a.csv"), "a,changed\n");
+    assert_eq!(env.read_string("data/c.csv"), "c,3\n");
+}

@@ -169,9 +169,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let progress = ctx.out.reporter();
     let code = collect::code_state(&repo, &git, &prepared.outputs(), &progress)?;
     code.check_clean(&repo.root, args.record.allow_dirty)?;
-    let (artifacts, lock) = collect::store_artifacts(&repo, &prepared.artifacts, &progress)?;
+    let mut stored = collect::store_run(&repo, &code, &prepared.artifacts, &progress)?;
+    let lock = stored.lock.take();
     let id = record::new_id();
-    let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, None)?;
+    let r = collect::build(&repo, &git, id, &code, prepared.inputs, stored, None)?;
     let r = store::append(&git, r, &prepared.series)?;
     drop(lock); // the record names the artifacts now: gc keeps them
     report(ctx, &git, &r, &code)

@@ -149,9 +149,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         })
         .cloned()
         .collect();
-    let (artifacts, lock) = collect::store_artifacts(&repo, &present, &progress)?;
+    let mut stored = collect::store_run(&repo, &code, &present, &progress)?;
+    let lock = stored.lock.take();
     let run = RunInfo { argv: argv.clone(), exit_code, duration_secs: duration.as_secs_f64() };
-    let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, Some(run))?;
+    let r = collect::build(&repo, &git, id, &code, prepared.inputs, stored, Some(run))?;
     let r = store::append(&git, r, &prepared.series)?;
     drop(lock); // the record names the artifacts now: gc keeps them
     log::report(ctx, &git, &r, &code)?;
