@@ -637,6 +637,9 @@ fn a_dirty_record_names_the_data_as_the_run_had_it() {
     // Back to the committed data; the record brings the run's data back.
     env.ok(&["checkout", "--force", "data"]);
     assert_eq!(env.read_string("data/a.csv"), "a,1\n");
+    // gc keeps it, as it keeps artifacts: no pointer names it, the record does.
+    env.ok(&["gc", "-f"]);
+    assert!(env.manifest_path(hash).exists(), "gc kept the record's data");
     env.ok(&["exp", "checkout", "dirty-data", "-b", "again"]);
     assert_eq!(env.read_string("data/a.csv"), "a,changed\n");
     assert_eq!(env.read_string("data/c.csv"), "c,3\n");
