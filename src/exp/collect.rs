@@ -423,6 +423,22 @@ pub fn check_key(key: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Take out of a metrics file's values and series the keys MLflow would refuse; what is
+/// wrong with each one taken out.
+pub fn take_invalid_metrics(values: &mut BTreeMap<String, Value>, series: &mut SeriesMap) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut keep = |k: &String| match check_key(k) {
+        Ok(()) => true,
+        Err(m) => {
+            problems.push(format!("metric {m}"));
+            false
+        }
+    };
+    values.retain(|k, _| keep(k));
+    series.retain(|k, _| keep(k));
+    problems
+}
+
 /// Params from a YAML or JSON file: nested maps become dotted keys, lists are kept as
 /// their JSON text, nulls are left out.
 pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, Value>> {
@@ -452,7 +468,6 @@ pub fn read_metrics_file(path: &Path) -> Result<(BTreeMap<String, Value>, Series
     let mut values = BTreeMap::new();
     let mut series = BTreeMap::new();
     for (key, v) in flatten_file(path)? {
-        check_key(&key).map_err(|m| Error::path(path, format!("metric {m}")))?;
         match v {
             serde_yaml::Value::Sequence(items) => {
                 let points =

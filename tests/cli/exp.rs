@@ -569,6 +569,16 @@ fn keys_mlflow_would_refuse_are_refused_when_logged() {
     env.fails(2, &["exp", "run", "-p", "lr@0=1", "--", "touch", "ran"]);
     assert!(!env.exists("ran"));
     assert!(records(&env, &[]).is_empty(), "nothing was recorded");
+    // A metrics file that `exp run`'s command wrote: the run is recorded with the metrics
+    // MLflow takes, and a warning names the others.
+    let script = r#"printf '{"acc": 0.9, "top@5": 0.99, "loss": [1.0, 0.5]}' > metrics.json"#;
+    let out = env.run(&["--json", "exp", "run", "--metrics-file", "metrics.json", "--", "sh", "-c", script]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("warning") && out.stderr.contains("top@5"), "{out}");
+    let r = out.json();
+    assert_eq!(r["metrics"]["acc"], json!(0.9), "{r}");
+    assert!(r["metrics"].get("top@5").is_none() && r["metrics"].get("loss").is_some(), "{r}");
+    env.ok(&["exp", "remove", r["id"].as_str().unwrap()]);
     // What MLflow takes is kept as given.
     let r = env.json(&["exp", "log", "-m", "val/top 1:macro=0.5", "-p", "model.depth=4"]);
     assert_eq!(r["metrics"]["val/top 1:macro"], json!(0.5));

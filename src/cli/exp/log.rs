@@ -153,7 +153,10 @@ pub fn report(ctx: &Ctx, git: &git2::Repository, r: &Record, code: &CodeState) -
 
 fn read_metrics(prepared: &mut Prepared) -> Result<()> {
     if let Some(f) = prepared.metrics_file.clone() {
-        let (values, series) = collect::read_metrics_file(&f)?;
+        let (mut values, mut series) = collect::read_metrics_file(&f)?;
+        if let Some(problem) = collect::take_invalid_metrics(&mut values, &mut series).first() {
+            return Err(Error::path(&f, problem.clone()).into());
+        }
         prepared.add_metrics(values, series);
     } else {
         prepared.add_metrics(BTreeMap::new(), BTreeMap::new());

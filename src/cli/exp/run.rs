@@ -124,7 +124,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             std::fs::metadata(&f).map(|now| before.as_ref().is_none_or(|b| crate::cache::changed(b, &now)));
         match fresh {
             Ok(true) => match collect::read_metrics_file(&f) {
-                Ok((v, s)) => (values, series) = (v, s),
+                Ok((mut v, mut s)) => {
+                    // The run happened: keep what can be kept, say what cannot.
+                    for problem in collect::take_invalid_metrics(&mut v, &mut s) {
+                        warn(ctx, format!("{shown}: {problem}; not recorded"));
+                    }
+                    (values, series) = (v, s);
+                }
                 Err(e) => warn(ctx, format!("{e}; metrics from it not recorded")),
             },
             Ok(false) => {
