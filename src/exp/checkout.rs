@@ -120,15 +120,16 @@ pub fn checkout(
             let report = transfer::fetch(repo, remote, &all, None, reporter)?;
             out.fetched = report.files;
             if !report.ok() {
-                let ids: Vec<String> =
+                let mut problems: Vec<String> =
                     report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
+                problems.extend(report.failed.first().map(|(id, e)| format!("{id}: {e}")));
                 return Err(Error::exp(
                     record.short_id(),
                     format!(
-                        "remote {} cannot supply all of its data ({}{})",
+                        "remote {} cannot supply all of its data ({}); nothing was changed here: push the data \
+                         from a clone that has it, then run this again",
                         report.remote,
-                        ids.join(", "),
-                        report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
+                        problems.join(", ")
                     ),
                 ));
             }
