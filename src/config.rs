@@ -25,6 +25,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("exp.env_files", "files at the top recorded with experiments (default: requirements.txt, …)"),
     ("exp.interpreters", "programs whose --version experiments record, if on PATH (default: python3, …)"),
     ("exp.redact", "params, tags, arguments whose key contains one of these are [redacted]"),
+    (
+        "exp.mlflow_experiment",
+        "the MLflow experiment `exp sync` uses (default: the origin's repository name)",
+    ),
 ];
 
 /// Settings that must never be written to the committed config.
@@ -266,6 +270,10 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
         "cache.dir" => match value {
             Value::String(_) => Ok(()),
             other => Err(format!("must be a path, not {}", show(other))),
+        },
+        "exp.mlflow_experiment" => match value {
+            Value::String(s) if !s.trim().is_empty() => Ok(()),
+            other => Err(format!("must be an experiment name, not {}", show(other))),
         },
         "exp.env_files" | "exp.interpreters" | "exp.redact" => match value {
             Value::String(_) | Value::Null => Ok(()),

@@ -98,13 +98,14 @@ fn roots(repo: &Repo, cwd: &Path, scope: &Scope) -> Result<Vec<(ObjectId, Kind)>
     for a in history::tracked_in_scope(repo, cwd, &[], scope)? {
         push(a.tracked.pointer.hash, a.tracked.pointer.kind);
     }
-    // Experiment artifacts live only in the cache (and on remotes): always kept.
+    // Experiment artifacts live only in the cache (and on remotes): always kept; so does
+    // the data a dirty record stored from the workspace.
     if let Ok(git) = repo.git() {
         for record in crate::exp::store::list(&git)? {
             for a in &record.artifacts {
                 push(a.hash, Kind::File);
             }
-            if scope.all_commits {
+            if scope.all_commits || record.dirty {
                 for d in &record.data {
                     push(d.hash, d.kind);
                 }

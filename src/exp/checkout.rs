@@ -1,19 +1,21 @@
 //! `trove exp checkout`: re-create a recorded baseline — its commit on a new branch, and
 //! exactly the data and artifacts the record names, fetched and verified.
 
+use std::collections::HashMap;
 use std::fs;
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::exp::record::Record;
 use crate::pointer::{Kind, Pointer};
 use crate::progress::Reporter;
 use crate::remote::Remote;
 use crate::repo::Repo;
 use crate::tracked::{Tracked, pointer_path_for};
-use crate::{transfer, workspace};
+use crate::{git, scan, transfer, workspace};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Reproduced {
@@ -31,6 +33,15 @@ pub struct Reproduced {
     pub warnings: Vec<String>,
 }
 
+/// What `checkout` restores besides the commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The recorded data and artifacts too.
+    pub data: bool,
+    /// Overwrite unsaved data and artifacts in the way.
+    pub force: bool,
+}
+
 /// A branch name for a record: `exp/<name>` with characters git refuses replaced.
 pub fn default_branch(record: &Record) -> String {
     let name: String = record
@@ -43,12 +54,14 @@ pub fn default_branch(record: &Record) -> String {
 }
 
 /// Check out the record's commit on `branch` (created there) and, with `data`, its data
-/// and artifacts. Refuses when the work tree has uncommitted changes git would lose.
+/// and artifacts. Everything that can fail is checked first (the commit, the branch name,
+/// uncommitted code, data that cannot be had, unsaved data in the way), so that a refusal
+/// leaves HEAD and the work tree as they were. `force` discards unsaved data in the way.
 pub fn checkout(
     repo: &Repo,
     record: &Record,
     branch: &str,
-    data: bool,
+    options: Options,
     remote: Option<&dyn Remote>,
     reporter: &dyn Reporter,
 ) -> Result<Reproduced> {
@@ -67,21 +80,18 @@ pub fn checkout(
     refuse_uncommitted(&git, &record.id)?;
 
     // The branch: new, or already at this commit.
-    match git.find_branch(branch, git2::BranchType::Local) {
-        Ok(b) if b.get().target() == Some(oid) => {}
+    if !git2::Branch::name_is_valid(branch).unwrap_or(false) {
+        return Err(Error::Usage(format!("{branch:?} is not a valid branch name; choose another with -b")));
+    }
+    let branch_exists = match git.find_branch(branch, git2::BranchType::Local) {
+        Ok(b) if b.get().target() == Some(oid) => true,
         Ok(_) => {
             return Err(Error::Usage(format!(
                 "branch {branch} exists and points elsewhere; choose another name with -b"
             )));
         }
-        Err(_) => {
-            git.branch(branch, &commit, false).map_err(git_err)?;
-        }
-    }
-    let mut co = git2::build::CheckoutBuilder::new();
-    co.safe();
-    git.checkout_tree(commit.as_object(), Some(&mut co)).map_err(git_err)?;
-    git.set_head(&format!("refs/heads/{branch}")).map_err(git_err)?;
+        Err(_) => false,
+    };
 
     let mut out = Reproduced {
         id: record.id.clone(),
@@ -95,72 +105,60 @@ pub fn checkout(
             record.dirty_paths.join(", ")
         ));
     }
-    if !data {
+    let all = if options.data { targets(repo, &git, record, &mut out.warnings)? } else { Vec::new() };
+    if options.data {
+        for t in &all {
+            check_folder_inside(repo, t)?;
+        }
+        if all.iter().any(|t| !workspace::in_cache(repo, &t.pointer)) {
+            let remote = remote.ok_or_else(|| {
+                Error::exp(
+                    record.short_id(),
+                    "some of its data is not in the cache and no remote is configured; add one with `trove remote add`",
+                )
+            })?;
+            let report = transfer::fetch(repo, remote, &all, None, reporter)?;
+            out.fetched = report.files;
+            if !report.ok() {
+                let mut problems: Vec<String> =
+                    report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
+                problems.extend(report.failed.first().map(|(id, e)| format!("{id}: {e}")));
+                return Err(Error::exp(
+                    record.short_id(),
+                    format!(
+                        "remote {} cannot supply all of its data ({}); nothing was changed here: push the data \
+                         from a clone that has it, then run this again",
+                        report.remote,
+                        problems.join(", ")
+                    ),
+                ));
+            }
+        }
+        out.verified = verify(repo, &all)?;
+        if !options.force {
+            refuse_unsaved(repo, &all, reporter)?;
+        }
+    }
+
+    // Only now move the code: git refuses (before writing) where untracked files are in
+    // the way, and the branch is made and HEAD moved only once the tree is there.
+    let mut co = git2::build::CheckoutBuilder::new();
+    co.safe();
+    git.checkout_tree(commit.as_object(), Some(&mut co)).map_err(git_err)?;
+    if !branch_exists {
+        git.branch(branch, &commit, false).map_err(git_err)?;
+    }
+    git.set_head(&format!("refs/heads/{branch}")).map_err(git_err)?;
+    if !options.data {
         return Ok(out);
     }
 
-    // Exactly the recorded data, whatever the pointers at the commit say.
-    let mut targets = Vec::new();
-    for d in &record.data {
-        let data_path = repo.root.join(&d.path);
-        let pointer_path = pointer_path_for(&data_path);
-        let at_commit = Tracked::load(&pointer_path).ok();
-        if let Some(t) = &at_commit
-            && t.pointer.hash != d.hash
-        {
-            out.warnings.push(format!(
-                "{}: the commit's pointer names {}, the record {}; using the record's",
-                d.path,
-                t.pointer.hash.short(),
-                d.hash.short()
-            ));
-        }
-        let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let files = at_commit.as_ref().and_then(|t| t.pointer.files).or((d.kind == Kind::Dir).then_some(0));
-        targets.push(Tracked {
-            pointer_path,
-            data_path,
-            pointer: Pointer { path: name, kind: d.kind, hash: d.hash, size: d.size, files },
-        });
-    }
-    let artifacts: Vec<Tracked> = record
-        .artifacts
-        .iter()
-        .map(|a| {
-            let data_path = repo.root.join(&a.path);
-            let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            Tracked {
-                pointer_path: pointer_path_for(&data_path),
-                data_path,
-                pointer: Pointer { path: name, kind: Kind::File, hash: a.hash, size: a.size, files: None },
-            }
-        })
-        .collect();
-    let all: Vec<Tracked> = targets.iter().chain(&artifacts).cloned().collect();
-    if all.iter().any(|t| !workspace::in_cache(repo, &t.pointer)) {
-        let remote = remote.ok_or_else(|| {
-            Error::exp(
-                record.short_id(),
-                "some of its data is not in the cache and no remote is configured; add one with `trove remote add`",
-            )
-        })?;
-        let report = transfer::fetch(repo, remote, &all, None, reporter)?;
-        out.fetched = report.files;
-        if !report.ok() {
-            let ids: Vec<String> = report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
-            return Err(Error::exp(
-                record.short_id(),
-                format!(
-                    "remote {} cannot supply all of its data ({}{})",
-                    report.remote,
-                    ids.join(", "),
-                    report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
-                ),
-            ));
+    for t in &all {
+        if let Some(parent) = t.data_path.parent() {
+            fs::create_dir_all(parent).at(parent)?;
         }
     }
-    out.verified = verify(repo, &all)?;
-    let done = workspace::checkout(repo, &all, false, reporter)?;
+    let done = workspace::checkout(repo, &all, options.force, reporter)?;
     out.placed = done.iter().map(|c| c.placed).sum();
     out.artifacts = record.artifacts.iter().map(|a| a.path.clone()).collect();
     for (name, recorded) in &record.env.files {
@@ -171,6 +169,103 @@ pub fn checkout(
         }
     }
     Ok(out)
+}
+
+/// Exactly the recorded data and artifacts, whatever the pointers at the commit say (a
+/// difference is a warning).
+fn targets(
+    repo: &Repo,
+    git: &git2::Repository,
+    record: &Record,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Tracked>> {
+    let at_commit: HashMap<String, Pointer> = git::pointers_at(git, &repo.root, &record.commit)?
+        .into_iter()
+        .map(|(rel, p)| {
+            let data = rel.parent().map_or_else(|| PathBuf::from(&p.path), |dir| dir.join(&p.path));
+            (data.to_string_lossy().into_owned(), p)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in &record.data {
+        let data_path = repo.root.join(&d.path);
+        let at_commit = at_commit.get(&d.path);
+        if let Some(p) = at_commit
+            && p.hash != d.hash
+        {
+            warnings.push(format!(
+                "{}: the commit's pointer names {}, the record {}; using the record's",
+                d.path,
+                p.hash.short(),
+                d.hash.short()
+            ));
+        }
+        let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let files = at_commit.and_then(|p| p.files).or((d.kind == Kind::Dir).then_some(0));
+        out.push(Tracked {
+            pointer_path: pointer_path_for(&data_path),
+            data_path,
+            pointer: Pointer { path: name, kind: d.kind, hash: d.hash, size: d.size, files },
+        });
+    }
+    for a in &record.artifacts {
+        let data_path = repo.root.join(&a.path);
+        let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        out.push(Tracked {
+            pointer_path: pointer_path_for(&data_path),
+            data_path,
+            pointer: Pointer { path: name, kind: Kind::File, hash: a.hash, size: a.size, files: None },
+        });
+    }
+    Ok(out)
+}
+
+/// The folder a target goes in may be missing (an artifact's folder is often git-ignored,
+/// so a fresh clone lacks it): what exists of it must lie inside the repository.
+fn check_folder_inside(repo: &Repo, t: &Tracked) -> Result<()> {
+    let Some(parent) = t.data_path.parent() else { return Ok(()) };
+    let existing = parent.ancestors().find(|p| p.exists()).unwrap_or(&repo.root);
+    let real = fs::canonicalize(existing).at(existing)?;
+    if !real.starts_with(&repo.root) {
+        return Err(Error::path(
+            existing,
+            format!("leads outside the repository (to {}); refusing to write through it", real.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse when placing the targets would overwrite content the cache does not hold (all
+/// the targets' own objects are in the cache by now, so anything else is unsaved).
+fn refuse_unsaved(repo: &Repo, targets: &[Tracked], reporter: &dyn Reporter) -> Result<()> {
+    let state = repo.state();
+    for t in targets {
+        let Ok(meta) = fs::symlink_metadata(&t.data_path) else { continue };
+        let rel = t.rel(repo);
+        let mut at_risk = Vec::new();
+        if meta.is_dir() && t.pointer.kind == Kind::File {
+            at_risk.push(format!("{rel} (a folder now)"));
+        } else if meta.is_dir() {
+            let files = scan::list_dir(repo, &t.data_path)?;
+            let ids = scan::hash_all(repo, &state, &files, reporter)?;
+            at_risk.extend(
+                files
+                    .iter()
+                    .zip(&ids)
+                    .filter(|(_, id)| !repo.cache.has_object(id))
+                    .map(|(f, _)| format!("{rel}/{}", f.rel)),
+            );
+        } else {
+            let id = scan::hash_one(repo, &state, &t.data_path, reporter)?;
+            if !repo.cache.has_object(&id) {
+                at_risk.push(if t.pointer.kind == Kind::Dir { format!("{rel} (a file now)") } else { rel });
+            }
+        }
+        if !at_risk.is_empty() {
+            return Err(Error::Unsaved { path: t.data_path.clone(), files: at_risk });
+        }
+    }
+    Ok(())
 }
 
 /// Re-hash every object the targets use; a corrupt one is an error naming it.

@@ -294,17 +294,90 @@ pub fn user(git: &git2::Repository, root: &Path) -> String {
     }
 }
 
-/// Store files (and the files inside folders) as objects in the cache; paths absolute.
-/// Takes the repository lock and returns it: the caller holds it until the record naming
-/// the artifacts is stored, or a `gc` in between would delete them as unreferenced.
-pub fn store_artifacts(
+/// What a run produced and, for a dirty work tree, the data it used, stored in the cache.
+pub struct Stored {
+    pub artifacts: Vec<Artifact>,
+    /// The workspace's data when it differs from the commit's (None: the commit's).
+    pub data: Option<Vec<DataRef>>,
+    /// Held until the record naming the objects is stored, or a `gc` in between would
+    /// delete them as unreferenced.
+    pub lock: Option<RepoLock>,
+}
+
+/// Store the artifacts (files, and the files inside folders; paths absolute) as objects
+/// in the cache, and, when the work tree is dirty, the tracked data that differs from its
+/// pointer: a dirty record names the data as it is, not as committed.
+pub fn store_run(
     repo: &Repo,
+    code: &CodeState,
     paths: &[PathBuf],
     reporter: &dyn Reporter,
-) -> Result<(Vec<Artifact>, Option<RepoLock>)> {
-    if paths.is_empty() {
-        return Ok((Vec::new(), None));
+) -> Result<Stored> {
+    if paths.is_empty() && !code.dirty() {
+        return Ok(Stored { artifacts: Vec::new(), data: None, lock: None });
     }
+    repo.cache.ensure()?;
+    let lock = repo.lock(reporter)?;
+    let data = if code.dirty() { Some(workspace_data(repo, reporter)?) } else { None };
+    let artifacts = store_artifacts(repo, paths, reporter)?;
+    Ok(Stored { artifacts, data, lock: Some(lock) })
+}
+
+/// Every tracked item as the workspace holds it: data that differs from its pointer is
+/// stored in the cache (the pointer is left alone) and named by its current id.
+fn workspace_data(repo: &Repo, reporter: &dyn Reporter) -> Result<Vec<DataRef>> {
+    let targets = tracked::select(repo, &repo.root, &[])?;
+    let statuses = workspace::status(repo, &targets, reporter)?;
+    let state = repo.state();
+    let mut out = Vec::new();
+    for (t, s) in targets.iter().zip(&statuses) {
+        let path = display_rel(&repo.root, &t.data_path);
+        let p = &t.pointer;
+        if s.state != State::Modified {
+            out.push(DataRef { path, kind: p.kind, hash: p.hash, size: p.size });
+            continue;
+        }
+        let (kind, hash, size) = match fs::metadata(&t.data_path).at(&t.data_path)? {
+            m if m.is_dir() => {
+                let files = scan::list_dir(repo, &t.data_path)?;
+                let ids = store_files(repo, &state, &files, reporter)?;
+                let manifest = scan::manifest_of(&files, &ids);
+                (Kind::Dir, repo.cache.insert_manifest(&manifest)?, manifest.total_size())
+            }
+            m => {
+                let file = scan::examine(repo, &t.data_path, String::new())?;
+                let ids = store_files(repo, &state, std::slice::from_ref(&file), reporter)?;
+                (Kind::File, ids[0], m.len())
+            }
+        };
+        out.push(DataRef { path, kind, hash, size });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Hash `files` and store those the cache lacks; their ids.
+fn store_files(
+    repo: &Repo,
+    state: &crate::state::StateDb,
+    files: &[scan::Found],
+    reporter: &dyn Reporter,
+) -> Result<Vec<ObjectId>> {
+    let ids = scan::hash_all(repo, state, files, reporter)?;
+    let mut staged = Vec::new();
+    let mut staged_ids = HashSet::new();
+    for (f, id) in files.iter().zip(&ids) {
+        if !repo.cache.has_object(id) && staged_ids.insert(*id) {
+            staged.push(repo.cache.stage_file(&f.abs, *id, &f.meta)?);
+        }
+    }
+    repo.cache.commit(staged)?;
+    Ok(ids)
+}
+
+/// Store files (and the files inside folders) as objects in the cache; paths absolute.
+/// The caller holds the repository lock.
+fn store_artifacts(repo: &Repo, paths: &[PathBuf], reporter: &dyn Reporter) -> Result<Vec<Artifact>> {
     let mut files = Vec::new();
     for p in paths {
         let meta = fs::metadata(p).map_err(|e| match e.kind() {
@@ -319,33 +392,51 @@ pub fn store_artifacts(
     }
     let mut seen = HashSet::new();
     files.retain(|f| seen.insert(f.abs.clone()));
-    repo.cache.ensure()?;
-    let lock = repo.lock(reporter)?;
-    let state = repo.state();
-    let ids = scan::hash_all(repo, &state, &files, reporter)?;
-    let mut staged = Vec::new();
-    let mut staged_ids = HashSet::new();
-    for (f, id) in files.iter().zip(&ids) {
-        if !repo.cache.has_object(id) && staged_ids.insert(*id) {
-            staged.push(repo.cache.stage_file(&f.abs, *id, &f.meta)?);
-        }
-    }
-    repo.cache.commit(staged)?;
+    let ids = store_files(repo, &repo.state(), &files, reporter)?;
     let mut out: Vec<Artifact> = files
         .iter()
         .zip(ids)
         .map(|(f, hash)| Artifact { path: display_rel(&repo.root, &f.abs), hash, size: f.meta.len() })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((out, Some(lock)))
+    Ok(out)
 }
 
 /// `KEY=VALUE` from the command line (`flag` names the option in errors).
 pub fn parse_assignment(flag: &str, text: &str) -> Result<(String, String)> {
     match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        Some((k, v)) if !k.trim().is_empty() => {
+            let key = k.trim();
+            check_key(key).map_err(|m| Error::Usage(format!("{flag} {text}: {m}")))?;
+            Ok((key.to_string(), v.to_string()))
+        }
         _ => Err(Error::Usage(format!("{flag} {text}: expected KEY=VALUE"))),
     }
+}
+
+/// A param, metric or tag key must be one MLflow takes, or `exp sync` could not send the
+/// record: refused here, when it is easy to change.
+pub fn check_key(key: &str) -> std::result::Result<(), String> {
+    match crate::exp::mlflow::invalid_key(key) {
+        Some(problem) => Err(format!("key {key:?}: {problem}")),
+        None => Ok(()),
+    }
+}
+
+/// Take out of a metrics file's values and series the keys MLflow would refuse; what is
+/// wrong with each one taken out.
+pub fn take_invalid_metrics(values: &mut BTreeMap<String, Value>, series: &mut SeriesMap) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut keep = |k: &String| match check_key(k) {
+        Ok(()) => true,
+        Err(m) => {
+            problems.push(format!("metric {m}"));
+            false
+        }
+    };
+    values.retain(|k, _| keep(k));
+    series.retain(|k, _| keep(k));
+    problems
 }
 
 /// Params from a YAML or JSON file: nested maps become dotted keys, lists are kept as
@@ -362,6 +453,7 @@ pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, Value>> {
                 None => continue,
             },
         };
+        check_key(&key).map_err(|m| Error::path(path, format!("param {m}")))?;
         out.insert(key, value);
     }
     Ok(out)
@@ -498,7 +590,7 @@ pub fn build(
     id: String,
     code: &CodeState,
     inputs: Inputs,
-    artifacts: Vec<Artifact>,
+    stored: Stored,
     run: Option<RunInfo>,
 ) -> Result<Record> {
     let status = match &run {
@@ -523,12 +615,15 @@ pub fn build(
         dirty_paths: code.dirty_paths.clone(),
         dirty_diff_hash: code.diff_hash.clone(),
         status,
-        data: data_at(git, code.commit)?,
+        data: match stored.data {
+            Some(data) => data,
+            None => data_at(git, code.commit)?,
+        },
         params: inputs.params,
         metrics: inputs.metrics.into_iter().map(|(k, v)| (k, record::Metric::Value(v))).collect(),
         tags: inputs.tags,
         env: environment(repo)?,
-        artifacts,
+        artifacts: stored.artifacts,
         run,
         id,
     };

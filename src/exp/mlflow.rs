@@ -26,6 +26,45 @@ pub const MAX_ENTITIES: usize = 1000;
 /// A request may be up to 1 MB: stay well below it.
 const MAX_BATCH_BYTES: usize = 800_000;
 
+/// MLflow's longest param, metric or tag key.
+pub const MAX_KEY_CHARS: usize = 250;
+
+/// Why MLflow would refuse `key` as a param, metric or tag name, with a name it takes
+/// instead; `None` when it is fine. MLflow's rules (mlflow/utils/validation.py): letters,
+/// digits, `_ - . / :` and spaces only; a path that normalises to itself (no empty, `.`
+/// or `..` segments, no leading or trailing `/`, not starting with `..`); at most 250
+/// characters.
+pub fn invalid_key(key: &str) -> Option<String> {
+    let allowed = |c: char| c.is_alphanumeric() || "_-./: ".contains(c);
+    let bad: BTreeSet<char> = key.chars().filter(|&c| !allowed(c)).collect();
+    let problem = if key.is_empty() {
+        "an empty key".to_string()
+    } else if !bad.is_empty() {
+        let shown: Vec<String> = bad.iter().map(|c| format!("{c:?}")).collect();
+        format!("MLflow allows only letters, digits, spaces and _ - . / : in keys, not {}", shown.join(" "))
+    } else if key.starts_with('/') || key.ends_with('/') || key.starts_with("..") {
+        "MLflow refuses keys that start with `/` or `..` or end with `/`".to_string()
+    } else if key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        "MLflow refuses keys with empty, `.` or `..` parts between slashes".to_string()
+    } else if key.chars().count() > MAX_KEY_CHARS {
+        format!("MLflow allows keys of at most {MAX_KEY_CHARS} characters")
+    } else {
+        return None;
+    };
+    let mut suggestion: String = key.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+    suggestion = suggestion
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .collect::<Vec<_>>()
+        .join("/");
+    suggestion = suggestion.trim_start_matches('.').chars().take(MAX_KEY_CHARS).collect();
+    if suggestion.is_empty() || suggestion == key {
+        Some(problem)
+    } else {
+        Some(format!("{problem}; call it e.g. {suggestion:?}"))
+    }
+}
+
 /// How to log in to the tracking server.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -246,32 +285,19 @@ impl Client {
         Err(self.fail(format!("experiment {name:?} could not be found or created")))
     }
 
-    /// The active runs of an experiment that carry `trove.id`: record id -> runs.
-    pub fn runs_by_record(&self, experiment_id: &str) -> Result<HashMap<String, Vec<RemoteRun>>> {
-        let mut out: HashMap<String, Vec<RemoteRun>> = HashMap::new();
+    /// The ids of the server's active experiments.
+    fn experiment_ids(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut body = json!({
-                "experiment_ids": [experiment_id],
-                "max_results": 1000,
-                "run_view_type": "ACTIVE_ONLY",
-            });
+            let mut body = json!({ "max_results": 1000, "view_type": "ACTIVE_ONLY" });
             if let Some(t) = &token {
                 body["page_token"] = json!(t);
             }
-            let page = self.call("runs/search", Some(&body), &[])?;
-            for run in page["runs"].as_array().into_iter().flatten() {
-                let tags = run["data"]["tags"].as_array();
-                let id_tag = tags
-                    .into_iter()
-                    .flatten()
-                    .find(|t| t["key"].as_str() == Some(ID_TAG))
-                    .and_then(|t| t["value"].as_str());
-                if let Some(record_id) = id_tag {
-                    out.entry(record_id.to_string()).or_default().push(RemoteRun {
-                        run_id: run["info"]["run_id"].as_str().unwrap_or_default().to_string(),
-                        status: run["info"]["status"].as_str().unwrap_or_default().to_string(),
-                    });
+            let page = self.call("experiments/search", Some(&body), &[])?;
+            for exp in page["experiments"].as_array().into_iter().flatten() {
+                if let Some(id) = exp["experiment_id"].as_str() {
+                    out.push(id.to_string());
                 }
             }
             match page["next_page_token"].as_str() {
@@ -281,9 +307,53 @@ impl Client {
         }
     }
 
-    /// Create the run, log everything in batches, then close it with its status.
-    pub fn send(&self, experiment_id: &str, run: &RunPayload) -> Result<String> {
-        let created = self.call(
+    /// The active runs that carry `trove.id`, in every active experiment of the server
+    /// (so that a record is sent once, whichever experiment a clone syncs to): record id
+    /// -> runs.
+    pub fn runs_by_record(&self) -> Result<HashMap<String, Vec<RemoteRun>>> {
+        let mut out: HashMap<String, Vec<RemoteRun>> = HashMap::new();
+        for experiments in self.experiment_ids()?.chunks(100) {
+            let mut token: Option<String> = None;
+            loop {
+                let mut body = json!({
+                    "experiment_ids": experiments,
+                    "filter": format!("tags.`{ID_TAG}` LIKE '%'"),
+                    "max_results": 1000,
+                    "run_view_type": "ACTIVE_ONLY",
+                });
+                if let Some(t) = &token {
+                    body["page_token"] = json!(t);
+                }
+                let page = self.call("runs/search", Some(&body), &[])?;
+                for run in page["runs"].as_array().into_iter().flatten() {
+                    let tags = run["data"]["tags"].as_array();
+                    let id_tag = tags
+                        .into_iter()
+                        .flatten()
+                        .find(|t| t["key"].as_str() == Some(ID_TAG))
+                        .and_then(|t| t["value"].as_str());
+                    if let Some(record_id) = id_tag {
+                        out.entry(record_id.to_string()).or_default().push(RemoteRun {
+                            run_id: run["info"]["run_id"].as_str().unwrap_or_default().to_string(),
+                            status: run["info"]["status"].as_str().unwrap_or_default().to_string(),
+                        });
+                    }
+                }
+                match page["next_page_token"].as_str() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Create the run, log everything in batches, then close it with its status. A run
+    /// that cannot be finished is deleted, so that no half-made run is left RUNNING; a
+    /// request the server refuses as invalid (HTTP 400) makes the record `Refused`, any
+    /// other failure is an error.
+    pub fn send(&self, experiment_id: &str, run: &RunPayload) -> Result<Sent> {
+        let created = self.request(
             "runs/create",
             Some(&json!({
                 "experiment_id": experiment_id,
@@ -294,13 +364,31 @@ impl Client {
             })),
             &[],
         )?;
-        let run_id = created["run"]["info"]["run_id"]
+        if created.status != 200 {
+            return self.refused_or_error("runs/create", &created);
+        }
+        let run_id = created.body["run"]["info"]["run_id"]
             .as_str()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| self.fail("runs/create: the answer names no run_id"))?
             .to_string();
+        let failed = match self.finish(&run_id, run) {
+            Ok(None) => return Ok(Sent::Run(run_id)),
+            Ok(Some(answer)) => Ok(answer),
+            Err(e) => Err(e),
+        };
+        // Whatever went wrong, leave no half-made run. Should deleting fail too (the server
+        // is gone), the next sync finds the run RUNNING and deletes it then.
+        let deleted = self.delete_run(&run_id);
+        let (endpoint, reply) = failed?;
+        deleted?;
+        self.refused_or_error(endpoint, &reply)
+    }
+
+    /// Log the run's batches and close it; the first answer that is not a success.
+    fn finish(&self, run_id: &str, run: &RunPayload) -> Result<Option<(&'static str, Reply)>> {
         for batch in batches(run) {
-            self.call(
+            let reply = self.request(
                 "runs/log-batch",
                 Some(&json!({
                     "run_id": run_id,
@@ -310,18 +398,41 @@ impl Client {
                 })),
                 &[],
             )?;
+            if reply.status != 200 {
+                return Ok(Some(("runs/log-batch", reply)));
+            }
         }
-        self.call(
+        let reply = self.request(
             "runs/update",
             Some(&json!({ "run_id": run_id, "status": run.status, "end_time": run.end_time })),
             &[],
         )?;
-        Ok(run_id)
+        Ok((reply.status != 200).then_some(("runs/update", reply)))
+    }
+
+    /// A failed answer: the record refused (HTTP 400: something in it is invalid), or an
+    /// error that stops the sync (logins, a broken server).
+    fn refused_or_error(&self, endpoint: &str, reply: &Reply) -> Result<Sent> {
+        let error = self.api_error(endpoint, reply);
+        if reply.status == 400 {
+            let Error::Remote { message, .. } = error else { return Err(error) };
+            return Ok(Sent::Refused(message));
+        }
+        Err(error)
     }
 
     pub fn delete_run(&self, run_id: &str) -> Result<()> {
         self.call("runs/delete", Some(&json!({ "run_id": run_id })), &[]).map(|_| ())
     }
+}
+
+/// What became of one record sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// The run made for it, finished.
+    Run(String),
+    /// The server refused it (MLflow's message); no run is left for it.
+    Refused(String),
 }
 
 /// A run found on the server.
@@ -480,6 +591,14 @@ pub struct SyncedRun {
     pub run_id: String,
 }
 
+/// A record the server would not take, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedRecord {
+    pub id: String,
+    pub name: String,
+    pub error: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
     pub mlflow: String,
@@ -488,23 +607,33 @@ pub struct SyncReport {
     pub created_experiment: bool,
     /// Runs sent now.
     pub synced: Vec<SyncedRun>,
-    /// Records whose run was there already.
+    /// Records whose run was there already (in any experiment of the server).
     pub already: Vec<SyncedRun>,
     /// Unfinished runs of an interrupted sync, deleted before their record was sent again.
     pub replaced: Vec<String>,
+    /// Records the server refused (no run is left for them); the others were still sent.
+    pub refused: Vec<RefusedRecord>,
 }
 
-/// Send `records` that the experiment `experiment` lacks (creating it when missing).
-/// `on_record` hears about each record as it is done: its run, and whether it was sent now.
+/// What `sync` tells its caller as it goes.
+pub enum Progress<'a> {
+    Sent(&'a SyncedRun),
+    Already(&'a SyncedRun),
+    Refused(&'a RefusedRecord),
+}
+
+/// Send `records` that the server lacks to the experiment `experiment` (created when
+/// missing). A record the server refuses is reported and skipped; the rest are sent.
+/// `on_record` hears about each record as it is done.
 pub fn sync(
     client: &Client,
     git: &git2::Repository,
     experiment: &str,
     records: &[Record],
-    on_record: &mut dyn FnMut(&SyncedRun, bool),
+    on_record: &mut dyn FnMut(Progress),
 ) -> Result<SyncReport> {
     let (experiment_id, created_experiment) = client.experiment(experiment)?;
-    let existing = client.runs_by_record(&experiment_id)?;
+    let existing = client.runs_by_record()?;
     let mut report = SyncReport {
         mlflow: client.uri().to_string(),
         experiment: experiment.to_string(),
@@ -513,6 +642,7 @@ pub fn sync(
         synced: Vec::new(),
         already: Vec::new(),
         replaced: Vec::new(),
+        refused: Vec::new(),
     };
     let mut seen = BTreeSet::new();
     for record in records.iter().filter(|r| seen.insert(r.id.as_str())) {
@@ -520,7 +650,7 @@ pub fn sync(
         if let Some(done) = found.iter().find(|r| r.is_complete()) {
             let run =
                 SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id: done.run_id.clone() };
-            on_record(&run, false);
+            on_record(Progress::Already(&run));
             report.already.push(run);
             continue;
         }
@@ -535,16 +665,25 @@ pub fn sync(
             }
         }
         let run = payload(record, &series)?;
-        let run_id = client.send(&experiment_id, &run).map_err(|e| match e {
+        let sent = client.send(&experiment_id, &run).map_err(|e| match e {
             Error::Remote { remote, message } => Error::Remote {
                 remote,
                 message: format!("record {} ({}): {message}", record.short_id(), record.name),
             },
             e => e,
         })?;
-        let run = SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id };
-        on_record(&run, true);
-        report.synced.push(run);
+        match sent {
+            Sent::Run(run_id) => {
+                let run = SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id };
+                on_record(Progress::Sent(&run));
+                report.synced.push(run);
+            }
+            Sent::Refused(error) => {
+                let refused = RefusedRecord { id: record.id.clone(), name: record.name.clone(), error };
+                on_record(Progress::Refused(&refused));
+                report.refused.push(refused);
+            }
+        }
     }
     Ok(report)
 }
@@ -724,6 +863,18 @@ mod tests {
             assert!(bytes < 1_000_000, "{bytes}");
         }
         assert!(batches(&RunPayload { params: vec![], tags: vec![], metrics: vec![], ..run }).is_empty());
+    }
+
+    #[test]
+    fn keys_follow_mlflows_rules() {
+        for ok in ["acc", "val/acc", "top 1", "a.b-c_d", "f1:macro", "über"] {
+            assert_eq!(invalid_key(ok), None, "{ok}");
+        }
+        let m = invalid_key("top@1").unwrap();
+        assert!(m.contains("'@'") && m.contains("\"top_1\""), "{m}");
+        for bad in ["", "/abs", "a/", "a//b", "a/./b", "a/../b", "..x", "x?", &"k".repeat(251)] {
+            assert!(invalid_key(bad).is_some(), "{bad}");
+        }
     }
 
     #[test]

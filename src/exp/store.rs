@@ -1,8 +1,11 @@
 //! Records in git: the append-only ref `refs/trove/exps`. Each record commit adds
 //! `runs/<id>.json` (and its metric series under `series/<id>/`), with the previous record
-//! commit as first parent and the experiment's code commit as second parent.
+//! commit as first parent and the experiment's code commit as second parent. Removing
+//! records is a record commit too: it drops `runs/<id>.json` and `series/<id>/` and adds
+//! the marker `removed/<id>`, so that merging another copy of the records that still has
+//! them does not bring them back; history keeps them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -138,10 +141,25 @@ fn with_files<'r>(
     base: Option<&git2::Tree>,
     files: &[(String, Vec<u8>)],
 ) -> Result<git2::Tree<'r>> {
+    edit_tree(git, base, files, &[])
+}
+
+/// `base` with `files` (path -> content) added or replaced and the records `removed`
+/// (their file and series) taken out.
+fn edit_tree<'r>(
+    git: &'r git2::Repository,
+    base: Option<&git2::Tree>,
+    files: &[(String, Vec<u8>)],
+    removed: &[String],
+) -> Result<git2::Tree<'r>> {
     // Build through an in-memory index: simple and handles nested folders.
     let mut index = git2::Index::new().map_err(git_err)?;
     if let Some(t) = base {
         index.read_tree(t).map_err(git_err)?;
+    }
+    for id in removed {
+        index.remove_path(Path::new(&format!("runs/{id}.json"))).map_err(git_err)?;
+        index.remove_dir(Path::new(&format!("series/{id}")), 0).map_err(git_err)?;
     }
     for (path, content) in files {
         let blob = git.blob(content).map_err(git_err)?;
@@ -187,11 +205,20 @@ pub fn merge_from(git: &git2::Repository, other: &str) -> Result<usize> {
         let our_tree = ours.tree().map_err(git_err)?;
         let mut new_files = Vec::new();
         collect_missing(git, &their_tree, &our_tree, "", &mut new_files)?;
+        // Records removed on either side stay removed.
+        let ours_removed = removed_ids(git, &our_tree)?;
+        let theirs_removed = removed_ids(git, &their_tree)?;
+        new_files.retain(|(p, _)| record_of(p).is_none_or(|id| !ours_removed.contains(id)));
+        let drop_here: Vec<String> = theirs_removed
+            .iter()
+            .filter(|id| our_tree.get_path(Path::new(&format!("runs/{id}.json"))).is_ok())
+            .cloned()
+            .collect();
         let added = new_files.iter().filter(|(p, _)| p.starts_with("runs/")).count();
         let target = if git.graph_descendant_of(theirs.id(), ours.id()).map_err(git_err)? {
             theirs.id()
         } else {
-            let tree = with_files(git, Some(&our_tree), &new_files)?;
+            let tree = edit_tree(git, Some(&our_tree), &new_files, &drop_here)?;
             let sig = signature(git)?;
             let message = format!("trove exp: merge {added} records from {other}\n");
             git.commit(None, &sig, &sig, &message, &tree, &[&ours, &theirs]).map_err(git_err)?
@@ -245,9 +272,13 @@ pub fn list(git: &git2::Repository) -> Result<Vec<Record>> {
 fn list_tree(git: &git2::Repository, tree: &git2::Tree) -> Result<Vec<Record>> {
     let Some(runs) = tree.get_name("runs") else { return Ok(Vec::new()) };
     let runs = git.find_tree(runs.id()).map_err(git_err)?;
+    let removed = removed_ids(git, tree)?;
     let mut out = Vec::new();
     for entry in runs.iter() {
         let name = entry.name().unwrap_or_default().to_string();
+        if name.strip_suffix(".json").is_some_and(|id| removed.contains(id)) {
+            continue;
+        }
         let blob = git
             .find_blob(entry.id())
             .map_err(|_| Error::exp(format!("runs/{name}"), "not a valid record: not a file"))?;
@@ -255,6 +286,51 @@ fn list_tree(git: &git2::Repository, tree: &git2::Tree) -> Result<Vec<Record>> {
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// The ids under `removed/`: records removed from the records.
+fn removed_ids(git: &git2::Repository, tree: &git2::Tree) -> Result<BTreeSet<String>> {
+    let Some(entry) = tree.get_name("removed") else { return Ok(BTreeSet::new()) };
+    let removed = git.find_tree(entry.id()).map_err(git_err)?;
+    Ok(removed.iter().filter_map(|e| e.name().ok().map(String::from)).collect())
+}
+
+/// The record id a path of the records tree belongs to (`runs/<id>.json`, `series/<id>/…`).
+fn record_of(path: &str) -> Option<&str> {
+    if let Some(rest) = path.strip_prefix("runs/") {
+        return rest.strip_suffix(".json");
+    }
+    path.strip_prefix("series/")?.split('/').next()
+}
+
+/// Remove `records` with one record commit: their files go, a `removed/<id>` marker each
+/// comes; history keeps them. Safe against a concurrent writer, like [`append`].
+pub fn remove(git: &git2::Repository, records: &[&Record]) -> Result<()> {
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let markers: Vec<(String, Vec<u8>)> = records
+        .iter()
+        .map(|r| {
+            let body = serde_json::json!({ "id": r.id, "name": r.name, "removed": crate::exp::record::now_rfc3339() });
+            (format!("removed/{}", r.id), serde_json::to_vec_pretty(&body).expect("JSON serialises"))
+        })
+        .collect();
+    let shown: Vec<String> = records.iter().map(|r| format!("{} {}", r.id, r.name)).collect();
+    let message = format!("trove exp remove {}\n\n{}\n", ids.join(" "), shown.join("\n"));
+    let mut locked = false;
+    for _ in 0..20 {
+        let tip = tip(git, REF)?.ok_or_else(|| Error::exp(REF, "there are no records"))?;
+        let tree = edit_tree(git, Some(&tip.tree().map_err(git_err)?), &markers, &ids)?;
+        let sig = signature(git)?;
+        let commit = git.commit(None, &sig, &sig, &message, &tree, &[&tip]).map_err(git_err)?;
+        match move_ref(git, REF, Some(tip.id()), commit, "trove exp remove")? {
+            Moved::Done => return Ok(()),
+            moved => locked = wait_if_locked(moved),
+        }
+    }
+    if locked {
+        return Err(Error::exp(REF, still_locked(git)));
+    }
+    Err(Error::exp(REF, "kept changing under this process; try again"))
 }
 
 /// The record `query` names: a whole id, a unique id prefix, or a name (the newest run

@@ -551,3 +551,106 @@ fn diff_shows_what_changed() {
     let out = env.ok(&["exp", "diff", "r4", "r4"]);
     assert!(out.stdout.contains("no differences"), "{out}");
 }
+
+#[test]
+fn keys_mlflow_would_refuse_are_refused_when_logged() {
+    let env = project();
+    let out = env.fails(2, &["exp", "log", "-m", "top@1=0.7"]);
+    assert!(out.stderr.contains("top@1") && out.stderr.contains("\"top_1\""), "{out}");
+    env.fails(2, &["exp", "log", "-p", "a//b=1"]);
+    env.fails(2, &["exp", "log", "-t", "team#1=vision"]);
+    env.write("metrics.json", r#"{"acc": 0.9, "top@5": 0.99}"#);
+    let out = env.fails(1, &["exp", "log", "--metrics-file", "metrics.json"]);
+    assert!(out.stderr.contains("metrics.json") && out.stderr.contains("top@5"), "{out}");
+    env.write("params.yaml", "opt:\n  \"beta?\": 0.9\n");
+    let out = env.fails(1, &["exp", "log", "--params-file", "params.yaml"]);
+    assert!(out.stderr.contains("params.yaml") && out.stderr.contains("opt.beta?"), "{out}");
+    // `exp run` refuses before the command runs.
+    env.fails(2, &["exp", "run", "-p", "lr@0=1", "--", "touch", "ran"]);
+    assert!(!env.exists("ran"));
+    assert!(records(&env, &[]).is_empty(), "nothing was recorded");
+    // A metrics file that `exp run`'s command wrote: the run is recorded with the metrics
+    // MLflow takes, and a warning names the others.
+    let script = r#"printf '{"acc": 0.9, "top@5": 0.99, "loss": [1.0, 0.5]}' > metrics.json"#;
+    let out = env.run(&["--json", "exp", "run", "--metrics-file", "metrics.json", "--", "sh", "-c", script]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("warning") && out.stderr.contains("top@5"), "{out}");
+    let r = out.json();
+    assert_eq!(r["metrics"]["acc"], json!(0.9), "{r}");
+    assert!(r["metrics"].get("top@5").is_none() && r["metrics"].get("loss").is_some(), "{r}");
+    env.ok(&["exp", "remove", r["id"].as_str().unwrap()]);
+    // What MLflow takes is kept as given.
+    let r = env.json(&["exp", "log", "-m", "val/top 1:macro=0.5", "-p", "model.depth=4"]);
+    assert_eq!(r["metrics"]["val/top 1:macro"], json!(0.5));
+}
+
+#[test]
+fn removed_records_leave_the_list_and_stay_in_history() {
+    let env = project();
+    let a = env.json(&["exp", "log", "--name", "a", "-m", "acc=0.1"])["id"].as_str().unwrap().to_string();
+    let b = env.json(&["exp", "log", "--name", "b", "-m", "loss=0.5"])["id"].as_str().unwrap().to_string();
+    env.write("metrics.json", r#"{"loss": [1.0, 0.5]}"#);
+    let c = env.json(&["exp", "log", "--name", "c", "--metrics-file", "metrics.json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // One unknown id: nothing is removed.
+    let out = env.fails(1, &["exp", "remove", "b", "no-such-run"]);
+    assert!(out.stderr.contains("no-such-run"), "{out}");
+    assert_eq!(records(&env, &[]).len(), 3);
+
+    let v = env.json(&["exp", "remove", "b", &c[..12]]);
+    let removed: Vec<&str> =
+        v["removed"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(removed, [b.as_str(), c.as_str()], "{v}");
+    assert_eq!(names(&records(&env, &[])), ["a"]);
+    env.fails(1, &["exp", "show", &b]);
+    // The removal is a record commit; the one before it still holds the records.
+    let tree = env.git_cmd(&["ls-tree", "-r", "--name-only", "refs/trove/exps"]);
+    assert!(!tree.contains(&format!("runs/{b}.json")) && tree.contains(&format!("removed/{b}")), "{tree}");
+    assert!(!tree.contains(&format!("series/{c}")), "{tree}");
+    assert!(tree.contains(&format!("runs/{a}.json")), "{tree}");
+    let before = env.git_cmd(&["ls-tree", "-r", "--name-only", "refs/trove/exps~1"]);
+    assert!(
+        before.contains(&format!("runs/{b}.json")) && before.contains(&format!("series/{c}/")),
+        "{before}"
+    );
+    assert!(env.git_cmd(&["log", "-1", "--format=%s", "refs/trove/exps"]).contains("remove"));
+    // Logging goes on as before.
+    env.ok(&["exp", "log", "--name", "d"]);
+    assert_eq!(names(&records(&env, &["--sort", "attributes.created:asc"])), ["a", "d"]);
+}
+
+#[test]
+fn a_dirty_record_names_the_data_as_the_run_had_it() {
+    let env = project();
+    let store = env.outside().join("store");
+    env.ok(&["remote", "add", "store", store.to_str().unwrap()]);
+    commit_all(&env, "a data remote");
+    let committed = env.pointer("data.trove");
+    env.write("data/a.csv", "a,changed\n");
+    env.write("data/c.csv", "c,3\n");
+    let r = env.json(&["exp", "log", "--allow-dirty", "--name", "dirty-data"]);
+    assert_eq!(r["dirty_paths"], json!(["data"]), "{r}");
+    let data = &r["data"][0];
+    assert_eq!(data["path"], "data", "{r}");
+    let hash = data["hash"].as_str().unwrap();
+    assert_ne!(hash, committed.hash, "the record names the workspace's data, not the commit's");
+    assert_eq!(data["size"], json!("a,changed\nb,2\nc,3\n".len()), "{r}");
+    assert!(env.manifest_path(hash).exists(), "the data is in the cache");
+    assert!(env.object_path(&blake3_hex(b"a,changed\n")).exists());
+    assert_eq!(env.pointer("data.trove"), committed, "the pointer is left alone");
+    // A push sends it, as it sends artifacts.
+    env.ok(&["push"]);
+    assert!(store.join("objects").join(&hash[..2]).join(format!("{}.dir", &hash[2..])).exists());
+
+    // Back to the committed data; the record brings the run's data back.
+    env.ok(&["checkout", "--force", "data"]);
+    assert_eq!(env.read_string("data/a.csv"), "a,1\n");
+    // gc keeps it, as it keeps artifacts: no pointer names it, the record does.
+    env.ok(&["gc", "-f"]);
+    assert!(env.manifest_path(hash).exists(), "gc kept the record's data");
+    env.ok(&["exp", "checkout", "dirty-data", "-b", "again"]);
+    assert_eq!(env.read_string("data/a.csv"), "a,changed\n");
+    assert_eq!(env.read_string("data/c.csv"), "c,3\n");
+}

@@ -484,10 +484,132 @@ fn sync_sends_runs_to_mlflow_once() {
     assert_eq!(fifth_run["info"]["status"], "FINISHED");
     assert_ne!(fifth_run["info"]["run_id"], json!(stale_id));
 
-    // Without --experiment: the repository's folder name.
+    // Without --experiment and without an origin: the repository's folder name. The runs
+    // are found in the other experiment: none is sent twice.
     let out = env.ok(&["exp", "sync", "--mlflow", &format!("{}/", server.uri)]);
-    assert!(out.stdout.contains("synced 5, already there 0"), "{out}");
-    assert_eq!(server.runs(&server.experiment_id("repo")).len(), 5);
+    assert!(out.stdout.contains("synced 0, already there 5") && out.stdout.contains("\"repo\""), "{out}");
+    assert_eq!(server.runs(&server.experiment_id("repo")).len(), 0);
+}
+
+/// Every run of the server (any experiment, deleted ones too) made for `record`.
+fn runs_of_record(server: &Mlflow, record: &str) -> Vec<Value> {
+    let exps = server.post("experiments/search", &json!({"max_results": 1000, "view_type": "ALL"}));
+    let ids: Vec<Value> =
+        exps["experiments"].as_array().unwrap().iter().map(|e| e["experiment_id"].clone()).collect();
+    let found = server.post(
+        "runs/search",
+        &json!({"experiment_ids": ids, "max_results": 1000, "run_view_type": "ALL",
+                "filter": format!("tags.`trove.id` = '{record}'")}),
+    );
+    found["runs"].as_array().cloned().unwrap_or_default()
+}
+
+/// Change a stored record's JSON text as an older trove (or a hand edit) could have left
+/// it: a new record commit with `runs/<id>.json` replaced.
+fn rewrite_record(env: &Env, id: &str, from: &str, to: &str) {
+    let git = env.git();
+    let tip = git.find_reference("refs/trove/exps").unwrap().peel_to_commit().unwrap();
+    let tree = tip.tree().unwrap();
+    let runs = git.find_tree(tree.get_name("runs").unwrap().id()).unwrap();
+    let name = format!("{id}.json");
+    let blob = git.find_blob(runs.get_name(&name).unwrap().id()).unwrap();
+    let text = String::from_utf8(blob.content().to_vec()).unwrap();
+    assert!(text.contains(from), "{text}");
+    let new_blob = git.blob(text.replace(from, to).as_bytes()).unwrap();
+    let mut runs_builder = git.treebuilder(Some(&runs)).unwrap();
+    runs_builder.insert(&name, new_blob, 0o100644).unwrap();
+    let new_runs = runs_builder.write().unwrap();
+    let mut top = git.treebuilder(Some(&tree)).unwrap();
+    top.insert("runs", new_runs, 0o040000).unwrap();
+    let new_tree = git.find_tree(top.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    git.commit(Some("refs/trove/exps"), &sig, &sig, "edit", &new_tree, &[&tip]).unwrap();
+}
+
+#[test]
+fn sync_skips_a_record_mlflow_refuses_and_sends_the_others() {
+    let server = Mlflow::start();
+    let env = Env::new();
+    env.write("train.py", "print('train')\n");
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-qm", "code"]);
+    let first = log(&env, "first", &["-m", "acc=0.8"], &json!({"loss": [1.0, 0.5]}));
+    let bad = log(&env, "bad", &["-m", "top_1=0.7", "-p", "lr=0.1"], &json!({"loss": [1.0, 0.4]}));
+    // MLflow allows no `@` in a metric name.
+    rewrite_record(&env, &bad, "\"top_1\"", "\"top@1\"");
+    let later = log(&env, "later", &["-m", "acc=0.9"], &json!({"loss": [0.9]}));
+
+    let out = env.fails(1, &["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert!(out.stderr.contains(&bad[..10]) && out.stderr.contains("bad"), "{out}");
+    assert!(out.stderr.contains("refused") && out.stderr.contains("top@1"), "{out}");
+    assert!(out.stdout.contains("synced 2, already there 0, refused 1"), "{out}");
+    let exp_id = server.experiment_id("e2e");
+    let runs = server.runs(&exp_id);
+    let mut sent: Vec<String> = runs.iter().map(|r| pairs(&r["data"]["tags"])["trove.id"].clone()).collect();
+    sent.sort();
+    assert_eq!(sent, [first.clone(), later.clone()], "the record logged after the refused one arrives too");
+    assert!(runs.iter().all(|r| r["info"]["status"] == "FINISHED"), "{runs:?}");
+    // The run made for the refused record is not left RUNNING: it is deleted.
+    for run in runs_of_record(&server, &bad) {
+        assert_eq!(run["info"]["lifecycle_stage"], "deleted", "{run}");
+    }
+
+    // Again: the refused record is refused again, nothing else is sent, no run piles up.
+    let out = env.fails(1, &["--json", "exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!((count(&doc, "synced"), count(&doc, "already"), count(&doc, "refused")), (0, 2, 1), "{doc}");
+    assert_eq!(doc["refused"][0]["id"], json!(bad));
+    assert!(doc["error"].as_str().unwrap().contains("bad"), "{doc}");
+    assert_eq!(server.runs(&exp_id).len(), 2);
+    assert!(runs_of_record(&server, &bad).iter().all(|r| r["info"]["lifecycle_stage"] == "deleted"));
+
+    // Once the refused record is removed, the sync succeeds.
+    env.ok(&["exp", "remove", &bad]);
+    let out = env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "e2e"]);
+    assert!(out.stdout.contains("synced 0, already there 2 ("), "{out}");
+}
+
+#[test]
+fn clones_sync_to_one_experiment_named_after_the_repository() {
+    let server = Mlflow::start();
+    let shared = tempfile::Builder::new().prefix("trove-shared-").tempdir().unwrap();
+    let bare = shared.path().join("vision.git");
+    fs::create_dir(&bare).unwrap();
+    let alice = Env::new();
+    alice.git_cmd(&["init", "-q", "--bare", bare.to_str().unwrap()]);
+    alice.write("train.py", "print('train')\n");
+    alice.git_cmd(&["add", "-A"]);
+    alice.git_cmd(&["commit", "-qm", "code"]);
+    alice.git_cmd(&["remote", "add", "origin", bare.to_str().unwrap()]);
+    alice.git_cmd(&["push", "-q", "origin", "HEAD"]);
+    log(&alice, "a1", &["-m", "acc=0.8"], &json!({}));
+    log(&alice, "a2", &["-m", "acc=0.9"], &json!({}));
+    alice.ok(&["exp", "push"]);
+
+    let out = alice.ok(&["exp", "sync", "--mlflow", &server.uri]);
+    assert!(out.stdout.contains("synced 2, already there 0") && out.stdout.contains("\"vision\""), "{out}");
+    let exp_id = server.experiment_id("vision");
+
+    // A second clone: the same experiment, nothing sent twice.
+    let bob = crate::common::clone_repo(&bare);
+    bob.ok(&["exp", "pull"]);
+    let doc = bob.json(&["exp", "sync", "--mlflow", &server.uri]);
+    assert_eq!(doc["experiment"], "vision", "{doc}");
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (0, 2), "{doc}");
+    log(&bob, "b1", &["-m", "acc=0.7"], &json!({}));
+    // Even syncing to another experiment finds the runs already there, wherever they are.
+    let doc = bob.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "elsewhere"]);
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (1, 2), "{doc}");
+    assert_eq!(server.runs(&exp_id).len(), 2);
+
+    // The committed setting names the experiment for every clone.
+    alice.ok(&["config", "exp.mlflow_experiment", "team runs"]);
+    alice.git_cmd(&["commit", "-qam", "runs go to one experiment"]);
+    log(&alice, "a3", &["-m", "acc=0.95"], &json!({}));
+    let doc = alice.json(&["exp", "sync", "--mlflow", &server.uri]);
+    assert_eq!(doc["experiment"], "team runs", "{doc}");
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (1, 2), "{doc}");
+    assert_eq!(server.runs(&server.experiment_id("team runs")).len(), 1);
 }
 
 #[test]

@@ -183,3 +183,108 @@ fn exp_checkout_recreates_a_baseline_in_a_fresh_clone() {
     assert!(out.stderr.contains("no-such-run"), "{out}");
     let _ = &t.store;
 }
+
+/// A record of a run whose artifact lives in a git-ignored folder, shared through `t`.
+fn record_with_ignored_artifact(t: &Team) -> Vec<u8> {
+    let alice = &t.alice;
+    alice.write(".gitignore", "/models/\n");
+    alice.git_cmd(&["add", ".gitignore"]);
+    alice.git_cmd(&["commit", "-q", "-m", "models are not code"]);
+    alice.git_cmd(&["push", "-q", "origin", "main"]);
+    alice.write("models/best/model.pt", noise(5000, 11));
+    alice.ok(&["exp", "log", "--name", "base", "--artifact", "models/best/model.pt"]);
+    alice.ok(&["exp", "push"]);
+    alice.read("models/best/model.pt")
+}
+
+fn head_and_branches(env: &Env) -> (String, String) {
+    (env.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]), env.git_cmd(&["branch", "--list"]))
+}
+
+#[test]
+fn exp_checkout_creates_the_folder_of_an_ignored_artifact() {
+    let t = team();
+    let model = record_with_ignored_artifact(&t);
+    t.alice.ok(&["push"]);
+    let carol = clone_repo(t.bare.path());
+    carol.ok(&["exp", "pull"]);
+    assert!(!carol.exists("models"), "the clone has no models folder");
+    let v = carol.json(&["exp", "checkout", "base"]);
+    assert_eq!(v["branch"], "exp/base", "{v}");
+    assert_eq!(carol.read("models/best/model.pt"), model);
+    assert_eq!(carol.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "exp/base");
+}
+
+#[test]
+fn a_failed_exp_checkout_leaves_head_and_branches_as_they_were() {
+    let t = team();
+    record_with_ignored_artifact(&t);
+    // The artifact was never pushed: no remote can supply it.
+    let carol = clone_repo(t.bare.path());
+    carol.ok(&["exp", "pull"]);
+    let before = head_and_branches(&carol);
+    let out = carol.fails(1, &["exp", "checkout", "base"]);
+    assert!(out.stderr.contains("cannot supply"), "{out}");
+    assert_eq!(head_and_branches(&carol), before, "no branch made, HEAD not moved");
+    assert!(!carol.exists("models"));
+
+    // An existing branch elsewhere is refused before anything moves too.
+    carol.git_cmd(&["commit", "-q", "--allow-empty", "-m", "elsewhere"]);
+    carol.git_cmd(&["branch", "taken", "HEAD"]);
+    carol.git_cmd(&["reset", "-q", "--hard", "HEAD~"]);
+    let before = head_and_branches(&carol);
+    carol.fails(2, &["exp", "checkout", "base", "-b", "taken"]);
+    assert_eq!(head_and_branches(&carol), before);
+}
+
+#[test]
+fn exp_checkout_over_an_edited_artifact_offers_its_own_force() {
+    let t = team();
+    let model = record_with_ignored_artifact(&t);
+    t.alice.ok(&["push"]);
+    let carol = clone_repo(t.bare.path());
+    carol.ok(&["exp", "pull"]);
+    let before = head_and_branches(&carol);
+    // Unsaved changes to the artifact in the way: refused before anything moves, with a
+    // hint that names the command that can discard them.
+    carol.write("models/best/model.pt", "my own edit");
+    let out = carol.fails(1, &["exp", "checkout", "base"]);
+    assert!(out.stderr.contains("unsaved") && out.stderr.contains("models/best/model.pt"), "{out}");
+    assert!(out.stderr.contains("trove exp checkout base --force"), "{out}");
+    assert!(!out.stderr.contains("`trove checkout --force`"), "{out}");
+    assert_eq!(head_and_branches(&carol), before);
+    assert_eq!(carol.read("models/best/model.pt"), b"my own edit");
+
+    // --force discards the edit and restores the recorded artifact.
+    let v = carol.json(&["exp", "checkout", "base", "--force"]);
+    assert_eq!(v["branch"], "exp/base", "{v}");
+    assert_eq!(carol.read("models/best/model.pt"), model);
+}
+
+#[test]
+fn a_removed_record_stays_removed_when_records_are_merged() {
+    let t = team();
+    let alice = &t.alice;
+    alice.ok(&["exp", "log", "--name", "a1", "-m", "acc=0.7"]);
+    alice.ok(&["exp", "log", "--name", "a2", "-m", "acc=0.8"]);
+    alice.ok(&["exp", "push"]);
+    let bob = clone_repo(t.bare.path());
+    bob.ok(&["exp", "pull"]);
+
+    // Bob removes a1 while alice logs more: pulling her records does not bring it back.
+    bob.ok(&["exp", "remove", "a1"]);
+    alice.ok(&["exp", "log", "--name", "a3", "-m", "acc=0.9"]);
+    alice.ok(&["exp", "push"]);
+    let v = bob.json(&["exp", "pull"]);
+    assert_eq!(v["received"], 1, "{v}");
+    assert_eq!(names(&bob), ["a2", "a3"]);
+
+    // Bob shares the removal; alice, who logged meanwhile, loses a1 on her next pull.
+    bob.ok(&["exp", "push"]);
+    alice.ok(&["exp", "log", "--name", "a4", "-m", "acc=0.95"]);
+    alice.ok(&["exp", "pull"]);
+    assert_eq!(names(alice), ["a2", "a3", "a4"]);
+    alice.ok(&["exp", "push"]);
+    bob.ok(&["exp", "pull"]);
+    assert_eq!(names(&bob), ["a2", "a3", "a4"]);
+}

@@ -1,8 +1,11 @@
-//! `trove exp checkout ID [-b BRANCH] [--no-data]`.
+//! `trove exp checkout ID [-b BRANCH] [--no-data] [--force]`.
+
+use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::Ctx;
+use crate::cli::{Ctx, WithReport};
+use crate::error::Error;
 use crate::exp::{checkout, store};
 
 #[derive(clap::Args)]
@@ -15,6 +18,9 @@ pub struct Args {
     /// Check out the commit only, not the data and artifacts
     #[arg(long)]
     no_data: bool,
+    /// Overwrite unsaved changes to the recorded data and artifacts
+    #[arg(short, long)]
+    force: bool,
     /// The remote to fetch missing data from (default: core.remote)
     #[arg(short, long, value_name = "NAME")]
     remote: Option<String>,
@@ -26,12 +32,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let _lock = repo.lock(&progress)?;
     let git = repo.git()?;
     let record = store::find(&git, &args.id)?;
-    let branch = args.branch.unwrap_or_else(|| checkout::default_branch(&record));
+    let branch = args.branch.clone().unwrap_or_else(|| checkout::default_branch(&record));
     let remote = match &args.remote {
         Some(name) => Some(crate::remote::open(&repo, Some(name))?),
         None => crate::remote::open(&repo, None).ok(),
     };
-    let done = checkout::checkout(&repo, &record, &branch, !args.no_data, remote.as_deref(), &progress)?;
+    let options = checkout::Options { data: !args.no_data, force: args.force };
+    let done = match checkout::checkout(&repo, &record, &branch, options, remote.as_deref(), &progress) {
+        Err(Error::Unsaved { path, files }) => return Err(unsaved(&path, &files, &args).into()),
+        done => done?,
+    };
     let out = &ctx.out;
     out.say(format!(
         "checked out {} ({}) at {} on branch {}",
@@ -58,4 +68,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     out.emit(&done);
     Ok(())
+}
+
+/// Unsaved data in the way, with a hint that fits this command: recorded data and
+/// artifacts are not (all) tracked paths, so `trove checkout --force` cannot discard them.
+fn unsaved(path: &Path, files: &[String], args: &Args) -> WithReport {
+    let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+    let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+    let branch = args.branch.as_ref().map(|b| format!(" -b {b}")).unwrap_or_default();
+    WithReport {
+        message: format!("{}: would overwrite unsaved changes", path.display()),
+        hint: Some(format!(
+            "changed: {}{more}\nkeep them by saving them elsewhere (`trove add` for data), or discard them with `trove exp checkout {}{branch} --force`",
+            shown.join(", "),
+            args.id
+        )),
+        report: serde_json::json!({}),
+    }
 }

@@ -99,6 +99,7 @@ pub fn prepare(ctx: &Ctx, repo: &Repo, args: &RecordArgs) -> Result<Prepared> {
         if k.trim().is_empty() {
             return Err(Error::Usage(format!("-t {t}: expected KEY=VALUE or KEY")).into());
         }
+        collect::check_key(k.trim()).map_err(|m| Error::Usage(format!("-t {t}: {m}")))?;
         inputs.tags.insert(k.trim().to_string(), v.to_string());
     }
     let artifacts = args
@@ -152,7 +153,10 @@ pub fn report(ctx: &Ctx, git: &git2::Repository, r: &Record, code: &CodeState) -
 
 fn read_metrics(prepared: &mut Prepared) -> Result<()> {
     if let Some(f) = prepared.metrics_file.clone() {
-        let (values, series) = collect::read_metrics_file(&f)?;
+        let (mut values, mut series) = collect::read_metrics_file(&f)?;
+        if let Some(problem) = collect::take_invalid_metrics(&mut values, &mut series).first() {
+            return Err(Error::path(&f, problem.clone()).into());
+        }
         prepared.add_metrics(values, series);
     } else {
         prepared.add_metrics(BTreeMap::new(), BTreeMap::new());
@@ -168,9 +172,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let progress = ctx.out.reporter();
     let code = collect::code_state(&repo, &git, &prepared.outputs(), &progress)?;
     code.check_clean(&repo.root, args.record.allow_dirty)?;
-    let (artifacts, lock) = collect::store_artifacts(&repo, &prepared.artifacts, &progress)?;
+    let mut stored = collect::store_run(&repo, &code, &prepared.artifacts, &progress)?;
+    let lock = stored.lock.take();
     let id = record::new_id();
-    let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, None)?;
+    let r = collect::build(&repo, &git, id, &code, prepared.inputs, stored, None)?;
     let r = store::append(&git, r, &prepared.series)?;
     drop(lock); // the record names the artifacts now: gc keeps them
     report(ctx, &git, &r, &code)

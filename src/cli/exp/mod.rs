@@ -10,6 +10,7 @@ mod diff;
 mod list;
 mod log;
 mod plot;
+mod remove;
 mod run;
 mod share;
 mod show;
@@ -33,6 +34,8 @@ enum Command {
     Show(show::Args),
     /// Compare two records: params, metrics, data and environment
     Diff(diff::Args),
+    /// Remove records from the list: a new record commit drops them (history keeps them)
+    Remove(remove::Args),
     /// Re-create a recorded run: its commit on a new branch, its exact data and artifacts
     Checkout(checkout::Args),
     /// Send the records to a git remote (after merging its own)
@@ -52,6 +55,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Command::List(a) => list::run(ctx, a),
         Command::Show(a) => show::run(ctx, a),
         Command::Diff(a) => diff::run(ctx, a),
+        Command::Remove(a) => remove::run(ctx, a),
         Command::Checkout(a) => checkout::run(ctx, a),
         Command::Push(a) => share::run(ctx, a, true),
         Command::Pull(a) => share::run(ctx, a, false),

@@ -124,7 +124,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             std::fs::metadata(&f).map(|now| before.as_ref().is_none_or(|b| crate::cache::changed(b, &now)));
         match fresh {
             Ok(true) => match collect::read_metrics_file(&f) {
-                Ok((v, s)) => (values, series) = (v, s),
+                Ok((mut v, mut s)) => {
+                    // The run happened: keep what can be kept, say what cannot.
+                    for problem in collect::take_invalid_metrics(&mut v, &mut s) {
+                        warn(ctx, format!("{shown}: {problem}; not recorded"));
+                    }
+                    (values, series) = (v, s);
+                }
                 Err(e) => warn(ctx, format!("{e}; metrics from it not recorded")),
             },
             Ok(false) => {
@@ -149,9 +155,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         })
         .cloned()
         .collect();
-    let (artifacts, lock) = collect::store_artifacts(&repo, &present, &progress)?;
+    let mut stored = collect::store_run(&repo, &code, &present, &progress)?;
+    let lock = stored.lock.take();
     let run = RunInfo { argv: argv.clone(), exit_code, duration_secs: duration.as_secs_f64() };
-    let r = collect::build(&repo, &git, id, &code, prepared.inputs, artifacts, Some(run))?;
+    let r = collect::build(&repo, &git, id, &code, prepared.inputs, stored, Some(run))?;
     let r = store::append(&git, r, &prepared.series)?;
     drop(lock); // the record names the artifacts now: gc keeps them
     log::report(ctx, &git, &r, &code)?;

@@ -2,9 +2,11 @@
 
 use anyhow::Result;
 
-use crate::cli::Ctx;
-use crate::exp::mlflow::{self, Auth, Client};
+use crate::cli::{Ctx, WithReport};
+use crate::error::Error;
+use crate::exp::mlflow::{self, Auth, Client, Progress};
 use crate::exp::store;
+use crate::repo::Repo;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,7 +14,8 @@ pub struct Args {
     #[arg(long, value_name = "URI", env = "MLFLOW_TRACKING_URI", hide_env_values = true)]
     mlflow: String,
     /// The MLflow experiment to put the runs in, created when missing (default: the
-    /// repository's folder name)
+    /// setting exp.mlflow_experiment, else the repository's name in its origin URL, else
+    /// its folder's name)
     #[arg(long, value_name = "NAME")]
     experiment: Option<String>,
 }
@@ -29,32 +32,58 @@ fn auth_from_env() -> Auth {
     }
 }
 
+/// The experiment a repository's runs go to unless `--experiment` says otherwise: the
+/// same from every clone, so that their runs meet in one place.
+fn default_experiment(repo: &Repo, git: &git2::Repository) -> Result<String> {
+    if let Some(v) = repo.config.get("exp.mlflow_experiment") {
+        return match v.as_str().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => Ok(name.to_string()),
+            None => Err(Error::Config {
+                path: repo.trove_dir.join("config"),
+                message: "exp.mlflow_experiment must be an experiment name".into(),
+            }
+            .into()),
+        };
+    }
+    let from_origin = git.find_remote("origin").ok().and_then(|r| r.url().ok().and_then(repository_name));
+    Ok(from_origin.unwrap_or_else(|| {
+        repo.root.file_name().map_or_else(|| "trove".to_string(), |n| n.to_string_lossy().into_owned())
+    }))
+}
+
+/// The repository's name in a git URL: `vision` for `git@host:team/vision.git`,
+/// `https://host/team/vision` or `/srv/git/vision.git/`.
+fn repository_name(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    let last = url.rsplit(['/', ':', '\\']).next()?;
+    let name = last.strip_suffix(".git").unwrap_or(last);
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let client = Client::new(&args.mlflow, auth_from_env())?;
     let repo = ctx.open()?;
     let git = repo.git()?;
     let experiment = match args.experiment {
         Some(name) => name,
-        None => {
-            repo.root.file_name().map_or_else(|| "trove".to_string(), |n| n.to_string_lossy().into_owned())
-        }
+        None => default_experiment(&repo, &git)?,
     };
     let records = store::list(&git)?;
     let out = &ctx.out;
-    let mut each = |r: &mlflow::SyncedRun, sent: bool| {
-        let short = &r.id[..r.id.len().min(10)];
-        if sent {
-            out.detail(format!("sent {short} {} -> run {}", r.name, r.run_id));
-        } else {
-            out.detail(format!("already there: {short} {} (run {})", r.name, r.run_id));
+    let mut each = |p: Progress| match p {
+        Progress::Sent(r) => out.detail(format!("sent {} {} -> run {}", short(&r.id), r.name, r.run_id)),
+        Progress::Already(r) => {
+            out.detail(format!("already there: {} {} (run {})", short(&r.id), r.name, r.run_id))
         }
+        Progress::Refused(r) => eprintln!("refused: {} {}: {}", short(&r.id), r.name, r.error),
     };
     let report = mlflow::sync(&client, &git, &experiment, &records, &mut each)?;
 
     out.say(format!(
-        "synced {}, already there {} (experiment {:?}{}, id {}, at {})",
+        "synced {}, already there {}{} (experiment {:?}{}, id {}, at {})",
         report.synced.len(),
         report.already.len(),
+        if report.refused.is_empty() { String::new() } else { format!(", refused {}", report.refused.len()) },
         report.experiment,
         if report.created_experiment { ", created" } else { "" },
         report.experiment_id,
@@ -63,6 +92,47 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if !report.replaced.is_empty() {
         out.say(format!("replaced {} unfinished runs left by an interrupted sync", report.replaced.len()));
     }
+    if !report.refused.is_empty() {
+        let names: Vec<String> =
+            report.refused.iter().map(|r| format!("{} ({})", short(&r.id), r.name)).collect();
+        return Err(WithReport {
+            message: format!("MLflow at {} refused {}: {}", report.mlflow, plural(names.len()), names.join(", ")),
+            hint: Some(
+                "the other records were sent; fix what MLflow names (e.g. a key with characters it does not allow) \
+                 in a new record, then `trove exp remove ID` the refused one"
+                    .into(),
+            ),
+            report: serde_json::to_value(&report)?,
+        }
+        .into());
+    }
     out.emit(&report);
     Ok(())
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 { "1 record".into() } else { format!("{n} records") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_name;
+
+    #[test]
+    fn repository_names_from_urls() {
+        for (url, name) in [
+            ("git@github.com:team/vision.git", "vision"),
+            ("https://github.com/team/vision", "vision"),
+            ("ssh://git@host:22/srv/vision.git/", "vision"),
+            ("/srv/git/vision.git", "vision"),
+            ("host:vision", "vision"),
+        ] {
+            assert_eq!(repository_name(url).as_deref(), Some(name), "{url}");
+        }
+        assert_eq!(repository_name(".git"), None);
+    }
 }
