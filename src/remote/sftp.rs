@@ -759,6 +759,9 @@ impl SftpConnection {
         };
         let mut buf = std::mem::take(&mut self.buf);
         let result = loop {
+            if let Err(e) = crate::interrupt::check() {
+                break Err(e);
+            }
             let n = match src.read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => n,
@@ -994,6 +997,7 @@ impl Connection for SftpConnection {
         });
         if let Err(e) = result {
             self.pipe = None;
+            crate::interrupt::check()?;
             return Err(target.err(format!("uploading to {}: {e}", target.addr())));
         }
         // What the pipelined path could not do (the object already there, a full disk,

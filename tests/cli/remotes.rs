@@ -157,6 +157,7 @@ both_backends!(
     missing_remote_objects_are_named_and_the_rest_fetched,
     two_pushes_of_the_same_objects_at_once,
     interrupted_push_resumes,
+    ctrl_c_during_a_push_removes_its_uploads_in_flight,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
     full_remote_disk_fails_cleanly,
@@ -458,6 +459,57 @@ fn interrupted_push_resumes(b: Backend) {
     let clone = clone_repo(&env.root);
     clone.ok(&["pull"]);
     assert_same_tree(&env, &clone, "shards");
+}
+
+fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    // Small objects (pipelined in batches over SFTP) and large ones (streamed in chunks).
+    for i in 0..1500u64 {
+        env.write(&format!("shards/s{i:04}.bin"), noise(16 * 1024, i));
+    }
+    for i in 0..4u64 {
+        env.write(&format!("big/b{i}.bin"), noise(6 << 20, 100 + i));
+    }
+    env.ok(&["add", "shards", "big"]);
+    remote.configure(&env);
+    commit_all(&env);
+
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        // Each round starts from an empty remote (its layout kept).
+        for e in fs::read_dir(remote.root().join("objects")).into_iter().flatten().flatten() {
+            fs::remove_dir_all(e.path()).unwrap();
+        }
+        let child = env
+            .command_in(&env.root, &["push", "-j", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while remote.objects().len() < 20 {
+            assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30), "{name}: the push took long to stop");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        remote.assert_sound(&remote.root());
+        assert_eq!(out.status.code(), Some(128 + signal), "{name}: {}\n{stderr}", out.status);
+        assert!(stderr.contains(&format!("error: interrupted by {name}")), "{stderr}");
+        assert!(stderr.contains("hint: run the command again"), "{stderr}");
+        let sent = remote.objects().len();
+        assert!(sent < 1505, "{name}: the push was stopped before it finished ({sent} objects)");
+        assert!(!remote.objects().iter().any(|(n, _)| n.ends_with(".dir")), "a manifest went up too early");
+    }
+    // The rerun sends the rest.
+    env.ok(&["push"]);
+    assert_eq!(remote.objects().len(), 1500 + 4 + 2);
+    remote.assert_sound(&remote.root());
 }
 
 fn unknown_layout_version_is_refused(b: Backend) {
