@@ -68,8 +68,26 @@ impl ObjectKey {
     }
 }
 
-/// An upload temp file this old belongs to a push that died: no upload runs for a day.
-pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// An upload temp file not written to for this long belongs to a push that died: a
+/// running upload writes to its temp without pause (an SFTP request gives up after 2
+/// minutes), so an hour also allows for a server clock some minutes off this one's.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A file under a remote's `tmp/`.
+#[derive(Debug, Clone)]
+pub struct Temp {
+    pub name: String,
+    pub size: u64,
+    /// Since it was last written (by the server's clock, against this machine's), when known.
+    pub age: Option<std::time::Duration>,
+}
+
+impl Temp {
+    /// Whether no upload will finish it: see [`STALE_UPLOAD`].
+    pub fn is_stale(&self) -> bool {
+        self.age.is_some_and(|age| age > STALE_UPLOAD)
+    }
+}
 
 /// One connection to a remote. Transfers open several and use each from one thread.
 pub trait Connection: Send {
@@ -122,6 +140,10 @@ pub trait Connection: Send {
     /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
     /// (left by killed pushes). Best effort, at the end of a push.
     fn clean_temps(&mut self) -> Result<()>;
+    /// The files under `tmp/` (none when there is no `tmp/`).
+    fn list_temps(&mut self) -> Result<Vec<Temp>>;
+    /// Delete the file `tmp/NAME`; one that is already gone is not an error.
+    fn delete_temp(&mut self, name: &str) -> Result<()>;
     /// Make what was uploaded durable (called once at the end of a push).
     fn flush(&mut self) -> Result<()> {
         Ok(())

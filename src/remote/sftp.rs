@@ -21,7 +21,7 @@ use ssh2::{
 };
 
 use super::sftp_pipe::{Outcome, Pipe};
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, ssh_config};
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, Temp, ssh_config};
 use crate::error::{Error, Result};
 
 const DEFAULT_JOBS: usize = 8;
@@ -891,20 +891,40 @@ impl Connection for SftpConnection {
     }
 
     fn clean_temps(&mut self) -> Result<()> {
-        let dir = self.path("tmp");
-        let entries =
-            self.sftp.readdir(Path::new(&dir)).map_err(|e| self.fail_ssh("cannot list", &dir, &e))?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        for (path, stat) in entries {
-            let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(temp_prefix()));
-            let stale = stat
-                .mtime
-                .is_some_and(|m| now.saturating_sub(std::time::Duration::from_secs(m)) > super::STALE_UPLOAD);
-            if own || stale {
-                let _ = self.sftp.unlink(&path);
+        for t in self.list_temps()? {
+            if t.name.starts_with(temp_prefix()) || t.is_stale() {
+                let _ = self.delete_temp(&t.name);
             }
         }
         Ok(())
+    }
+
+    fn list_temps(&mut self) -> Result<Vec<Temp>> {
+        let dir = self.path("tmp");
+        let entries = match self.sftp.readdir(Path::new(&dir)) {
+            Ok(entries) => entries,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail_ssh("cannot list", &dir, &e)),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .filter(|(_, stat)| stat.is_file())
+            .filter_map(|(path, stat)| {
+                let name = path.file_name()?.to_str()?.to_string();
+                let age = stat.mtime.map(|m| now.saturating_sub(std::time::Duration::from_secs(m)));
+                Some(Temp { name, size: stat.size.unwrap_or(0), age })
+            })
+            .collect())
+    }
+
+    fn delete_temp(&mut self, name: &str) -> Result<()> {
+        let path = self.path(&format!("tmp/{name}"));
+        match self.sftp.unlink(Path::new(&path)) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(self.fail_ssh("cannot delete", &path, &e)),
+        }
     }
 
     fn exists(&mut self, key: &ObjectKey) -> Result<bool> {

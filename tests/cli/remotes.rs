@@ -158,6 +158,7 @@ both_backends!(
     two_pushes_of_the_same_objects_at_once,
     interrupted_push_resumes,
     ctrl_c_during_a_push_removes_its_uploads_in_flight,
+    gc_remote_removes_stale_upload_temps,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
     full_remote_disk_fails_cleanly,
@@ -510,6 +511,57 @@ fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
     env.ok(&["push"]);
     assert_eq!(remote.objects().len(), 1500 + 4 + 2);
     remote.assert_sound(&remote.root());
+}
+
+fn gc_remote_removes_stale_upload_temps(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    env.ok(&["push"]);
+    let objects = remote.objects().len();
+    // Temps of killed pushes (last written 2 hours and 2 days ago), and one being written now.
+    let tmp = remote.root().join("tmp");
+    for (name, size, age) in [
+        ("up-dead-1", 5000, Some("2 hours ago")),
+        ("up-dead-2", 3000, Some("2 days ago")),
+        ("up-live", 700, None),
+    ] {
+        fs::write(tmp.join(name), noise(size, 7)).unwrap();
+        if let Some(age) = age {
+            let done = Command::new("touch").arg("-d").arg(age).arg(tmp.join(name)).status().unwrap();
+            assert!(done.success());
+        }
+    }
+    let temps = || {
+        let mut names: Vec<String> = fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let v = env.json(&["gc", "-r", "store", "--dry-run"]);
+    assert_eq!(strings(&v["remote"]["temps"]["files"]), ["tmp/up-dead-1", "tmp/up-dead-2"], "{v}");
+    assert_eq!(v["remote"]["temps"]["bytes"], 8000, "{v}");
+    assert_eq!(v["remote"]["count"], 0, "every object is in use: {v}");
+    let out = env.ok(&["-v", "gc", "-r", "store", "--dry-run"]);
+    assert!(out.stdout.contains("remote store tmp: would delete 2 stale temp files, 7.8 KiB\n"), "{out}");
+    assert!(
+        out.stdout.contains("  store:tmp/up-dead-1\n") && out.stdout.contains("  store:tmp/up-dead-2\n"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("up-live"), "{out}");
+    assert_eq!(temps(), ["up-dead-1", "up-dead-2", "up-live"], "a dry run deletes nothing");
+
+    let out = env.ok(&["gc", "-r", "store", "-f"]);
+    assert!(out.stdout.contains("remote store tmp: deleted 2 stale temp files, 7.8 KiB freed"), "{out}");
+    assert_eq!(temps(), ["up-live"], "a temp being written is left alone");
+    assert_eq!(remote.objects().len(), objects);
+    let out = env.ok(&["gc", "-r", "store", "-f"]);
+    assert!(out.stdout.contains("nothing to delete"), "{out}");
 }
 
 fn unknown_layout_version_is_refused(b: Backend) {
