@@ -224,12 +224,7 @@ impl Settings {
         let url = cfg.remote_value(&name, "url").ok_or_else(|| {
             Error::Usage(format!("no remote named `{name}`; `trove remote list` shows the configured ones"))
         })?;
-        let home_relative = |p: String| -> std::path::PathBuf {
-            match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-                (Some(rest), Some(home)) => Path::new(&home).join(rest),
-                _ => repo.root.join(p),
-            }
-        };
+        let home_relative = |p: String| setting_path(&repo.root, &p);
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ok(Settings {
             user: cfg.remote_value(&name, "user"),
@@ -243,6 +238,15 @@ impl Settings {
             name,
             url,
         })
+    }
+}
+
+/// The file a path setting (`keyfile`, `known_hosts`) names: `~/` is the home folder,
+/// other relative paths are relative to the repository's top folder `root`.
+pub fn setting_path(root: &Path, value: &str) -> PathBuf {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => root.join(value),
     }
 }
 

@@ -796,8 +796,9 @@ fn sftp_wrong_key_is_refused() {
     assert!(out.stderr.contains("other_key"), "the key tried is named:\n{out}");
     assert!(out.stderr.contains("store"), "{out}");
     assert!(!remote.root().exists(), "nothing was written");
-    // A key file that does not exist is named too.
-    env.ok(&["remote", "set", "store", "keyfile", "/nonexistent/key"]);
+    // A key file that does not exist is named too (`remote set` refuses it; `config`
+    // sets it, for a key that exists only elsewhere).
+    env.ok(&["config", "remote.store.keyfile", "/nonexistent/key"]);
     let out = env.fails(1, &["push"]);
     assert!(out.stderr.contains("/nonexistent/key"), "{out}");
 }
@@ -1005,6 +1006,29 @@ fn remote_commands_manage_the_settings() {
     assert!(!out.stdout.contains("hunter2"), "{out}");
     assert!(env.read_string(".trove/config.local").contains("hunter2"));
     assert!(!env.read_string(".trove/config").contains("hunter2"));
+    // A key file must be there when it is set, found as the push will look for it.
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "/nonexistent/id_team"]);
+    assert!(out.stderr.contains("error: remote team: keyfile /nonexistent/id_team does not exist"), "{out}");
+    assert!(
+        out.stderr.contains("\nhint: ") && out.stderr.contains("trove config remote.team.keyfile"),
+        "{out}"
+    );
+    let home_key = env.home.join(".ssh/id_team");
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "~/.ssh/id_team", "--local"]);
+    assert!(
+        out.stderr.contains(&format!("keyfile ~/.ssh/id_team ({}) does not exist", home_key.display())),
+        "{out}"
+    );
+    env.fails(1, &["remote", "set", "team", "keyfile", "keys"]);
+    env.write("keys/id_team", "a key");
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "keys"]);
+    assert!(out.stderr.contains("is a folder"), "{out}");
+    env.ok(&["remote", "set", "team", "keyfile", "keys/id_team"]);
+    fs::create_dir_all(home_key.parent().unwrap()).unwrap();
+    fs::write(&home_key, "a key").unwrap();
+    env.ok(&["remote", "set", "team", "keyfile", "~/.ssh/id_team", "--local"]);
+    assert!(env.read_string(".trove/config.local").contains("~/.ssh/id_team"));
+    assert!(!env.read_string(".trove/config").contains("nonexistent"), "a refused key file is not written");
     let v = env.json(&["remote", "list"]);
     assert_eq!(v["remotes"][1]["settings"]["password"], "(set)", "{v}");
     assert_eq!(v["remotes"][1]["settings"]["port"], "2200", "{v}");
