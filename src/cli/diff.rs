@@ -70,9 +70,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             None if remote.is_none() => "add a remote (`trove remote add`) so diff can fetch them".into(),
             None => "they are not on the remote either: push them from a clone that has them".into(),
         };
-        let missing = match &remote {
-            Some(r) => format!("in neither the cache nor remote {}", r.name()),
-            None => "not in the cache".into(),
+        let missing = match (&remote, &d.remote_error) {
+            (Some(r), None) => format!("in neither the cache nor remote {}", r.name()),
+            (Some(r), Some(_)) => format!("not in the cache, and remote {} could not be read", r.name()),
+            (None, _) => "not in the cache".into(),
         };
         let named: Vec<String> = d.unavailable.iter().map(|u| format!("{} at {}", u.path, u.side)).collect();
         let message = match named.as_slice() {

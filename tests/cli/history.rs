@@ -265,3 +265,19 @@ fn diff_lists_nothing_under_a_folder_whose_files_are_unknown() {
         assert!(out.stdout.contains("no changes"), "{out}");
     }
 }
+
+#[test]
+fn diff_says_which_manifest_the_remote_lacks() {
+    let h = three_commits(DataRemote::Configured);
+    let env = &h.env;
+    // Only the head's data reaches the remote.
+    env.ok(&["push"]);
+    let clone = clone_repo(&env.root);
+    let (c1, c3) = (&h.commits[0], &h.commits[2]);
+    let v = clone.fails(1, &["--json", "diff", c1, c3]).json();
+    assert!(paths(&v, "added").is_empty() && paths(&v, "deleted").is_empty(), "{v}");
+    assert_eq!(paths(&v, "modified"), vec!["model.bin"], "{v}");
+    let out = clone.fails(1, &["diff", c1, c3]);
+    assert!(out.stderr.contains("is in neither the cache nor remote store"), "{out}");
+    assert!(out.stderr.contains("hint: they are not on the remote either"), "{out}");
+}
