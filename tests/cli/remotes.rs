@@ -470,13 +470,25 @@ fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
         env.write(&format!("shards/s{i:04}.bin"), noise(16 * 1024, i));
     }
     for i in 0..4u64 {
-        env.write(&format!("big/b{i}.bin"), noise(6 << 20, 100 + i));
+        env.write(&format!("big/b{i}.bin"), noise(12 << 20, 100 + i));
     }
     env.ok(&["add", "shards", "big"]);
     remote.configure(&env);
     commit_all(&env);
 
-    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+    // Ctrl-C among the small objects; SIGTERM while a large one is being written over
+    // SFTP (a folder remote copies a file in one call, too fast to catch half way).
+    let small_ones_arrive = || remote.objects().len() >= 20;
+    let large_one_in_flight = || {
+        let mut temps = Vec::new();
+        walk(&remote.root().join("tmp"), &mut temps);
+        temps.iter().any(|t| fs::metadata(t).is_ok_and(|m| m.len() > 1 << 20))
+    };
+    let second: &dyn Fn() -> bool =
+        if b == Backend::Sftp { &large_one_in_flight } else { &small_ones_arrive };
+    let rounds: [(i32, &str, &dyn Fn() -> bool); 2] =
+        [(libc::SIGINT, "SIGINT", &small_ones_arrive), (libc::SIGTERM, "SIGTERM", second)];
+    for (signal, name, ready) in rounds {
         // Each round starts from an empty remote (its layout kept).
         for e in fs::read_dir(remote.root().join("objects")).into_iter().flatten().flatten() {
             fs::remove_dir_all(e.path()).unwrap();
@@ -489,9 +501,9 @@ fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while remote.objects().len() < 20 {
+        while !ready() {
             assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
         // SAFETY: signalling the child this test started.
         unsafe { libc::kill(child.id() as i32, signal) };
