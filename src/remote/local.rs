@@ -4,7 +4,6 @@ use std::fs;
 use std::io::Read;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Temp};
 use crate::error::{Error, IoContext, Result};
@@ -44,8 +43,6 @@ struct FolderConnection {
     name: String,
     root: PathBuf,
 }
-
-static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl FolderConnection {
     fn err(&self, path: &Path, e: std::io::Error) -> Error {
@@ -118,9 +115,8 @@ impl Connection for FolderConnection {
     }
 
     fn clean_temps(&mut self) -> Result<()> {
-        let own = format!("up-{}-", crate::link::pid());
         for t in self.list_temps()? {
-            if t.name.starts_with(&own) || t.is_stale() {
+            if t.is_own() || t.is_stale() {
                 let _ = self.delete_temp(&t.name);
             }
         }
@@ -157,11 +153,7 @@ impl Connection for FolderConnection {
     }
 
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        let temp = self.root.join("tmp").join(format!(
-            "up-{}-{}",
-            crate::link::pid(),
-            UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = self.root.join("tmp").join(super::temp_name());
         let dest = self.root.join(key.rel_path());
         let result = (|| {
             crate::link::copy_new(local, &temp, 0o444).map_err(|e| self.err(&dest, e))?;

@@ -83,10 +83,66 @@ pub struct Temp {
 }
 
 impl Temp {
-    /// Whether no upload will finish it: see [`STALE_UPLOAD`].
+    /// Whether no upload will finish it: it was not written to for [`STALE_UPLOAD`], or
+    /// the push on this machine that made it is no longer running.
     pub fn is_stale(&self) -> bool {
-        self.age.is_some_and(|age| age > STALE_UPLOAD)
+        self.age.is_some_and(|age| age > STALE_UPLOAD) || made_by_a_dead_process_here(&self.name)
     }
+
+    /// Whether this process made it.
+    pub fn is_own(&self) -> bool {
+        self.name.starts_with(temp_prefix())
+    }
+}
+
+/// A temp name for an upload that no other upload (of this or another process, on this
+/// or another machine) uses: `up-MACHINE-PID-NONCE-N`.
+pub fn temp_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}{}", temp_prefix(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `up-MACHINE-PID-NONCE-`: the start of every temp name this process uploads to. MACHINE
+/// names this machine's boot and PID namespace, so a later push here can tell the temps
+/// of a push that was killed by its PID; NONCE tells a reused PID's temps apart.
+fn temp_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let nonce = blake3::hash(
+            format!(
+                "{} {:?}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+            )
+            .as_bytes(),
+        );
+        format!("up-{}-{}-{}-", machine(), std::process::id(), &nonce.to_hex()[..8])
+    })
+}
+
+/// 12 hex digits naming this machine's boot and PID namespace (where a PID means one
+/// process); random when they cannot be read, so no other process's temps look like ours.
+fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
+        let namespace = std::fs::read_link("/proc/self/ns/pid").ok();
+        let seed = match (boot, namespace) {
+            (Some(b), Some(n)) => format!("{} {}", b.trim(), n.display()),
+            _ => format!("{:?} {}", std::time::SystemTime::now(), std::process::id()),
+        };
+        blake3::hash(seed.as_bytes()).to_hex()[..12].to_string()
+    })
+}
+
+/// Whether temp `name` was made on this machine by a process that is no longer running.
+fn made_by_a_dead_process_here(name: &str) -> bool {
+    let mut parts = name.split('-');
+    let (Some("up"), Some(m), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    m == machine() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// One connection to a remote. Transfers open several and use each from one thread.

@@ -7,12 +7,10 @@
 //! default keys are tried in turn.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ssh2::{
@@ -21,7 +19,7 @@ use ssh2::{
 };
 
 use super::sftp_pipe::{Outcome, Pipe};
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, Temp, ssh_config};
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, Temp, ssh_config, temp_name};
 use crate::error::{Error, Result};
 
 const DEFAULT_JOBS: usize = 8;
@@ -660,25 +658,6 @@ fn not_found(e: &ssh2::Error) -> bool {
     matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE) | ErrorCode::SFTP(FX_NO_SUCH_PATH))
 }
 
-/// A name no other upload (from this or another machine) uses.
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}{}", temp_prefix(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `up-SEED-`: the start of every temp name this process uploads to.
-fn temp_prefix() -> &'static str {
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        h.write_u128(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-        );
-        format!("up-{:016x}-", h.finish())
-    })
-}
-
 struct SftpConnection {
     target: Arc<Target>,
     // Dropped before the session they run on.
@@ -892,7 +871,7 @@ impl Connection for SftpConnection {
 
     fn clean_temps(&mut self) -> Result<()> {
         for t in self.list_temps()? {
-            if t.name.starts_with(temp_prefix()) || t.is_stale() {
+            if t.is_own() || t.is_stale() {
                 let _ = self.delete_temp(&t.name);
             }
         }

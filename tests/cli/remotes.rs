@@ -159,6 +159,7 @@ both_backends!(
     interrupted_push_resumes,
     ctrl_c_during_a_push_removes_its_uploads_in_flight,
     gc_remote_removes_stale_upload_temps,
+    temps_of_a_killed_push_on_this_machine_are_removed_at_once,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
     full_remote_disk_fails_cleanly,
@@ -574,6 +575,47 @@ fn gc_remote_removes_stale_upload_temps(b: Backend) {
     assert_eq!(remote.objects().len(), objects);
     let out = env.ok(&["gc", "-r", "store", "-f"]);
     assert!(out.stdout.contains("nothing to delete"), "{out}");
+}
+
+/// How trove names this machine in upload temp names: its boot and PID namespace.
+fn machine_id() -> String {
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let namespace = fs::read_link("/proc/self/ns/pid").unwrap();
+    blake3_hex(format!("{} {}", boot.trim(), namespace.display()).as_bytes())[..12].to_string()
+}
+
+fn temps_of_a_killed_push_on_this_machine_are_removed_at_once(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    env.ok(&["push"]);
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let here = machine_id();
+    // Written a moment ago: by a push here that was killed, by one that runs, and by a
+    // push on another machine (whose processes this one cannot see).
+    let killed = format!("up-{here}-{dead}-0badc0de-3");
+    let running = format!("up-{here}-{}-0badc0de-3", std::process::id());
+    let elsewhere = format!("up-000000000000-{dead}-0badc0de-3");
+    let tmp = remote.root().join("tmp");
+    for name in [&killed, &running, &elsewhere] {
+        fs::write(tmp.join(name), noise(2000, 5)).unwrap();
+    }
+    let v = env.json(&["gc", "-r", "store", "--dry-run"]);
+    assert_eq!(strings(&v["remote"]["temps"]["files"]), [format!("tmp/{killed}")], "{v}");
+    // A push with something to send removes it at its end.
+    env.write("more.bin", noise(3000, 6));
+    env.ok(&["add", "more.bin"]);
+    env.ok(&["push"]);
+    let mut left: Vec<String> =
+        fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut want = vec![running, elsewhere];
+    want.sort();
+    assert_eq!(left, want);
 }
 
 fn unknown_layout_version_is_refused(b: Backend) {
