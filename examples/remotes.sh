@@ -10,9 +10,14 @@
 set -euo pipefail
 
 TROVE=${TROVE:-trove}
-# A relative binary path keeps working after we change folders.
+# The binary as an absolute path: a relative one keeps working after we change folders,
+# and a bare name is looked up on PATH now, before the function `trove` below would
+# shadow it (and call itself for ever).
 if [[ "$TROVE" == */* ]]; then
     TROVE="$(cd "$(dirname "$TROVE")" && pwd)/$(basename "$TROVE")"
+else
+    found=$(type -P "$TROVE") || { echo "remotes: no \`$TROVE\` on PATH; set TROVE=/path/to/trove" >&2; exit 1; }
+    TROVE=$found
 fi
 
 step() {

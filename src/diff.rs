@@ -1,7 +1,7 @@
 //! `trove diff`: which files inside tracked data differ between two revisions, or
 //! between a revision and the work tree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -73,7 +73,9 @@ pub struct Diff {
 type Files = BTreeMap<String, (ObjectId, u64)>;
 
 /// Compare `a` with `b`. Folder manifests the cache lacks are fetched from `remote` when
-/// given; what stays unknown is listed in `unavailable`, never guessed.
+/// given; what stays unknown is listed in `unavailable`, never guessed: no file under an
+/// unknown folder is listed as changed. A file pointer names its content's id and size
+/// itself, so a file's change is known without its object.
 pub fn diff(
     repo: &Repo,
     a: &Side,
@@ -83,12 +85,29 @@ pub fn diff(
 ) -> Result<Diff> {
     let pa = pointers(repo, a)?;
     let pb = pointers(repo, b)?;
+    // Data whose pointers are the same on both sides, and read from the pointer on both,
+    // is unchanged: no need to know its files.
+    let by_pointer = |side: &Side, path: &str, kind: Kind| {
+        !matches!(side, Side::Workspace) || !on_disk(&repo.root.join(path), kind)
+    };
+    let in_b: HashMap<&str, &Pointer> = pb.iter().map(|(path, p)| (path.as_str(), p)).collect();
+    let same: HashSet<String> = pa
+        .iter()
+        .filter(|(path, p)| {
+            in_b.get(path.as_str()).is_some_and(|q| q.kind == p.kind && q.hash == p.hash)
+                && by_pointer(a, path, p.kind)
+                && by_pointer(b, path, p.kind)
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
     let mut remote_error = None;
     if let Some(remote) = remote {
         let mut need: Vec<ObjectId> = pa
             .iter()
             .chain(&pb)
-            .filter(|(_, p)| p.kind == Kind::Dir && !repo.cache.has_manifest(&p.hash))
+            .filter(|(path, p)| {
+                p.kind == Kind::Dir && !same.contains(path) && !repo.cache.has_manifest(&p.hash)
+            })
             .map(|(_, p)| p.hash)
             .collect();
         need.sort();
@@ -100,8 +119,14 @@ pub fn diff(
         }
     }
     let mut out = Diff { a: a.name().to_string(), b: b.name().to_string(), remote_error, ..Diff::default() };
-    let fa = files(repo, a, &pa, &mut out.unavailable, reporter)?;
-    let fb = files(repo, b, &pb, &mut out.unavailable, reporter)?;
+    let fa = files(repo, a, &pa, &same, &mut out.unavailable, reporter)?;
+    let fb = files(repo, b, &pb, &same, &mut out.unavailable, reporter)?;
+    // Where one side's files are unknown, nothing is known to have changed: the other
+    // side's files are neither added nor deleted.
+    let unknown: Vec<String> = out.unavailable.iter().map(|u| u.path.clone()).collect();
+    let known = |path: &String| !unknown.iter().any(|dir| within(path, dir));
+    let fa: Files = fa.into_iter().filter(|(path, _)| known(path)).collect();
+    let fb: Files = fb.into_iter().filter(|(path, _)| known(path)).collect();
     for (path, (hash, size)) in &fb {
         match fa.get(path) {
             None => out.added.push(FileChange {
@@ -163,6 +188,7 @@ fn files(
     repo: &Repo,
     side: &Side,
     pointers: &[(String, Pointer)],
+    same: &HashSet<String>,
     unavailable: &mut Vec<Unavailable>,
     reporter: &dyn Reporter,
 ) -> Result<Files> {
@@ -187,6 +213,9 @@ fn files(
                     }
                 }
             }
+            continue;
+        }
+        if same.contains(path) {
             continue;
         }
         match p.kind {
@@ -219,4 +248,9 @@ fn on_disk(abs: &Path, kind: Kind) -> bool {
         Kind::File => abs.is_file(),
         Kind::Dir => abs.is_dir(),
     }
+}
+
+/// Whether `path` is `dir` or inside it.
+fn within(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }

@@ -42,6 +42,8 @@ pub enum Error {
     Experiment { subject: String, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error("interrupted by {}: stopped, and removed the uploads in flight", crate::interrupt::name(*signal))]
+    Interrupted { signal: i32 },
 }
 
 impl Error {
@@ -88,6 +90,9 @@ impl Error {
                 "if no git command is running, a killed one left .git/index.lock behind: delete it and run the command again"
                     .into(),
             ),
+            Error::Interrupted { .. } => {
+                Some("run the command again to finish: what was transferred is kept".into())
+            }
             Error::RemoteFull { .. } => {
                 Some("free space on the remote (or raise its quota), then push again: finished uploads are kept".into())
             }

@@ -47,21 +47,46 @@ pub struct Side {
     pub bytes: u64,
     /// Objects left in place.
     pub kept: u64,
+    /// For a remote: upload temp files under its `tmp/` that no push writes to any more
+    /// (see [`crate::remote::STALE_UPLOAD`]), as `tmp/NAME`. The cache's are [`Plan::temps`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temps: Option<Temps>,
 }
 
 impl Side {
     fn new(name: String, mut objects: Vec<Doomed>, total: u64) -> Side {
         objects.sort_by_key(|d| (!d.key.manifest, d.key.id));
         let count = objects.len() as u64;
-        Side { name, bytes: objects.iter().map(|d| d.size).sum(), kept: total - count, count, objects }
+        Side {
+            name,
+            bytes: objects.iter().map(|d| d.size).sum(),
+            kept: total - count,
+            count,
+            objects,
+            temps: None,
+        }
+    }
+
+    fn has_temps(&self) -> bool {
+        self.temps.as_ref().is_some_and(|t| !t.files.is_empty())
     }
 }
 
-/// Temp files of killed processes under the cache's `tmp/`.
+/// Temp files of killed processes under the cache's (or a remote's) `tmp/`.
 #[derive(Debug, Default, Serialize)]
 pub struct Temps {
     pub files: Vec<PathBuf>,
     pub bytes: u64,
+}
+
+impl Temps {
+    fn new(mut found: Vec<(PathBuf, u64)>) -> Temps {
+        found.sort();
+        Temps {
+            bytes: found.iter().map(|(_, s)| s).sum(),
+            files: found.into_iter().map(|(p, _)| p).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -81,7 +106,7 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.cache.count == 0
-            && self.remote.as_ref().is_none_or(|r| r.count == 0)
+            && self.remote.as_ref().is_none_or(|r| r.count == 0 && !r.has_temps())
             && self.temps.files.is_empty()
     }
 }
@@ -116,7 +141,7 @@ fn roots(repo: &Repo, cwd: &Path, scope: &Scope) -> Result<Vec<(ObjectId, Kind)>
 }
 
 /// What would be deleted: objects in the cache (and on `remote`) that nothing in `scope`
-/// uses, and stale temp files. With a remote, manifests the cache lacks are first read
+/// uses, and stale temp files (the cache's, and the remote's). With a remote, manifests the cache lacks are first read
 /// from it (verified, into the cache). Deletes nothing.
 pub fn plan(
     repo: &Repo,
@@ -185,24 +210,28 @@ pub fn plan(
     let remote = match remote {
         None => None,
         Some(remote) => {
-            let listed = match connect_checked(remote)? {
-                Some(mut conn) => conn.list_all()?,
-                None => Vec::new(),
+            let (listed, temps) = match connect_checked(remote)? {
+                Some(mut conn) => (conn.list_all()?, conn.list_temps()?),
+                None => (Vec::new(), Vec::new()),
             };
             let doomed = listed
                 .iter()
                 .filter(|(k, _)| deletable(k))
                 .map(|(k, size)| Doomed { id: k.display(), path: k.rel_path(), size: *size, key: *k })
                 .collect();
-            Some(Side::new(remote.name().to_string(), doomed, listed.len() as u64))
+            let mut side = Side::new(remote.name().to_string(), doomed, listed.len() as u64);
+            side.temps = Some(Temps::new(
+                temps
+                    .into_iter()
+                    .filter(|t| t.is_stale())
+                    .map(|t| (Path::new("tmp").join(t.name), t.size))
+                    .collect(),
+            ));
+            Some(side)
         }
     };
 
-    let stale = repo.cache.stale_temps();
-    let temps = Temps {
-        bytes: stale.iter().map(|(_, s)| s).sum(),
-        files: stale.into_iter().map(|(p, _)| p).collect(),
-    };
+    let temps = Temps::new(repo.cache.stale_temps());
     Ok(Plan {
         referenced: keep.len() as u64,
         unknown_manifests: unknown,
@@ -240,7 +269,9 @@ pub fn execute(
         failed.extend(errors);
     }
     reporter.finish();
-    if let (Some(side), Some(remote)) = (plan.remote.as_ref().filter(|s| s.count > 0), remote) {
+    if let (Some(side), Some(remote)) =
+        (plan.remote.as_ref().filter(|s| s.count > 0 || s.has_temps()), remote)
+    {
         // A remote whose layout file went away since the plan holds nothing to delete.
         let Some(first) = connect_checked(remote)? else {
             plan.failed = failed;
@@ -262,9 +293,16 @@ pub fn execute(
             }
         }
         reporter.finish();
-        // Upload temps of killed pushes: best effort.
-        if let Ok(mut conn) = pool.connection() {
-            let _ = conn.clean_temps();
+        // Upload temps of killed pushes.
+        let temps: Vec<&PathBuf> = side.temps.iter().flat_map(|t| &t.files).collect();
+        let done = pool.run(&temps, |c, rel| {
+            let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            c.delete_temp(name)
+        })?;
+        for (rel, r) in temps.iter().zip(done) {
+            if let Err(e) = r {
+                failed.push((format!("{}:{}", side.name, rel.display()), e.to_string()));
+            }
         }
     }
     for f in &plan.temps.files {

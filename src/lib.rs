@@ -14,6 +14,7 @@ pub mod git;
 pub mod hash;
 pub mod history;
 pub mod hooks;
+pub mod interrupt;
 pub mod link;
 pub mod manifest;
 pub mod pointer;

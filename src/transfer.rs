@@ -286,6 +286,10 @@ pub fn push(
             Ok(())
         },
     )?;
+    if let Some(signal) = crate::interrupt::signal() {
+        reporter.finish();
+        return Err(interrupted(remote, signal));
+    }
     let mut failed_keys = HashSet::new();
     for ((k, size), r) in to_send.iter().zip(outcomes) {
         match r {
@@ -310,6 +314,10 @@ pub fn push(
         .map(|(mk, _)| *mk)
         .collect();
     let sent = pool.run(&manifests, |c, k| c.upload(k, &repo.cache.manifest_path(&k.id)))?;
+    if let Some(signal) = crate::interrupt::signal() {
+        reporter.finish();
+        return Err(interrupted(remote, signal));
+    }
     for (k, r) in manifests.iter().zip(sent) {
         match r {
             Ok(()) => report.files += 1,
@@ -335,6 +343,15 @@ pub fn push(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A push stopped by a signal: remove its temp files from the remote (over a fresh
+/// connection: a pooled one may have been cut mid-request), then say so.
+fn interrupted(remote: &dyn Remote, signal: i32) -> Error {
+    if let Ok(mut conn) = remote.connect() {
+        let _ = conn.clean_temps();
+    }
+    Error::Interrupted { signal }
 }
 
 /// A writer that hashes what passes through it.

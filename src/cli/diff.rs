@@ -64,11 +64,32 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ));
     }
     if !d.unavailable.is_empty() {
-        match &d.remote_error {
-            Some(e) => out.hint(format!("the remote could not supply them: {e}")),
-            None if remote.is_none() => out.hint("add a remote (`trove remote add`) so diff can fetch them"),
-            None => out.hint("they are not on the remote either: push them from a clone that has them"),
-        }
+        // The answer is incomplete: say so in the exit code, with what is known.
+        let hint = match &d.remote_error {
+            Some(e) => format!("the remote could not supply them: {e}"),
+            None if remote.is_none() => "add a remote (`trove remote add`) so diff can fetch them".into(),
+            None => "they are not on the remote either: push them from a clone that has them".into(),
+        };
+        let missing = match (&remote, &d.remote_error) {
+            (Some(r), None) => format!("in neither the cache nor remote {}", r.name()),
+            (Some(r), Some(_)) => format!("not in the cache, and remote {} could not be read", r.name()),
+            (None, _) => "not in the cache".into(),
+        };
+        let named: Vec<String> = d.unavailable.iter().map(|u| format!("{} at {}", u.path, u.side)).collect();
+        let message = match named.as_slice() {
+            [one] => format!(
+                "diff between {} and {} is incomplete: the files of {one} are unknown (its file list {} is {missing})",
+                d.a, d.b, d.unavailable[0].manifest
+            ),
+            many => format!(
+                "diff between {} and {} is incomplete: the files of {} are unknown (their file lists are {missing})",
+                d.a,
+                d.b,
+                many.join(", ")
+            ),
+        };
+        let report = serde_json::to_value(&d).expect("diff serialises");
+        return Err(super::WithReport { message, hint: Some(hint), report }.into());
     }
     out.emit(&d);
     Ok(())

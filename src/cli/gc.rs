@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::Ctx;
 use super::output::{bytes, plural};
 use crate::error::Error;
-use crate::gc::{self, Plan, Side};
+use crate::gc::{self, Plan, Side, Temps};
 use crate::history::Scope;
 
 #[derive(clap::Args)]
@@ -77,19 +77,26 @@ fn print_plan(ctx: &Ctx, plan: &Plan, dry_run: bool) {
             });
         }
         out.say(side_line(side, &label, dry_run));
+        if let (Some(temps), Some(name)) = (side.temps.as_ref().filter(|t| !t.files.is_empty()), remote) {
+            print_temps(ctx, temps, &format!("{label} tmp"), &format!("{name}:"), dry_run);
+        }
     }
     if !plan.temps.files.is_empty() {
-        for f in &plan.temps.files {
-            out.detail(format!("  {}", f.display()));
-        }
-        out.say(format!(
-            "tmp: {} {}, {}{}",
-            if dry_run { "would delete" } else { "deleted" },
-            plural(plan.temps.files.len() as u64, "stale temp file"),
-            bytes(plan.temps.bytes),
-            if dry_run { "" } else { " freed" }
-        ));
+        print_temps(ctx, &plan.temps, "tmp", "", dry_run);
     }
+}
+
+fn print_temps(ctx: &Ctx, temps: &Temps, label: &str, prefix: &str, dry_run: bool) {
+    for f in &temps.files {
+        ctx.out.detail(format!("  {prefix}{}", f.display()));
+    }
+    ctx.out.say(format!(
+        "{label}: {} {}, {}{}",
+        if dry_run { "would delete" } else { "deleted" },
+        plural(temps.files.len() as u64, "stale temp file"),
+        bytes(temps.bytes),
+        if dry_run { "" } else { " freed" }
+    ));
 }
 
 /// Ask on the terminal; true only for an explicit yes.
@@ -173,6 +180,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )];
         if let Some(r) = plan.remote.as_ref().filter(|r| r.count > 0) {
             what.push(format!("{} ({}) from remote {}", plural(r.count, "object"), bytes(r.bytes), r.name));
+        }
+        if let Some((r, t)) = plan
+            .remote
+            .as_ref()
+            .and_then(|r| r.temps.as_ref().filter(|t| !t.files.is_empty()).map(|t| (r, t)))
+        {
+            what.push(format!(
+                "{} ({}) from remote {}",
+                plural(t.files.len() as u64, "stale temp file"),
+                bytes(t.bytes),
+                r.name
+            ));
         }
         if plan.remote.is_some() {
             eprintln!(

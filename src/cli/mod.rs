@@ -168,7 +168,12 @@ fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let lib = err.downcast_ref::<Error>();
     let hint =
         lib.and_then(Error::hint).or_else(|| err.downcast_ref::<WithReport>().and_then(|w| w.hint.clone()));
-    let code = if matches!(lib, Some(Error::Usage(_))) { 2 } else { 1 };
+    let code = match lib {
+        Some(Error::Usage(_)) => 2,
+        // As a shell reports a command a signal ended.
+        Some(Error::Interrupted { signal }) => 128 + *signal as u8,
+        _ => 1,
+    };
     eprintln!("error: {err:#}");
     if let Some(h) = &hint {
         for line in h.lines() {

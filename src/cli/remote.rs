@@ -142,6 +142,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             if key == "url" {
                 parse_url(&value, &repo.root)?;
             }
+            if key == "keyfile" {
+                check_keyfile(&repo.root, &name, &value)?;
+            }
             let progress = out.reporter();
             let _lock = repo.lock(&progress)?;
             repo.config.set(&format!("remote.{name}.{key}"), &value, local)?;
@@ -151,4 +154,27 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A key file that is not there is refused when it is set, not at the next push.
+fn check_keyfile(root: &std::path::Path, remote: &str, value: &str) -> Result<()> {
+    let path = crate::remote::setting_path(root, value);
+    let why = match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(_) => "is a folder, not a key file",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => "cannot be read",
+    };
+    let shown =
+        if path.as_os_str() == value { value.to_string() } else { format!("{value} ({})", path.display()) };
+    Err(super::WithReport {
+        message: format!("remote {remote}: keyfile {shown} {why}"),
+        hint: Some(format!(
+            "`~/` is your home folder and other relative paths are relative to the repository; \
+             a key that exists only on another machine (a CI runner) can be set there, \
+             or here with `trove config remote.{remote}.keyfile PATH`"
+        )),
+        report: serde_json::json!({}),
+    }
+    .into())
 }

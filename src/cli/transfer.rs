@@ -46,7 +46,11 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     let remote = remote::open(&repo, args.remote.as_deref())?;
     let jobs = args.jobs.map(usize::from);
     let report = match direction {
-        Direction::Push => transfer::push(&repo, remote.as_ref(), &targets, jobs, &progress)?,
+        Direction::Push => {
+            // Ctrl-C stops the push after it removed its uploads in flight from the remote.
+            crate::interrupt::catch();
+            transfer::push(&repo, remote.as_ref(), &targets, jobs, &progress)?
+        }
         Direction::Fetch | Direction::Pull => {
             transfer::fetch(&repo, remote.as_ref(), &targets, jobs, &progress)?
         }

@@ -4,9 +4,8 @@ use std::fs;
 use std::io::Read;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote};
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Temp};
 use crate::error::{Error, IoContext, Result};
 
 pub struct FolderRemote {
@@ -44,8 +43,6 @@ struct FolderConnection {
     name: String,
     root: PathBuf,
 }
-
-static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl FolderConnection {
     fn err(&self, path: &Path, e: std::io::Error) -> Error {
@@ -118,27 +115,45 @@ impl Connection for FolderConnection {
     }
 
     fn clean_temps(&mut self) -> Result<()> {
-        let dir = self.root.join("tmp");
-        let own = format!("up-{}-", std::process::id());
-        for entry in fs::read_dir(&dir).map_err(|e| self.err(&dir, e))?.flatten() {
-            let name = entry.file_name();
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > super::STALE_UPLOAD));
-            if name.to_str().is_some_and(|n| n.starts_with(&own)) || stale {
-                let _ = fs::remove_file(entry.path());
+        for t in self.list_temps()? {
+            if t.is_own() || t.is_stale() {
+                let _ = self.delete_temp(&t.name);
             }
         }
         Ok(())
     }
 
+    fn list_temps(&mut self) -> Result<Vec<Temp>> {
+        let dir = self.root.join("tmp");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let (Ok(meta), Some(name)) = (entry.metadata(), entry.file_name().to_str().map(str::to_string))
+            else {
+                continue;
+            };
+            if meta.is_file() {
+                let age = meta.modified().ok().and_then(|t| t.elapsed().ok());
+                out.push(Temp { name, size: meta.len(), age });
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_temp(&mut self, name: &str) -> Result<()> {
+        let path = self.root.join("tmp").join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.err(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        let temp = self.root.join("tmp").join(format!(
-            "up-{}-{}",
-            crate::link::pid(),
-            UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = self.root.join("tmp").join(super::temp_name());
         let dest = self.root.join(key.rel_path());
         let result = (|| {
             crate::link::copy_new(local, &temp, 0o444).map_err(|e| self.err(&dest, e))?;

@@ -68,8 +68,82 @@ impl ObjectKey {
     }
 }
 
-/// An upload temp file this old belongs to a push that died: no upload runs for a day.
-pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// An upload temp file not written to for this long belongs to a push that died: a
+/// running upload writes to its temp without pause (an SFTP request gives up after 2
+/// minutes), so an hour also allows for a server clock some minutes off this one's.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A file under a remote's `tmp/`.
+#[derive(Debug, Clone)]
+pub struct Temp {
+    pub name: String,
+    pub size: u64,
+    /// Since it was last written (by the server's clock, against this machine's), when known.
+    pub age: Option<std::time::Duration>,
+}
+
+impl Temp {
+    /// Whether no upload will finish it: it was not written to for [`STALE_UPLOAD`], or
+    /// the push on this machine that made it is no longer running.
+    pub fn is_stale(&self) -> bool {
+        self.age.is_some_and(|age| age > STALE_UPLOAD) || made_by_a_dead_process_here(&self.name)
+    }
+
+    /// Whether this process made it.
+    pub fn is_own(&self) -> bool {
+        self.name.starts_with(temp_prefix())
+    }
+}
+
+/// A temp name for an upload that no other upload (of this or another process, on this
+/// or another machine) uses: `up-MACHINE-PID-NONCE-N`.
+pub fn temp_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}{}", temp_prefix(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `up-MACHINE-PID-NONCE-`: the start of every temp name this process uploads to. MACHINE
+/// names this machine's boot and PID namespace, so a later push here can tell the temps
+/// of a push that was killed by its PID; NONCE tells a reused PID's temps apart.
+fn temp_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let nonce = blake3::hash(
+            format!(
+                "{} {:?}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+            )
+            .as_bytes(),
+        );
+        format!("up-{}-{}-{}-", machine(), std::process::id(), &nonce.to_hex()[..8])
+    })
+}
+
+/// 12 hex digits naming this machine's boot and PID namespace (where a PID means one
+/// process); random when they cannot be read, so no other process's temps look like ours.
+fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
+        let namespace = std::fs::read_link("/proc/self/ns/pid").ok();
+        let seed = match (boot, namespace) {
+            (Some(b), Some(n)) => format!("{} {}", b.trim(), n.display()),
+            _ => format!("{:?} {}", std::time::SystemTime::now(), std::process::id()),
+        };
+        blake3::hash(seed.as_bytes()).to_hex()[..12].to_string()
+    })
+}
+
+/// Whether temp `name` was made on this machine by a process that is no longer running.
+fn made_by_a_dead_process_here(name: &str) -> bool {
+    let mut parts = name.split('-');
+    let (Some("up"), Some(m), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    m == machine() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
 
 /// One connection to a remote. Transfers open several and use each from one thread.
 pub trait Connection: Send {
@@ -122,6 +196,10 @@ pub trait Connection: Send {
     /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
     /// (left by killed pushes). Best effort, at the end of a push.
     fn clean_temps(&mut self) -> Result<()>;
+    /// The files under `tmp/` (none when there is no `tmp/`).
+    fn list_temps(&mut self) -> Result<Vec<Temp>>;
+    /// Delete the file `tmp/NAME`; one that is already gone is not an error.
+    fn delete_temp(&mut self, name: &str) -> Result<()>;
     /// Make what was uploaded durable (called once at the end of a push).
     fn flush(&mut self) -> Result<()> {
         Ok(())
@@ -202,12 +280,7 @@ impl Settings {
         let url = cfg.remote_value(&name, "url").ok_or_else(|| {
             Error::Usage(format!("no remote named `{name}`; `trove remote list` shows the configured ones"))
         })?;
-        let home_relative = |p: String| -> std::path::PathBuf {
-            match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-                (Some(rest), Some(home)) => Path::new(&home).join(rest),
-                _ => repo.root.join(p),
-            }
-        };
+        let home_relative = |p: String| setting_path(&repo.root, &p);
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ok(Settings {
             user: cfg.remote_value(&name, "user"),
@@ -221,6 +294,15 @@ impl Settings {
             name,
             url,
         })
+    }
+}
+
+/// The file a path setting (`keyfile`, `known_hosts`) names: `~/` is the home folder,
+/// other relative paths are relative to the repository's top folder `root`.
+pub fn setting_path(root: &Path, value: &str) -> PathBuf {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => root.join(value),
     }
 }
 

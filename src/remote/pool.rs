@@ -66,8 +66,10 @@ impl<'a> Pool<'a> {
         std::thread::scope(|s| {
             for _ in 0..self.jobs.min(items.len()) {
                 s.spawn(|| {
+                    crate::interrupt::shield_this_thread();
                     let mut conn: Option<Box<dyn Connection>> = None;
-                    while !stop.load(Ordering::Relaxed) {
+                    // After Ctrl-C no new work starts; what is running finishes or stops.
+                    while !stop.load(Ordering::Relaxed) && crate::interrupt::signal().is_none() {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= items.len() {
                             break;
@@ -85,7 +87,11 @@ impl<'a> Pool<'a> {
                             };
                             match work(c.as_mut(), &items[i]) {
                                 Ok(r) => break Ok(r),
-                                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                                Err(e)
+                                    if attempt < ATTEMPTS
+                                        && retryable(&e)
+                                        && crate::interrupt::signal().is_none() =>
+                                {
                                     conn = None;
                                     std::thread::sleep(backoff(attempt));
                                 }
@@ -118,9 +124,12 @@ impl<'a> Pool<'a> {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    Err(Error::Remote {
-                        remote: self.remote.name().into(),
-                        message: "not attempted after an earlier failure".into(),
+                    Err(match crate::interrupt::signal() {
+                        Some(signal) => Error::Interrupted { signal },
+                        None => Error::Remote {
+                            remote: self.remote.name().into(),
+                            message: "not attempted after an earlier failure".into(),
+                        },
                     })
                 })
             })
@@ -134,5 +143,11 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Content errors are final; connection and I/O errors may pass.
 fn retryable(e: &Error) -> bool {
-    !matches!(e, Error::CorruptObject { .. } | Error::MissingObject { .. } | Error::RemoteFull { .. })
+    !matches!(
+        e,
+        Error::CorruptObject { .. }
+            | Error::MissingObject { .. }
+            | Error::RemoteFull { .. }
+            | Error::Interrupted { .. }
+    )
 }

@@ -7,12 +7,10 @@
 //! default keys are tried in turn.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ssh2::{
@@ -21,7 +19,7 @@ use ssh2::{
 };
 
 use super::sftp_pipe::{Outcome, Pipe};
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, ssh_config};
+use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, Temp, ssh_config, temp_name};
 use crate::error::{Error, Result};
 
 const DEFAULT_JOBS: usize = 8;
@@ -660,25 +658,6 @@ fn not_found(e: &ssh2::Error) -> bool {
     matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE) | ErrorCode::SFTP(FX_NO_SUCH_PATH))
 }
 
-/// A name no other upload (from this or another machine) uses.
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}{}", temp_prefix(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `up-SEED-`: the start of every temp name this process uploads to.
-fn temp_prefix() -> &'static str {
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        h.write_u128(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-        );
-        format!("up-{:016x}-", h.finish())
-    })
-}
-
 struct SftpConnection {
     target: Arc<Target>,
     // Dropped before the session they run on.
@@ -759,6 +738,9 @@ impl SftpConnection {
         };
         let mut buf = std::mem::take(&mut self.buf);
         let result = loop {
+            if let Err(e) = crate::interrupt::check() {
+                break Err(e);
+            }
             let n = match src.read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => n,
@@ -888,20 +870,40 @@ impl Connection for SftpConnection {
     }
 
     fn clean_temps(&mut self) -> Result<()> {
-        let dir = self.path("tmp");
-        let entries =
-            self.sftp.readdir(Path::new(&dir)).map_err(|e| self.fail_ssh("cannot list", &dir, &e))?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        for (path, stat) in entries {
-            let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(temp_prefix()));
-            let stale = stat
-                .mtime
-                .is_some_and(|m| now.saturating_sub(std::time::Duration::from_secs(m)) > super::STALE_UPLOAD);
-            if own || stale {
-                let _ = self.sftp.unlink(&path);
+        for t in self.list_temps()? {
+            if t.is_own() || t.is_stale() {
+                let _ = self.delete_temp(&t.name);
             }
         }
         Ok(())
+    }
+
+    fn list_temps(&mut self) -> Result<Vec<Temp>> {
+        let dir = self.path("tmp");
+        let entries = match self.sftp.readdir(Path::new(&dir)) {
+            Ok(entries) => entries,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail_ssh("cannot list", &dir, &e)),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .filter(|(_, stat)| stat.is_file())
+            .filter_map(|(path, stat)| {
+                let name = path.file_name()?.to_str()?.to_string();
+                let age = stat.mtime.map(|m| now.saturating_sub(std::time::Duration::from_secs(m)));
+                Some(Temp { name, size: stat.size.unwrap_or(0), age })
+            })
+            .collect())
+    }
+
+    fn delete_temp(&mut self, name: &str) -> Result<()> {
+        let path = self.path(&format!("tmp/{name}"));
+        match self.sftp.unlink(Path::new(&path)) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(self.fail_ssh("cannot delete", &path, &e)),
+        }
     }
 
     fn exists(&mut self, key: &ObjectKey) -> Result<bool> {
@@ -994,6 +996,7 @@ impl Connection for SftpConnection {
         });
         if let Err(e) = result {
             self.pipe = None;
+            crate::interrupt::check()?;
             return Err(target.err(format!("uploading to {}: {e}", target.addr())));
         }
         // What the pipelined path could not do (the object already there, a full disk,

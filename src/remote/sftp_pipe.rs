@@ -218,7 +218,8 @@ impl Pipe {
     /// Write each file's bytes to its temp path on the server, then rename it to its
     /// destination, keeping many requests in flight. `done` gets each file's index and
     /// whether all of that succeeded; a file that failed may have left its temp behind.
-    /// An error means the channel failed; files not reported did not complete.
+    /// An error means the channel failed, or Ctrl-C stopped the batch once the requests
+    /// in flight were answered; files not reported did not complete.
     pub fn write_files(
         &mut self,
         files: &[(String, String, Vec<u8>)],
@@ -239,8 +240,14 @@ impl Pipe {
         let mut in_flight_bytes = 0u64;
         let mut remaining = files.len();
         while remaining > 0 {
+            // After Ctrl-C nothing more is sent, and the batch ends once every answer is
+            // in: then no OPEN of ours can create a temp after the temps are removed.
+            let stopping = crate::interrupt::signal().is_some();
+            if stopping && in_flight.is_empty() {
+                return Err("interrupted".into());
+            }
             let mut out = Vec::new();
-            while in_flight.len() < IN_FLIGHT_REQUESTS {
+            while !stopping && in_flight.len() < IN_FLIGHT_REQUESTS {
                 let Some(w) = next_request(&mut queue, &mut next_open, files.len(), W::Open) else {
                     break;
                 };

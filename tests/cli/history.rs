@@ -207,13 +207,77 @@ fn diff_fetches_missing_manifests_or_says_what_is_unknown() {
     // Without a remote, what cannot be known is said, not guessed.
     let other = clone_repo(&env.root);
     other.ok(&["remote", "remove", "store"]);
-    let v = other.json(&["diff", &h.commits[0], &h.commits[1]]);
+    let v = other.fails(1, &["--json", "diff", &h.commits[0], &h.commits[1]]).json();
     let unknown = v["unavailable"].as_array().unwrap();
     assert_eq!(unknown.len(), 2, "{v}");
     assert!(unknown.iter().all(|u| u["path"] == "data"), "{v}");
-    let out = other.ok(&["diff", &h.commits[0], &h.commits[1]]);
+    assert!(v["error"].as_str().unwrap().contains("incomplete"), "{v}");
+    let out = other.fails(1, &["diff", &h.commits[0], &h.commits[1]]);
     assert!(out.stdout.contains("Unknown: data"), "{out}");
-    assert!(out.stderr.contains("hint:"), "{out}");
-    // The file pointer's change is still known.
+    assert!(out.stderr.contains("error: diff between") && out.stderr.contains("hint:"), "{out}");
+    // The file pointer's change is still known: its pointers name both ids and sizes.
     assert_eq!(paths(&v, "modified"), vec!["model.bin"], "{v}");
+    assert!(paths(&v, "added").is_empty() && paths(&v, "deleted").is_empty(), "{v}");
+}
+
+#[test]
+fn diff_lists_nothing_under_a_folder_whose_files_are_unknown() {
+    let h = three_commits(DataRemote::Configured);
+    let env = &h.env;
+    env.ok(&["push", "--all-commits"]);
+    let (c1, c3) = (&h.commits[0], &h.commits[2]);
+    // A clone that pulled the head (commit 3) and then lost its remote: it knows the
+    // head's folder manifest, not commit 1's.
+    let clone = clone_repo(&env.root);
+    clone.ok(&["pull"]);
+    clone.ok(&["remote", "remove", "store"]);
+    for args in
+        [vec!["diff", c1.as_str(), c3.as_str()], vec!["diff", c3.as_str(), c1.as_str()], vec!["diff", c1]]
+    {
+        let mut json = vec!["--json"];
+        json.extend(&args);
+        let v = clone.fails(1, &json).json();
+        assert!(paths(&v, "added").is_empty(), "{args:?}: a side's unknown files are not added: {v}");
+        assert!(paths(&v, "deleted").is_empty(), "{args:?}: nor deleted: {v}");
+        assert_eq!(paths(&v, "modified"), vec!["model.bin"], "{args:?}: {v}");
+        let unknown = v["unavailable"].as_array().unwrap();
+        assert_eq!(unknown.len(), 1, "{v}");
+        assert_eq!(unknown[0]["path"], "data", "{v}");
+        assert_eq!(unknown[0]["side"], c1.as_str(), "{v}");
+        let out = clone.fails(1, &args);
+        assert!(!out.stdout.contains("Added:") && !out.stdout.contains("Deleted:"), "{out}");
+        assert!(out.stdout.contains(&format!("Unknown: data at {c1}")), "{out}");
+        assert!(out.stdout.contains("1 file changed"), "{out}");
+        assert!(out.stderr.contains(&format!("the files of data at {c1} are unknown")), "{out}");
+        assert!(out.stderr.contains("hint: add a remote"), "{out}");
+    }
+    // With both sides known the clone's answer is whole again.
+    let v = clone.json(&["diff", c3]);
+    assert!(v["unavailable"].as_array().unwrap().is_empty(), "{v}");
+
+    // Data whose pointer is the same on both sides is unchanged, files known or not.
+    let empty = clone_repo(&env.root);
+    empty.ok(&["remote", "remove", "store"]);
+    for args in [vec!["diff", c3.as_str(), c3.as_str()], vec!["diff"]] {
+        let v = empty.json(&args);
+        assert!(v["unavailable"].as_array().unwrap().is_empty(), "{args:?}: {v}");
+        let out = empty.ok(&args);
+        assert!(out.stdout.contains("no changes"), "{out}");
+    }
+}
+
+#[test]
+fn diff_says_which_manifest_the_remote_lacks() {
+    let h = three_commits(DataRemote::Configured);
+    let env = &h.env;
+    // Only the head's data reaches the remote.
+    env.ok(&["push"]);
+    let clone = clone_repo(&env.root);
+    let (c1, c3) = (&h.commits[0], &h.commits[2]);
+    let v = clone.fails(1, &["--json", "diff", c1, c3]).json();
+    assert!(paths(&v, "added").is_empty() && paths(&v, "deleted").is_empty(), "{v}");
+    assert_eq!(paths(&v, "modified"), vec!["model.bin"], "{v}");
+    let out = clone.fails(1, &["diff", c1, c3]);
+    assert!(out.stderr.contains("is in neither the cache nor remote store"), "{out}");
+    assert!(out.stderr.contains("hint: they are not on the remote either"), "{out}");
 }

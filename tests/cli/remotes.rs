@@ -157,6 +157,9 @@ both_backends!(
     missing_remote_objects_are_named_and_the_rest_fetched,
     two_pushes_of_the_same_objects_at_once,
     interrupted_push_resumes,
+    ctrl_c_during_a_push_removes_its_uploads_in_flight,
+    gc_remote_removes_stale_upload_temps,
+    temps_of_a_killed_push_on_this_machine_are_removed_at_once,
     unknown_layout_version_is_refused,
     missing_remote_path_is_reported,
     full_remote_disk_fails_cleanly,
@@ -460,6 +463,161 @@ fn interrupted_push_resumes(b: Backend) {
     assert_same_tree(&env, &clone, "shards");
 }
 
+fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    // Small objects (pipelined in batches over SFTP) and large ones (streamed in chunks).
+    for i in 0..1500u64 {
+        env.write(&format!("shards/s{i:04}.bin"), noise(16 * 1024, i));
+    }
+    for i in 0..4u64 {
+        env.write(&format!("big/b{i}.bin"), noise(12 << 20, 100 + i));
+    }
+    env.ok(&["add", "shards", "big"]);
+    remote.configure(&env);
+    commit_all(&env);
+
+    // Ctrl-C among the small objects; SIGTERM while a large one is being written over
+    // SFTP (a folder remote copies a file in one call, too fast to catch half way).
+    let small_ones_arrive = || remote.objects().len() >= 20;
+    let large_one_in_flight = || {
+        let mut temps = Vec::new();
+        walk(&remote.root().join("tmp"), &mut temps);
+        temps.iter().any(|t| fs::metadata(t).is_ok_and(|m| m.len() > 1 << 20))
+    };
+    let second: &dyn Fn() -> bool =
+        if b == Backend::Sftp { &large_one_in_flight } else { &small_ones_arrive };
+    let rounds: [(i32, &str, &dyn Fn() -> bool); 2] =
+        [(libc::SIGINT, "SIGINT", &small_ones_arrive), (libc::SIGTERM, "SIGTERM", second)];
+    for (signal, name, ready) in rounds {
+        // Each round starts from an empty remote (its layout kept).
+        for e in fs::read_dir(remote.root().join("objects")).into_iter().flatten().flatten() {
+            fs::remove_dir_all(e.path()).unwrap();
+        }
+        let child = env
+            .command_in(&env.root, &["push", "-j", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready() {
+            assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30), "{name}: the push took long to stop");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        remote.assert_sound(&remote.root());
+        assert_eq!(out.status.code(), Some(128 + signal), "{name}: {}\n{stderr}", out.status);
+        assert!(stderr.contains(&format!("error: interrupted by {name}")), "{stderr}");
+        assert!(stderr.contains("hint: run the command again"), "{stderr}");
+        let sent = remote.objects().len();
+        assert!(sent < 1505, "{name}: the push was stopped before it finished ({sent} objects)");
+        assert!(!remote.objects().iter().any(|(n, _)| n.ends_with(".dir")), "a manifest went up too early");
+    }
+    // The rerun sends the rest.
+    env.ok(&["push"]);
+    assert_eq!(remote.objects().len(), 1500 + 4 + 2);
+    remote.assert_sound(&remote.root());
+}
+
+fn gc_remote_removes_stale_upload_temps(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    env.ok(&["push"]);
+    let objects = remote.objects().len();
+    // Temps of killed pushes (last written 2 hours and 2 days ago), and one being written now.
+    let tmp = remote.root().join("tmp");
+    for (name, size, age) in [
+        ("up-dead-1", 5000, Some("2 hours ago")),
+        ("up-dead-2", 3000, Some("2 days ago")),
+        ("up-live", 700, None),
+    ] {
+        fs::write(tmp.join(name), noise(size, 7)).unwrap();
+        if let Some(age) = age {
+            let done = Command::new("touch").arg("-d").arg(age).arg(tmp.join(name)).status().unwrap();
+            assert!(done.success());
+        }
+    }
+    let temps = || {
+        let mut names: Vec<String> = fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let v = env.json(&["gc", "-r", "store", "--dry-run"]);
+    assert_eq!(strings(&v["remote"]["temps"]["files"]), ["tmp/up-dead-1", "tmp/up-dead-2"], "{v}");
+    assert_eq!(v["remote"]["temps"]["bytes"], 8000, "{v}");
+    assert_eq!(v["remote"]["count"], 0, "every object is in use: {v}");
+    let out = env.ok(&["-v", "gc", "-r", "store", "--dry-run"]);
+    assert!(out.stdout.contains("remote store tmp: would delete 2 stale temp files, 7.8 KiB\n"), "{out}");
+    assert!(
+        out.stdout.contains("  store:tmp/up-dead-1\n") && out.stdout.contains("  store:tmp/up-dead-2\n"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("up-live"), "{out}");
+    assert_eq!(temps(), ["up-dead-1", "up-dead-2", "up-live"], "a dry run deletes nothing");
+
+    let out = env.ok(&["gc", "-r", "store", "-f"]);
+    assert!(out.stdout.contains("remote store tmp: deleted 2 stale temp files, 7.8 KiB freed"), "{out}");
+    assert_eq!(temps(), ["up-live"], "a temp being written is left alone");
+    assert_eq!(remote.objects().len(), objects);
+    let out = env.ok(&["gc", "-r", "store", "-f"]);
+    assert!(out.stdout.contains("nothing to delete"), "{out}");
+}
+
+/// How trove names this machine in upload temp names: its boot and PID namespace.
+fn machine_id() -> String {
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let namespace = fs::read_link("/proc/self/ns/pid").unwrap();
+    blake3_hex(format!("{} {}", boot.trim(), namespace.display()).as_bytes())[..12].to_string()
+}
+
+fn temps_of_a_killed_push_on_this_machine_are_removed_at_once(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    write_dataset(&env);
+    env.ok(&["add", "data", "model.bin"]);
+    remote.configure(&env);
+    env.ok(&["push"]);
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let here = machine_id();
+    // Written a moment ago: by a push here that was killed, by one that runs, and by a
+    // push on another machine (whose processes this one cannot see).
+    let killed = format!("up-{here}-{dead}-0badc0de-3");
+    let running = format!("up-{here}-{}-0badc0de-3", std::process::id());
+    let elsewhere = format!("up-000000000000-{dead}-0badc0de-3");
+    let tmp = remote.root().join("tmp");
+    for name in [&killed, &running, &elsewhere] {
+        fs::write(tmp.join(name), noise(2000, 5)).unwrap();
+    }
+    let v = env.json(&["gc", "-r", "store", "--dry-run"]);
+    assert_eq!(strings(&v["remote"]["temps"]["files"]), [format!("tmp/{killed}")], "{v}");
+    // A push with something to send removes it at its end.
+    env.write("more.bin", noise(3000, 6));
+    env.ok(&["add", "more.bin"]);
+    env.ok(&["push"]);
+    let mut left: Vec<String> =
+        fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut want = vec![running, elsewhere];
+    want.sort();
+    assert_eq!(left, want);
+}
+
 fn unknown_layout_version_is_refused(b: Backend) {
     let remote = Remote::new(b);
     let env = Env::new();
@@ -692,8 +850,9 @@ fn sftp_wrong_key_is_refused() {
     assert!(out.stderr.contains("other_key"), "the key tried is named:\n{out}");
     assert!(out.stderr.contains("store"), "{out}");
     assert!(!remote.root().exists(), "nothing was written");
-    // A key file that does not exist is named too.
-    env.ok(&["remote", "set", "store", "keyfile", "/nonexistent/key"]);
+    // A key file that does not exist is named too (`remote set` refuses it; `config`
+    // sets it, for a key that exists only elsewhere).
+    env.ok(&["config", "remote.store.keyfile", "/nonexistent/key"]);
     let out = env.fails(1, &["push"]);
     assert!(out.stderr.contains("/nonexistent/key"), "{out}");
 }
@@ -901,6 +1060,29 @@ fn remote_commands_manage_the_settings() {
     assert!(!out.stdout.contains("hunter2"), "{out}");
     assert!(env.read_string(".trove/config.local").contains("hunter2"));
     assert!(!env.read_string(".trove/config").contains("hunter2"));
+    // A key file must be there when it is set, found as the push will look for it.
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "/nonexistent/id_team"]);
+    assert!(out.stderr.contains("error: remote team: keyfile /nonexistent/id_team does not exist"), "{out}");
+    assert!(
+        out.stderr.contains("\nhint: ") && out.stderr.contains("trove config remote.team.keyfile"),
+        "{out}"
+    );
+    let home_key = env.home.join(".ssh/id_team");
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "~/.ssh/id_team", "--local"]);
+    assert!(
+        out.stderr.contains(&format!("keyfile ~/.ssh/id_team ({}) does not exist", home_key.display())),
+        "{out}"
+    );
+    env.fails(1, &["remote", "set", "team", "keyfile", "keys"]);
+    env.write("keys/id_team", "a key");
+    let out = env.fails(1, &["remote", "set", "team", "keyfile", "keys"]);
+    assert!(out.stderr.contains("is a folder"), "{out}");
+    env.ok(&["remote", "set", "team", "keyfile", "keys/id_team"]);
+    fs::create_dir_all(home_key.parent().unwrap()).unwrap();
+    fs::write(&home_key, "a key").unwrap();
+    env.ok(&["remote", "set", "team", "keyfile", "~/.ssh/id_team", "--local"]);
+    assert!(env.read_string(".trove/config.local").contains("~/.ssh/id_team"));
+    assert!(!env.read_string(".trove/config").contains("nonexistent"), "a refused key file is not written");
     let v = env.json(&["remote", "list"]);
     assert_eq!(v["remotes"][1]["settings"]["password"], "(set)", "{v}");
     assert_eq!(v["remotes"][1]["settings"]["port"], "2200", "{v}");
