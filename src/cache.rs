@@ -9,6 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -16,7 +17,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
 use crate::link;
 use crate::manifest::Manifest;
-use crate::state::StateDb;
+use crate::progress::Reporter;
+use crate::state::{Stamp, StateDb};
 
 /// Names temp files uniquely within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -24,6 +26,8 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Objects this process put in place: their bytes were hashed on the way in.
+    committed: Arc<Mutex<Vec<ObjectId>>>,
 }
 
 /// An object found in the cache (see [`Cache::list_objects`]).
@@ -54,7 +58,7 @@ impl Drop for Staged {
 
 impl Cache {
     pub fn new(root: PathBuf) -> Self {
-        Cache { root }
+        Cache { root, committed: Arc::default() }
     }
 
     pub fn root(&self) -> &Path {
@@ -261,11 +265,13 @@ impl Cache {
                     .filter_map(|s| self.object_path(&s.id).parent().map(Path::to_path_buf))
                     .collect()
             });
+        let ids: Vec<ObjectId> = staged.iter().map(|s| s.id).collect();
         staged.into_par_iter().try_for_each(|mut s| {
             self.place(&s.temp, &self.object_path(&s.id))?;
             s.temp = PathBuf::new(); // placed: nothing left to delete
             Ok::<_, Error>(())
         })?;
+        self.committed.lock().expect("not poisoned").extend(ids);
         // make the renames durable too
         if let Some(dirs) = dirs {
             for d in dirs {
@@ -331,6 +337,73 @@ impl Cache {
             return Err(Error::CorruptObject { id: id.to_hex(), actual: actual.to_hex() });
         }
         Ok(())
+    }
+
+    /// Make sure the objects `ids` are in the cache and sound before they are placed in the
+    /// workspace. An object is sound when this process stored it, when the state database
+    /// saw its bytes hash to its id and its file is unchanged since, or when hashing it
+    /// now gives its id (remembered for next time). A damaged object is an error naming it.
+    pub fn check_sound(&self, ids: &[ObjectId], state: &StateDb, reporter: &dyn Reporter) -> Result<()> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let observed = crate::state::now_ns();
+        let stamps = ids
+            .par_iter()
+            .map(|id| match fs::metadata(self.object_path(id)) {
+                Ok(m) if m.is_file() => Ok((*id, Stamp::of(&m))),
+                Ok(_) => Err(Error::MissingObject { id: id.to_hex() }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(Error::MissingObject { id: id.to_hex() })
+                }
+                Err(e) => Err(Error::io(self.object_path(id), e)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let committed: std::collections::HashSet<ObjectId> =
+            self.committed.lock().expect("not poisoned").iter().copied().collect();
+        let known = state.sound(&stamps);
+        let (sound, todo): (Vec<_>, Vec<_>) =
+            stamps.into_iter().zip(known).partition(|((id, _), known)| *known || committed.contains(id));
+        let ours: Vec<(ObjectId, Stamp)> =
+            sound.into_iter().filter(|(_, known)| !known).map(|(s, _)| s).collect();
+        state.record_sound(&ours, observed);
+        if !todo.is_empty() {
+            let bytes: u64 = todo.iter().map(|((_, s), _)| s.size).sum();
+            reporter.start("verifying", todo.len() as u64, bytes);
+            let checked = todo
+                .par_iter()
+                .map(|&((id, stamp), _)| {
+                    let (actual, _) = hash_file(&self.object_path(&id))?;
+                    reporter.advance(1, stamp.size);
+                    if actual != id {
+                        return Err(Error::DamagedObject { id: id.to_hex(), actual: actual.to_hex() });
+                    }
+                    Ok((id, stamp))
+                })
+                .collect::<Result<Vec<_>>>();
+            reporter.finish();
+            state.record_sound(&checked?, observed);
+        }
+        Ok(())
+    }
+
+    /// Remember as sound the objects this process stored (their bytes were hashed on the
+    /// way in), so that a later checkout need not read them again.
+    pub fn remember_committed(&self, state: &StateDb) {
+        let ids = std::mem::take(&mut *self.committed.lock().expect("not poisoned"));
+        let observed = crate::state::now_ns();
+        let paths: Vec<PathBuf> = ids.iter().map(|id| self.object_path(id)).collect();
+        let found: Vec<(ObjectId, &Path, Stamp)> = ids
+            .par_iter()
+            .zip(&paths)
+            .filter_map(|(id, p)| Some((*id, p.as_path(), Stamp::of(&fs::metadata(p).ok()?))))
+            .collect();
+        let files: Vec<(&Path, Stamp)> = found.iter().map(|(_, p, s)| (*p, *s)).collect();
+        let (trusted, at) = crate::state::settle(&files, observed);
+        let sound: Vec<(ObjectId, Stamp)> =
+            found.iter().zip(trusted).filter(|(_, t)| *t).map(|((id, _, s), _)| (*id, *s)).collect();
+        state.record_sound(&sound, at);
+        self.committed.lock().expect("not poisoned").extend(ids);
     }
 
     /// Where `trove verify` moves corrupt objects: `quarantine/` beside `objects/`.

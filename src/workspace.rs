@@ -55,6 +55,7 @@ pub fn add(
         results.push(added);
         to_stage.extend(touched);
     }
+    repo.cache.remember_committed(&state);
     if stage && !to_stage.is_empty() {
         git::stage(&repo.git()?, &repo.root, &to_stage)?;
     }
@@ -478,9 +479,7 @@ impl Checkout<'_> {
                 }
             }
         }
-        if !repo.cache.has_object(&t.pointer.hash) {
-            return Err(Error::MissingObject { id: t.pointer.hash.to_hex() });
-        }
+        repo.cache.check_sound(&[t.pointer.hash], state, reporter)?;
         link::place(&repo.cache.object_path(&t.pointer.hash), &t.data_path, kinds, false)?;
         scan::remember(repo, state, &[(t.data_path.clone(), t.pointer.hash)]);
         out.placed = 1;
@@ -534,9 +533,8 @@ impl Checkout<'_> {
         if !force && !at_risk.is_empty() {
             return Err(unsaved(dir, at_risk));
         }
-        if let Some(e) = to_place.iter().find(|e| !repo.cache.has_object(&e.hash)) {
-            return Err(Error::MissingObject { id: e.hash.to_hex() });
-        }
+        let needed: Vec<ObjectId> = to_place.iter().map(|e| e.hash).collect();
+        repo.cache.check_sound(&needed, state, reporter)?;
 
         for f in &extras {
             fs::remove_file(&f.abs).at(&f.abs)?;
