@@ -17,7 +17,7 @@ use crate::pointer::{self, Kind, Pointer};
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::scan::{self, Changes, Found};
-use crate::state::StateDb;
+use crate::state::{Stamp, StateDb};
 use crate::tracked::{self, Tracked, display_rel, pointer_path_for};
 
 #[derive(Debug, Serialize)]
@@ -258,7 +258,11 @@ fn store(
             keep(i, s);
         }
     }
-    scan::record_hashed(repo, state, files, &fresh);
+    // Recorded as checkout records what it writes, so that the status right after add
+    // does not read the files again.
+    let seen: Vec<_> =
+        fresh.iter().map(|&(i, id)| (files[i].abs.as_path(), Stamp::of(&files[i].meta), id)).collect();
+    scan::record_settled(repo, state, &seen, state.opened_ns());
     let ids: Vec<ObjectId> = ids.into_iter().map(|i| i.expect("every file has an id")).collect();
 
     // What is still missing: large files, and files whose id came from the hash cache.
