@@ -245,6 +245,15 @@ pub fn copy_data(from: &fs::File, to: &fs::File) -> io::Result<()> {
     }
 }
 
+/// Whether two paths name one file (the same inode on the same device), e.g. a workspace
+/// file hard-linked to its cache object.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Whether a workspace file shares its storage with the cache (and so must not be written).
 pub fn is_linked(path: &Path) -> Result<bool> {
     let meta = fs::symlink_metadata(path).at(path)?;

@@ -313,6 +313,9 @@ pub enum State {
     Modified,
     Missing,
     NotInCache,
+    /// The workspace shares its file with the cache (a hard link) and that file was
+    /// written: the cache's object no longer hashes to its id.
+    Damaged,
 }
 
 impl State {
@@ -322,6 +325,7 @@ impl State {
             State::Modified => "modified",
             State::Missing => "missing",
             State::NotInCache => "not in cache",
+            State::Damaged => "damaged",
         }
     }
 }
@@ -334,8 +338,21 @@ pub struct Status {
     pub state: State,
     /// Whether the cache holds everything the pointer names.
     pub in_cache: bool,
+    /// The workspace holds data other than the pointer names (with `not_in_cache`: data
+    /// the pointer does not name, e.g. after a git checkout of older pointers).
+    pub other_data: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
+    /// Objects that hard-linked workspace files changed (state `damaged`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<ObjectId>,
+}
+
+impl Status {
+    /// Whether the workspace data differs from what the pointer names.
+    pub fn differs(&self) -> bool {
+        self.other_data
+    }
 }
 
 /// Compare each tracked item's workspace data with its pointer.
@@ -365,35 +382,64 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
         kind: p.kind,
         state: State::Unchanged,
         in_cache,
+        other_data: false,
         changes: None,
+        damaged: Vec::new(),
     };
     let exists = fs::symlink_metadata(&t.data_path).is_ok();
     if !exists {
         out.state = if in_cache { State::Missing } else { State::NotInCache };
         return Ok(out);
     }
+    let cache = &repo.cache;
     match p.kind {
         Kind::File => {
             let kind_ok = fs::metadata(&t.data_path).is_ok_and(|m| m.is_file());
             let same = kind_ok && scan::hash_one(repo, state, &t.data_path, reporter)? == p.hash;
             if !same {
-                out.state = State::Modified;
+                out.other_data = true;
+                if kind_ok && link::same_file(&t.data_path, &cache.object_path(&p.hash)) {
+                    out.damaged.push(p.hash);
+                }
             }
         }
         Kind::Dir => {
-            if !t.data_path.is_dir() {
-                out.state = State::Modified;
-                return Ok(out);
-            }
-            let files = scan::list_dir(repo, &t.data_path)?;
-            let ids = scan::hash_all(repo, state, &files, reporter)?;
-            let current = scan::manifest_of(&files, &ids);
-            if current.id() != p.hash {
-                out.state = State::Modified;
-                out.changes = manifest.as_ref().map(|m| scan::compare(m, &current));
+            if t.data_path.is_dir() {
+                let files = scan::list_dir(repo, &t.data_path)?;
+                let ids = scan::hash_all(repo, state, &files, reporter)?;
+                let current = scan::manifest_of(&files, &ids);
+                if current.id() != p.hash {
+                    out.other_data = true;
+                    if let Some(m) = &manifest {
+                        let changes = scan::compare(m, &current);
+                        let was: HashMap<&str, ObjectId> =
+                            m.entries.iter().map(|e| (e.path.as_str(), e.hash)).collect();
+                        out.damaged = changes
+                            .modified
+                            .iter()
+                            .map(|rel| was[rel.as_str()])
+                            .zip(&changes.modified)
+                            .filter(|(id, rel)| {
+                                link::same_file(&t.data_path.join(rel), &cache.object_path(id))
+                            })
+                            .map(|(id, _)| id)
+                            .collect();
+                        out.changes = Some(changes);
+                    }
+                }
+            } else {
+                out.other_data = true;
             }
         }
     }
+    // Data the cache lacks is fetched, not re-added: the workspace holding other data
+    // (after a git checkout or pull brought new pointers) is not an edit to save.
+    out.state = match (out.other_data, in_cache) {
+        (false, _) => State::Unchanged,
+        (true, false) => State::NotInCache,
+        (true, true) if !out.damaged.is_empty() => State::Damaged,
+        (true, true) => State::Modified,
+    };
     Ok(out)
 }
 
@@ -478,6 +524,7 @@ impl Checkout<'_> {
                 if id == t.pointer.hash {
                     return Ok(out);
                 }
+                damaged_link(repo, &t.data_path, &t.pointer.hash, &id)?;
                 if !force && !repo.cache.has_object(&id) {
                     return Err(unsaved(&t.data_path, vec![out.path]));
                 }
@@ -522,10 +569,11 @@ impl Checkout<'_> {
 
         let mut at_risk: Vec<String> = Vec::new();
         for e in &to_place {
-            if let Some((id, _)) = now.get(e.path.as_str())
-                && !repo.cache.has_object(id)
-            {
-                at_risk.push(format!("{}/{}", out.path, e.path));
+            if let Some((id, f)) = now.get(e.path.as_str()) {
+                damaged_link(repo, &f.abs, &e.hash, id)?;
+                if !repo.cache.has_object(id) {
+                    at_risk.push(format!("{}/{}", out.path, e.path));
+                }
             }
         }
         for f in &extras {
@@ -585,6 +633,15 @@ impl Checkout<'_> {
         out.placed = placed.len() as u64;
         Ok(out)
     }
+}
+
+/// A workspace file hard-linked to the object `want` that now hashes to `got` was written
+/// through the link: the object is damaged, and nothing can be restored from it.
+fn damaged_link(repo: &Repo, path: &Path, want: &ObjectId, got: &ObjectId) -> Result<()> {
+    if got != want && link::same_file(path, &repo.cache.object_path(want)) {
+        return Err(Error::DamagedObject { id: want.to_hex(), actual: got.to_hex() });
+    }
+    Ok(())
 }
 
 fn unsaved(path: &Path, files: Vec<String>) -> Error {

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
+use super::output::plural;
 use crate::tracked;
 use crate::workspace::{self, State};
 
@@ -84,6 +85,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     for s in &statuses {
         let mut line = format!("{}: {}", s.path, s.state.as_str());
+        if s.state == State::NotInCache && s.other_data {
+            line.push_str("; the workspace holds other data");
+        }
+        if s.state == State::Damaged {
+            line.push_str(&format!(
+                ": written through a hard link, {} in the cache no longer {} {} id",
+                plural(s.damaged.len() as u64, "object"),
+                if s.damaged.len() == 1 { "matches" } else { "match" },
+                if s.damaged.len() == 1 { "its" } else { "their" },
+            ));
+        }
         if let Some(c) = &s.changes {
             line.push_str(&format!(
                 " ({} added, {} removed, {} changed)",
@@ -96,6 +108,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             line.push_str(", not in cache");
         }
         out.say(line);
+        for id in &s.damaged {
+            out.say(format!("    damaged: {id}"));
+        }
         if let Some(c) = &s.changes {
             let limit = if out.verbose > 0 { usize::MAX } else { 10 };
             let mut shown = 0;
@@ -112,13 +127,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             }
         }
     }
-    if statuses.iter().any(|s| s.state == State::Modified) {
+    let any = |state: State| statuses.iter().any(|s| s.state == state);
+    if any(State::Damaged) {
+        out.hint(
+            "a write through a hard link changed the cache's copy: `trove verify` moves the damaged objects to quarantine; \
+             then `trove add PATH` keeps the new content, or `trove pull` and `trove checkout --force PATH` restore the saved one",
+        );
+    }
+    if any(State::Modified) {
         out.hint(
             "`trove add PATH` (or `trove commit`) saves changes; `trove checkout --force PATH` discards them",
         );
-    } else if statuses.iter().any(|s| s.state == State::Missing) {
+    }
+    if any(State::Missing) {
         out.hint("`trove checkout` restores missing data from the cache");
-    } else if statuses.iter().any(|s| s.state == State::NotInCache) {
+    }
+    if any(State::NotInCache) {
         out.hint("`trove pull` fetches data that is not in the cache");
     }
     out.emit(&serde_json::json!({ "tracked": statuses }));

@@ -238,3 +238,95 @@ fn status_right_after_add_trusts_what_add_hashed() {
     let v = env.json(&["status"]);
     assert_eq!(state_of(&v, "model.bin")["state"], "unchanged", "{v}");
 }
+
+#[test]
+fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
+    use std::io::Write;
+    let env = Env::new();
+    env.ok(&["config", "cache.link", "[hardlink, copy]"]);
+    sample_dir(&env);
+    env.write("f.txt", "original\n");
+    env.ok(&["add", "data", "f.txt"]);
+    let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
+    // An ordinary append through the read-only link (root may write read-only files; as
+    // anyone else it takes a chmod first, which the shared inode also carries).
+    for rel in ["f.txt", "data/a.txt"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = env.path(rel);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
+    }
+    assert_eq!(
+        blake3_file(&env.object_path(&f_id)),
+        blake3_hex(b"original\nappended\n"),
+        "the link wrote the cache"
+    );
+
+    let v = env.json(&["status"]);
+    let f = state_of(&v, "f.txt");
+    assert_eq!(f["state"], "damaged", "{f}");
+    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "damaged", "{d}");
+    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt"], "{d}");
+
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("f.txt: damaged: written through a hard link"), "{out}");
+    assert!(out.stdout.contains(&format!("damaged: {a_id}")), "{out}");
+    assert!(
+        out.stderr.contains("hint: a write through a hard link") && out.stderr.contains("trove verify"),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("discards them"),
+        "checkout --force cannot restore from the damaged object:\n{out}"
+    );
+
+    // Checkout, forced or not, names the damaged object rather than restoring from it.
+    for args in
+        [&["checkout", "f.txt"][..], &["checkout", "--force", "f.txt"], &["checkout", "--force", "data"]]
+    {
+        let out = env.fails(1, args);
+        assert!(out.stderr.contains("damaged"), "{args:?}: {out}");
+        assert!(out.stderr.contains(&f_id) || out.stderr.contains(&a_id), "{args:?}: {out}");
+    }
+    assert_eq!(env.read("f.txt"), b"original\nappended\n", "the workspace content is kept");
+
+    // verify moves the damaged objects aside; the new content can then be added.
+    env.fails(1, &["verify"]);
+    env.ok(&["add", "f.txt", "data"]);
+    for t in env.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+}
+
+#[test]
+fn status_of_pointers_naming_data_not_in_the_cache_sends_to_pull() {
+    let env = tracked_env();
+    env.ok(&["commit", "-m", "v1"]);
+    let v1 = (env.read("data.trove"), env.read("model.bin.trove"));
+    // Newer data, then the older pointers back (as `git checkout -b b OLD` does), with the
+    // older data not in this cache (as in a fresh clone that never pulled it).
+    env.write("model.bin", "weights v2");
+    env.write("data/a.txt", "alpha v2\n");
+    env.ok(&["add", "data", "model.bin"]);
+    env.write("data.trove", &v1.0);
+    env.write("model.bin.trove", &v1.1);
+    fs::remove_file(env.object_path(&blake3_hex(b"weights"))).unwrap();
+    fs::remove_file(env.object_path(&blake3_hex(b"alpha\n"))).unwrap();
+
+    let v = env.json(&["status"]);
+    for p in ["data", "model.bin"] {
+        let t = state_of(&v, p);
+        assert_eq!(t["state"], "not_in_cache", "{t}");
+        assert_eq!(t["in_cache"], false, "{t}");
+        assert_eq!(t["other_data"], true, "{t}");
+    }
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("model.bin: not in cache; the workspace holds other data"), "{out}");
+    assert!(out.stdout.contains("data: not in cache; the workspace holds other data"), "{out}");
+    assert!(out.stderr.contains("hint: `trove pull`"), "{out}");
+    assert!(!out.stderr.contains("trove add"), "adding would overwrite the older pointer:\n{out}");
+    assert!(!out.stderr.contains("--force"), "{out}");
+}
