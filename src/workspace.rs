@@ -361,6 +361,13 @@ pub fn status(repo: &Repo, targets: &[Tracked], reporter: &dyn Reporter) -> Resu
     targets.iter().map(|t| status_one(repo, t, &state, reporter)).collect()
 }
 
+/// [`status`] of each pointer file, one result each: a pointer that cannot be read, or
+/// data that cannot be looked at, fails its own entry only.
+pub fn status_each(repo: &Repo, pointers: &[PathBuf], reporter: &dyn Reporter) -> Vec<Result<Status>> {
+    let state = repo.state();
+    pointers.iter().map(|p| Tracked::load(p).and_then(|t| status_one(repo, &t, &state, reporter))).collect()
+}
+
 fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter) -> Result<Status> {
     tracked::check_inside(repo, t)?;
     let p = &t.pointer;

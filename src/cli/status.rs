@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use super::Ctx;
 use super::output::plural;
+use crate::error::Error;
 use crate::tracked;
 use crate::workspace::{self, State};
 
@@ -76,14 +77,33 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .into());
     }
     let repo = ctx.open()?;
-    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let pointers = tracked::select_pointers(&repo, &ctx.cwd, &args.paths)?;
     let progress = ctx.out.reporter();
-    let statuses = workspace::status(&repo, &targets, &progress)?;
+    let results = workspace::status_each(&repo, &pointers, &progress);
     let out = &ctx.out;
-    if statuses.is_empty() {
+    if results.is_empty() {
         out.say("no tracked data");
     }
-    for s in &statuses {
+    let mut statuses = Vec::new();
+    let mut errors = Vec::new();
+    let (mut all_pointers, mut hint) = (true, None);
+    for (pointer, result) in pointers.iter().zip(results) {
+        let s = match result {
+            Ok(s) => s,
+            Err(e) => {
+                let name = tracked::display_rel(&repo.root, pointer);
+                // The listing names the pointer already; a pointer error's own path is not repeated.
+                let detail = match &e {
+                    Error::Pointer { line, message, .. } => format!("line {line}: {message}"),
+                    other => other.to_string(),
+                };
+                out.say(format!("{name}: error: {detail}"));
+                all_pointers &= matches!(e, Error::Pointer { .. });
+                hint = hint.or_else(|| e.hint());
+                errors.push(serde_json::json!({ "pointer": name, "error": e.to_string(), "hint": e.hint() }));
+                continue;
+            }
+        };
         let mut line = format!("{}: {}", s.path, s.state.as_str());
         if s.state == State::NotInCache && s.other_data {
             line.push_str("; the workspace holds other data");
@@ -126,6 +146,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 out.say(format!("    … and {} more (-v shows all)", shown - limit));
             }
         }
+        statuses.push(s);
     }
     let any = |state: State| statuses.iter().any(|s| s.state == state);
     if any(State::Damaged) {
@@ -144,6 +165,27 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     if any(State::NotInCache) {
         out.hint("`trove pull` fetches data that is not in the cache");
+    }
+    if !errors.is_empty() {
+        let each: Vec<&str> = errors.iter().filter_map(|e| e["error"].as_str()).collect();
+        let message = match &each[..] {
+            [one] => one.to_string(),
+            many => format!("{} tracked paths could not be checked:\n  {}", many.len(), many.join("\n  ")),
+        };
+        return Err(super::WithReport {
+            message,
+            hint: if all_pointers {
+                Some(
+                    "fix or restore the pointer file (e.g. `git checkout -- FILE`); a file named *.trove that is \
+                     not a pointer can be renamed or listed in .gitignore"
+                        .into(),
+                )
+            } else {
+                hint
+            },
+            report: serde_json::json!({ "tracked": statuses, "errors": errors }),
+        }
+        .into());
     }
     out.emit(&serde_json::json!({ "tracked": statuses }));
     Ok(())

@@ -330,3 +330,42 @@ fn status_of_pointers_naming_data_not_in_the_cache_sends_to_pull() {
     assert!(!out.stderr.contains("trove add"), "adding would overwrite the older pointer:\n{out}");
     assert!(!out.stderr.contains("--force"), "{out}");
 }
+
+#[test]
+fn status_reports_a_bad_pointer_as_one_error_and_the_rest_as_usual() {
+    let env = tracked_env();
+    // A data file that happens to end in .trove, and a pointer damaged by hand.
+    env.write("notes.trove", "meeting notes, not a pointer\n");
+    env.write("sub/broken.bin.trove", "version: 1\npath: broken.bin\nkind: file\nhash: nothex\nsize: 1\n");
+    env.write("model.bin", "changed");
+    let out = env.fails(1, &["status"]);
+    assert!(out.stdout.contains("data: unchanged"), "{out}");
+    assert!(out.stdout.contains("model.bin: modified"), "{out}");
+    let errors: Vec<&str> = out.stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "one error line per bad pointer:\n{out}");
+    assert!(errors[0].starts_with("notes.trove: error: line 1"), "{out}");
+    assert!(errors[1].starts_with("sub/broken.bin.trove: error: line 4"), "{out}");
+    assert!(out.stderr.contains("error: 2 tracked paths could not be checked:\n"), "{out}");
+    let (notes, broken) = (env.path("notes.trove:1: "), env.path("sub/broken.bin.trove:4: "));
+    assert!(
+        out.stderr.contains(notes.to_str().unwrap()) && out.stderr.contains(broken.to_str().unwrap()),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: fix or restore the pointer file"), "{out}");
+    assert!(out.stderr.contains("hint: `trove add PATH`"), "the states' hints still come:\n{out}");
+
+    let out = env.run(&["--json", "status"]);
+    assert_eq!(out.code, 1, "{out}");
+    let v = out.json();
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(state_of(&v, "data")["state"], "unchanged", "{v}");
+    assert_eq!(state_of(&v, "model.bin")["state"], "modified", "{v}");
+    let errs = v["errors"].as_array().unwrap();
+    let pointers: Vec<&str> = errs.iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    assert_eq!(pointers, vec!["notes.trove", "sub/broken.bin.trove"], "{v}");
+    assert!(errs[0]["error"].as_str().unwrap().contains("notes.trove:1"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("2 tracked paths"), "{v}");
+
+    // Naming a good path reports it alone, and succeeds.
+    assert_eq!(state_of(&env.json(&["status", "data"]), "data")["state"], "unchanged");
+}
