@@ -158,6 +158,10 @@ pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Resu
             }
         }
     }
+    // A full disk is said as such (with its hint), not as a link kind that did not work.
+    if let Some(e) = last_err.take_if(|e| e.kind() == io::ErrorKind::StorageFull) {
+        return Err(Error::io(dest, e));
+    }
     Err(Error::path(
         dest,
         format!(

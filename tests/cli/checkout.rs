@@ -395,3 +395,34 @@ fn checkout_from_a_damaged_object_fails_naming_it_and_pull_repairs_it() {
     assert_eq!(env.read("model.bin"), model);
     assert_restored(&env, &entries);
 }
+
+#[test]
+fn full_workspace_disk_fails_checkout_with_a_hint_and_the_rerun_works() {
+    let env = Env::new();
+    // The tracked folder lives on a 12 MiB disk of its own; the cache does not.
+    let disk = SmallDisk::mount(&env.path("disk"), "12m");
+    let big = noise(3 << 20, 21);
+    env.write("disk/data/big.bin", &big);
+    env.write("disk/data/small.txt", "small");
+    env.ok(&["add", "disk/data"]);
+    fs::remove_file(env.path("disk/data/big.bin")).unwrap();
+    // 2 MiB free: too little for big.bin.
+    let filler = disk.path().join("filler");
+    fs::write(&filler, noise(10 << 20, 1)).unwrap();
+
+    let out = env.fails(1, &["checkout"]);
+    assert!(out.stderr.to_lowercase().contains("no space"), "the error says the disk is full:\n{out}");
+    assert!(out.stderr.contains("disk/data/big.bin"), "the error names the file:\n{out}");
+    assert!(
+        out.stderr.contains("hint: the disk is full: free space on it, then run the command again"),
+        "{out}"
+    );
+    let mut left = Vec::new();
+    walk(&env.path("disk/data"), &mut left);
+    assert_eq!(left, vec![env.path("disk/data/small.txt")], "no temp file is left behind");
+
+    fs::remove_file(&filler).unwrap();
+    env.ok(&["checkout"]);
+    assert!(env.read("disk/data/big.bin") == big);
+    assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
+}
