@@ -340,14 +340,11 @@ impl Cache {
     }
 
     /// Make sure the objects `ids` are in the cache and sound before they are placed in the
-    /// workspace. An object is sound when this process stored it, when the state database
-    /// saw its bytes hash to its id and its file is unchanged since, or when hashing it
-    /// now gives its id (remembered for next time). A damaged object is an error naming it.
+    /// workspace (see [`Cache::find_damaged`]). A damaged object is an error naming it.
     pub fn check_sound(&self, ids: &[ObjectId], state: &StateDb, reporter: &dyn Reporter) -> Result<()> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let observed = crate::state::now_ns();
         let stamps = ids
             .par_iter()
             .map(|id| match fs::metadata(self.object_path(id)) {
@@ -359,32 +356,59 @@ impl Cache {
                 Err(e) => Err(Error::io(self.object_path(id), e)),
             })
             .collect::<Result<Vec<_>>>()?;
+        match self.find_damaged(&stamps, state, reporter)?.first() {
+            Some((id, actual)) => Err(Error::DamagedObject { id: id.to_hex(), actual: actual.to_hex() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Of these objects (each with its file's stamp, taken just now), those whose bytes do
+    /// not hash to their id, with what they hash to. An object is sound without reading it
+    /// when this process stored it, or when the state database saw its bytes hash to its
+    /// id and its file is unchanged since; the others are hashed, and the sound ones
+    /// remembered for next time.
+    pub fn find_damaged(
+        &self,
+        objects: &[(ObjectId, Stamp)],
+        state: &StateDb,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(ObjectId, ObjectId)>> {
+        let observed = crate::state::now_ns();
         let committed: std::collections::HashSet<ObjectId> =
             self.committed.lock().expect("not poisoned").iter().copied().collect();
-        let known = state.sound(&stamps);
-        let (sound, todo): (Vec<_>, Vec<_>) =
-            stamps.into_iter().zip(known).partition(|((id, _), known)| *known || committed.contains(id));
-        let ours: Vec<(ObjectId, Stamp)> =
-            sound.into_iter().filter(|(_, known)| !known).map(|(s, _)| s).collect();
+        let known = state.sound(objects);
+        let ours: Vec<(ObjectId, Stamp)> = objects
+            .iter()
+            .zip(&known)
+            .filter(|((id, _), k)| !**k && committed.contains(id))
+            .map(|(o, _)| *o)
+            .collect();
         state.record_sound(&ours, observed);
-        if !todo.is_empty() {
-            let bytes: u64 = todo.iter().map(|((_, s), _)| s.size).sum();
-            reporter.start("verifying", todo.len() as u64, bytes);
-            let checked = todo
-                .par_iter()
-                .map(|&((id, stamp), _)| {
-                    let (actual, _) = hash_file(&self.object_path(&id))?;
-                    reporter.advance(1, stamp.size);
-                    if actual != id {
-                        return Err(Error::DamagedObject { id: id.to_hex(), actual: actual.to_hex() });
-                    }
-                    Ok((id, stamp))
-                })
-                .collect::<Result<Vec<_>>>();
-            reporter.finish();
-            state.record_sound(&checked?, observed);
+        let todo: Vec<(ObjectId, Stamp)> = objects
+            .iter()
+            .zip(&known)
+            .filter(|((id, _), k)| !**k && !committed.contains(id))
+            .map(|(o, _)| *o)
+            .collect();
+        if todo.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        let bytes: u64 = todo.iter().map(|(_, s)| s.size).sum();
+        reporter.start("verifying", todo.len() as u64, bytes);
+        let hashed = todo
+            .par_iter()
+            .map(|&(id, stamp)| {
+                let (actual, _) = hash_file(&self.object_path(&id))?;
+                reporter.advance(1, stamp.size);
+                Ok((id, stamp, actual))
+            })
+            .collect::<Result<Vec<_>>>();
+        reporter.finish();
+        let (sound, damaged): (Vec<_>, Vec<_>) =
+            hashed?.into_iter().partition(|(id, _, actual)| id == actual);
+        let sound: Vec<(ObjectId, Stamp)> = sound.into_iter().map(|(id, s, _)| (id, s)).collect();
+        state.record_sound(&sound, observed);
+        Ok(damaged.into_iter().map(|(id, _, actual)| (id, actual)).collect())
     }
 
     /// Remember as sound the objects this process stored (their bytes were hashed on the

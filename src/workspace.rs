@@ -313,8 +313,8 @@ pub enum State {
     Modified,
     Missing,
     NotInCache,
-    /// The workspace shares its file with the cache (a hard link) and that file was
-    /// written: the cache's object no longer hashes to its id.
+    /// The workspace shares its file with the cache (a hard or symbolic link) and that
+    /// file was written: the cache's object no longer hashes to its id.
     Damaged,
 }
 
@@ -343,7 +343,7 @@ pub struct Status {
     pub other_data: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
-    /// Objects that hard-linked workspace files changed (state `damaged`).
+    /// Objects changed by writes through links in the workspace (state `damaged`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub damaged: Vec<ObjectId>,
 }
@@ -402,10 +402,21 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
     match p.kind {
         Kind::File => {
             let kind_ok = fs::metadata(&t.data_path).is_ok_and(|m| m.is_file());
-            let same = kind_ok && scan::hash_one(repo, state, &t.data_path, reporter)? == p.hash;
-            if !same {
+            let found = if kind_ok { Some(scan::examine(repo, &t.data_path, String::new())?) } else { None };
+            let id = match &found {
+                Some(f) => Some(scan::hash_all(repo, state, std::slice::from_ref(f), reporter)?[0]),
+                None => None,
+            };
+            if id != Some(p.hash) {
                 out.other_data = true;
                 if kind_ok && link::same_file(&t.data_path, &cache.object_path(&p.hash)) {
+                    out.damaged.push(p.hash);
+                }
+            } else if let Some(f) = found.filter(|f| f.known.is_some()) {
+                // A symbolic link into the cache names its object; a write through it
+                // changes the object.
+                if !cache.find_damaged(&[(p.hash, Stamp::of(&f.meta))], state, reporter)?.is_empty() {
+                    out.other_data = true;
                     out.damaged.push(p.hash);
                 }
             }
@@ -415,24 +426,40 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
                 let files = scan::list_dir(repo, &t.data_path)?;
                 let ids = scan::hash_all(repo, state, &files, reporter)?;
                 let current = scan::manifest_of(&files, &ids);
-                if current.id() != p.hash {
+                let linked: Vec<(ObjectId, Stamp)> =
+                    files.iter().filter_map(|f| Some((f.known?, Stamp::of(&f.meta)))).collect();
+                let through_links: HashSet<ObjectId> =
+                    cache.find_damaged(&linked, state, reporter)?.into_iter().map(|(id, _)| id).collect();
+                if current.id() != p.hash || !through_links.is_empty() {
                     out.other_data = true;
+                    out.damaged.extend(&through_links);
                     if let Some(m) = &manifest {
-                        let changes = scan::compare(m, &current);
                         let was: HashMap<&str, ObjectId> =
                             m.entries.iter().map(|e| (e.path.as_str(), e.hash)).collect();
-                        out.damaged = changes
-                            .modified
-                            .iter()
-                            .map(|rel| was[rel.as_str()])
-                            .zip(&changes.modified)
-                            .filter(|(id, rel)| {
-                                link::same_file(&t.data_path.join(rel), &cache.object_path(id))
-                            })
-                            .map(|(id, _)| id)
-                            .collect();
+                        // A file whose bytes changed while it shares its inode with the
+                        // object it was: the object changed with it.
+                        out.damaged.extend(
+                            current
+                                .entries
+                                .iter()
+                                .filter_map(|e| {
+                                    was.get(e.path.as_str()).filter(|id| **id != e.hash).map(|id| (e, *id))
+                                })
+                                .filter(|(e, id)| {
+                                    link::same_file(&t.data_path.join(&e.path), &cache.object_path(id))
+                                })
+                                .map(|(_, id)| id),
+                        );
+                        let mut changes = scan::compare(m, &current);
+                        let via_links =
+                            files.iter().filter(|f| f.known.is_some_and(|id| through_links.contains(&id)));
+                        changes.modified.extend(via_links.map(|f| f.rel.clone()));
+                        changes.modified.sort();
+                        changes.modified.dedup();
                         out.changes = Some(changes);
                     }
+                    out.damaged.sort_unstable();
+                    out.damaged.dedup();
                 }
             } else {
                 out.other_data = true;
@@ -529,6 +556,10 @@ impl Checkout<'_> {
             } else {
                 let id = scan::hash_one(repo, state, &t.data_path, reporter)?;
                 if id == t.pointer.hash {
+                    // A symbolic link into the cache is only as good as its object.
+                    if meta.file_type().is_symlink() {
+                        repo.cache.check_sound(&[id], state, reporter)?;
+                    }
                     return Ok(out);
                 }
                 damaged_link(repo, &t.data_path, &t.pointer.hash, &id)?;
@@ -592,7 +623,9 @@ impl Checkout<'_> {
         if !force && !at_risk.is_empty() {
             return Err(unsaved(dir, at_risk));
         }
-        let needed: Vec<ObjectId> = to_place.iter().map(|e| e.hash).collect();
+        // What is placed, and what symbolic links into the cache already show.
+        let linked = current.iter().zip(&ids).filter(|(f, _)| f.known.is_some()).map(|(_, id)| *id);
+        let needed: Vec<ObjectId> = to_place.iter().map(|e| e.hash).chain(linked).collect();
         repo.cache.check_sound(&needed, state, reporter)?;
 
         for f in &extras {

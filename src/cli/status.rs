@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
         if s.state == State::Damaged {
             line.push_str(&format!(
-                ": written through a hard link, {} in the cache no longer {} {} id",
+                ": written through a link, {} in the cache no longer {} {} id",
                 plural(s.damaged.len() as u64, "object"),
                 if s.damaged.len() == 1 { "matches" } else { "match" },
                 if s.damaged.len() == 1 { "its" } else { "their" },
@@ -151,7 +151,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let any = |state: State| statuses.iter().any(|s| s.state == state);
     if any(State::Damaged) {
         out.hint(
-            "a write through a hard link changed the cache's copy: `trove verify` moves the damaged objects to quarantine; \
+            "a write through a link changed the cache's copy: `trove verify` moves the damaged objects to quarantine; \
              then `trove add PATH` keeps the new content, or `trove pull` and `trove checkout --force PATH` restore the saved one",
         );
     }

@@ -261,6 +261,11 @@ fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
         blake3_hex(b"original\nappended\n"),
         "the link wrote the cache"
     );
+    // A changed mode alone leaves the object's bytes as they were: modified, not damaged.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(env.path("data/sub/b.txt"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
 
     let v = env.json(&["status"]);
     let f = state_of(&v, "f.txt");
@@ -269,13 +274,13 @@ fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
     let d = state_of(&v, "data");
     assert_eq!(d["state"], "damaged", "{d}");
     assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
-    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt"], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt", "sub/b.txt"], "{d}");
 
     let out = env.ok(&["status"]);
-    assert!(out.stdout.contains("f.txt: damaged: written through a hard link"), "{out}");
+    assert!(out.stdout.contains("f.txt: damaged: written through a link"), "{out}");
     assert!(out.stdout.contains(&format!("damaged: {a_id}")), "{out}");
     assert!(
-        out.stderr.contains("hint: a write through a hard link") && out.stderr.contains("trove verify"),
+        out.stderr.contains("hint: a write through a link") && out.stderr.contains("trove verify"),
         "{out}"
     );
     assert!(
@@ -368,4 +373,39 @@ fn status_reports_a_bad_pointer_as_one_error_and_the_rest_as_usual() {
 
     // Naming a good path reports it alone, and succeeds.
     assert_eq!(state_of(&env.json(&["status", "data"]), "data")["state"], "unchanged");
+}
+
+#[test]
+fn status_says_a_cache_object_written_through_a_symbolic_link_is_damaged() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.ok(&["config", "cache.link", "[symlink]"]);
+    env.write("data/a.txt", "alpha\n");
+    env.write("data/b.txt", "bravo\n");
+    env.write("f.txt", "original\n");
+    env.ok(&["add", "data", "f.txt"]);
+    assert!(lmeta(&env.path("f.txt")).file_type().is_symlink());
+    for t in env.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+    let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
+    // A write through the link lands in the object.
+    for rel in ["f.txt", "data/a.txt"] {
+        let p = env.path(rel);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
+    }
+    let v = env.json(&["status"]);
+    let f = state_of(&v, "f.txt");
+    assert_eq!(f["state"], "damaged", "{f}");
+    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "damaged", "{d}");
+    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt"], "{d}");
+    for (args, id) in [(&["checkout", "--force", "f.txt"][..], &f_id), (&["checkout", "data"], &a_id)] {
+        let out = env.fails(1, args);
+        assert!(out.stderr.contains("damaged") && out.stderr.contains(id.as_str()), "{args:?}: {out}");
+    }
 }
