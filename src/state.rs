@@ -189,6 +189,30 @@ impl StateDb {
         let _ = write();
     }
 
+    /// Forget every file remembered under one of `ids`, and that those objects were sound:
+    /// their bytes were found damaged, so what was copied from them may be too.
+    pub fn forget(&self, ids: &std::collections::HashSet<ObjectId>) {
+        let Some(db) = &self.db else { return };
+        if ids.is_empty() {
+            return;
+        }
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(TABLE)?
+                .retain(|_, value| Stamp::decode(value).is_none_or(|(_, id)| !ids.contains(&id)))?;
+            {
+                let mut sound = txn.open_table(SOUND)?;
+                for id in ids {
+                    sound.remove(id.as_bytes())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        // A failed write leaves them (deleting `.trove/state/` forgets them too).
+        let _ = write();
+    }
+
     /// Whether a time stamp is recent enough that a change in the same clock tick could
     /// follow unseen.
     pub fn is_racy(&self, mtime_ns: i128) -> bool {

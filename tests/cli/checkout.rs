@@ -426,3 +426,44 @@ fn full_workspace_disk_fails_checkout_with_a_hint_and_the_rerun_works() {
     assert!(env.read("disk/data/big.bin") == big);
     assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
 }
+
+#[test]
+fn verify_makes_the_hash_cache_forget_files_remembered_under_a_damaged_object() {
+    use std::io::Write;
+    let env = Env::new();
+    let model = noise(200_000, 12);
+    env.write("model.bin", &model);
+    env.ok(&["add", "model.bin"]);
+    env.ok(&["commit", "-m", "model"]);
+    let remote = env.outside().join("remote");
+    env.ok(&["remote", "add", "store", remote.to_str().unwrap(), "--default"]);
+    env.ok(&["push"]);
+    fs::remove_file(env.path("model.bin")).unwrap();
+    env.ok(&["checkout"]);
+    // What a checkout from a damaged object left before objects were checked: the bad
+    // bytes in the workspace, remembered in the hash cache under the good id (same inode,
+    // size and mtime as the entry).
+    let id = blake3_hex(&model);
+    damage_in_place(&env.object_path(&id));
+    let bad = fs::read(env.object_path(&id)).unwrap();
+    let path = env.path("model.bin");
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(&bad).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+
+    env.fails(1, &["verify"]);
+    // The workspace is not taken for the good data any more.
+    let t = env.json(&["status"])["tracked"][0].clone();
+    assert_eq!(t["other_data"], true, "{t}");
+    assert_ne!(t["state"], "unchanged", "{t}");
+    // pull fetches a sound copy, and will not overwrite bytes saved nowhere unless forced.
+    let out = env.fails(1, &["pull"]);
+    assert!(out.stderr.contains("model.bin"), "{out}");
+    assert_eq!(blake3_file(&env.object_path(&id)), id, "the sound copy is in the cache");
+    env.ok(&["checkout", "--force"]);
+    assert!(env.read("model.bin") == model);
+    assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
+    assert!(env.json(&["diff"])["modified"].as_array().unwrap().is_empty());
+}
