@@ -9,6 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -16,7 +17,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
 use crate::link;
 use crate::manifest::Manifest;
-use crate::state::StateDb;
+use crate::progress::Reporter;
+use crate::state::{Stamp, StateDb};
 
 /// Names temp files uniquely within this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -24,6 +26,8 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// Objects this process put in place: their bytes were hashed on the way in.
+    committed: Arc<Mutex<Vec<ObjectId>>>,
 }
 
 /// An object found in the cache (see [`Cache::list_objects`]).
@@ -54,7 +58,7 @@ impl Drop for Staged {
 
 impl Cache {
     pub fn new(root: PathBuf) -> Self {
-        Cache { root }
+        Cache { root, committed: Arc::default() }
     }
 
     pub fn root(&self) -> &Path {
@@ -261,11 +265,13 @@ impl Cache {
                     .filter_map(|s| self.object_path(&s.id).parent().map(Path::to_path_buf))
                     .collect()
             });
+        let ids: Vec<ObjectId> = staged.iter().map(|s| s.id).collect();
         staged.into_par_iter().try_for_each(|mut s| {
             self.place(&s.temp, &self.object_path(&s.id))?;
             s.temp = PathBuf::new(); // placed: nothing left to delete
             Ok::<_, Error>(())
         })?;
+        self.committed.lock().expect("not poisoned").extend(ids);
         // make the renames durable too
         if let Some(dirs) = dirs {
             for d in dirs {
@@ -331,6 +337,97 @@ impl Cache {
             return Err(Error::CorruptObject { id: id.to_hex(), actual: actual.to_hex() });
         }
         Ok(())
+    }
+
+    /// Make sure the objects `ids` are in the cache and sound before they are placed in the
+    /// workspace (see [`Cache::find_damaged`]). A damaged object is an error naming it.
+    pub fn check_sound(&self, ids: &[ObjectId], state: &StateDb, reporter: &dyn Reporter) -> Result<()> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let stamps = ids
+            .par_iter()
+            .map(|id| match fs::metadata(self.object_path(id)) {
+                Ok(m) if m.is_file() => Ok((*id, Stamp::of(&m))),
+                Ok(_) => Err(Error::MissingObject { id: id.to_hex() }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(Error::MissingObject { id: id.to_hex() })
+                }
+                Err(e) => Err(Error::io(self.object_path(id), e)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self.find_damaged(&stamps, state, reporter)?.first() {
+            Some((id, actual)) => Err(Error::DamagedObject { id: id.to_hex(), actual: actual.to_hex() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Of these objects (each with its file's stamp, taken just now), those whose bytes do
+    /// not hash to their id, with what they hash to. An object is sound without reading it
+    /// when this process stored it, or when the state database saw its bytes hash to its
+    /// id and its file is unchanged since; the others are hashed, and the sound ones
+    /// remembered for next time.
+    pub fn find_damaged(
+        &self,
+        objects: &[(ObjectId, Stamp)],
+        state: &StateDb,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(ObjectId, ObjectId)>> {
+        let observed = crate::state::now_ns();
+        let committed: std::collections::HashSet<ObjectId> =
+            self.committed.lock().expect("not poisoned").iter().copied().collect();
+        let known = state.sound(objects);
+        let ours: Vec<(ObjectId, Stamp)> = objects
+            .iter()
+            .zip(&known)
+            .filter(|((id, _), k)| !**k && committed.contains(id))
+            .map(|(o, _)| *o)
+            .collect();
+        state.record_sound(&ours, observed);
+        let todo: Vec<(ObjectId, Stamp)> = objects
+            .iter()
+            .zip(&known)
+            .filter(|((id, _), k)| !**k && !committed.contains(id))
+            .map(|(o, _)| *o)
+            .collect();
+        if todo.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes: u64 = todo.iter().map(|(_, s)| s.size).sum();
+        reporter.start("verifying", todo.len() as u64, bytes);
+        let hashed = todo
+            .par_iter()
+            .map(|&(id, stamp)| {
+                let (actual, _) = hash_file(&self.object_path(&id))?;
+                reporter.advance(1, stamp.size);
+                Ok((id, stamp, actual))
+            })
+            .collect::<Result<Vec<_>>>();
+        reporter.finish();
+        let (sound, damaged): (Vec<_>, Vec<_>) =
+            hashed?.into_iter().partition(|(id, _, actual)| id == actual);
+        let sound: Vec<(ObjectId, Stamp)> = sound.into_iter().map(|(id, s, _)| (id, s)).collect();
+        state.record_sound(&sound, observed);
+        Ok(damaged.into_iter().map(|(id, _, actual)| (id, actual)).collect())
+    }
+
+    /// Remember as sound the objects this process stored (their bytes were hashed on the
+    /// way in), so that a later checkout need not read them again.
+    pub fn remember_committed(&self, state: &StateDb) {
+        let ids = std::mem::take(&mut *self.committed.lock().expect("not poisoned"));
+        let observed = crate::state::now_ns();
+        let paths: Vec<PathBuf> = ids.iter().map(|id| self.object_path(id)).collect();
+        let found: Vec<(ObjectId, &Path, Stamp)> = ids
+            .par_iter()
+            .zip(&paths)
+            .filter_map(|(id, p)| Some((*id, p.as_path(), Stamp::of(&fs::metadata(p).ok()?))))
+            .collect();
+        let files: Vec<(&Path, Stamp)> = found.iter().map(|(_, p, s)| (*p, *s)).collect();
+        let (trusted, at) = crate::state::settle(&files, observed);
+        let sound: Vec<(ObjectId, Stamp)> =
+            found.iter().zip(trusted).filter(|(_, t)| *t).map(|((id, _, s), _)| (*id, *s)).collect();
+        state.record_sound(&sound, at);
+        self.committed.lock().expect("not poisoned").extend(ids);
     }
 
     /// Where `trove verify` moves corrupt objects: `quarantine/` beside `objects/`.

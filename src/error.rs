@@ -30,6 +30,8 @@ pub enum Error {
     MissingObject { id: String },
     #[error("object {id} is corrupt: its content hashes to {actual}")]
     CorruptObject { id: String, actual: String },
+    #[error("object {id} in the cache is damaged: its content hashes to {actual}")]
+    DamagedObject { id: String, actual: String },
     #[error("{path}: would overwrite unsaved changes")]
     Unsaved { path: PathBuf, files: Vec<String> },
     #[error("{path}: {message}")]
@@ -73,6 +75,9 @@ impl Error {
             ),
             Error::Pointer { .. } => Some("fix or restore the pointer file (e.g. `git checkout -- FILE`)".into()),
             Error::MissingObject { .. } => Some("run `trove pull` to fetch it, or `trove add` the data again".into()),
+            Error::DamagedObject { .. } => Some(
+                "run `trove verify` to move it to quarantine, then `trove pull` to fetch a sound copy".into(),
+            ),
             Error::Unsaved { files, .. } => {
                 let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
                 let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };

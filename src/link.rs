@@ -158,6 +158,10 @@ pub fn place(object: &Path, dest: &Path, kinds: &[LinkKind], exec: bool) -> Resu
             }
         }
     }
+    // A full disk is said as such (with its hint), not as a link kind that did not work.
+    if let Some(e) = last_err.take_if(|e| e.kind() == io::ErrorKind::StorageFull) {
+        return Err(Error::io(dest, e));
+    }
     Err(Error::path(
         dest,
         format!(
@@ -242,6 +246,15 @@ pub fn copy_data(from: &fs::File, to: &fs::File) -> io::Result<()> {
                 }
             }
         }
+    }
+}
+
+/// Whether two paths name one file (the same inode on the same device), e.g. a workspace
+/// file hard-linked to its cache object.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

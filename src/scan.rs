@@ -170,36 +170,32 @@ pub fn hash_one(repo: &Repo, state: &StateDb, abs: &Path, reporter: &dyn Reporte
     Ok(hash_all(repo, state, std::slice::from_ref(&f), reporter)?[0])
 }
 
-/// Remember the ids of files just written by checkout.
-///
-/// A file written within the file system's clock tick of now cannot be trusted by its
-/// stamp yet (see [`StateDb::record`]); rather than leave a large file to be hashed again
-/// by the next status, wait out the tick (at most 50 ms) and look again: a file whose
-/// stamp did not change meanwhile is remembered.
+/// Remember the ids of files just written by checkout (see [`crate::state::settle`]:
+/// those written within the clock tick of now are looked at again once it has passed).
 pub fn remember(repo: &Repo, state: &StateDb, placed: &[(PathBuf, ObjectId)]) {
     if !state.is_open() {
         return;
     }
-    let stamp = |abs: &Path| fs::metadata(abs).ok().map(|m| Stamp::of(&m));
     let observed = crate::state::now_ns();
-    let entries: Vec<_> =
-        placed.iter().filter_map(|(abs, id)| Some((state_key(repo, abs), stamp(abs)?, *id, abs))).collect();
-    let (racy, trusted): (Vec<_>, Vec<_>) =
-        entries.into_iter().partition(|(_, s, _, _)| state.is_racy_at(s.mtime_ns, observed));
-    let mut record: Vec<_> = trusted.into_iter().map(|(k, s, id, _)| (k, s, id)).collect();
-    if let Some(newest) = racy.iter().map(|(_, s, _, _)| s.mtime_ns).max() {
-        // The margin and a millisecond more, counted from the newest file's time.
-        let tick = crate::state::RACY_MARGIN_NS + 1_000_000;
-        let wait = (newest + tick - observed).clamp(0, tick);
-        std::thread::sleep(std::time::Duration::from_nanos(wait as u64));
-        let again = crate::state::now_ns();
-        record.extend(
-            racy.into_iter().filter(|(_, s, _, abs)| stamp(abs) == Some(*s)).map(|(k, s, id, _)| (k, s, id)),
-        );
-        state.record(&record, again);
-    } else {
-        state.record(&record, observed);
-    }
+    let entries: Vec<_> = placed
+        .iter()
+        .filter_map(|(abs, id)| Some((abs.as_path(), Stamp::of(&fs::metadata(abs).ok()?), *id)))
+        .collect();
+    record_settled(repo, state, &entries, observed);
+}
+
+/// Remember ids of files whose content was seen with these stamps at or after
+/// `observed_ns`, waiting out the clock tick for recent ones (see [`crate::state::settle`]).
+pub fn record_settled(repo: &Repo, state: &StateDb, entries: &[(&Path, Stamp, ObjectId)], observed_ns: i128) {
+    let files: Vec<(&Path, Stamp)> = entries.iter().map(|(p, s, _)| (*p, *s)).collect();
+    let (trusted, at) = crate::state::settle(&files, observed_ns);
+    let record: Vec<_> = entries
+        .iter()
+        .zip(trusted)
+        .filter(|(_, t)| *t)
+        .map(|((p, s, id), _)| (state_key(repo, p), *s, *id))
+        .collect();
+    state.record(&record, at);
 }
 
 /// Build a manifest of a directory's current content.

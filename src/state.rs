@@ -4,6 +4,10 @@
 //! A second table remembers which folder manifests had every object in the cache, and
 //! what the cache's fan-out folders looked like then (see `Cache::has_all`).
 //!
+//! A third remembers cache objects whose bytes were seen to hash to their id, and the
+//! object file's stamp then: checkout places an object only once it is known sound, and
+//! re-hashes one whose file changed since (see `workspace::checkout`).
+//!
 //! It is only a cache: if the database is busy (another trove process has it open) or
 //! unreadable, commands go on without it and hash what they need.
 
@@ -18,6 +22,7 @@ use crate::hash::ObjectId;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hashes");
 const COMPLETE: TableDefinition<&[u8; 32], &[u8; 32]> = TableDefinition::new("complete");
+const SOUND: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("sound");
 
 /// What identifies one version of a file without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,70 @@ impl StateDb {
         let _ = write();
     }
 
+    /// Which of the objects (id, stamp of its file now) were seen sound with that stamp.
+    pub fn sound(&self, objects: &[(ObjectId, Stamp)]) -> Vec<bool> {
+        let table = self.db.as_ref().and_then(|db| db.begin_read().ok()?.open_table(SOUND).ok());
+        let Some(table) = table else {
+            return vec![false; objects.len()];
+        };
+        objects
+            .iter()
+            .map(|(id, stamp)| {
+                let Ok(Some(value)) = table.get(id.as_bytes()) else { return false };
+                Stamp::decode(value.value()) == Some((*stamp, *id))
+            })
+            .collect()
+    }
+
+    /// Remember objects whose bytes were seen to hash to their id, with the stamps their
+    /// files had then (at or after `observed_ns`). Racy stamps are skipped, as in
+    /// [`StateDb::record`].
+    pub fn record_sound(&self, objects: &[(ObjectId, Stamp)], observed_ns: i128) {
+        let Some(db) = &self.db else { return };
+        let trusted: Vec<_> =
+            objects.iter().filter(|(_, s)| !self.is_racy_at(s.mtime_ns, observed_ns)).collect();
+        if trusted.is_empty() {
+            return;
+        }
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(SOUND)?;
+                for (id, stamp) in trusted {
+                    table.insert(id.as_bytes(), stamp.encode(id).as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        // A failed write only costs hashing the objects again.
+        let _ = write();
+    }
+
+    /// Forget every file remembered under one of `ids`, and that those objects were sound:
+    /// their bytes were found damaged, so what was copied from them may be too.
+    pub fn forget(&self, ids: &std::collections::HashSet<ObjectId>) {
+        let Some(db) = &self.db else { return };
+        if ids.is_empty() {
+            return;
+        }
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(TABLE)?
+                .retain(|_, value| Stamp::decode(value).is_none_or(|(_, id)| !ids.contains(&id)))?;
+            {
+                let mut sound = txn.open_table(SOUND)?;
+                for id in ids {
+                    sound.remove(id.as_bytes())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        // A failed write leaves them (deleting `.trove/state/` forgets them too).
+        let _ = write();
+    }
+
     /// Whether a time stamp is recent enough that a change in the same clock tick could
     /// follow unseen.
     pub fn is_racy(&self, mtime_ns: i128) -> bool {
@@ -159,6 +228,28 @@ impl StateDb {
     pub fn is_racy_at(&self, mtime_ns: i128, observed_ns: i128) -> bool {
         mtime_ns >= observed_ns - RACY_MARGIN_NS
     }
+}
+
+/// Which of the files (each with the stamp it had when its content was seen, at or after
+/// `observed_ns`) can be remembered by that stamp, and the time to record them at.
+///
+/// A stamp within the file system's clock tick of `observed_ns` cannot be trusted yet (see
+/// [`StateDb::record`]); rather than leave a large file to be read again by the next
+/// command, the tick is waited out (at most 51 ms, counted from the newest such stamp) and
+/// the file looked at again: one whose stamp did not change meanwhile is trusted.
+pub fn settle(files: &[(&Path, Stamp)], observed_ns: i128) -> (Vec<bool>, i128) {
+    let stamp = |p: &Path| fs::metadata(p).ok().map(|m| Stamp::of(&m));
+    let racy = |s: &Stamp| s.mtime_ns >= observed_ns - RACY_MARGIN_NS;
+    let Some(newest) = files.iter().filter(|(_, s)| racy(s)).map(|(_, s)| s.mtime_ns).max() else {
+        return (vec![true; files.len()], observed_ns);
+    };
+    // The margin and a millisecond more, counted from the newest file's time.
+    let tick = RACY_MARGIN_NS + 1_000_000;
+    let wait = (newest + tick - now_ns()).clamp(0, tick);
+    std::thread::sleep(std::time::Duration::from_nanos(wait as u64));
+    let again = now_ns();
+    let trusted = files.iter().map(|(p, s)| !racy(s) || stamp(p) == Some(*s)).collect();
+    (trusted, again)
 }
 
 /// A file time (seconds and nanoseconds, as `stat` gives them) in nanoseconds.

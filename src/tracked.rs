@@ -143,20 +143,23 @@ pub fn find_pointers(repo: &Repo, start: Option<&Path>) -> Result<Vec<PathBuf>> 
 /// The tracked items the user named (data paths, pointer paths or folders holding
 /// pointers), or all of them when `paths` is empty.
 pub fn select(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Tracked>> {
+    select_pointers(repo, cwd, paths)?.iter().map(|p| Tracked::load(p)).collect()
+}
+
+/// The pointer files of [`select`], sorted, not yet read.
+pub fn select_pointers(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
-        return find_pointers(repo, None)?.iter().map(|p| Tracked::load(p)).collect();
+        return find_pointers(repo, None);
     }
-    let mut out: Vec<Tracked> = Vec::new();
+    let mut out: Vec<PathBuf> = Vec::new();
     for p in paths {
         let abs = resolve_in_repo(repo, cwd, p)?;
         let is_pointer = abs.extension().is_some_and(|e| e == pointer::EXTENSION) && abs.is_file();
         let pointer = if is_pointer { abs.clone() } else { pointer_path_for(&abs) };
         if pointer.is_file() {
-            out.push(Tracked::load(&pointer)?);
+            out.push(pointer);
         } else if abs.is_dir() {
-            for ptr in find_pointers(repo, Some(&abs))? {
-                out.push(Tracked::load(&ptr)?);
-            }
+            out.extend(find_pointers(repo, Some(&abs))?);
         } else if let Some(owner) = tracked_ancestor(repo, &abs)? {
             return Err(Error::path(
                 p,
@@ -166,8 +169,8 @@ pub fn select(repo: &Repo, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Tracked>
             return Err(Error::path(p, "is not tracked by trove (no pointer file beside it)"));
         }
     }
-    out.sort_by(|a, b| a.pointer_path.cmp(&b.pointer_path));
-    out.dedup_by(|a, b| a.pointer_path == b.pointer_path);
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 

@@ -17,7 +17,7 @@ use crate::pointer::{self, Kind, Pointer};
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::scan::{self, Changes, Found};
-use crate::state::StateDb;
+use crate::state::{Stamp, StateDb};
 use crate::tracked::{self, Tracked, display_rel, pointer_path_for};
 
 #[derive(Debug, Serialize)]
@@ -55,6 +55,7 @@ pub fn add(
         results.push(added);
         to_stage.extend(touched);
     }
+    repo.cache.remember_committed(&state);
     if stage && !to_stage.is_empty() {
         git::stage(&repo.git()?, &repo.root, &to_stage)?;
     }
@@ -257,7 +258,11 @@ fn store(
             keep(i, s);
         }
     }
-    scan::record_hashed(repo, state, files, &fresh);
+    // Recorded as checkout records what it writes, so that the status right after add
+    // does not read the files again.
+    let seen: Vec<_> =
+        fresh.iter().map(|&(i, id)| (files[i].abs.as_path(), Stamp::of(&files[i].meta), id)).collect();
+    scan::record_settled(repo, state, &seen, state.opened_ns());
     let ids: Vec<ObjectId> = ids.into_iter().map(|i| i.expect("every file has an id")).collect();
 
     // What is still missing: large files, and files whose id came from the hash cache.
@@ -308,6 +313,9 @@ pub enum State {
     Modified,
     Missing,
     NotInCache,
+    /// The workspace shares its file with the cache (a hard or symbolic link) and that
+    /// file was written: the cache's object no longer hashes to its id.
+    Damaged,
 }
 
 impl State {
@@ -317,6 +325,7 @@ impl State {
             State::Modified => "modified",
             State::Missing => "missing",
             State::NotInCache => "not in cache",
+            State::Damaged => "damaged",
         }
     }
 }
@@ -329,14 +338,34 @@ pub struct Status {
     pub state: State,
     /// Whether the cache holds everything the pointer names.
     pub in_cache: bool,
+    /// The workspace holds data other than the pointer names (with `not_in_cache`: data
+    /// the pointer does not name, e.g. after a git checkout of older pointers).
+    pub other_data: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
+    /// Objects changed by writes through links in the workspace (state `damaged`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<ObjectId>,
+}
+
+impl Status {
+    /// Whether the workspace data differs from what the pointer names.
+    pub fn differs(&self) -> bool {
+        self.other_data
+    }
 }
 
 /// Compare each tracked item's workspace data with its pointer.
 pub fn status(repo: &Repo, targets: &[Tracked], reporter: &dyn Reporter) -> Result<Vec<Status>> {
     let state = repo.state();
     targets.iter().map(|t| status_one(repo, t, &state, reporter)).collect()
+}
+
+/// [`status`] of each pointer file, one result each: a pointer that cannot be read, or
+/// data that cannot be looked at, fails its own entry only.
+pub fn status_each(repo: &Repo, pointers: &[PathBuf], reporter: &dyn Reporter) -> Vec<Result<Status>> {
+    let state = repo.state();
+    pointers.iter().map(|p| Tracked::load(p).and_then(|t| status_one(repo, &t, &state, reporter))).collect()
 }
 
 fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter) -> Result<Status> {
@@ -360,35 +389,91 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
         kind: p.kind,
         state: State::Unchanged,
         in_cache,
+        other_data: false,
         changes: None,
+        damaged: Vec::new(),
     };
     let exists = fs::symlink_metadata(&t.data_path).is_ok();
     if !exists {
         out.state = if in_cache { State::Missing } else { State::NotInCache };
         return Ok(out);
     }
+    let cache = &repo.cache;
     match p.kind {
         Kind::File => {
             let kind_ok = fs::metadata(&t.data_path).is_ok_and(|m| m.is_file());
-            let same = kind_ok && scan::hash_one(repo, state, &t.data_path, reporter)? == p.hash;
-            if !same {
-                out.state = State::Modified;
+            let found = if kind_ok { Some(scan::examine(repo, &t.data_path, String::new())?) } else { None };
+            let id = match &found {
+                Some(f) => Some(scan::hash_all(repo, state, std::slice::from_ref(f), reporter)?[0]),
+                None => None,
+            };
+            if id != Some(p.hash) {
+                out.other_data = true;
+                if kind_ok && link::same_file(&t.data_path, &cache.object_path(&p.hash)) {
+                    out.damaged.push(p.hash);
+                }
+            } else if let Some(f) = found.filter(|f| f.known.is_some()) {
+                // A symbolic link into the cache names its object; a write through it
+                // changes the object.
+                if !cache.find_damaged(&[(p.hash, Stamp::of(&f.meta))], state, reporter)?.is_empty() {
+                    out.other_data = true;
+                    out.damaged.push(p.hash);
+                }
             }
         }
         Kind::Dir => {
-            if !t.data_path.is_dir() {
-                out.state = State::Modified;
-                return Ok(out);
-            }
-            let files = scan::list_dir(repo, &t.data_path)?;
-            let ids = scan::hash_all(repo, state, &files, reporter)?;
-            let current = scan::manifest_of(&files, &ids);
-            if current.id() != p.hash {
-                out.state = State::Modified;
-                out.changes = manifest.as_ref().map(|m| scan::compare(m, &current));
+            if t.data_path.is_dir() {
+                let files = scan::list_dir(repo, &t.data_path)?;
+                let ids = scan::hash_all(repo, state, &files, reporter)?;
+                let current = scan::manifest_of(&files, &ids);
+                let linked: Vec<(ObjectId, Stamp)> =
+                    files.iter().filter_map(|f| Some((f.known?, Stamp::of(&f.meta)))).collect();
+                let through_links: HashSet<ObjectId> =
+                    cache.find_damaged(&linked, state, reporter)?.into_iter().map(|(id, _)| id).collect();
+                if current.id() != p.hash || !through_links.is_empty() {
+                    out.other_data = true;
+                    out.damaged.extend(&through_links);
+                    if let Some(m) = &manifest {
+                        let was: HashMap<&str, ObjectId> =
+                            m.entries.iter().map(|e| (e.path.as_str(), e.hash)).collect();
+                        // A file whose bytes changed while it shares its inode with the
+                        // object it was: the object changed with it.
+                        out.damaged.extend(
+                            current
+                                .entries
+                                .iter()
+                                .filter_map(|e| {
+                                    was.get(e.path.as_str()).filter(|id| **id != e.hash).map(|id| (e, *id))
+                                })
+                                .filter(|(e, id)| {
+                                    link::same_file(&t.data_path.join(&e.path), &cache.object_path(id))
+                                })
+                                .map(|(_, id)| id),
+                        );
+                        let mut changes = scan::compare(m, &current);
+                        let via_links =
+                            files.iter().filter(|f| f.known.is_some_and(|id| through_links.contains(&id)));
+                        changes.modified.extend(via_links.map(|f| f.rel.clone()));
+                        changes.modified.sort();
+                        changes.modified.dedup();
+                        out.changes = Some(changes);
+                    }
+                    out.damaged.sort_unstable();
+                    out.damaged.dedup();
+                }
+            } else {
+                out.other_data = true;
             }
         }
     }
+    // Data the cache lacks is fetched, not re-added: the workspace holding other data
+    // (after a git checkout or pull brought new pointers) is not an edit to save.
+    out.state = match (out.other_data, in_cache) {
+        (false, _) => State::Unchanged,
+        (true, false) => State::NotInCache,
+        (true, true) if !out.damaged.is_empty() => State::Damaged,
+        (true, true) => State::Modified,
+    };
     Ok(out)
 }
 
@@ -471,16 +556,19 @@ impl Checkout<'_> {
             } else {
                 let id = scan::hash_one(repo, state, &t.data_path, reporter)?;
                 if id == t.pointer.hash {
+                    // A symbolic link into the cache is only as good as its object.
+                    if meta.file_type().is_symlink() {
+                        repo.cache.check_sound(&[id], state, reporter)?;
+                    }
                     return Ok(out);
                 }
+                damaged_link(repo, &t.data_path, &t.pointer.hash, &id)?;
                 if !force && !repo.cache.has_object(&id) {
                     return Err(unsaved(&t.data_path, vec![out.path]));
                 }
             }
         }
-        if !repo.cache.has_object(&t.pointer.hash) {
-            return Err(Error::MissingObject { id: t.pointer.hash.to_hex() });
-        }
+        repo.cache.check_sound(&[t.pointer.hash], state, reporter)?;
         link::place(&repo.cache.object_path(&t.pointer.hash), &t.data_path, kinds, false)?;
         scan::remember(repo, state, &[(t.data_path.clone(), t.pointer.hash)]);
         out.placed = 1;
@@ -519,10 +607,11 @@ impl Checkout<'_> {
 
         let mut at_risk: Vec<String> = Vec::new();
         for e in &to_place {
-            if let Some((id, _)) = now.get(e.path.as_str())
-                && !repo.cache.has_object(id)
-            {
-                at_risk.push(format!("{}/{}", out.path, e.path));
+            if let Some((id, f)) = now.get(e.path.as_str()) {
+                damaged_link(repo, &f.abs, &e.hash, id)?;
+                if !repo.cache.has_object(id) {
+                    at_risk.push(format!("{}/{}", out.path, e.path));
+                }
             }
         }
         for f in &extras {
@@ -534,9 +623,10 @@ impl Checkout<'_> {
         if !force && !at_risk.is_empty() {
             return Err(unsaved(dir, at_risk));
         }
-        if let Some(e) = to_place.iter().find(|e| !repo.cache.has_object(&e.hash)) {
-            return Err(Error::MissingObject { id: e.hash.to_hex() });
-        }
+        // What is placed, and what symbolic links into the cache already show.
+        let linked = current.iter().zip(&ids).filter(|(f, _)| f.known.is_some()).map(|(_, id)| *id);
+        let needed: Vec<ObjectId> = to_place.iter().map(|e| e.hash).chain(linked).collect();
+        repo.cache.check_sound(&needed, state, reporter)?;
 
         for f in &extras {
             fs::remove_file(&f.abs).at(&f.abs)?;
@@ -583,6 +673,15 @@ impl Checkout<'_> {
         out.placed = placed.len() as u64;
         Ok(out)
     }
+}
+
+/// A workspace file hard-linked to the object `want` that now hashes to `got` was written
+/// through the link: the object is damaged, and nothing can be restored from it.
+fn damaged_link(repo: &Repo, path: &Path, want: &ObjectId, got: &ObjectId) -> Result<()> {
+    if got != want && link::same_file(path, &repo.cache.object_path(want)) {
+        return Err(Error::DamagedObject { id: want.to_hex(), actual: got.to_hex() });
+    }
+    Ok(())
 }
 
 fn unsaved(path: &Path, files: Vec<String>) -> Error {

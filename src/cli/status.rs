@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
+use super::output::plural;
+use crate::error::Error;
 use crate::tracked;
 use crate::workspace::{self, State};
 
@@ -75,15 +77,45 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .into());
     }
     let repo = ctx.open()?;
-    let targets = tracked::select(&repo, &ctx.cwd, &args.paths)?;
+    let pointers = tracked::select_pointers(&repo, &ctx.cwd, &args.paths)?;
     let progress = ctx.out.reporter();
-    let statuses = workspace::status(&repo, &targets, &progress)?;
+    let results = workspace::status_each(&repo, &pointers, &progress);
     let out = &ctx.out;
-    if statuses.is_empty() {
+    if results.is_empty() {
         out.say("no tracked data");
     }
-    for s in &statuses {
+    let mut statuses = Vec::new();
+    let mut errors = Vec::new();
+    let (mut all_pointers, mut hint) = (true, None);
+    for (pointer, result) in pointers.iter().zip(results) {
+        let s = match result {
+            Ok(s) => s,
+            Err(e) => {
+                let name = tracked::display_rel(&repo.root, pointer);
+                // The listing names the pointer already; a pointer error's own path is not repeated.
+                let detail = match &e {
+                    Error::Pointer { line, message, .. } => format!("line {line}: {message}"),
+                    other => other.to_string(),
+                };
+                out.say(format!("{name}: error: {detail}"));
+                all_pointers &= matches!(e, Error::Pointer { .. });
+                hint = hint.or_else(|| e.hint());
+                errors.push(serde_json::json!({ "pointer": name, "error": e.to_string(), "hint": e.hint() }));
+                continue;
+            }
+        };
         let mut line = format!("{}: {}", s.path, s.state.as_str());
+        if s.state == State::NotInCache && s.other_data {
+            line.push_str("; the workspace holds other data");
+        }
+        if s.state == State::Damaged {
+            line.push_str(&format!(
+                ": written through a link, {} in the cache no longer {} {} id",
+                plural(s.damaged.len() as u64, "object"),
+                if s.damaged.len() == 1 { "matches" } else { "match" },
+                if s.damaged.len() == 1 { "its" } else { "their" },
+            ));
+        }
         if let Some(c) = &s.changes {
             line.push_str(&format!(
                 " ({} added, {} removed, {} changed)",
@@ -96,6 +128,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             line.push_str(", not in cache");
         }
         out.say(line);
+        for id in &s.damaged {
+            out.say(format!("    damaged: {id}"));
+        }
         if let Some(c) = &s.changes {
             let limit = if out.verbose > 0 { usize::MAX } else { 10 };
             let mut shown = 0;
@@ -111,15 +146,46 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 out.say(format!("    … and {} more (-v shows all)", shown - limit));
             }
         }
+        statuses.push(s);
     }
-    if statuses.iter().any(|s| s.state == State::Modified) {
+    let any = |state: State| statuses.iter().any(|s| s.state == state);
+    if any(State::Damaged) {
+        out.hint(
+            "a write through a link changed the cache's copy: `trove verify` moves the damaged objects to quarantine; \
+             then `trove add PATH` keeps the new content, or `trove pull` and `trove checkout --force PATH` restore the saved one",
+        );
+    }
+    if any(State::Modified) {
         out.hint(
             "`trove add PATH` (or `trove commit`) saves changes; `trove checkout --force PATH` discards them",
         );
-    } else if statuses.iter().any(|s| s.state == State::Missing) {
+    }
+    if any(State::Missing) {
         out.hint("`trove checkout` restores missing data from the cache");
-    } else if statuses.iter().any(|s| s.state == State::NotInCache) {
+    }
+    if any(State::NotInCache) {
         out.hint("`trove pull` fetches data that is not in the cache");
+    }
+    if !errors.is_empty() {
+        let each: Vec<&str> = errors.iter().filter_map(|e| e["error"].as_str()).collect();
+        let message = match &each[..] {
+            [one] => one.to_string(),
+            many => format!("{} tracked paths could not be checked:\n  {}", many.len(), many.join("\n  ")),
+        };
+        return Err(super::WithReport {
+            message,
+            hint: if all_pointers {
+                Some(
+                    "fix or restore the pointer file (e.g. `git checkout -- FILE`); a file named *.trove that is \
+                     not a pointer can be renamed or listed in .gitignore"
+                        .into(),
+                )
+            } else {
+                hint
+            },
+            report: serde_json::json!({ "tracked": statuses, "errors": errors }),
+        }
+        .into());
     }
     out.emit(&serde_json::json!({ "tracked": statuses }));
     Ok(())

@@ -28,7 +28,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         None => {
             // Moving corrupt objects out of the cache writes it.
             let _lock = repo.lock(&progress)?;
-            verify::verify_cache(&repo.cache, &progress)?
+            let report = verify::verify_cache(&repo.cache, &progress)?;
+            // Files the hash cache remembers under a damaged object's id may have been
+            // copied from its bad bytes: they are hashed again next time.
+            let damaged = report.corrupt.iter().filter_map(|c| c.id.parse().ok()).collect();
+            repo.state().forget(&damaged);
+            report
         }
         Some(name) => {
             let remote = crate::remote::open(&repo, (!name.is_empty()).then_some(name.as_str()))?;

@@ -18,7 +18,7 @@ use crate::progress::Reporter;
 use crate::repo::{Repo, RepoLock};
 use crate::scan;
 use crate::tracked::{self, display_rel};
-use crate::workspace::{self, State};
+use crate::workspace;
 
 /// Environment files read from the top of the repository (setting `exp.env_files`).
 pub const DEFAULT_ENV_FILES: [&str; 6] =
@@ -128,7 +128,7 @@ pub fn code_state(
     let statuses = workspace::status(repo, &targets, reporter)?;
     let state = repo.state();
     for (t, s) in targets.iter().zip(&statuses) {
-        if s.state != State::Modified {
+        if !s.differs() {
             continue;
         }
         let current = current_id(repo, &state, &t.data_path, t.pointer.kind, reporter)

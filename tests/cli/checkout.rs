@@ -311,3 +311,159 @@ fn checkout_remembers_the_files_it_wrote() {
     let v = env.json(&["status"]);
     assert_eq!(v["tracked"][0]["state"], "unchanged", "{v}");
 }
+
+/// Overwrite a read-only cache object in place with other bytes of the same size.
+fn damage_in_place(path: &std::path::Path) {
+    use std::io::{Seek, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let ino = lmeta(path).ino();
+    let mut bytes = fs::read(path).unwrap();
+    for b in bytes.iter_mut() {
+        *b ^= 0x20;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(&bytes).unwrap();
+    drop(f);
+    fs::set_permissions(path, fs::Permissions::from_mode(0o444)).unwrap();
+    assert_eq!(lmeta(path).ino(), ino, "damaged in place");
+}
+
+#[test]
+fn checkout_from_a_damaged_object_fails_naming_it_and_pull_repairs_it() {
+    let env = Env::new();
+    let entries = sample_dir(&env);
+    let model = noise(300_000, 8);
+    env.write("model.bin", &model);
+    env.ok(&["add", "data", "model.bin"]);
+    env.ok(&["commit", "-m", "data"]);
+    let remote = env.outside().join("remote");
+    env.ok(&["remote", "add", "store", remote.to_str().unwrap(), "--default"]);
+    env.ok(&["push"]);
+    // One checkout from the sound objects first: the cache then knows them as sound.
+    fs::remove_file(env.path("model.bin")).unwrap();
+    env.ok(&["checkout"]);
+
+    let model_id = blake3_hex(&model);
+    let a_id = blake3_hex(b"alpha\n");
+    for (rel, id, tracked) in [("model.bin", &model_id, "model.bin"), ("data/a.txt", &a_id, "data")] {
+        damage_in_place(&env.object_path(id));
+        fs::remove_file(env.path(rel)).unwrap();
+        let out = env.fails(1, &["checkout"]);
+        assert!(out.stderr.contains(id.as_str()), "the error names the object:\n{out}");
+        assert!(out.stderr.contains("damaged"), "{out}");
+        assert!(
+            out.stderr.contains("hint: run `trove verify`") && out.stderr.contains("trove pull"),
+            "{out}"
+        );
+        assert!(!env.exists(rel), "nothing is placed from a damaged object ({rel})");
+        let out = env.run(&["--json", "checkout", tracked]);
+        assert_eq!(out.code, 1, "{out}");
+        assert!(out.json()["error"].as_str().unwrap().contains(id.as_str()), "{out}");
+    }
+
+    // verify moves the damaged objects aside, pull fetches sound copies and places them.
+    env.fails(1, &["verify"]);
+    env.ok(&["pull"]);
+    assert_eq!(env.read("model.bin"), model);
+    assert_restored(&env, &entries);
+    // And what status, checkout and diff say is the truth: the workspace holds the data.
+    for t in env.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+    let v = env.json(&["checkout", "--force"]);
+    for c in v["checked_out"].as_array().unwrap() {
+        assert_eq!((c["placed"].as_u64(), c["removed"].as_u64()), (Some(0), Some(0)), "{c}");
+    }
+    let d = env.json(&["diff"]);
+    for k in ["added", "deleted", "modified"] {
+        assert!(d[k].as_array().unwrap().is_empty(), "{d}");
+    }
+    env.write("model.bin", b"edited");
+    env.write("data/a.txt", b"edited");
+    let st = env.json(&["status"]);
+    for t in st["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "modified", "{t}");
+    }
+    let d = env.json(&["diff"]);
+    let mut modified: Vec<String> =
+        d["modified"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap().to_string()).collect();
+    modified.sort();
+    assert_eq!(modified, vec!["data/a.txt", "model.bin"], "{d}");
+    env.ok(&["checkout", "--force"]);
+    assert_eq!(env.read("model.bin"), model);
+    assert_restored(&env, &entries);
+}
+
+#[test]
+fn full_workspace_disk_fails_checkout_with_a_hint_and_the_rerun_works() {
+    let env = Env::new();
+    // The tracked folder lives on a 12 MiB disk of its own; the cache does not.
+    let disk = SmallDisk::mount(&env.path("disk"), "12m");
+    let big = noise(3 << 20, 21);
+    env.write("disk/data/big.bin", &big);
+    env.write("disk/data/small.txt", "small");
+    env.ok(&["add", "disk/data"]);
+    fs::remove_file(env.path("disk/data/big.bin")).unwrap();
+    // 2 MiB free: too little for big.bin.
+    let filler = disk.path().join("filler");
+    fs::write(&filler, noise(10 << 20, 1)).unwrap();
+
+    let out = env.fails(1, &["checkout"]);
+    assert!(out.stderr.to_lowercase().contains("no space"), "the error says the disk is full:\n{out}");
+    assert!(out.stderr.contains("disk/data/big.bin"), "the error names the file:\n{out}");
+    assert!(
+        out.stderr.contains("hint: the disk is full: free space on it, then run the command again"),
+        "{out}"
+    );
+    let mut left = Vec::new();
+    walk(&env.path("disk/data"), &mut left);
+    assert_eq!(left, vec![env.path("disk/data/small.txt")], "no temp file is left behind");
+
+    fs::remove_file(&filler).unwrap();
+    env.ok(&["checkout"]);
+    assert!(env.read("disk/data/big.bin") == big);
+    assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
+}
+
+#[test]
+fn verify_makes_the_hash_cache_forget_files_remembered_under_a_damaged_object() {
+    use std::io::Write;
+    let env = Env::new();
+    let model = noise(200_000, 12);
+    env.write("model.bin", &model);
+    env.ok(&["add", "model.bin"]);
+    env.ok(&["commit", "-m", "model"]);
+    let remote = env.outside().join("remote");
+    env.ok(&["remote", "add", "store", remote.to_str().unwrap(), "--default"]);
+    env.ok(&["push"]);
+    fs::remove_file(env.path("model.bin")).unwrap();
+    env.ok(&["checkout"]);
+    // What a checkout from a damaged object left before objects were checked: the bad
+    // bytes in the workspace, remembered in the hash cache under the good id (same inode,
+    // size and mtime as the entry).
+    let id = blake3_hex(&model);
+    damage_in_place(&env.object_path(&id));
+    let bad = fs::read(env.object_path(&id)).unwrap();
+    let path = env.path("model.bin");
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(&bad).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+
+    env.fails(1, &["verify"]);
+    // The workspace is not taken for the good data any more.
+    let t = env.json(&["status"])["tracked"][0].clone();
+    assert_eq!(t["other_data"], true, "{t}");
+    assert_ne!(t["state"], "unchanged", "{t}");
+    // pull fetches a sound copy, and will not overwrite bytes saved nowhere unless forced.
+    let out = env.fails(1, &["pull"]);
+    assert!(out.stderr.contains("model.bin"), "{out}");
+    assert_eq!(blake3_file(&env.object_path(&id)), id, "the sound copy is in the cache");
+    env.ok(&["checkout", "--force"]);
+    assert!(env.read("model.bin") == model);
+    assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
+    assert!(env.json(&["diff"])["modified"].as_array().unwrap().is_empty());
+}

@@ -218,3 +218,194 @@ fn status_lists_ten_changes_unless_verbose() {
     let v = env.json(&["status"]);
     assert_eq!(v["tracked"][0]["changes"]["added"].as_array().unwrap().len(), 15);
 }
+
+#[test]
+fn status_right_after_add_trusts_what_add_hashed() {
+    use std::io::Write;
+    let env = Env::new();
+    // Written just before the add: within the clock tick of it, as after `cp` or `dd`.
+    env.write("model.bin", noise(1 << 20, 6));
+    env.ok(&["add", "model.bin"]);
+    // Other bytes under the same inode, size and mtime: a status that reads the file calls
+    // it modified; one that trusts the hash-cache entry add left calls it unchanged.
+    // (The entry is what spares the first status after add from reading a large file.)
+    let path = env.path("model.bin");
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(b"not the model").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let v = env.json(&["status"]);
+    assert_eq!(state_of(&v, "model.bin")["state"], "unchanged", "{v}");
+}
+
+#[test]
+fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
+    use std::io::Write;
+    let env = Env::new();
+    env.ok(&["config", "cache.link", "[hardlink, copy]"]);
+    sample_dir(&env);
+    env.write("f.txt", "original\n");
+    env.ok(&["add", "data", "f.txt"]);
+    let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
+    // An ordinary append through the read-only link (root may write read-only files; as
+    // anyone else it takes a chmod first, which the shared inode also carries).
+    for rel in ["f.txt", "data/a.txt"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = env.path(rel);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
+    }
+    assert_eq!(
+        blake3_file(&env.object_path(&f_id)),
+        blake3_hex(b"original\nappended\n"),
+        "the link wrote the cache"
+    );
+    // A changed mode alone leaves the object's bytes as they were: modified, not damaged.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(env.path("data/sub/b.txt"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    let v = env.json(&["status"]);
+    let f = state_of(&v, "f.txt");
+    assert_eq!(f["state"], "damaged", "{f}");
+    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "damaged", "{d}");
+    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt", "sub/b.txt"], "{d}");
+
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("f.txt: damaged: written through a link"), "{out}");
+    assert!(out.stdout.contains(&format!("damaged: {a_id}")), "{out}");
+    assert!(
+        out.stderr.contains("hint: a write through a link") && out.stderr.contains("trove verify"),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("discards them"),
+        "checkout --force cannot restore from the damaged object:\n{out}"
+    );
+
+    // Checkout, forced or not, names the damaged object rather than restoring from it.
+    for args in
+        [&["checkout", "f.txt"][..], &["checkout", "--force", "f.txt"], &["checkout", "--force", "data"]]
+    {
+        let out = env.fails(1, args);
+        assert!(out.stderr.contains("damaged"), "{args:?}: {out}");
+        assert!(out.stderr.contains(&f_id) || out.stderr.contains(&a_id), "{args:?}: {out}");
+    }
+    assert_eq!(env.read("f.txt"), b"original\nappended\n", "the workspace content is kept");
+
+    // verify moves the damaged objects aside; the new content can then be added.
+    env.fails(1, &["verify"]);
+    env.ok(&["add", "f.txt", "data"]);
+    for t in env.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+}
+
+#[test]
+fn status_of_pointers_naming_data_not_in_the_cache_sends_to_pull() {
+    let env = tracked_env();
+    env.ok(&["commit", "-m", "v1"]);
+    let v1 = (env.read("data.trove"), env.read("model.bin.trove"));
+    // Newer data, then the older pointers back (as `git checkout -b b OLD` does), with the
+    // older data not in this cache (as in a fresh clone that never pulled it).
+    env.write("model.bin", "weights v2");
+    env.write("data/a.txt", "alpha v2\n");
+    env.ok(&["add", "data", "model.bin"]);
+    env.write("data.trove", &v1.0);
+    env.write("model.bin.trove", &v1.1);
+    fs::remove_file(env.object_path(&blake3_hex(b"weights"))).unwrap();
+    fs::remove_file(env.object_path(&blake3_hex(b"alpha\n"))).unwrap();
+
+    let v = env.json(&["status"]);
+    for p in ["data", "model.bin"] {
+        let t = state_of(&v, p);
+        assert_eq!(t["state"], "not_in_cache", "{t}");
+        assert_eq!(t["in_cache"], false, "{t}");
+        assert_eq!(t["other_data"], true, "{t}");
+    }
+    let out = env.ok(&["status"]);
+    assert!(out.stdout.contains("model.bin: not in cache; the workspace holds other data"), "{out}");
+    assert!(out.stdout.contains("data: not in cache; the workspace holds other data"), "{out}");
+    assert!(out.stderr.contains("hint: `trove pull`"), "{out}");
+    assert!(!out.stderr.contains("trove add"), "adding would overwrite the older pointer:\n{out}");
+    assert!(!out.stderr.contains("--force"), "{out}");
+}
+
+#[test]
+fn status_reports_a_bad_pointer_as_one_error_and_the_rest_as_usual() {
+    let env = tracked_env();
+    // A data file that happens to end in .trove, and a pointer damaged by hand.
+    env.write("notes.trove", "meeting notes, not a pointer\n");
+    env.write("sub/broken.bin.trove", "version: 1\npath: broken.bin\nkind: file\nhash: nothex\nsize: 1\n");
+    env.write("model.bin", "changed");
+    let out = env.fails(1, &["status"]);
+    assert!(out.stdout.contains("data: unchanged"), "{out}");
+    assert!(out.stdout.contains("model.bin: modified"), "{out}");
+    let errors: Vec<&str> = out.stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "one error line per bad pointer:\n{out}");
+    assert!(errors[0].starts_with("notes.trove: error: line 1"), "{out}");
+    assert!(errors[1].starts_with("sub/broken.bin.trove: error: line 4"), "{out}");
+    assert!(out.stderr.contains("error: 2 tracked paths could not be checked:\n"), "{out}");
+    let (notes, broken) = (env.path("notes.trove:1: "), env.path("sub/broken.bin.trove:4: "));
+    assert!(
+        out.stderr.contains(notes.to_str().unwrap()) && out.stderr.contains(broken.to_str().unwrap()),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: fix or restore the pointer file"), "{out}");
+    assert!(out.stderr.contains("hint: `trove add PATH`"), "the states' hints still come:\n{out}");
+
+    let out = env.run(&["--json", "status"]);
+    assert_eq!(out.code, 1, "{out}");
+    let v = out.json();
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(state_of(&v, "data")["state"], "unchanged", "{v}");
+    assert_eq!(state_of(&v, "model.bin")["state"], "modified", "{v}");
+    let errs = v["errors"].as_array().unwrap();
+    let pointers: Vec<&str> = errs.iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    assert_eq!(pointers, vec!["notes.trove", "sub/broken.bin.trove"], "{v}");
+    assert!(errs[0]["error"].as_str().unwrap().contains("notes.trove:1"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("2 tracked paths"), "{v}");
+
+    // Naming a good path reports it alone, and succeeds.
+    assert_eq!(state_of(&env.json(&["status", "data"]), "data")["state"], "unchanged");
+}
+
+#[test]
+fn status_says_a_cache_object_written_through_a_symbolic_link_is_damaged() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.ok(&["config", "cache.link", "[symlink]"]);
+    env.write("data/a.txt", "alpha\n");
+    env.write("data/b.txt", "bravo\n");
+    env.write("f.txt", "original\n");
+    env.ok(&["add", "data", "f.txt"]);
+    assert!(lmeta(&env.path("f.txt")).file_type().is_symlink());
+    for t in env.json(&["status"])["tracked"].as_array().unwrap() {
+        assert_eq!(t["state"], "unchanged", "{t}");
+    }
+    let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
+    // A write through the link lands in the object.
+    for rel in ["f.txt", "data/a.txt"] {
+        let p = env.path(rel);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
+    }
+    let v = env.json(&["status"]);
+    let f = state_of(&v, "f.txt");
+    assert_eq!(f["state"], "damaged", "{f}");
+    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "damaged", "{d}");
+    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt"], "{d}");
+    for (args, id) in [(&["checkout", "--force", "f.txt"][..], &f_id), (&["checkout", "data"], &a_id)] {
+        let out = env.fails(1, args);
+        assert!(out.stderr.contains("damaged") && out.stderr.contains(id.as_str()), "{args:?}: {out}");
+    }
+}
