@@ -3,7 +3,8 @@
 //! - `post-checkout` runs `trove checkout` after a branch or commit checkout (not a
 //!   checkout of files, and not the steps of a rebase);
 //! - `post-merge` runs `trove checkout` after a merge (e.g. `git pull`);
-//! - `pre-push` runs `trove push` (to the default remote) before git pushes.
+//! - `pre-push` runs `trove push` (to the default remote) before git pushes: the data of
+//!   the work tree and of every commit the push sends ([`pushed_commits`]).
 //!
 //! A hook that was there before is kept as `NAME.pre-trove` and run first by trove's hook
 //! (with the same arguments and stdin). trove's hooks carry [`MARKER`], so uninstalling
@@ -71,14 +72,67 @@ pub fn script(hook: &str) -> String {
              exit \"$status\"\n"
         ),
         "pre-push" => format!(
-            "# Before git pushes, push the data the pointers name to the default trove remote.\n\
-             {chained}if [ -x \"$chained\" ]; then\n    \"$chained\" \"$@\" || exit $?\n\
+            "# Before git pushes, push the data of the commits it sends (and of the work tree)\n\
+             # to the default trove remote. git names what it pushes on stdin, one ref a line.\n\
+             input=\"$(cat)\"\n\
+             refs() {{\n    [ -z \"$input\" ] || printf '%s\\n' \"$input\"\n}}\n\
+             {chained}if [ -x \"$chained\" ]; then\n    refs | \"$chained\" \"$@\" || exit $?\n\
              fi\n\
-             {missing}trove push </dev/null\n"
+             {missing}refs | trove push --git-pre-push \"$1\"\n"
         ),
         other => unreachable!("no trove hook named {other}"),
     };
     format!("#!/bin/sh\n{MARKER}\n{body}")
+}
+
+/// The commits a `git push` sends, from what git writes on the pre-push hook's stdin: one
+/// line `<local ref> <local sha> <remote ref> <remote sha>` per ref. For an update, the
+/// commits of the local sha that the remote's sha lacks; for a new ref (or a remote sha
+/// this repository does not have), those that no remote-tracking branch of `git_remote`
+/// has, so a first push to an empty remote sends the whole history. Deleting a ref sends
+/// nothing.
+pub fn pushed_commits(
+    git: &git2::Repository,
+    root: &Path,
+    git_remote: &str,
+    stdin: &str,
+) -> Result<Vec<git2::Oid>> {
+    let err = |e: git2::Error| Error::git(root, e);
+    let mut walk = git.revwalk().map_err(err)?;
+    let mut any = false;
+    for line in stdin.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let parsed = match fields[..] {
+            [_, local, _, remote] => git2::Oid::from_str(local).ok().zip(git2::Oid::from_str(remote).ok()),
+            _ => None,
+        };
+        let Some((local, remote)) = parsed else {
+            return Err(Error::Usage(format!(
+                "pre-push: `{line}` is not a line git writes for a pre-push hook (<local ref> <local sha> <remote ref> <remote sha>)"
+            )));
+        };
+        if local.is_zero() {
+            continue; // a deletion
+        }
+        // A tag may point at a tree or a blob: no commits, no data.
+        let Ok(commit) = git.find_object(local, None).and_then(|o| o.peel_to_commit()) else {
+            continue;
+        };
+        walk.push(commit.id()).map_err(err)?;
+        any = true;
+        let known =
+            !remote.is_zero() && git.find_object(remote, None).and_then(|o| o.peel_to_commit()).is_ok();
+        if known {
+            walk.hide(remote).map_err(err)?;
+        } else {
+            // A glob that names no ref (git_remote is a URL) hides nothing.
+            let _ = walk.hide_glob(&format!("refs/remotes/{git_remote}/*"));
+        }
+    }
+    if !any {
+        return Ok(Vec::new());
+    }
+    walk.map(|oid| oid.map_err(err)).collect()
 }
 
 fn is_ours(path: &Path) -> bool {

@@ -467,3 +467,39 @@ fn post_checkout_hook_skips_the_checkouts_of_a_rebase() {
     git(&["checkout", "-q", &branch]);
     assert_eq!(fs::read_to_string(&log).unwrap(), "checkout\ncheckout\n");
 }
+
+#[test]
+fn pre_push_hook_pushes_the_data_of_every_commit_git_pushes() {
+    let h = three_commits(DataRemote::Configured);
+    let env = &h.env;
+    env.ok(&["install-hooks"]);
+    let bare = tempfile::Builder::new().prefix("trove-hooks-origin-").tempdir().unwrap();
+    env.git_cmd(&["init", "-q", "--bare", bare.path().to_str().unwrap()]);
+    env.git_cmd(&["remote", "add", "origin", bare.path().to_str().unwrap()]);
+
+    // A new branch: the data of all its commits, not only of the work tree.
+    git_ok(env, &["push", "-q", "origin", &h.branch]);
+    let clone = clone_repo(bare.path());
+    for (commit, contents) in h.commits.iter().zip(&h.contents) {
+        clone.git_cmd(&["checkout", "-q", commit]);
+        clone.ok(&["pull"]);
+        assert_work_tree_is(&clone, contents, &format!("the clone at {commit}"));
+    }
+
+    // Two `trove commit`s, then one push: the older one's data goes too.
+    env.write("data/a.csv", "a,4\n");
+    env.ok(&["commit", "-m", "four"]);
+    let four = head(env);
+    let four_contents = snapshot(env);
+    env.write("data/a.csv", "a,5\n");
+    env.ok(&["commit", "-m", "five"]);
+    git_ok(env, &["push", "-q", "origin", &h.branch]);
+    clone.git_cmd(&["fetch", "-q", "origin"]);
+    clone.git_cmd(&["checkout", "-q", &four]);
+    clone.ok(&["pull"]);
+    assert_work_tree_is(&clone, &four_contents, "the clone at the older of two pushed commits");
+
+    // Deleting a branch pushes no data.
+    git_ok(env, &["push", "-q", "origin", &format!("{}:refs/heads/other", h.branch)]);
+    git_ok(env, &["push", "-q", "origin", "--delete", "other"]);
+}
