@@ -16,6 +16,7 @@ pub mod history;
 pub mod hooks;
 pub mod link;
 pub mod manifest;
+pub mod merge;
 pub mod pointer;
 pub mod progress;
 pub mod remote;

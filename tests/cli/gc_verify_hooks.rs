@@ -503,3 +503,48 @@ fn pre_push_hook_pushes_the_data_of_every_commit_git_pushes() {
     git_ok(env, &["push", "-q", "origin", &format!("{}:refs/heads/other", h.branch)]);
     git_ok(env, &["push", "-q", "origin", "--delete", "other"]);
 }
+
+/// `data/` committed, then changed on a branch `feature` (b.csv) and on the first branch
+/// (a.csv), each with `trove commit`. Returns the first branch's name and the pointer
+/// hashes of both sides; the work tree is on the first branch.
+fn diverged(env: &Env) -> (String, String, String) {
+    env.write("data/a.csv", "a,1\n");
+    env.write("data/b.csv", "b,1\n");
+    env.ok(&["add", "data"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "base"]);
+    let main = env.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]).trim().to_string();
+    env.git_cmd(&["checkout", "-q", "-b", "feature"]);
+    env.write("data/b.csv", "b,2 feature\n");
+    env.ok(&["commit", "-m", "feature"]);
+    let theirs = env.pointer("data.trove").hash;
+    env.git_cmd(&["checkout", "-q", &main]);
+    env.ok(&["checkout"]);
+    env.write("data/a.csv", "a,2 main\n");
+    env.ok(&["commit", "-m", "main"]);
+    let ours = env.pointer("data.trove").hash;
+    (main, ours, theirs)
+}
+
+#[test]
+fn a_merge_conflict_in_a_pointer_names_both_sides_and_how_to_pick_one() {
+    let env = Env::new();
+    let (_, ours, theirs) = diverged(&env);
+    let merge = git_with_trove(&env, &["merge", "-q", "feature"], None);
+    assert!(!merge.status.success(), "the pointers conflict");
+
+    let out = env.fails(1, &["status"]);
+    assert!(out.stderr.contains("data.trove:5: unresolved merge conflict"), "{out}");
+    assert!(!out.stderr.contains("YAML"), "{out}");
+    assert!(out.stderr.contains(&format!("ours (HEAD) has hash {ours}")), "{out}");
+    assert!(out.stderr.contains(&format!("theirs (feature) has hash {theirs}")), "{out}");
+    assert!(out.stderr.contains("hint: keep one side: `git checkout --ours "), "{out}");
+    assert!(out.stderr.contains("&& trove checkout "), "{out}");
+
+    // Doing as the hint says: their side, data and all.
+    env.git_cmd(&["checkout", "--theirs", "data.trove"]);
+    env.ok(&["checkout", "data.trove"]);
+    assert_eq!(env.read_string("data/b.csv"), "b,2 feature\n");
+    assert_eq!(env.read_string("data/a.csv"), "a,1\n");
+    env.ok(&["status"]);
+}
