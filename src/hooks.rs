@@ -6,6 +6,9 @@
 //! - `pre-push` runs `trove push` (to the default remote) before git pushes: the data of
 //!   the work tree and of every commit the push sends ([`pushed_commits`]).
 //!
+//! It also registers trove's merge driver for pointer files: `merge.trove.driver` in the
+//! repository's git config, and `*.trove merge=trove` in the top `.gitattributes`.
+//!
 //! A hook that was there before is kept as `NAME.pre-trove` and run first by trove's hook
 //! (with the same arguments and stdin). trove's hooks carry [`MARKER`], so uninstalling
 //! removes only them and puts the kept hooks back.
@@ -25,6 +28,10 @@ pub const MARKER: &str =
 pub const HOOKS: [&str; 3] = ["post-checkout", "post-merge", "pre-push"];
 /// Appended to the name of a hook that was there before trove's.
 pub const CHAINED_SUFFIX: &str = ".pre-trove";
+/// The `.gitattributes` line that has git merge pointer files with trove's merge driver.
+pub const MERGE_ATTRIBUTE: &str = "*.trove merge=trove";
+/// The merge driver git runs (`merge.trove.driver`): base, ours, theirs, the path.
+pub const MERGE_DRIVER: &str = "trove merge-driver %O %A %B %P";
 
 /// The hooks folder git uses: `core.hooksPath` (relative to the work tree's top), else
 /// `hooks/` in the git folder (the common one, for linked work trees).
@@ -152,6 +159,10 @@ pub struct Installed {
     pub unchanged: Vec<String>,
     /// Hooks that were there before, now kept as `NAME.pre-trove` and run first.
     pub chained: Vec<String>,
+    /// Whether `merge.trove.driver` was set now (it was missing or different).
+    pub merge_driver: bool,
+    /// The `.gitattributes` file, when the merge attribute was added to it (and staged).
+    pub gitattributes: Option<PathBuf>,
 }
 
 /// Write trove's hooks; idempotent.
@@ -191,7 +202,49 @@ pub fn install(repo: &Repo) -> Result<Installed> {
         crate::atomic_file::write_with_mode(&path, text.as_bytes(), 0o755)?;
         done.installed.push(hook.to_string());
     }
+    let git = repo.git()?;
+    let err = |e: git2::Error| Error::git(&repo.root, e);
+    let mut config = git.config().and_then(|c| c.open_level(git2::ConfigLevel::Local)).map_err(err)?;
+    if config.get_string("merge.trove.driver").ok().as_deref() != Some(MERGE_DRIVER) {
+        config.set_str("merge.trove.name", "trove pointer files").map_err(err)?;
+        config.set_str("merge.trove.driver", MERGE_DRIVER).map_err(err)?;
+        done.merge_driver = true;
+    }
+    let attributes = repo.root.join(".gitattributes");
+    if edit_lines(&attributes, MERGE_ATTRIBUTE, true)? {
+        crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
+        done.gitattributes = Some(attributes);
+    }
     Ok(done)
+}
+
+/// Add `line` to a text file (created if need be), or remove it (and the file, if nothing
+/// else is left); returns whether the file changed.
+fn edit_lines(path: &Path, line: &str, add: bool) -> Result<bool> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let present = text.lines().any(|l| l == line);
+    if present == add {
+        return Ok(false);
+    }
+    let new = if add {
+        let mut new = text;
+        if !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
+        new + line + "\n"
+    } else {
+        text.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect()
+    };
+    if new.is_empty() {
+        fs::remove_file(path).at(path)?;
+    } else {
+        crate::atomic_file::write(path, new.as_bytes())?;
+    }
+    Ok(true)
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -203,6 +256,10 @@ pub struct Uninstalled {
     pub restored: Vec<String>,
     /// Hooks that are not trove's, left as they are.
     pub not_ours: Vec<String>,
+    /// Whether trove's merge driver was registered (and is no longer).
+    pub merge_driver: bool,
+    /// The `.gitattributes` file, when the merge attribute was removed from it (and staged).
+    pub gitattributes: Option<PathBuf>,
 }
 
 /// Delete trove's hooks and put back the hooks they chained to.
@@ -224,6 +281,20 @@ pub fn uninstall(repo: &Repo) -> Result<Uninstalled> {
             fs::rename(&kept, &path).at(&kept)?;
             done.restored.push(hook.to_string());
         }
+    }
+    let git = repo.git()?;
+    let err = |e: git2::Error| Error::git(&repo.root, e);
+    let mut config = git.config().and_then(|c| c.open_level(git2::ConfigLevel::Local)).map_err(err)?;
+    for key in ["merge.trove.driver", "merge.trove.name"] {
+        if config.get_string(key).is_ok() {
+            config.remove(key).map_err(err)?;
+            done.merge_driver = true;
+        }
+    }
+    let attributes = repo.root.join(".gitattributes");
+    if edit_lines(&attributes, MERGE_ATTRIBUTE, false)? {
+        crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
+        done.gitattributes = Some(attributes);
     }
     Ok(done)
 }

@@ -1,4 +1,14 @@
-//! Merging pointer files: git's conflict markers in a pointer, told apart from bad YAML.
+//! Merging pointer files: git's conflict markers in a pointer, told apart from bad YAML;
+//! and the merge driver (`trove merge-driver`, registered by `trove install-hooks`) that
+//! combines two sides' changes to different files of a tracked folder.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::manifest::{Entry, Manifest};
+use crate::pointer::{Kind, Pointer};
 
 /// A conflict that a git merge left in a pointer file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +110,143 @@ pub fn conflict_in(text: &str) -> Option<Conflict> {
         ours: Side { label: ours_label, hash: hash(&ours) },
         theirs: Side { label: theirs_label, hash: hash(&theirs) },
     })
+}
+
+/// What merging two sides of a pointer gave.
+#[derive(Debug)]
+pub enum Merged {
+    /// The merged pointer (its manifest is in the cache).
+    Clean(Pointer),
+    /// Why the sides cannot be combined, one reason a line.
+    Conflict(Vec<String>),
+}
+
+/// Merge `ours` and `theirs`, two versions of one pointer, from their common version
+/// `base` (None when there is none, e.g. both sides added it). A side that did not change
+/// loses to one that did; for a folder changed on both sides, every file takes the side
+/// that changed it, and a file both sides changed differently (or one changed and the
+/// other deleted, or a file on one side where the other has a folder) is a conflict. The
+/// three manifests must be in the cache; the merged one is stored there.
+pub fn merge_pointers(
+    cache: &Cache,
+    base: Option<&Pointer>,
+    ours: &Pointer,
+    theirs: &Pointer,
+) -> Result<Merged> {
+    if ours == theirs || base == Some(theirs) {
+        return Ok(Merged::Clean(ours.clone()));
+    }
+    if base == Some(ours) {
+        return Ok(Merged::Clean(theirs.clone()));
+    }
+    let conflict = |why: String| Ok(Merged::Conflict(vec![why]));
+    if ours.kind != Kind::Dir || theirs.kind != Kind::Dir || ours.path != theirs.path {
+        return conflict(format!(
+            "both sides changed {}, and only changes to different files of a folder can be combined",
+            ours.path
+        ));
+    }
+    let Some(base) = base.filter(|b| b.kind == Kind::Dir) else {
+        return conflict(format!(
+            "the sides' versions of folder {} have no common version to merge from",
+            ours.path
+        ));
+    };
+    let mut missing = Vec::new();
+    let mut read = |side: &str, p: &Pointer| match cache.read_manifest(&p.hash) {
+        Ok(m) => Some(m),
+        Err(crate::error::Error::MissingObject { .. }) => {
+            missing.push(format!(
+                "the manifest of {side}'s version of {} ({}) is not in this cache: `git merge --abort`, `trove fetch --rev` the commit that has it, and merge again",
+                p.path, p.hash
+            ));
+            None
+        }
+        Err(e) => {
+            missing.push(format!("{side}'s version of {}: {e}", p.path));
+            None
+        }
+    };
+    let (b, o, t) = (read("the common", base), read("our", ours), read("their", theirs));
+    let (Some(b), Some(o), Some(t)) = (b, o, t) else {
+        return Ok(Merged::Conflict(missing));
+    };
+    type Sides<'a> = (Option<&'a Entry>, Option<&'a Entry>, Option<&'a Entry>);
+    let mut files: BTreeMap<&str, Sides> = BTreeMap::new();
+    for e in &b.entries {
+        files.entry(&e.path).or_default().0 = Some(e);
+    }
+    for e in &o.entries {
+        files.entry(&e.path).or_default().1 = Some(e);
+    }
+    for e in &t.entries {
+        files.entry(&e.path).or_default().2 = Some(e);
+    }
+    let mut merged = Vec::new();
+    let mut reasons = Vec::new();
+    for (path, (b, o, t)) in files {
+        let chosen = if o == t || b == t {
+            o
+        } else if b == o {
+            t
+        } else {
+            reasons.push(match (o, t) {
+                (Some(_), Some(_)) => format!("{}/{path}: both sides changed it, differently", ours.path),
+                _ => format!("{}/{path}: one side changed it, the other deleted it", ours.path),
+            });
+            continue;
+        };
+        merged.extend(chosen.cloned());
+    }
+    // A file on one side where the other has a folder of files (`a` and `a/b`).
+    let names: std::collections::HashSet<&str> = merged.iter().map(|e| e.path.as_str()).collect();
+    for e in &merged {
+        for (i, _) in e.path.match_indices('/') {
+            if names.contains(&e.path[..i]) {
+                reasons.push(format!(
+                    "{}/{}: a file on one side, a folder (holding {}) on the other",
+                    ours.path,
+                    &e.path[..i],
+                    e.path
+                ));
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        reasons.dedup();
+        return Ok(Merged::Conflict(reasons));
+    }
+    let manifest = Manifest::new(merged);
+    let hash = cache.insert_manifest(&manifest)?;
+    Ok(Merged::Clean(Pointer {
+        path: ours.path.clone(),
+        kind: Kind::Dir,
+        hash,
+        size: manifest.total_size(),
+        files: Some(manifest.entries.len() as u64),
+    }))
+}
+
+/// The text of a conflict between two pointer texts, whole, in git's marker style (so
+/// `trove` and git both see the conflict): a header both share stays outside.
+pub fn conflict_text(ours: &str, theirs: &str) -> String {
+    let header = |t: &str| t.lines().next().filter(|l| l.starts_with('#')).map(str::to_string);
+    let shared = header(ours).filter(|h| header(theirs).as_ref() == Some(h));
+    let skip = usize::from(shared.is_some());
+    let body = |t: &str| -> String { t.lines().skip(skip).map(|l| format!("{l}\n")).collect() };
+    let mut out = shared.map(|h| format!("{h}\n")).unwrap_or_default();
+    out.push_str(&format!("<<<<<<< ours\n{}=======\n{}>>>>>>> theirs\n", body(ours), body(theirs)));
+    out
+}
+
+/// Read one of the driver's files as a pointer (`name` is the path git merges).
+pub fn read_side(file: &Path, name: &Path) -> Result<Option<(String, Pointer)>> {
+    let text = std::fs::read_to_string(file).map_err(|e| crate::error::Error::io(file, e))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let pointer = Pointer::parse(&text, name)?;
+    Ok(Some((text, pointer)))
 }
 
 #[cfg(test)]

@@ -548,3 +548,80 @@ fn a_merge_conflict_in_a_pointer_names_both_sides_and_how_to_pick_one() {
     assert_eq!(env.read_string("data/a.csv"), "a,1\n");
     env.ok(&["status"]);
 }
+
+fn git_fails(env: &Env, args: &[&str]) -> String {
+    let out = git_with_trove(env, args, None);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "git {args:?} succeeded:\n{text}");
+    text
+}
+
+#[test]
+fn merge_driver_combines_changes_to_different_files_and_leaves_real_conflicts() {
+    let env = Env::new();
+    let (main, ours, theirs) = diverged(&env);
+    let v = env.json(&["install-hooks"]);
+    assert_eq!(v["merge_driver"], true, "{v}");
+    assert_eq!(v["gitattributes"], env.path(".gitattributes").to_str().unwrap(), "{v}");
+    assert_eq!(env.read_string(".gitattributes"), "*.trove merge=trove\n");
+    assert_eq!(env.git_cmd(&["config", "merge.trove.driver"]).trim(), "trove merge-driver %O %A %B %P");
+    assert_eq!(env.json(&["install-hooks"])["merge_driver"], false, "idempotent");
+    env.git_cmd(&["commit", "-q", "-m", "merge pointers with trove"]);
+
+    // Different files of the folder: one merged pointer, and the post-merge hook checks it out.
+    let out = git_ok(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains("trove merged data.trove"), "{out}");
+    let merged = env.pointer("data.trove");
+    assert!(merged.hash != ours && merged.hash != theirs, "{out}");
+    assert_eq!(merged.files, Some(2));
+    assert_eq!(env.read_string("data/a.csv"), "a,2 main\n");
+    assert_eq!(env.read_string("data/b.csv"), "b,2 feature\n");
+    assert!(env.git_cmd(&["status", "--porcelain"]).is_empty(), "the merge is committed");
+    let v = env.json(&["status"]);
+    assert!(!v.to_string().contains("modified"), "{v}");
+
+    // The same file changed on both sides: a conflict git and trove both report.
+    git_ok(&env, &["checkout", "-q", "feature"]);
+    env.write("data/b.csv", "b,3 feature\n");
+    env.ok(&["commit", "-m", "feature b"]);
+    let theirs = env.pointer("data.trove").hash;
+    git_ok(&env, &["checkout", "-q", &main]);
+    env.write("data/b.csv", "b,3 main\n");
+    env.ok(&["commit", "-m", "main b"]);
+    let ours = env.pointer("data.trove").hash;
+    let out = git_fails(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains("data/b.csv: both sides changed it, differently"), "{out}");
+    assert!(out.contains("CONFLICT"), "{out}");
+    let out = env.fails(1, &["status"]);
+    assert!(out.stderr.contains(&format!("ours has hash {ours}, theirs has hash {theirs}")), "{out}");
+    env.git_cmd(&["checkout", "--ours", "data.trove"]);
+    env.ok(&["checkout", "data.trove"]);
+    assert_eq!(env.read_string("data/b.csv"), "b,3 main\n");
+    env.git_cmd(&["add", "data.trove"]);
+    env.git_cmd(&["commit", "-q", "--no-edit"]);
+
+    // Without their folder's manifest in the cache, the driver cannot merge and says so.
+    git_ok(&env, &["checkout", "-q", "feature"]);
+    env.write("data/c.csv", "c\n");
+    env.ok(&["commit", "-m", "feature c"]);
+    let theirs = env.pointer("data.trove").hash;
+    git_ok(&env, &["checkout", "-q", &main]);
+    env.write("data/d.csv", "d\n");
+    env.ok(&["commit", "-m", "main d"]);
+    let manifest = env.manifest_path(&theirs);
+    fs::set_permissions(manifest.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_file(&manifest).unwrap();
+    let out = git_fails(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains(&format!("({theirs}) is not in this cache")), "{out}");
+    assert!(out.contains("trove fetch --rev"), "{out}");
+    git_ok(&env, &["merge", "--abort"]);
+
+    // Uninstalling removes the driver and the attribute.
+    let v = env.json(&["install-hooks", "--uninstall"]);
+    assert_eq!(v["merge_driver"], true, "{v}");
+    assert!(!env.exists(".gitattributes"));
+    let config = env.git().config().unwrap().snapshot().unwrap();
+    assert!(
+        config.get_string("merge.trove.driver").is_err() && config.get_string("merge.trove.name").is_err()
+    );
+}
