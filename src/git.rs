@@ -25,7 +25,7 @@ pub fn stage(git: &git2::Repository, root: &Path, paths: &[PathBuf]) -> Result<(
         };
         r.map_err(|e| Error::git(path, e))?;
     }
-    write_index(&mut index, root)
+    write_index(git, &mut index, root)
 }
 
 /// Write the index to disk keeping git's protection of racily clean entries.
@@ -41,12 +41,12 @@ pub fn stage(git: &git2::Repository, root: &Path, paths: &[PathBuf]) -> Result<(
 /// a few milliseconds before git wrote the index in the same second is not racy to it,
 /// is not smudged, and git, which compares seconds, then misses the change for good.
 /// So smudge by git's rule here, then let libgit2 write.
-fn write_index(index: &mut git2::Index, root: &Path) -> Result<()> {
-    smudge_racily_clean(index, root)?;
+fn write_index(git: &git2::Repository, index: &mut git2::Index, root: &Path) -> Result<()> {
+    smudge_racily_clean(git, index, root)?;
     index.write().map_err(|e| Error::git(root, e))
 }
 
-fn smudge_racily_clean(index: &mut git2::Index, root: &Path) -> Result<()> {
+fn smudge_racily_clean(git: &git2::Repository, index: &mut git2::Index, root: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     const STAGE_MASK: u16 = 0x3000;
     const SKIP_WORKTREE: u16 = 1 << 14;
@@ -76,19 +76,26 @@ fn smudge_racily_clean(index: &mut git2::Index, root: &Path) -> Result<()> {
         let Ok(rel) = std::str::from_utf8(&entry.path) else { continue };
         let file = root.join(rel);
         let Ok(meta) = fs::symlink_metadata(&file) else { continue };
-        if meta.len() != u64::from(entry.file_size) {
-            continue; // git sees this change from the size alone
+        // A changed type or size git sees from the stat data alone (it keeps the size
+        // modulo 2^32).
+        let same_type = if entry.mode == SYMLINK { meta.is_symlink() } else { meta.is_file() };
+        if !same_type || meta.len() as u32 != entry.file_size {
+            continue;
         }
-        // The raw content's id: with a content filter (e.g. eol conversion) it may differ
-        // from a clean file's blob, which costs git one more read, never a missed change.
-        let id = if entry.mode == SYMLINK {
-            let target = fs::read_link(&file).at(&file)?;
-            git2::Oid::hash_object(git2::ObjectType::Blob, target.as_os_str().as_encoded_bytes())
+        // What cannot be read counts as changed, as in git: smudging is always safe.
+        let differs = if entry.mode == SYMLINK {
+            fs::read_link(&file).ok().and_then(|target| {
+                git2::Oid::hash_object(git2::ObjectType::Blob, target.as_os_str().as_encoded_bytes()).ok()
+            }) != Some(entry.id)
         } else {
-            git2::Oid::hash_file(git2::ObjectType::Blob, &file)
-        }
-        .map_err(|e| Error::git(&file, e))?;
-        if id != entry.id {
+            // The raw bytes first; only when they differ, the content as git stores it
+            // (through eol conversion and the like), so a clean file under a filter is not
+            // smudged (`git diff-files` would call it modified until refreshed). That
+            // writes the blob, which `git add` of a changed file would write anyway.
+            git2::Oid::hash_file(git2::ObjectType::Blob, &file).ok() != Some(entry.id)
+                && git.blob_path(&file).ok() != Some(entry.id)
+        };
+        if differs {
             entry.file_size = 0;
             index.add(&entry).map_err(|e| Error::git(&file, e))?;
         }
@@ -182,7 +189,7 @@ pub fn commit_paths(
             let _ = real_index.remove_path(rel);
         }
     }
-    write_index(&mut real_index, root)?;
+    write_index(git, &mut real_index, root)?;
     let tree_id = tree_index.write_tree_to(git).map_err(err)?;
     if let Some(c) = &head_commit
         && c.tree_id() == tree_id

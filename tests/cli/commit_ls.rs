@@ -217,3 +217,23 @@ fn git_sees_a_change_made_in_the_second_of_its_last_index_write() {
     }
     assert!(raced > 0, "no round changed req.txt in the second of git's index write");
 }
+
+#[test]
+fn index_writes_leave_clean_files_under_an_eol_filter_clean() {
+    let env = Env::new();
+    env.write(".gitattributes", "*.txt text eol=crlf\n");
+    env.write("data/a.csv", "a\n");
+    env.ok(&["add", "data"]);
+    for i in 0..3 {
+        // Stored with LF, checked out with CRLF: the raw bytes are not the blob.
+        env.write("notes.txt", format!("line {i}\r\n"));
+        env.git_cmd(&["add", "-A"]);
+        env.git_cmd(&["commit", "-q", "-m", &format!("notes {i}")]);
+        assert_eq!(env.head_blob("notes.txt").as_deref(), Some(format!("line {i}\n").as_bytes()));
+        env.write("data/a.csv", format!("a,{i}\n"));
+        wait_past_index_write(&env);
+        env.ok(&["add", "-q", "data"]);
+        // Plumbing that does not refresh the index sees what is in it.
+        assert_eq!(env.git_cmd(&["diff-files", "--name-only"]), "", "round {i}");
+    }
+}
