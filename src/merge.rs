@@ -239,14 +239,14 @@ pub fn conflict_text(ours: &str, theirs: &str) -> String {
     out
 }
 
-/// Read one of the driver's files as a pointer (`name` is the path git merges).
-pub fn read_side(file: &Path, name: &Path) -> Result<Option<(String, Pointer)>> {
+/// Read one of the driver's files as a pointer (`name` is the path git merges); None
+/// when it is empty (git's stand-in for a missing common version).
+pub fn read_side(file: &Path, name: &Path) -> Result<Option<Pointer>> {
     let text = std::fs::read_to_string(file).map_err(|e| crate::error::Error::io(file, e))?;
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let pointer = Pointer::parse(&text, name)?;
-    Ok(Some((text, pointer)))
+    Pointer::parse(&text, name).map(Some)
 }
 
 #[cfg(test)]
@@ -282,5 +282,64 @@ mod tests {
         assert_eq!(conflict_in(&format!("version: 1\nhash: {A}\n")), None);
         assert_eq!(conflict_in("version: 1\n=======\n").map(|c| c.line), Some(2));
         assert_eq!(conflict_in("path: '<<<<<<< x'\n"), None);
+    }
+
+    fn folder(cache: &Cache, files: &[(&str, &str)]) -> Pointer {
+        let entries = files
+            .iter()
+            .map(|(path, content)| Entry {
+                path: path.to_string(),
+                hash: crate::hash::ObjectId::of_bytes(content.as_bytes()),
+                size: content.len() as u64,
+                exec: false,
+            })
+            .collect();
+        let manifest = Manifest::new(entries);
+        let hash = cache.insert_manifest(&manifest).unwrap();
+        let files = Some(manifest.entries.len() as u64);
+        Pointer { path: "data".into(), kind: Kind::Dir, hash, size: manifest.total_size(), files }
+    }
+
+    fn merged_files(cache: &Cache, m: Merged) -> Vec<(String, u64)> {
+        let Merged::Clean(p) = m else { panic!("a conflict: {m:?}") };
+        cache.read_manifest(&p.hash).unwrap().entries.into_iter().map(|e| (e.path, e.size)).collect()
+    }
+
+    #[test]
+    fn folders_merge_file_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        cache.ensure().unwrap();
+        let base = folder(&cache, &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]);
+        // ours: a changed, c deleted, e added; theirs: b changed, d deleted, e added alike.
+        let ours = folder(&cache, &[("a", "22"), ("b", "1"), ("d", "1"), ("e", "5")]);
+        let theirs = folder(&cache, &[("a", "1"), ("b", "333"), ("c", "1"), ("e", "5")]);
+        let m = merge_pointers(&cache, Some(&base), &ours, &theirs).unwrap();
+        assert_eq!(merged_files(&cache, m), [("a".into(), 2), ("b".into(), 3), ("e".into(), 1)]);
+
+        // Changed differently, changed and deleted, file against folder: conflicts.
+        let ours = folder(&cache, &[("a", "22"), ("b", "55"), ("c", "1"), ("d", "1")]);
+        let theirs = folder(&cache, &[("a", "4444"), ("c", "1"), ("d", "1")]);
+        let Merged::Conflict(why) = merge_pointers(&cache, Some(&base), &ours, &theirs).unwrap() else {
+            panic!("a conflict")
+        };
+        assert_eq!(
+            why,
+            [
+                "data/a: both sides changed it, differently",
+                "data/b: one side changed it, the other deleted it"
+            ]
+        );
+        let ours = folder(&cache, &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1"), ("x", "f")]);
+        let theirs = folder(&cache, &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1"), ("x/y", "g")]);
+        let Merged::Conflict(why) = merge_pointers(&cache, Some(&base), &ours, &theirs).unwrap() else {
+            panic!("a conflict")
+        };
+        assert_eq!(why, ["data/x: a file on one side, a folder (holding x/y) on the other"]);
+
+        // A side that did not change loses; no common version, no merge.
+        let m = merge_pointers(&cache, Some(&base), &base, &theirs).unwrap();
+        assert!(matches!(m, Merged::Clean(p) if p == theirs));
+        assert!(matches!(merge_pointers(&cache, None, &ours, &theirs).unwrap(), Merged::Conflict(_)));
     }
 }

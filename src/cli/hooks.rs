@@ -101,11 +101,11 @@ pub fn run_merge_driver(ctx: &Ctx, args: MergeDriverArgs) -> Result<()> {
         let repo = ctx.open()?;
         let _lock = repo.lock(&ctx.out.reporter())?;
         let side = |f: &PathBuf, which: &str| -> Result<Pointer> {
-            merge::read_side(f, name)?.map(|(_, p)| p).ok_or_else(|| {
+            merge::read_side(f, name)?.ok_or_else(|| {
                 crate::error::Error::path(name, format!("{which} version is empty, not a pointer")).into()
             })
         };
-        let base = merge::read_side(&args.base, name)?.map(|(_, p)| p);
+        let base = merge::read_side(&args.base, name)?;
         let (ours, theirs) = (side(&args.ours, "our")?, side(&args.theirs, "their")?);
         Ok(merge::merge_pointers(&repo.cache, base.as_ref(), &ours, &theirs)?)
     })();
