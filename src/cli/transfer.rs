@@ -1,8 +1,7 @@
 //! `push`, `fetch` and `pull`.
 
-use std::path::PathBuf;
-
 use std::io::Read;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
