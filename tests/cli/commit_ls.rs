@@ -160,13 +160,14 @@ fn ls_in_a_subfolder_pointer_at_a_revision() {
     assert_eq!(v["tracked"][0]["pointer"], "sets/raw.trove", "{v}");
 }
 
-/// Wait until the clock has left the second in which the git index was last written.
+/// Wait until the clock has left the second in which the git index was last written (and
+/// a little more: file times come from a clock that may lag by a tick).
 fn wait_past_index_write(env: &Env) {
     let written = fs::metadata(env.path(".git/index")).unwrap().modified().unwrap();
     let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
     while secs(SystemTime::now()) <= secs(written) {
         let into = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        sleep(Duration::from_nanos(u64::from(1_000_000_000 - into)) + Duration::from_millis(1));
+        sleep(Duration::from_nanos(u64::from(1_000_000_000 - into)) + Duration::from_millis(20));
     }
 }
 
