@@ -12,6 +12,8 @@ pub enum Error {
     Io { path: PathBuf, cause: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Pointer { path: PathBuf, line: usize, message: String },
+    #[error("{path}:{line}: {message}")]
+    PointerConflict { path: PathBuf, line: usize, message: String },
     #[error("manifest {name}: {message}")]
     Manifest { name: String, message: String },
     #[error("{path}: {message}")]
@@ -74,6 +76,13 @@ impl Error {
                 "wait for the other trove command to finish; if none is running, the lock is stale and the next run takes it".into(),
             ),
             Error::Pointer { .. } => Some("fix or restore the pointer file (e.g. `git checkout -- FILE`)".into()),
+            Error::PointerConflict { path, .. } => {
+                let p = path.display();
+                Some(format!(
+                    "keep one side: `git checkout --ours {p} && trove checkout {p}` (or `--theirs` for the other), then `git add {p}`\n\
+                     or edit {p} down to one side's lines"
+                ))
+            }
             Error::MissingObject { .. } => Some("run `trove pull` to fetch it, or `trove add` the data again".into()),
             Error::DamagedObject { .. } => Some(
                 "run `trove verify` to move it to quarantine, then `trove pull` to fetch a sound copy".into(),

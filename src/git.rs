@@ -25,7 +25,82 @@ pub fn stage(git: &git2::Repository, root: &Path, paths: &[PathBuf]) -> Result<(
         };
         r.map_err(|e| Error::git(path, e))?;
     }
+    write_index(git, &mut index, root)
+}
+
+/// Write the index to disk keeping git's protection of racily clean entries.
+///
+/// git trusts an entry's stat data only when the entry's mtime is older, in whole
+/// seconds, than the index file's: a file changed (same size) within the second git
+/// stat-ed it and wrote the index looks unchanged, so git re-reads the content of
+/// entries that are not older. Writing the index again in a later second makes such an
+/// entry look old. C git therefore checks, before each write, every entry not older than
+/// the index it read (`is_racy_timestamp`) and sets its size to 0 when the file's content
+/// differs (`ce_smudge_racily_clean_entry`), so the change shows. libgit2 does the same
+/// (`truncate_racily_clean`) but compares nanoseconds (`GIT_USE_NSEC`): an entry stat-ed
+/// a few milliseconds before git wrote the index in the same second is not racy to it,
+/// is not smudged, and git, which compares seconds, then misses the change for good.
+/// So smudge by git's rule here, then let libgit2 write.
+fn write_index(git: &git2::Repository, index: &mut git2::Index, root: &Path) -> Result<()> {
+    smudge_racily_clean(git, index, root)?;
     index.write().map_err(|e| Error::git(root, e))
+}
+
+fn smudge_racily_clean(git: &git2::Repository, index: &mut git2::Index, root: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    const STAGE_MASK: u16 = 0x3000;
+    const SKIP_WORKTREE: u16 = 1 << 14;
+    const INTENT_TO_ADD: u16 = 1 << 13;
+    const GITLINK: u32 = 0o160000;
+    const SYMLINK: u32 = 0o120000;
+    let Some(index_path) = index.path().map(Path::to_path_buf) else {
+        return Ok(());
+    };
+    // The index on disk is the one read (trove holds its lock while it stages).
+    let index_secs = match fs::metadata(&index_path) {
+        Ok(m) => m.mtime(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&index_path, e)),
+    };
+    let racy: Vec<git2::IndexEntry> = index
+        .iter()
+        .filter(|e| {
+            e.flags & STAGE_MASK == 0
+                && e.flags_extended & (SKIP_WORKTREE | INTENT_TO_ADD) == 0
+                && e.mode != GITLINK
+                && e.file_size != 0
+                && i64::from(e.mtime.seconds()) >= index_secs
+        })
+        .collect();
+    for mut entry in racy {
+        let Ok(rel) = std::str::from_utf8(&entry.path) else { continue };
+        let file = root.join(rel);
+        let Ok(meta) = fs::symlink_metadata(&file) else { continue };
+        // A changed type or size git sees from the stat data alone (it keeps the size
+        // modulo 2^32).
+        let same_type = if entry.mode == SYMLINK { meta.is_symlink() } else { meta.is_file() };
+        if !same_type || meta.len() as u32 != entry.file_size {
+            continue;
+        }
+        // What cannot be read counts as changed, as in git: smudging is always safe.
+        let differs = if entry.mode == SYMLINK {
+            fs::read_link(&file).ok().and_then(|target| {
+                git2::Oid::hash_object(git2::ObjectType::Blob, target.as_os_str().as_encoded_bytes()).ok()
+            }) != Some(entry.id)
+        } else {
+            // The raw bytes first; only when they differ, the content as git stores it
+            // (through eol conversion and the like), so a clean file under a filter is not
+            // smudged (`git diff-files` would call it modified until refreshed). That
+            // writes the blob, which `git add` of a changed file would write anyway.
+            git2::Oid::hash_file(git2::ObjectType::Blob, &file).ok() != Some(entry.id)
+                && git.blob_path(&file).ok() != Some(entry.id)
+        };
+        if differs {
+            entry.file_size = 0;
+            index.add(&entry).map_err(|e| Error::git(&file, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Make sure `dir/.gitignore` has the line `/name`; returns the .gitignore path if it changed.
@@ -114,7 +189,7 @@ pub fn commit_paths(
             let _ = real_index.remove_path(rel);
         }
     }
-    real_index.write().map_err(err)?;
+    write_index(git, &mut real_index, root)?;
     let tree_id = tree_index.write_tree_to(git).map_err(err)?;
     if let Some(c) = &head_commit
         && c.tree_id() == tree_id

@@ -3,7 +3,11 @@
 //! - `post-checkout` runs `trove checkout` after a branch or commit checkout (not a
 //!   checkout of files, and not the steps of a rebase);
 //! - `post-merge` runs `trove checkout` after a merge (e.g. `git pull`);
-//! - `pre-push` runs `trove push` (to the default remote) before git pushes.
+//! - `pre-push` runs `trove push` (to the default remote) before git pushes: the data of
+//!   the work tree and of every commit the push sends ([`pushed_commits`]).
+//!
+//! It also registers trove's merge driver for pointer files: `merge.trove.driver` in the
+//! repository's git config, and `*.trove merge=trove` in the top `.gitattributes`.
 //!
 //! A hook that was there before is kept as `NAME.pre-trove` and run first by trove's hook
 //! (with the same arguments and stdin). trove's hooks carry [`MARKER`], so uninstalling
@@ -24,6 +28,10 @@ pub const MARKER: &str =
 pub const HOOKS: [&str; 3] = ["post-checkout", "post-merge", "pre-push"];
 /// Appended to the name of a hook that was there before trove's.
 pub const CHAINED_SUFFIX: &str = ".pre-trove";
+/// The `.gitattributes` line that has git merge pointer files with trove's merge driver.
+pub const MERGE_ATTRIBUTE: &str = "*.trove merge=trove";
+/// The merge driver git runs (`merge.trove.driver`): base, ours, theirs, the path.
+pub const MERGE_DRIVER: &str = "trove merge-driver %O %A %B %P";
 
 /// The hooks folder git uses: `core.hooksPath` (relative to the work tree's top), else
 /// `hooks/` in the git folder (the common one, for linked work trees).
@@ -71,14 +79,67 @@ pub fn script(hook: &str) -> String {
              exit \"$status\"\n"
         ),
         "pre-push" => format!(
-            "# Before git pushes, push the data the pointers name to the default trove remote.\n\
-             {chained}if [ -x \"$chained\" ]; then\n    \"$chained\" \"$@\" || exit $?\n\
+            "# Before git pushes, push the data of the commits it sends (and of the work tree)\n\
+             # to the default trove remote. git names what it pushes on stdin, one ref a line.\n\
+             input=\"$(cat)\"\n\
+             refs() {{\n    [ -z \"$input\" ] || printf '%s\\n' \"$input\"\n}}\n\
+             {chained}if [ -x \"$chained\" ]; then\n    refs | \"$chained\" \"$@\" || exit $?\n\
              fi\n\
-             {missing}trove push </dev/null\n"
+             {missing}refs | trove push --git-pre-push \"$1\"\n"
         ),
         other => unreachable!("no trove hook named {other}"),
     };
     format!("#!/bin/sh\n{MARKER}\n{body}")
+}
+
+/// The commits a `git push` sends, from what git writes on the pre-push hook's stdin: one
+/// line `<local ref> <local sha> <remote ref> <remote sha>` per ref. For an update, the
+/// commits of the local sha that the remote's sha lacks; for a new ref (or a remote sha
+/// this repository does not have), those that no remote-tracking branch of `git_remote`
+/// has, so a first push to an empty remote sends the whole history. Deleting a ref sends
+/// nothing.
+pub fn pushed_commits(
+    git: &git2::Repository,
+    root: &Path,
+    git_remote: &str,
+    stdin: &str,
+) -> Result<Vec<git2::Oid>> {
+    let err = |e: git2::Error| Error::git(root, e);
+    let mut walk = git.revwalk().map_err(err)?;
+    let mut any = false;
+    for line in stdin.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let parsed = match fields[..] {
+            [_, local, _, remote] => git2::Oid::from_str(local).ok().zip(git2::Oid::from_str(remote).ok()),
+            _ => None,
+        };
+        let Some((local, remote)) = parsed else {
+            return Err(Error::Usage(format!(
+                "pre-push: `{line}` is not a line git writes for a pre-push hook (<local ref> <local sha> <remote ref> <remote sha>)"
+            )));
+        };
+        if local.is_zero() {
+            continue; // a deletion
+        }
+        // A tag may point at a tree or a blob: no commits, no data.
+        let Ok(commit) = git.find_object(local, None).and_then(|o| o.peel_to_commit()) else {
+            continue;
+        };
+        walk.push(commit.id()).map_err(err)?;
+        any = true;
+        let known =
+            !remote.is_zero() && git.find_object(remote, None).and_then(|o| o.peel_to_commit()).is_ok();
+        if known {
+            walk.hide(remote).map_err(err)?;
+        } else {
+            // A glob that names no ref (git_remote is a URL) hides nothing.
+            let _ = walk.hide_glob(&format!("refs/remotes/{git_remote}/*"));
+        }
+    }
+    if !any {
+        return Ok(Vec::new());
+    }
+    walk.map(|oid| oid.map_err(err)).collect()
 }
 
 fn is_ours(path: &Path) -> bool {
@@ -98,6 +159,10 @@ pub struct Installed {
     pub unchanged: Vec<String>,
     /// Hooks that were there before, now kept as `NAME.pre-trove` and run first.
     pub chained: Vec<String>,
+    /// Whether `merge.trove.driver` was set now (it was missing or different).
+    pub merge_driver: bool,
+    /// The `.gitattributes` file, when the merge attribute was added to it (and staged).
+    pub gitattributes: Option<PathBuf>,
 }
 
 /// Write trove's hooks; idempotent.
@@ -137,7 +202,49 @@ pub fn install(repo: &Repo) -> Result<Installed> {
         crate::atomic_file::write_with_mode(&path, text.as_bytes(), 0o755)?;
         done.installed.push(hook.to_string());
     }
+    let git = repo.git()?;
+    let err = |e: git2::Error| Error::git(&repo.root, e);
+    let mut config = git.config().and_then(|c| c.open_level(git2::ConfigLevel::Local)).map_err(err)?;
+    if config.get_string("merge.trove.driver").ok().as_deref() != Some(MERGE_DRIVER) {
+        config.set_str("merge.trove.name", "trove pointer files").map_err(err)?;
+        config.set_str("merge.trove.driver", MERGE_DRIVER).map_err(err)?;
+        done.merge_driver = true;
+    }
+    let attributes = repo.root.join(".gitattributes");
+    if edit_lines(&attributes, MERGE_ATTRIBUTE, true)? {
+        crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
+        done.gitattributes = Some(attributes);
+    }
     Ok(done)
+}
+
+/// Add `line` to a text file (created if need be), or remove it (and the file, if nothing
+/// else is left); returns whether the file changed.
+fn edit_lines(path: &Path, line: &str, add: bool) -> Result<bool> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let present = text.lines().any(|l| l == line);
+    if present == add {
+        return Ok(false);
+    }
+    let new = if add {
+        let mut new = text;
+        if !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
+        new + line + "\n"
+    } else {
+        text.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect()
+    };
+    if new.is_empty() {
+        fs::remove_file(path).at(path)?;
+    } else {
+        crate::atomic_file::write(path, new.as_bytes())?;
+    }
+    Ok(true)
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -149,6 +256,10 @@ pub struct Uninstalled {
     pub restored: Vec<String>,
     /// Hooks that are not trove's, left as they are.
     pub not_ours: Vec<String>,
+    /// Whether trove's merge driver was registered (and is no longer).
+    pub merge_driver: bool,
+    /// The `.gitattributes` file, when the merge attribute was removed from it (and staged).
+    pub gitattributes: Option<PathBuf>,
 }
 
 /// Delete trove's hooks and put back the hooks they chained to.
@@ -170,6 +281,20 @@ pub fn uninstall(repo: &Repo) -> Result<Uninstalled> {
             fs::rename(&kept, &path).at(&kept)?;
             done.restored.push(hook.to_string());
         }
+    }
+    let git = repo.git()?;
+    let err = |e: git2::Error| Error::git(&repo.root, e);
+    let mut config = git.config().and_then(|c| c.open_level(git2::ConfigLevel::Local)).map_err(err)?;
+    for key in ["merge.trove.driver", "merge.trove.name"] {
+        if config.get_string(key).is_ok() {
+            config.remove(key).map_err(err)?;
+            done.merge_driver = true;
+        }
+    }
+    let attributes = repo.root.join(".gitattributes");
+    if edit_lines(&attributes, MERGE_ATTRIBUTE, false)? {
+        crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
+        done.gitattributes = Some(attributes);
     }
     Ok(done)
 }

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod interrupt;
 pub mod link;
 pub mod manifest;
+pub mod merge;
 pub mod pointer;
 pub mod progress;
 pub mod remote;

@@ -78,6 +78,13 @@ impl Pointer {
                 ),
             ));
         }
+        if let Some(c) = crate::merge::conflict_in(text) {
+            return Err(Error::PointerConflict {
+                path: file.to_path_buf(),
+                line: c.line,
+                message: c.describe(),
+            });
+        }
         let line_of = |key: &str| {
             text.lines()
                 .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))

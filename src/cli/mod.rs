@@ -92,6 +92,9 @@ enum Command {
     Verify(verify::Args),
     /// Install git hooks that run `trove checkout` after checkouts and merges and `trove push` before pushes
     InstallHooks(hooks::Args),
+    /// The merge driver of pointer files that `trove install-hooks` registers with git
+    #[command(hide = true)]
+    MergeDriver(hooks::MergeDriverArgs),
 }
 
 /// What every command gets: where it runs and how to report.
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::InstallHooks(a) => hooks::run(&ctx, a),
+        Command::MergeDriver(a) => hooks::run_merge_driver(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,14 +1,15 @@
 //! `push`, `fetch` and `pull`.
 
+use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::Ctx;
 use super::output::{bytes, plural};
 use crate::tracked::Tracked;
 use crate::transfer::{self, Report};
-use crate::{history, remote, workspace};
+use crate::{history, hooks, remote, workspace};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +23,10 @@ pub struct Args {
     jobs: Option<u16>,
     #[command(flatten)]
     scope: super::scope::ScopeArgs,
+    /// push, for the pre-push hook: also the data of the commits git is pushing to this
+    /// git remote, as git lists them on stdin
+    #[arg(long, value_name = "GIT_REMOTE", hide = true)]
+    git_pre_push: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,7 +41,17 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     let progress = ctx.out.reporter();
     // Pushing only reads the cache; fetching writes it.
     let _lock = if direction == Direction::Push { None } else { Some(repo.lock(&progress)?) };
-    let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
+    let mut scope = args.scope.scope();
+    if let Some(git_remote) = &args.git_pre_push {
+        if direction != Direction::Push {
+            return Err(crate::error::Error::Usage("--git-pre-push is for `trove push` only".into()).into());
+        }
+        let mut stdin = String::new();
+        std::io::stdin().read_to_string(&mut stdin).context("reading the refs git pushes from stdin")?;
+        let pushed = hooks::pushed_commits(&repo.git()?, &repo.root, git_remote, &stdin)?;
+        scope.revs.extend(pushed.iter().map(|c| c.to_string()));
+    }
+    let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &scope)?;
     let mut targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
     // A whole push also sends the artifacts of experiment records that this cache holds
     // (`trove exp checkout` fetches them back).

@@ -1,6 +1,10 @@
 //! `trove commit` and `trove ls`.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::*;
 
@@ -154,4 +158,83 @@ fn ls_in_a_subfolder_pointer_at_a_revision() {
     let v = env.json(&["ls", "HEAD"]);
     assert_eq!(v["tracked"][0]["path"], "sets/raw", "{v}");
     assert_eq!(v["tracked"][0]["pointer"], "sets/raw.trove", "{v}");
+}
+
+/// Wait until the clock has left the second in which the git index was last written (and
+/// a little more: file times come from a clock that may lag by a tick).
+fn wait_past_index_write(env: &Env) {
+    let written = fs::metadata(env.path(".git/index")).unwrap().modified().unwrap();
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    while secs(SystemTime::now()) <= secs(written) {
+        let into = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        sleep(Duration::from_nanos(u64::from(1_000_000_000 - into)) + Duration::from_millis(20));
+    }
+}
+
+// git's racy-git rule: an entry whose mtime is not older (in whole seconds) than the index
+// file may hide a same-size change made in that second, so git re-reads its content. When
+// trove rewrites the index in a later second, such an entry stops looking racy; unless the
+// write smudges it, git trusts its stat data and misses the change.
+#[test]
+fn git_sees_a_change_made_in_the_second_of_its_last_index_write() {
+    let env = Env::new();
+    env.write("data/b.csv", "b,000\n");
+    env.write("req.txt", "torch==000\n");
+    env.ok(&["add", "data"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "one"]);
+    let mut raced = 0;
+    for i in 1..=8 {
+        // git stats req.txt and writes the index; req.txt changes (same size) in that second.
+        env.write("req.txt", format!("torch=={:03}\n", 2 * i));
+        env.git_cmd(&["add", "-A"]);
+        env.git_cmd(&["commit", "-q", "-m", &format!("code {i}")]);
+        let changed = format!("torch=={:03}\n", 2 * i + 1);
+        env.write("req.txt", &changed);
+        env.write("data/b.csv", format!("b,{i:03}\n"));
+        let entry_secs =
+            env.git().index().unwrap().get_path(Path::new("req.txt"), 0).unwrap().mtime.seconds();
+        let index_secs = fs::metadata(env.path(".git/index")).unwrap().mtime();
+        let file_secs = fs::metadata(env.path("req.txt")).unwrap().mtime();
+        if i64::from(entry_secs) == index_secs && file_secs == index_secs {
+            raced += 1;
+        }
+        // trove writes the index in a later second.
+        wait_past_index_write(&env);
+        if i % 2 == 0 {
+            env.ok(&["commit", "-q", "-m", &format!("data {i}")]);
+        } else {
+            env.ok(&["add", "-q", "data"]);
+        }
+        let status = env.git_cmd(&["status", "--porcelain"]);
+        assert!(
+            status.lines().any(|l| l == " M req.txt"),
+            "round {i}: git missed the change to req.txt:\n{status}"
+        );
+        env.git_cmd(&["add", "-A"]);
+        env.git_cmd(&["commit", "-q", "-m", &format!("deps {i}")]);
+        assert_eq!(env.head_blob("req.txt").as_deref(), Some(changed.as_bytes()), "round {i}");
+        assert_eq!(env.git_cmd(&["diff", "HEAD", "--stat"]), "", "round {i}");
+    }
+    assert!(raced > 0, "no round changed req.txt in the second of git's index write");
+}
+
+#[test]
+fn index_writes_leave_clean_files_under_an_eol_filter_clean() {
+    let env = Env::new();
+    env.write(".gitattributes", "*.txt text eol=crlf\n");
+    env.write("data/a.csv", "a\n");
+    env.ok(&["add", "data"]);
+    for i in 0..3 {
+        // Stored with LF, checked out with CRLF: the raw bytes are not the blob.
+        env.write("notes.txt", format!("line {i}\r\n"));
+        env.git_cmd(&["add", "-A"]);
+        env.git_cmd(&["commit", "-q", "-m", &format!("notes {i}")]);
+        assert_eq!(env.head_blob("notes.txt").as_deref(), Some(format!("line {i}\n").as_bytes()));
+        env.write("data/a.csv", format!("a,{i}\n"));
+        wait_past_index_write(&env);
+        env.ok(&["add", "-q", "data"]);
+        // Plumbing that does not refresh the index sees what is in it.
+        assert_eq!(env.git_cmd(&["diff-files", "--name-only"]), "", "round {i}");
+    }
 }

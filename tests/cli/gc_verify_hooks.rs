@@ -467,3 +467,161 @@ fn post_checkout_hook_skips_the_checkouts_of_a_rebase() {
     git(&["checkout", "-q", &branch]);
     assert_eq!(fs::read_to_string(&log).unwrap(), "checkout\ncheckout\n");
 }
+
+#[test]
+fn pre_push_hook_pushes_the_data_of_every_commit_git_pushes() {
+    let h = three_commits(DataRemote::Configured);
+    let env = &h.env;
+    env.ok(&["install-hooks"]);
+    let bare = tempfile::Builder::new().prefix("trove-hooks-origin-").tempdir().unwrap();
+    env.git_cmd(&["init", "-q", "--bare", bare.path().to_str().unwrap()]);
+    env.git_cmd(&["remote", "add", "origin", bare.path().to_str().unwrap()]);
+
+    // A new branch: the data of all its commits, not only of the work tree.
+    git_ok(env, &["push", "-q", "origin", &h.branch]);
+    let clone = clone_repo(bare.path());
+    for (commit, contents) in h.commits.iter().zip(&h.contents) {
+        clone.git_cmd(&["checkout", "-q", commit]);
+        clone.ok(&["pull"]);
+        assert_work_tree_is(&clone, contents, &format!("the clone at {commit}"));
+    }
+
+    // Two `trove commit`s, then one push: the older one's data goes too.
+    env.write("data/a.csv", "a,4\n");
+    env.ok(&["commit", "-m", "four"]);
+    let four = head(env);
+    let four_contents = snapshot(env);
+    env.write("data/a.csv", "a,5\n");
+    env.ok(&["commit", "-m", "five"]);
+    git_ok(env, &["push", "-q", "origin", &h.branch]);
+    clone.git_cmd(&["fetch", "-q", "origin"]);
+    clone.git_cmd(&["checkout", "-q", &four]);
+    clone.ok(&["pull"]);
+    assert_work_tree_is(&clone, &four_contents, "the clone at the older of two pushed commits");
+
+    // Deleting a branch pushes no data.
+    git_ok(env, &["push", "-q", "origin", &format!("{}:refs/heads/other", h.branch)]);
+    git_ok(env, &["push", "-q", "origin", "--delete", "other"]);
+}
+
+/// `data/` committed, then changed on a branch `feature` (b.csv) and on the first branch
+/// (a.csv), each with `trove commit`. Returns the first branch's name and the pointer
+/// hashes of both sides; the work tree is on the first branch.
+fn diverged(env: &Env) -> (String, String, String) {
+    env.write("data/a.csv", "a,1\n");
+    env.write("data/b.csv", "b,1\n");
+    env.ok(&["add", "data"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "base"]);
+    let main = env.git_cmd(&["rev-parse", "--abbrev-ref", "HEAD"]).trim().to_string();
+    env.git_cmd(&["checkout", "-q", "-b", "feature"]);
+    env.write("data/b.csv", "b,2 feature\n");
+    env.ok(&["commit", "-m", "feature"]);
+    let theirs = env.pointer("data.trove").hash;
+    env.git_cmd(&["checkout", "-q", &main]);
+    env.ok(&["checkout"]);
+    env.write("data/a.csv", "a,2 main\n");
+    env.ok(&["commit", "-m", "main"]);
+    let ours = env.pointer("data.trove").hash;
+    (main, ours, theirs)
+}
+
+#[test]
+fn a_merge_conflict_in_a_pointer_names_both_sides_and_how_to_pick_one() {
+    let env = Env::new();
+    let (_, ours, theirs) = diverged(&env);
+    let merge = git_with_trove(&env, &["merge", "-q", "feature"], None);
+    assert!(!merge.status.success(), "the pointers conflict");
+
+    let out = env.fails(1, &["status"]);
+    assert!(out.stderr.contains("data.trove:5: unresolved merge conflict"), "{out}");
+    assert!(!out.stderr.contains("YAML"), "{out}");
+    assert!(out.stderr.contains(&format!("ours (HEAD) has hash {ours}")), "{out}");
+    assert!(out.stderr.contains(&format!("theirs (feature) has hash {theirs}")), "{out}");
+    assert!(out.stderr.contains("hint: keep one side: `git checkout --ours "), "{out}");
+    assert!(out.stderr.contains("&& trove checkout "), "{out}");
+
+    // Doing as the hint says: their side, data and all.
+    env.git_cmd(&["checkout", "--theirs", "data.trove"]);
+    env.ok(&["checkout", "data.trove"]);
+    assert_eq!(env.read_string("data/b.csv"), "b,2 feature\n");
+    assert_eq!(env.read_string("data/a.csv"), "a,1\n");
+    env.ok(&["status"]);
+}
+
+fn git_fails(env: &Env, args: &[&str]) -> String {
+    let out = git_with_trove(env, args, None);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "git {args:?} succeeded:\n{text}");
+    text
+}
+
+#[test]
+fn merge_driver_combines_changes_to_different_files_and_leaves_real_conflicts() {
+    let env = Env::new();
+    let (main, ours, theirs) = diverged(&env);
+    let v = env.json(&["install-hooks"]);
+    assert_eq!(v["merge_driver"], true, "{v}");
+    assert_eq!(v["gitattributes"], env.path(".gitattributes").to_str().unwrap(), "{v}");
+    assert_eq!(env.read_string(".gitattributes"), "*.trove merge=trove\n");
+    assert_eq!(env.git_cmd(&["config", "merge.trove.driver"]).trim(), "trove merge-driver %O %A %B %P");
+    assert_eq!(env.json(&["install-hooks"])["merge_driver"], false, "idempotent");
+    env.git_cmd(&["commit", "-q", "-m", "merge pointers with trove"]);
+
+    // Different files of the folder: one merged pointer, and the post-merge hook checks it out.
+    let out = git_ok(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains("trove merged data.trove"), "{out}");
+    let merged = env.pointer("data.trove");
+    assert!(merged.hash != ours && merged.hash != theirs, "{out}");
+    assert_eq!(merged.files, Some(2));
+    assert_eq!(env.read_string("data/a.csv"), "a,2 main\n");
+    assert_eq!(env.read_string("data/b.csv"), "b,2 feature\n");
+    assert!(env.git_cmd(&["status", "--porcelain"]).is_empty(), "the merge is committed");
+    let v = env.json(&["status"]);
+    assert!(!v.to_string().contains("modified"), "{v}");
+
+    // The same file changed on both sides: a conflict git and trove both report.
+    git_ok(&env, &["checkout", "-q", "feature"]);
+    env.write("data/b.csv", "b,3 feature\n");
+    env.ok(&["commit", "-m", "feature b"]);
+    let theirs = env.pointer("data.trove").hash;
+    git_ok(&env, &["checkout", "-q", &main]);
+    env.write("data/b.csv", "b,3 main\n");
+    env.ok(&["commit", "-m", "main b"]);
+    let ours = env.pointer("data.trove").hash;
+    let out = git_fails(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains("data/b.csv: both sides changed it, differently"), "{out}");
+    assert!(out.contains("CONFLICT"), "{out}");
+    let out = env.fails(1, &["status"]);
+    assert!(out.stderr.contains(&format!("ours has hash {ours}, theirs has hash {theirs}")), "{out}");
+    env.git_cmd(&["checkout", "--ours", "data.trove"]);
+    env.ok(&["checkout", "data.trove"]);
+    assert_eq!(env.read_string("data/b.csv"), "b,3 main\n");
+    env.git_cmd(&["add", "data.trove"]);
+    env.git_cmd(&["commit", "-q", "--no-edit"]);
+
+    // Without their folder's manifest in the cache, the driver cannot merge and says so.
+    git_ok(&env, &["checkout", "-q", "feature"]);
+    env.write("data/c.csv", "c\n");
+    env.ok(&["commit", "-m", "feature c"]);
+    let theirs = env.pointer("data.trove").hash;
+    git_ok(&env, &["checkout", "-q", &main]);
+    env.write("data/d.csv", "d\n");
+    env.ok(&["commit", "-m", "main d"]);
+    let manifest = env.manifest_path(&theirs);
+    fs::set_permissions(manifest.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_file(&manifest).unwrap();
+    let out = git_fails(&env, &["merge", "--no-edit", "feature"]);
+    assert!(out.contains(&format!("({theirs}) is not in this cache")), "{out}");
+    assert!(out.contains("trove fetch --rev"), "{out}");
+    git_ok(&env, &["merge", "--abort"]);
+
+    // Uninstalling removes the driver and the attribute.
+    let v = env.json(&["install-hooks", "--uninstall"]);
+    assert_eq!(v["merge_driver"], true, "{v}");
+    assert!(!env.exists(".gitattributes"));
+    let config = env.git().config().unwrap().snapshot().unwrap();
+    assert!(
+        config.get_string("merge.trove.driver").is_err() && config.get_string("merge.trove.name").is_err()
+    );
+}
