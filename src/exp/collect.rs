@@ -333,7 +333,7 @@ fn workspace_data(repo: &Repo, reporter: &dyn Reporter) -> Result<Vec<DataRef>> 
     for (t, s) in targets.iter().zip(&statuses) {
         let path = display_rel(&repo.root, &t.data_path);
         let p = &t.pointer;
-        if s.state != State::Modified {
+        if !s.differs() {
             out.push(DataRef { path, kind: p.kind, hash: p.hash, size: p.size });
             continue;
         }
