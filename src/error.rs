@@ -40,8 +40,22 @@ pub enum Error {
     RemoteFull { remote: String, message: String },
     #[error("experiment {subject}: {message}")]
     Experiment { subject: String, message: String },
+    #[error("{path}: {} cannot be tracked:\n  {}", count(problems.len(), "entry", "entries"), problems.join("\n  "))]
+    Untrackable { path: PathBuf, problems: Vec<String> },
+    #[error("{path}: already tracked by git ({}); trove and git cannot both track it", sample(files))]
+    TrackedByGit { path: PathBuf, files: Vec<String> },
     #[error("{0}")]
     Usage(String),
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn sample(files: &[String]) -> String {
+    let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+    let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
 }
 
 impl Error {
@@ -79,6 +93,14 @@ impl Error {
                     shown.join(", ")
                 ))
             }
+            Error::Untrackable { path, .. } => Some(format!(
+                "leave them out with patterns in {}/.troveignore (gitignore syntax, one per line), or replace each link by the file it points to; then add again",
+                path.display()
+            )),
+            Error::TrackedByGit { path, .. } => Some(format!(
+                "stop tracking it in git first (the files stay): git rm -r --cached {}; then `trove add` it",
+                crate::tracked::shell_quote(&path.to_string_lossy())
+            )),
             Error::NonUtf8Path { .. } => Some("rename the file, or exclude it with .troveignore".into()),
             Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::StorageFull => Some(
                 "the disk is full: free space on it, then run the command again; what is already stored is kept"

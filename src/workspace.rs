@@ -33,6 +33,12 @@ pub struct Added {
     pub updated: bool,
     pub new_objects: u64,
     pub new_bytes: u64,
+    /// The `.gitignore` this run changed (absolute), if it changed one.
+    #[serde(skip)]
+    pub gitignore: Option<PathBuf>,
+    /// The pointer file (absolute).
+    #[serde(skip)]
+    pub pointer_path: PathBuf,
 }
 
 /// Track files or folders: store their content in the cache and write their pointers.
@@ -80,6 +86,38 @@ fn add_one(
         .to_string();
     if abs.extension().is_some_and(|e| e == pointer::EXTENSION) && lmeta.is_file() {
         return Err(Error::path(abs, "is a trove pointer file; name the data it tracks instead"));
+    }
+    // Refused before anything is stored: what other commands would refuse to read back.
+    if git::ignore_line(&name).is_none() {
+        return Err(git::unignorable(abs));
+    }
+    if lmeta.file_type().is_symlink() {
+        let target = fs::read_link(abs).at(abs)?;
+        let into_cache = repo.cache.id_of_object_path(&abs.parent().unwrap_or(abs).join(&target)).is_some();
+        if !into_cache {
+            let message = match fs::canonicalize(abs) {
+                Ok(real) if real.starts_with(&repo.root) => format!(
+                    "is a symbolic link (to {}); trove tracks real files and folders, not links: add {} itself, or replace the link by a copy",
+                    target.display(),
+                    display_rel(&repo.root, &real)
+                ),
+                Ok(real) => format!(
+                    "is a symbolic link pointing outside the repository (to {}); trove tracks real files and folders, not links: replace the link by a copy of what it points to",
+                    real.display()
+                ),
+                Err(_) => format!(
+                    "is a broken symbolic link (to {}); trove tracks real files and folders, not links",
+                    target.display()
+                ),
+            };
+            return Err(Error::path(abs, message));
+        }
+    }
+    if let Ok(git) = repo.git() {
+        let files = git::tracked_by_git(&git, &repo.root, abs)?;
+        if !files.is_empty() {
+            return Err(Error::TrackedByGit { path: abs.to_path_buf(), files });
+        }
     }
     if let Some(owner) = tracked::tracked_ancestor(repo, abs)? {
         return Err(Error::path(
@@ -130,8 +168,9 @@ fn add_one(
     }
     // Both are staged even when unchanged: a run killed after writing them but before
     // staging left the index behind, and the rerun finishes the job.
-    git::ignore_entry(parent, &name)?;
+    let gitignore = git::ignore_entry(parent, &name)?;
     let touched = vec![pointer_path.clone(), parent.join(".gitignore")];
+    let pointer_rel = display_rel(&repo.root, &pointer_path);
 
     // With hardlink/symlink first in cache.link, the workspace shares the cache's copy.
     if kinds.first().is_some_and(|k| k.shares_object()) {
@@ -152,7 +191,7 @@ fn add_one(
     }
     let added = Added {
         path: display_rel(&repo.root, abs),
-        pointer: display_rel(&repo.root, &pointer_path),
+        pointer: pointer_rel,
         kind: pointer.kind,
         hash: pointer.hash,
         size: pointer.size,
@@ -160,6 +199,8 @@ fn add_one(
         updated,
         new_objects,
         new_bytes,
+        gitignore,
+        pointer_path,
     };
     Ok((added, touched))
 }
@@ -643,6 +684,9 @@ pub fn move_tracked(repo: &Repo, cwd: &Path, t: &Tracked, dst: &Path, stage: boo
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::NonUtf8Path { path: dest.clone() })?
         .to_string();
+    if git::ignore_line(&new_name).is_none() {
+        return Err(git::unignorable(&dest));
+    }
     let new_pointer_path = pointer_path_for(&dest);
     if new_pointer_path.exists() {
         return Err(Error::path(&new_pointer_path, "already exists"));

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
+use super::output::quote_name;
 use crate::tracked;
 use crate::workspace::{self, State};
 
@@ -37,7 +38,7 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
     let out = &ctx.out;
     for s in &states {
         if s.in_sync {
-            out.say(format!("{}: in sync with {}", s.path, remote.name()));
+            out.say(format!("{}: in sync with {}", quote_name(&s.path), remote.name()));
         } else {
             let mut parts = Vec::new();
             if s.not_pushed > 0 {
@@ -49,7 +50,7 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
             if s.missing_everywhere > 0 {
                 parts.push(format!("{} missing on both sides", s.missing_everywhere));
             }
-            out.say(format!("{}: {} (objects)", s.path, parts.join(", ")));
+            out.say(format!("{}: {} (objects)", quote_name(&s.path), parts.join(", ")));
         }
     }
     if states.iter().any(|s| s.not_pushed > 0) {
@@ -83,7 +84,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         out.say("no tracked data");
     }
     for s in &statuses {
-        let mut line = format!("{}: {}", s.path, s.state.as_str());
+        let mut line = format!("{}: {}", quote_name(&s.path), s.state.as_str());
         if let Some(c) = &s.changes {
             line.push_str(&format!(
                 " ({} added, {} removed, {} changed)",
@@ -102,7 +103,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             for (label, list) in [("added", &c.added), ("removed", &c.removed), ("changed", &c.modified)] {
                 for p in list {
                     if shown < limit {
-                        out.say(format!("    {label}: {p}"));
+                        out.say(format!("    {label}: {}", quote_name(p)));
                     }
                     shown += 1;
                 }

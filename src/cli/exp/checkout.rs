@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::Ctx;
+use crate::cli::output::plural;
 use crate::exp::{checkout, store};
 
 #[derive(clap::Args)]
@@ -42,9 +43,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ));
     if !args.no_data {
         out.say(format!(
-            "data: {} files written, {} objects fetched, {} verified{}",
-            done.placed,
-            done.fetched,
+            "data: {} written, {} fetched, {} verified{}",
+            plural(done.placed as u64, "file"),
+            plural(done.fetched as u64, "object"),
             done.verified,
             if done.artifacts.is_empty() {
                 String::new()
