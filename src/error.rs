@@ -86,7 +86,7 @@ impl Error {
             Error::Pointer { .. } => Some("fix or restore the pointer file (e.g. `git checkout -- FILE`)".into()),
             Error::MissingObject { .. } => Some("run `trove pull` to fetch it, or `trove add` the data again".into()),
             Error::Unsaved { files, .. } => {
-                let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+                let shown: Vec<_> = files.iter().take(5).map(|f| crate::tracked::quote_name(f)).collect();
                 let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
                 Some(format!(
                     "changed: {}{more}\nsave them with `trove add`, or discard them with `trove checkout --force`",

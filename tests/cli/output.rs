@@ -121,6 +121,12 @@ fn names_with_control_characters_are_quoted_as_git_quotes_them() {
     let st = env.json(&["status"]);
     assert_eq!(strings(&st["tracked"][1]["changes"]["modified"]), vec!["nl\nname"]);
     assert_eq!(env.json(&["diff"])["added"][0]["path"], "data/new\u{1}");
+    let out = env.fails(1, &["checkout", "data"]);
+    assert!(out.stderr.contains("hint: changed: \"data/nl\\nname\", \"data/new\\001\"\n"), "{out}");
+    env.write("cr\r.bin", "cr2");
+    let out = env.ok(&["commit"]);
+    assert!(out.stdout.starts_with("re-added \"cr\\r.bin\"\nre-added data\n"), "{out}");
+    assert_eq!(env.git_cmd(&["log", "-1", "--format=%s"]), "trove: update \"cr\\r.bin\", data\n");
     fs::remove_file(env.path("cr\r.bin")).unwrap();
     let out = env.ok(&["checkout", "cr\r.bin"]);
     assert_eq!(out.stdout, "\"cr\\r.bin\": 1 file written, 0 removed\n", "{out}");

@@ -147,4 +147,10 @@ fn remove_has_a_way_out_of_what_earlier_adds_left() {
     let st = env.json(&["status"]);
     assert_eq!(st["tracked"].as_array().unwrap().len(), 1, "{st}");
     assert_eq!(st["tracked"][0]["state"], "unchanged", "{st}");
+
+    // move refuses, as add does, a name no .gitignore line can match.
+    let out = env.fails(1, &["move", "keep.bin", "new\nname"]);
+    assert!(out.stderr.contains("line break"), "{out}");
+    assert!(env.exists("keep.bin") && env.exists("keep.bin.trove") && !env.exists("new\nname"));
+    assert_eq!(env.read_string(".gitignore"), format!("{own}/keep.bin\n"));
 }
