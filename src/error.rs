@@ -8,9 +8,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     // The cause is part of the message, not a `source`: printing the error chain would
     // repeat it.
-    #[error("{path}: {cause}")]
+    #[error("{}: {cause}", shown(path))]
     Io { path: PathBuf, cause: std::io::Error },
-    #[error("{path}:{line}: {message}")]
+    #[error("{}:{line}: {message}", shown(path))]
     Pointer { path: PathBuf, line: usize, message: String },
     #[error("manifest {name}: {message}")]
     Manifest { name: String, message: String },
@@ -22,15 +22,15 @@ pub enum Error {
     NotInitialised(PathBuf),
     #[error("repository is locked by another trove process ({holder}); gave up after {waited_secs} s")]
     Locked { holder: String, waited_secs: u64 },
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", shown(path))]
     Path { path: PathBuf, message: String },
-    #[error("{path}: file name is not valid UTF-8")]
+    #[error("{}: file name is not valid UTF-8", shown(path))]
     NonUtf8Path { path: PathBuf },
     #[error("object {id} is not in the cache")]
     MissingObject { id: String },
     #[error("object {id} is corrupt: its content hashes to {actual}")]
     CorruptObject { id: String, actual: String },
-    #[error("{path}: would overwrite unsaved changes")]
+    #[error("{}: would overwrite unsaved changes", shown(path))]
     Unsaved { path: PathBuf, files: Vec<String> },
     #[error("{path}: {message}")]
     Git { path: PathBuf, message: String },
@@ -40,12 +40,26 @@ pub enum Error {
     RemoteFull { remote: String, message: String },
     #[error("experiment {subject}: {message}")]
     Experiment { subject: String, message: String },
-    #[error("{path}: {} cannot be tracked:\n  {}", count(problems.len(), "entry", "entries"), problems.join("\n  "))]
+    #[error("{}: {} cannot be tracked:\n  {}", shown(path), count(problems.len(), "entry", "entries"), problems.join("\n  "))]
     Untrackable { path: PathBuf, problems: Vec<String> },
-    #[error("{path}: already tracked by git ({}); trove and git cannot both track it", sample(files))]
+    #[error(
+        "{}: already tracked by git ({}); trove and git cannot both track it",
+        shown(path),
+        sample(files)
+    )]
     TrackedByGit { path: PathBuf, files: Vec<String> },
     #[error("{0}")]
     Usage(String),
+}
+
+/// A path in a message, quoted as git quotes names when it holds control characters (or
+/// is not UTF-8), so an error is always one line.
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match path.to_str() {
+        Some(s) => crate::tracked::quote_name(s).into_owned(),
+        None => crate::tracked::quote_bytes(path.as_os_str().as_bytes()),
+    }
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {

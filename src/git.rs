@@ -128,7 +128,7 @@ fn legacy_ignore_line(name: &str) -> String {
 /// The error for a name no `.gitignore` line can match.
 pub fn unignorable(path: &Path) -> Error {
     Error::path(
-        crate::tracked::quote_name(&path.to_string_lossy()).as_ref(),
+        path,
         "the name contains a line break, which no .gitignore line can match; rename it before adding it",
     )
 }

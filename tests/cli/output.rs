@@ -121,6 +121,13 @@ fn names_with_control_characters_are_quoted_as_git_quotes_them() {
     let st = env.json(&["status"]);
     assert_eq!(strings(&st["tracked"][1]["changes"]["modified"]), vec!["nl\nname"]);
     assert_eq!(env.json(&["diff"])["added"][0]["path"], "data/new\u{1}");
+    // Errors name such paths quoted too: one error, one line.
+    let out = env.fails(1, &["add", "gone\nfile"]);
+    assert!(
+        out.stderr.starts_with("error: \"/")
+            && out.stderr.ends_with("/gone\\nfile\": no such file or folder\n"),
+        "{out}"
+    );
     let out = env.fails(1, &["checkout", "data"]);
     assert!(out.stderr.contains("hint: changed: \"data/nl\\nname\", \"data/new\\001\"\n"), "{out}");
     env.write("cr\r.bin", "cr2");
