@@ -608,3 +608,29 @@ fn add_refuses_files_git_already_tracks() {
     env.ok(&["add", "data", "model.bin"]);
     assert!(env.is_git_ignored("data") && env.is_git_ignored("model.bin"));
 }
+
+#[test]
+fn names_yaml_reads_as_nothing_are_written_so_they_read_back() {
+    let env = Env::new();
+    // A no-break space alone: YAML reads it, left plain, as an empty value.
+    let names = ["\u{a0}", "x\u{a0}", "\u{85}", "\u{feff}bom"];
+    for n in names {
+        env.write(n, format!("content of {n:?}"));
+    }
+    let mut args = vec!["add"];
+    args.extend(names);
+    env.ok(&args);
+    let ls = env.json(&["ls"]);
+    let paths: Vec<serde_json::Value> =
+        ls["tracked"].as_array().unwrap().iter().map(|t| t["path"].clone()).collect();
+    let mut listed = strings(&serde_json::Value::Array(paths));
+    let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    listed.sort();
+    want.sort();
+    assert_eq!(listed, want, "{ls}");
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), names.len(), "{st}");
+    assert!(st["tracked"].as_array().unwrap().iter().all(|t| t["state"] == "unchanged"), "{st}");
+    env.ok(&["remove", "\u{a0}"]);
+    assert!(!env.exists("\u{a0}.trove"));
+}
