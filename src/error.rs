@@ -48,6 +48,8 @@ pub enum Error {
         sample(files)
     )]
     TrackedByGit { path: PathBuf, files: Vec<String> },
+    #[error("{} cannot be added:\n  {}", count(problems.len(), "path", "paths"), problems.join("\n  "))]
+    NotAddable { problems: Vec<String>, hints: Vec<String> },
     #[error("{0}")]
     Usage(String),
 }
@@ -111,6 +113,7 @@ impl Error {
                 "leave them out with patterns in {}/.troveignore (gitignore syntax, one per line), or replace each link by the file it points to; then add again",
                 path.display()
             )),
+            Error::NotAddable { hints, .. } if !hints.is_empty() => Some(hints.join("\n")),
             Error::TrackedByGit { path, .. } => Some(format!(
                 "stop tracking it in git first (the files stay): git rm -r --cached {}; then `trove add` it",
                 crate::tracked::shell_quote(&path.to_string_lossy())

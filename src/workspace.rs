@@ -53,11 +53,33 @@ pub fn add(
     repo.cache.ensure()?;
     let kinds = repo.config.link_kinds()?;
     let state = repo.state();
+    // Every path is looked at before anything is stored: one refused path stops them all,
+    // and the error names every refused one.
+    let mut ready = Vec::new();
+    let mut refused = Vec::new();
+    for p in paths {
+        match tracked::resolve_in_repo(repo, cwd, p).and_then(|abs| prepare(repo, &abs)) {
+            Ok(r) => ready.push(r),
+            Err(e) => refused.push(e),
+        }
+    }
+    if refused.len() == 1 {
+        return Err(refused.remove(0));
+    }
+    if !refused.is_empty() {
+        let problems = refused.iter().map(|e| e.to_string().replace('\n', "\n  ")).collect();
+        let mut hints: Vec<String> = Vec::new();
+        for h in refused.iter().filter_map(Error::hint) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+        return Err(Error::NotAddable { problems, hints });
+    }
     let mut results = Vec::new();
     let mut to_stage = Vec::new();
-    for p in paths {
-        let abs = tracked::resolve_in_repo(repo, cwd, p)?;
-        let (added, touched) = add_one(repo, &abs, &state, &kinds, reporter)?;
+    for r in ready {
+        let (added, touched) = add_one(repo, r, &state, &kinds, reporter)?;
         results.push(added);
         to_stage.extend(touched);
     }
@@ -67,13 +89,17 @@ pub fn add(
     Ok(results)
 }
 
-fn add_one(
-    repo: &Repo,
-    abs: &Path,
-    state: &StateDb,
-    kinds: &[LinkKind],
-    reporter: &dyn Reporter,
-) -> Result<(Added, Vec<PathBuf>)> {
+/// A path `add` accepted, with the files it holds.
+struct Prepared {
+    abs: PathBuf,
+    name: String,
+    is_dir: bool,
+    files: Vec<Found>,
+}
+
+/// Check that `abs` can be tracked and list its files; nothing is written (but the temp
+/// files a killed checkout left inside a folder, which are debris).
+fn prepare(repo: &Repo, abs: &Path) -> Result<Prepared> {
     let lmeta = fs::symlink_metadata(abs).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::path(abs, "no such file or folder"),
         _ => Error::io(abs, e),
@@ -141,6 +167,18 @@ fn add_one(
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
     };
+    Ok(Prepared { abs: abs.to_path_buf(), name, is_dir, files })
+}
+
+fn add_one(
+    repo: &Repo,
+    prepared: Prepared,
+    state: &StateDb,
+    kinds: &[LinkKind],
+    reporter: &dyn Reporter,
+) -> Result<(Added, Vec<PathBuf>)> {
+    let Prepared { abs, name, is_dir, files } = prepared;
+    let abs = abs.as_path();
     let link_first = kinds.first() == Some(&LinkKind::Hardlink);
     let Stored { ids, new_objects, new_bytes, linked } = store(repo, state, &files, link_first, reporter)?;
 

@@ -634,3 +634,32 @@ fn names_yaml_reads_as_nothing_are_written_so_they_read_back() {
     env.ok(&["remove", "\u{a0}"]);
     assert!(!env.exists("\u{a0}.trove"));
 }
+
+#[test]
+fn add_names_every_refused_path_and_adds_none_of_them() {
+    let env = Env::new();
+    env.write("good.bin", "good");
+    env.write("real.bin", "real");
+    std::os::unix::fs::symlink("real.bin", env.path("link.bin")).unwrap();
+    env.write("in git.txt", "g");
+    env.git_cmd(&["add", "in git.txt"]);
+    env.write("tree/a.txt", "a");
+    std::os::unix::fs::symlink("/", env.path("tree/root")).unwrap();
+    let out = env.fails(1, &["add", "good.bin", "link.bin", "in git.txt", "missing", "tree"]);
+    let err: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("hint: ")).collect();
+    assert_eq!(err.len(), 6, "{out}");
+    assert_eq!(err[0], "error: 4 paths cannot be added:", "{out}");
+    for (line, what) in err[1..].iter().zip([
+        "/link.bin: is a symbolic link (to real.bin)",
+        "/in git.txt: already tracked by git (in git.txt)",
+        "/missing: no such file or folder",
+        "/tree: 1 entry cannot be tracked:",
+        "    tree/root: is a symbolic link pointing outside the repository (to /)",
+    ]) {
+        assert!(line.starts_with("  ") && line.contains(what), "{what}: {out}");
+    }
+    assert!(out.stderr.contains("hint: stop tracking it in git first"), "{out}");
+    assert!(out.stderr.contains("hint: leave them out with patterns in"), "{out}");
+    assert!(!env.exists("good.bin.trove") && !env.exists(".gitignore"), "nothing was added");
+    assert!(env.object_files().is_empty(), "nothing was stored");
+}
