@@ -123,7 +123,6 @@ pub fn list_dir_cleaning(repo: &Repo, dir: &Path, clean: bool) -> Result<Vec<Fou
         match r {
             Ok(f) => found.push(f),
             Err(Error::Path { message, .. }) => problems.push(format!("{}: {message}", shown(&rel))),
-            Err(Error::Io { cause, .. }) => problems.push(format!("{}: {cause}", shown(&rel))),
             Err(e) => return Err(e),
         }
     }
