@@ -42,24 +42,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ));
     }
     if added.iter().any(|a| a.updated) {
-        out.hint(format!("commit the pointers with git: {}", commit_command(ctx, &added)));
+        out.hint(format!("commit the pointers with git: {}", commit_command(ctx, &added, args.no_stage)));
     }
     out.emit(&serde_json::json!({ "added": added }));
     Ok(())
 }
 
 /// The `git commit` of the pointers written and the `.gitignore` files changed, with
-/// paths as seen from where the user stands (and `-C` when trove ran elsewhere).
-fn commit_command(ctx: &Ctx, added: &[workspace::Added]) -> String {
+/// paths as seen from where the user stands (and `-C` when trove ran elsewhere); after
+/// `--no-stage`, a `git add` of them first (git commits only paths it knows).
+fn commit_command(ctx: &Ctx, added: &[workspace::Added], no_stage: bool) -> String {
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let base = canonical(&ctx.cwd);
-    let mut words = vec!["git".to_string()];
+    let mut git = "git".to_string();
     if let Ok(here) = std::env::current_dir().map(|d| canonical(&d))
         && here != base
     {
-        words.extend(["-C".to_string(), shell_quote(&relative(&here, &base).to_string_lossy())]);
+        git = format!("git -C {}", shell_quote(&relative(&here, &base).to_string_lossy()));
     }
-    words.push("commit".into());
     let mut paths: Vec<&Path> =
         added.iter().filter(|a| a.updated).map(|a| a.pointer_path.as_path()).collect();
     for g in added.iter().filter_map(|a| a.gitignore.as_deref()) {
@@ -67,6 +67,12 @@ fn commit_command(ctx: &Ctx, added: &[workspace::Added]) -> String {
             paths.push(g);
         }
     }
-    words.extend(paths.iter().map(|p| shell_quote(&relative(&base, p).to_string_lossy())));
-    words.join(" ")
+    let words: Vec<String> =
+        paths.iter().map(|p| shell_quote(&relative(&base, p).to_string_lossy())).collect();
+    let words = words.join(" ");
+    if no_stage {
+        format!("{git} add {words} && {git} commit {words}")
+    } else {
+        format!("{git} commit {words}")
+    }
 }

@@ -533,6 +533,14 @@ fn the_commit_hint_works_from_where_the_user_stands() {
     let hint = run_commit_hint(&env, &env.outside(), &out);
     assert_eq!(hint, "git -C repo/sub/deeper commit data.trove");
     assert_eq!(env.head_blob("sub/deeper/data.trove").unwrap(), env.read("sub/deeper/data.trove"));
+
+    // After --no-stage, git has to be told about the new files first.
+    env.write("loose.bin", "l");
+    let out = env.ok(&["add", "--no-stage", "loose.bin"]);
+    let hint = run_commit_hint(&env, &env.root, &out);
+    assert_eq!(hint, "git add loose.bin.trove .gitignore && git commit loose.bin.trove .gitignore");
+    assert_eq!(env.head_blob("loose.bin.trove").unwrap(), env.read("loose.bin.trove"));
+    assert_eq!(env.head_blob(".gitignore").unwrap(), env.read(".gitignore"));
 }
 
 #[test]
