@@ -267,3 +267,30 @@ pub fn pointers_at(git: &git2::Repository, root: &Path, rev: &str) -> Result<Vec
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_lines_escape_what_gitignore_treats_specially() {
+        assert_eq!(ignore_line("data").unwrap(), "/data");
+        assert_eq!(ignore_line("a*b?[c]\\d").unwrap(), "/a\\*b\\?\\[c]\\\\d");
+        assert_eq!(ignore_line("#x").unwrap(), "/\\#x");
+        assert_eq!(ignore_line("two  ").unwrap(), "/two\\ \\ ");
+        assert_eq!(ignore_line("cr\r").unwrap(), "/cr[\r]");
+        assert_eq!(ignore_line("a b").unwrap(), "/a b");
+        assert_eq!(ignore_line("nl\nx"), None);
+    }
+
+    #[test]
+    fn lines_are_found_whole_as_git_reads_them() {
+        let text = "*.log\r\n/data\r\n/a\nb\n/last";
+        assert_eq!(find_lines(text, "/data"), Some((7, 14)));
+        assert_eq!(find_lines(text, "/a\nb"), Some((14, 19)));
+        assert_eq!(find_lines(text, "/last"), Some((19, 24)));
+        assert_eq!(find_lines(text, "/dat"), None);
+        assert_eq!(find_lines(text, "a"), None);
+        assert_eq!(find_lines("", "/x"), None);
+    }
+}
