@@ -8,9 +8,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     // The cause is part of the message, not a `source`: printing the error chain would
     // repeat it.
-    #[error("{path}: {cause}")]
+    #[error("{}: {cause}", shown(path))]
     Io { path: PathBuf, cause: std::io::Error },
-    #[error("{path}:{line}: {message}")]
+    #[error("{}:{line}: {message}", shown(path))]
     Pointer { path: PathBuf, line: usize, message: String },
     #[error("{path}:{line}: {message}")]
     PointerConflict { path: PathBuf, line: usize, message: String },
@@ -24,9 +24,9 @@ pub enum Error {
     NotInitialised(PathBuf),
     #[error("repository is locked by another trove process ({holder}); gave up after {waited_secs} s")]
     Locked { holder: String, waited_secs: u64 },
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", shown(path))]
     Path { path: PathBuf, message: String },
-    #[error("{path}: file name is not valid UTF-8")]
+    #[error("{}: file name is not valid UTF-8", shown(path))]
     NonUtf8Path { path: PathBuf },
     #[error("object {id} is not in the cache")]
     MissingObject { id: String },
@@ -34,7 +34,7 @@ pub enum Error {
     CorruptObject { id: String, actual: String },
     #[error("object {id} in the cache is damaged: its content hashes to {actual}")]
     DamagedObject { id: String, actual: String },
-    #[error("{path}: would overwrite unsaved changes")]
+    #[error("{}: would overwrite unsaved changes", shown(path))]
     Unsaved { path: PathBuf, files: Vec<String> },
     #[error("{path}: {message}")]
     Git { path: PathBuf, message: String },
@@ -44,10 +44,40 @@ pub enum Error {
     RemoteFull { remote: String, message: String },
     #[error("experiment {subject}: {message}")]
     Experiment { subject: String, message: String },
+    #[error("{}: {} cannot be tracked:\n  {}", shown(path), count(problems.len(), "entry", "entries"), problems.join("\n  "))]
+    Untrackable { path: PathBuf, problems: Vec<String> },
+    #[error(
+        "{}: already tracked by git ({}); trove and git cannot both track it",
+        shown(path),
+        sample(files)
+    )]
+    TrackedByGit { path: PathBuf, files: Vec<String> },
+    #[error("{} cannot be added:\n  {}", count(problems.len(), "path", "paths"), problems.join("\n  "))]
+    NotAddable { problems: Vec<String>, hints: Vec<String> },
     #[error("{0}")]
     Usage(String),
     #[error("interrupted by {}: stopped, and removed the uploads in flight", crate::interrupt::name(*signal))]
     Interrupted { signal: i32 },
+}
+
+/// A path in a message, quoted as git quotes names when it holds control characters (or
+/// is not UTF-8), so an error is always one line.
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match path.to_str() {
+        Some(s) => crate::tracked::quote_name(s).into_owned(),
+        None => crate::tracked::quote_bytes(path.as_os_str().as_bytes()),
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn sample(files: &[String]) -> String {
+    let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+    let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
 }
 
 impl Error {
@@ -88,13 +118,22 @@ impl Error {
                 "run `trove verify` to move it to quarantine, then `trove pull` to fetch a sound copy".into(),
             ),
             Error::Unsaved { files, .. } => {
-                let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+                let shown: Vec<_> = files.iter().take(5).map(|f| crate::tracked::quote_name(f)).collect();
                 let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
                 Some(format!(
                     "changed: {}{more}\nsave them with `trove add`, or discard them with `trove checkout --force`",
                     shown.join(", ")
                 ))
             }
+            Error::Untrackable { path, .. } => Some(format!(
+                "leave them out with patterns in {}/.troveignore (gitignore syntax, one per line), or replace each link by the file it points to; then add again",
+                path.display()
+            )),
+            Error::NotAddable { hints, .. } if !hints.is_empty() => Some(hints.join("\n")),
+            Error::TrackedByGit { path, .. } => Some(format!(
+                "stop tracking it in git first (the files stay): git rm -r --cached {}; then `trove add` it",
+                crate::tracked::shell_quote(&path.to_string_lossy())
+            )),
             Error::NonUtf8Path { .. } => Some("rename the file, or exclude it with .troveignore".into()),
             Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::StorageFull => Some(
                 "the disk is full: free space on it, then run the command again; what is already stored is kept"

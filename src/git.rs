@@ -103,16 +103,30 @@ fn smudge_racily_clean(git: &git2::Repository, index: &mut git2::Index, root: &P
     Ok(())
 }
 
-/// Make sure `dir/.gitignore` has the line `/name`; returns the .gitignore path if it changed.
+/// The files under `path` (the path itself, or anything inside it) that git's index tracks,
+/// relative to the repository's top folder.
+pub fn tracked_by_git(git: &git2::Repository, root: &Path, path: &Path) -> Result<Vec<String>> {
+    let rel = rel_to(root, path)?.to_string_lossy().into_owned();
+    let index = git.index().map_err(|e| Error::git(root, e))?;
+    let inside = format!("{rel}/");
+    Ok(index
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+        .filter(|p| *p == rel || p.starts_with(&inside))
+        .collect())
+}
+
+/// Make sure `dir/.gitignore` has the line that ignores `name` (see [`ignore_line`]);
+/// returns the .gitignore path if it changed.
 pub fn ignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let path = dir.join(".gitignore");
-    let line = format!("/{}", escape_ignore(name));
+    let line = ignore_line(name).ok_or_else(|| unignorable(&dir.join(name)))?;
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    if text.lines().any(|l| l == line) {
+    if find_lines(&text, &line).is_some() {
         return Ok(None);
     }
     let mut new = text;
@@ -125,25 +139,73 @@ pub fn ignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
-/// Remove the line `/name` from `dir/.gitignore`; returns the path if it changed.
+/// Take back from `dir/.gitignore` the line [`ignore_entry`] wrote for `name` (or the
+/// one earlier versions wrote), leaving every other byte as it was; returns the path if
+/// it changed. The file is deleted when nothing else was in it.
 pub fn unignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let path = dir.join(".gitignore");
-    let line = format!("/{}", escape_ignore(name));
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    if !text.lines().any(|l| l == line) {
+    let candidates = ignore_line(name).into_iter().chain([legacy_ignore_line(name)]);
+    let Some((start, end)) = candidates.filter_map(|line| find_lines(&text, &line)).next() else {
         return Ok(None);
-    }
-    let kept: String = text.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect();
+    };
+    let kept = format!("{}{}", &text[..start], &text[end..]);
     if kept.is_empty() {
         fs::remove_file(&path).at(&path)?;
     } else {
         crate::atomic_file::write(&path, kept.as_bytes())?;
     }
     Ok(Some(path))
+}
+
+/// The byte range of the first run of whole lines of `text` that reads as `lines` to
+/// git (which drops a carriage return before the newline).
+fn find_lines(text: &str, lines: &str) -> Option<(usize, usize)> {
+    let want: Vec<&str> = lines.split('\n').collect();
+    let mut segs = Vec::new();
+    let mut start = 0;
+    for seg in text.split_inclusive('\n') {
+        let content = seg.strip_suffix('\n').unwrap_or(seg);
+        segs.push((start, start + seg.len(), content.strip_suffix('\r').unwrap_or(content)));
+        start += seg.len();
+    }
+    segs.windows(want.len())
+        .find(|w| w.iter().zip(&want).all(|(seg, line)| seg.2 == *line))
+        .map(|w| (w[0].0, w[w.len() - 1].1))
+}
+
+/// The `.gitignore` line that matches exactly the file or folder `name` beside it and
+/// nothing else, escaped by gitignore's rules: `\` before `*`, `?`, `[`, `\` and a
+/// leading `#` or `!`, before each trailing space (git strips unescaped ones), and a
+/// trailing carriage return as `[\r]` (git drops a bare one). None when no line can
+/// match it: a pattern cannot hold a newline.
+pub fn ignore_line(name: &str) -> Option<String> {
+    if name.contains('\n') {
+        return None;
+    }
+    let body = name.trim_end_matches([' ', '\r']);
+    let mut out = format!("/{}", escape_ignore(body));
+    for c in name[body.len()..].chars() {
+        out.push_str(if c == ' ' { "\\ " } else { "[\r]" });
+    }
+    Some(out)
+}
+
+/// What versions before the full escaping wrote, so `remove` can still take it back.
+fn legacy_ignore_line(name: &str) -> String {
+    format!("/{}", escape_ignore(name))
+}
+
+/// The error for a name no `.gitignore` line can match.
+pub fn unignorable(path: &Path) -> Error {
+    Error::path(
+        path,
+        "the name contains a line break, which no .gitignore line can match; rename it before adding it",
+    )
 }
 
 fn escape_ignore(name: &str) -> String {
@@ -279,4 +341,31 @@ pub fn pointers_at(git: &git2::Repository, root: &Path, rev: &str) -> Result<Vec
         return Err(e);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_lines_escape_what_gitignore_treats_specially() {
+        assert_eq!(ignore_line("data").unwrap(), "/data");
+        assert_eq!(ignore_line("a*b?[c]\\d").unwrap(), "/a\\*b\\?\\[c]\\\\d");
+        assert_eq!(ignore_line("#x").unwrap(), "/\\#x");
+        assert_eq!(ignore_line("two  ").unwrap(), "/two\\ \\ ");
+        assert_eq!(ignore_line("cr\r").unwrap(), "/cr[\r]");
+        assert_eq!(ignore_line("a b").unwrap(), "/a b");
+        assert_eq!(ignore_line("nl\nx"), None);
+    }
+
+    #[test]
+    fn lines_are_found_whole_as_git_reads_them() {
+        let text = "*.log\r\n/data\r\n/a\nb\n/last";
+        assert_eq!(find_lines(text, "/data"), Some((7, 14)));
+        assert_eq!(find_lines(text, "/a\nb"), Some((14, 19)));
+        assert_eq!(find_lines(text, "/last"), Some((19, 24)));
+        assert_eq!(find_lines(text, "/dat"), None);
+        assert_eq!(find_lines(text, "a"), None);
+        assert_eq!(find_lines("", "/x"), None);
+    }
 }

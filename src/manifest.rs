@@ -88,6 +88,7 @@ impl Manifest {
 }
 
 /// A manifest path must stay inside its directory: relative, `/`-separated, no `.`/`..`/empty segments, no NUL.
+/// Every other character is an ordinary byte of a name, as on POSIX: a backslash separates nothing.
 pub fn check_relative_path(path: &str) -> std::result::Result<(), String> {
     if path.is_empty() {
         return Err("empty path".into());
@@ -97,9 +98,6 @@ pub fn check_relative_path(path: &str) -> std::result::Result<(), String> {
     }
     if path.contains('\0') {
         return Err("path contains NUL".into());
-    }
-    if path.contains('\\') {
-        return Err("path contains a backslash".into());
     }
     for seg in path.split('/') {
         match seg {
@@ -138,6 +136,12 @@ mod tests {
             let err = Manifest::parse(&m.to_bytes(), "t").unwrap_err().to_string();
             assert!(err.contains("manifest t"), "{err}");
         }
+    }
+
+    #[test]
+    fn backslashes_and_control_characters_are_ordinary_bytes() {
+        let m = Manifest::new(vec![entry("a\\b"), entry("dir\\/c\nd"), entry("tab\there")]);
+        assert_eq!(Manifest::parse(&m.to_bytes(), "t").unwrap(), m);
     }
 
     #[test]

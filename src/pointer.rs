@@ -52,10 +52,15 @@ struct Raw {
 impl Pointer {
     /// The exact bytes written to disk: stable, so re-adding unchanged data rewrites nothing.
     pub fn to_text(&self) -> String {
-        let path = serde_yaml::to_string(&self.path).expect("string serialises");
+        // Only the line break goes: a name may end in characters trim_end would take (U+00A0).
+        let mut path = serde_yaml::to_string(&self.path).expect("string serialises");
+        path.truncate(path.trim_end_matches('\n').len());
+        if serde_yaml::from_str::<String>(&path).ok().as_deref() != Some(self.path.as_str()) {
+            // A name plain YAML would read otherwise: a JSON string is a YAML double-quoted one.
+            path = serde_json::to_string(&self.path).expect("string serialises");
+        }
         let mut out = format!(
-            "{HEADER}\nversion: 1\npath: {}\nkind: {}\nhash: {}\nsize: {}\n",
-            path.trim_end(),
+            "{HEADER}\nversion: 1\npath: {path}\nkind: {}\nhash: {}\nsize: {}\n",
             self.kind.as_str(),
             self.hash,
             self.size
@@ -197,6 +202,61 @@ mod tests {
         let text = p.to_text();
         assert!(text.contains("path: 'true'"), "{text}");
         assert_eq!(Pointer::parse(&text, Path::new("x.trove")).unwrap().path, "true");
+    }
+
+    #[test]
+    fn every_storable_name_reads_back_as_written() {
+        let names = [
+            "a\\b",
+            "cr\r",
+            "tab\t",
+            "\u{1}",
+            "nl\nname",
+            " lead",
+            "trail ",
+            "~",
+            "null",
+            "- x",
+            ": x",
+            "x: y",
+            "#x",
+            "'q'",
+            "\"d\"",
+            "\u{feff}bom",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "\u{2029}",
+            "[x]",
+            "{x}",
+            "*a",
+            "&a",
+            "!a",
+            "%a",
+            "@a",
+            "`a",
+            "|",
+            ">",
+            "?",
+            "0x1F",
+            "1e3",
+            ".inf",
+            "-.nan",
+            "yes",
+            "No",
+            "~/x",
+            "a#b",
+            "a #b",
+            "\u{7f}",
+            "\u{a0}",
+            "é",
+        ];
+        for name in names {
+            let mut p = sample();
+            p.path = name.into();
+            let text = p.to_text();
+            let back = Pointer::parse(&text, Path::new("x.trove")).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+            assert_eq!(back.path, name, "{text}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::manifest::{Entry, Manifest};
 use crate::progress::Reporter;
 use crate::repo::Repo;
 use crate::state::{Stamp, StateDb};
+use crate::tracked::{display_rel, quote_name};
 
 pub const IGNORE_FILE: &str = ".troveignore";
 
@@ -39,7 +40,9 @@ pub fn examine(repo: &Repo, abs: &Path, rel: String) -> Result<Found> {
         if let Some(id) = repo.cache.id_of_object_path(&target_abs) {
             (fs::metadata(abs).at(abs)?, Some(id))
         } else {
-            let real = fs::canonicalize(abs).map_err(|_| Error::path(abs, "is a broken symbolic link"))?;
+            let real = fs::canonicalize(abs).map_err(|_| {
+                Error::path(abs, format!("is a broken symbolic link (to {})", target.display()))
+            })?;
             if !real.starts_with(&repo.root) {
                 return Err(Error::path(
                     abs,
@@ -50,7 +53,10 @@ pub fn examine(repo: &Repo, abs: &Path, rel: String) -> Result<Found> {
             if !meta.is_file() {
                 return Err(Error::path(
                     abs,
-                    "is a symbolic link to a folder; trove follows links to files only",
+                    format!(
+                        "is a symbolic link to a folder (to {}); trove follows links to files only",
+                        target.display()
+                    ),
                 ));
             }
             (meta, None)
@@ -71,6 +77,8 @@ pub fn list_dir(repo: &Repo, dir: &Path) -> Result<Vec<Found>> {
 
 /// [`list_dir`], deleting on the way the temp files that killed checkouts left (writers only).
 pub fn list_dir_cleaning(repo: &Repo, dir: &Path, clean: bool) -> Result<Vec<Found>> {
+    // Problems are listed by their path from the repository's top folder.
+    let shown = |rel: &str| quote_name(&format!("{}/{rel}", display_rel(&repo.root, dir))).into_owned();
     let walker = ignore::WalkBuilder::new(dir)
         .standard_filters(false)
         .hidden(false)
@@ -78,17 +86,28 @@ pub fn list_dir_cleaning(repo: &Repo, dir: &Path, clean: bool) -> Result<Vec<Fou
         .add_custom_ignore_filename(IGNORE_FILE)
         .follow_links(false)
         .build();
+    // Everything that cannot be tracked is reported at once, not just the first.
+    let mut problems = Vec::new();
     let mut paths = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|e| Error::path(dir, e.to_string()))?;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
         if entry.depth() == 0 || entry.file_type().is_some_and(|t| t.is_dir()) {
             continue;
         }
         let rel_os = entry.path().strip_prefix(dir).expect("walk stays under its root");
-        let rel = rel_os
-            .to_str()
-            .ok_or_else(|| Error::NonUtf8Path { path: entry.path().to_path_buf() })?
-            .to_string();
+        let Some(rel) = rel_os.to_str().map(str::to_string) else {
+            let name = crate::tracked::quote_bytes(
+                entry.path().strip_prefix(&repo.root).unwrap_or(entry.path()).as_os_str().as_bytes(),
+            );
+            problems.push(format!("{name}: file name is not valid UTF-8; rename it"));
+            continue;
+        };
         if is_trove_temp(&rel) {
             if clean && entry.file_name().to_str().is_some_and(crate::link::is_stale_temp) {
                 let _ = std::fs::remove_file(entry.path());
@@ -97,7 +116,21 @@ pub fn list_dir_cleaning(repo: &Repo, dir: &Path, clean: bool) -> Result<Vec<Fou
         }
         paths.push((entry.into_path(), rel));
     }
-    paths.into_par_iter().map(|(abs, rel)| examine(repo, &abs, rel)).collect()
+    let examined: Vec<(String, Result<Found>)> =
+        paths.into_par_iter().map(|(abs, rel)| (rel.clone(), examine(repo, &abs, rel))).collect();
+    let mut found = Vec::with_capacity(examined.len());
+    for (rel, r) in examined {
+        match r {
+            Ok(f) => found.push(f),
+            Err(Error::Path { message, .. }) => problems.push(format!("{}: {message}", shown(&rel))),
+            Err(e) => return Err(e),
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::Untrackable { path: dir.to_path_buf(), problems });
+    }
+    Ok(found)
 }
 
 /// Temp files of an interrupted checkout (`.name.trove-PID-N`) are not data.

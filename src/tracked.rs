@@ -59,6 +59,64 @@ pub fn display_rel(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
 }
 
+/// A name as git prints it (`core.quotePath` style, UTF-8 left as it is): names with a
+/// control character, a `"` or a `\` are written in double quotes with C escapes
+/// (`"a\nb"`), so one name is always one line that reads back unambiguously.
+pub fn quote_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let needs = |c: char| c.is_ascii_control() || c == '"' || c == '\\';
+    if !name.chars().any(needs) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    std::borrow::Cow::Owned(out)
+}
+
+/// A name that is not UTF-8, as git prints it: quoted, its stray bytes in octal (`"bad\377"`).
+pub fn quote_bytes(name: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in name.utf8_chunks() {
+        let q = quote_name(chunk.valid());
+        out.push_str(q.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or(&q));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    format!("\"{out}\"")
+}
+
+/// A path as a shell word, for commands shown in hints: as it is when it holds only
+/// characters no shell treats specially, else in single quotes (`$'…'` with C escapes when
+/// it holds control characters).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-+,:@%=".contains(c) || !c.is_ascii();
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    if word.chars().any(|c| c.is_ascii_control()) {
+        let quoted = quote_name(word);
+        let inner = &quoted[1..quoted.len() - 1];
+        return format!("$'{}'", inner.replace("\\\"", "\"").replace('\'', "\\'"));
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
 /// The pointer file that goes with a data path: `images` → `images.trove`.
 pub fn pointer_path_for(data_path: &Path) -> PathBuf {
     let mut name = data_path.file_name().unwrap_or_default().to_os_string();
@@ -206,8 +264,31 @@ pub fn check_inside(repo: &Repo, t: &Tracked) -> Result<()> {
     {
         return Err(Error::path(
             &t.data_path,
-            "tracked data is a symbolic link; trove tracks real files and folders",
+            "tracked data is a symbolic link; trove tracks real files and folders: replace the link by the data, or `trove remove` it to stop tracking it",
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_quoted_as_git_quotes_them() {
+        use super::quote_name;
+        assert_eq!(quote_name("plain name.txt"), "plain name.txt");
+        assert_eq!(quote_name("caf\u{e9}"), "caf\u{e9}");
+        assert_eq!(quote_name("a\nb"), "\"a\\nb\"");
+        assert_eq!(quote_name("t\tq\"b\\s\r"), "\"t\\tq\\\"b\\\\s\\r\"");
+        assert_eq!(quote_name("\u{1}\u{7f}"), "\"\\001\\177\"");
+        assert_eq!(super::quote_bytes(b"bad\xff n\\"), "\"bad\\377 n\\\\\"");
+    }
+
+    #[test]
+    fn shell_words() {
+        use super::shell_quote;
+        assert_eq!(shell_quote("sub/data.trove"), "sub/data.trove");
+        assert_eq!(shell_quote("with space"), "'with space'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("a\tb'\"c"), "$'a\\tb\\'\"c'");
+    }
 }

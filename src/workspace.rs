@@ -33,6 +33,12 @@ pub struct Added {
     pub updated: bool,
     pub new_objects: u64,
     pub new_bytes: u64,
+    /// The `.gitignore` this run changed (absolute), if it changed one.
+    #[serde(skip)]
+    pub gitignore: Option<PathBuf>,
+    /// The pointer file (absolute).
+    #[serde(skip)]
+    pub pointer_path: PathBuf,
 }
 
 /// Track files or folders: store their content in the cache and write their pointers.
@@ -47,11 +53,33 @@ pub fn add(
     repo.cache.ensure()?;
     let kinds = repo.config.link_kinds()?;
     let state = repo.state();
+    // Every path is looked at before anything is stored: one refused path stops them all,
+    // and the error names every refused one.
+    let mut ready = Vec::new();
+    let mut refused = Vec::new();
+    for p in paths {
+        match tracked::resolve_in_repo(repo, cwd, p).and_then(|abs| prepare(repo, &abs)) {
+            Ok(r) => ready.push(r),
+            Err(e) => refused.push(e),
+        }
+    }
+    if refused.len() == 1 {
+        return Err(refused.remove(0));
+    }
+    if !refused.is_empty() {
+        let problems = refused.iter().map(|e| e.to_string().replace('\n', "\n  ")).collect();
+        let mut hints: Vec<String> = Vec::new();
+        for h in refused.iter().filter_map(Error::hint) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+        return Err(Error::NotAddable { problems, hints });
+    }
     let mut results = Vec::new();
     let mut to_stage = Vec::new();
-    for p in paths {
-        let abs = tracked::resolve_in_repo(repo, cwd, p)?;
-        let (added, touched) = add_one(repo, &abs, &state, &kinds, reporter)?;
+    for r in ready {
+        let (added, touched) = add_one(repo, r, &state, &kinds, reporter)?;
         results.push(added);
         to_stage.extend(touched);
     }
@@ -62,13 +90,17 @@ pub fn add(
     Ok(results)
 }
 
-fn add_one(
-    repo: &Repo,
-    abs: &Path,
-    state: &StateDb,
-    kinds: &[LinkKind],
-    reporter: &dyn Reporter,
-) -> Result<(Added, Vec<PathBuf>)> {
+/// A path `add` accepted, with the files it holds.
+struct Prepared {
+    abs: PathBuf,
+    name: String,
+    is_dir: bool,
+    files: Vec<Found>,
+}
+
+/// Check that `abs` can be tracked and list its files; nothing is written (but the temp
+/// files a killed checkout left inside a folder, which are debris).
+fn prepare(repo: &Repo, abs: &Path) -> Result<Prepared> {
     let lmeta = fs::symlink_metadata(abs).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::path(abs, "no such file or folder"),
         _ => Error::io(abs, e),
@@ -81,6 +113,38 @@ fn add_one(
         .to_string();
     if abs.extension().is_some_and(|e| e == pointer::EXTENSION) && lmeta.is_file() {
         return Err(Error::path(abs, "is a trove pointer file; name the data it tracks instead"));
+    }
+    // Refused before anything is stored: what other commands would refuse to read back.
+    if git::ignore_line(&name).is_none() {
+        return Err(git::unignorable(abs));
+    }
+    if lmeta.file_type().is_symlink() {
+        let target = fs::read_link(abs).at(abs)?;
+        let into_cache = repo.cache.id_of_object_path(&abs.parent().unwrap_or(abs).join(&target)).is_some();
+        if !into_cache {
+            let message = match fs::canonicalize(abs) {
+                Ok(real) if real.starts_with(&repo.root) => format!(
+                    "is a symbolic link (to {}); trove tracks real files and folders, not links: add {} itself, or replace the link by a copy",
+                    target.display(),
+                    display_rel(&repo.root, &real)
+                ),
+                Ok(real) => format!(
+                    "is a symbolic link pointing outside the repository (to {}); trove tracks real files and folders, not links: replace the link by a copy of what it points to",
+                    real.display()
+                ),
+                Err(_) => format!(
+                    "is a broken symbolic link (to {}); trove tracks real files and folders, not links",
+                    target.display()
+                ),
+            };
+            return Err(Error::path(abs, message));
+        }
+    }
+    if let Ok(git) = repo.git() {
+        let files = git::tracked_by_git(&git, &repo.root, abs)?;
+        if !files.is_empty() {
+            return Err(Error::TrackedByGit { path: abs.to_path_buf(), files });
+        }
     }
     if let Some(owner) = tracked::tracked_ancestor(repo, abs)? {
         return Err(Error::path(
@@ -104,6 +168,18 @@ fn add_one(
     } else {
         vec![scan::examine(repo, abs, name.clone())?]
     };
+    Ok(Prepared { abs: abs.to_path_buf(), name, is_dir, files })
+}
+
+fn add_one(
+    repo: &Repo,
+    prepared: Prepared,
+    state: &StateDb,
+    kinds: &[LinkKind],
+    reporter: &dyn Reporter,
+) -> Result<(Added, Vec<PathBuf>)> {
+    let Prepared { abs, name, is_dir, files } = prepared;
+    let abs = abs.as_path();
     let link_first = kinds.first() == Some(&LinkKind::Hardlink);
     let Stored { ids, new_objects, new_bytes, linked } = store(repo, state, &files, link_first, reporter)?;
 
@@ -131,8 +207,9 @@ fn add_one(
     }
     // Both are staged even when unchanged: a run killed after writing them but before
     // staging left the index behind, and the rerun finishes the job.
-    git::ignore_entry(parent, &name)?;
+    let gitignore = git::ignore_entry(parent, &name)?;
     let touched = vec![pointer_path.clone(), parent.join(".gitignore")];
+    let pointer_rel = display_rel(&repo.root, &pointer_path);
 
     // With hardlink/symlink first in cache.link, the workspace shares the cache's copy.
     if kinds.first().is_some_and(|k| k.shares_object()) {
@@ -153,7 +230,7 @@ fn add_one(
     }
     let added = Added {
         path: display_rel(&repo.root, abs),
-        pointer: display_rel(&repo.root, &pointer_path),
+        pointer: pointer_rel,
         kind: pointer.kind,
         hash: pointer.hash,
         size: pointer.size,
@@ -161,6 +238,8 @@ fn add_one(
         updated,
         new_objects,
         new_bytes,
+        gitignore,
+        pointer_path,
     };
     Ok((added, touched))
 }
@@ -742,6 +821,9 @@ pub fn move_tracked(repo: &Repo, cwd: &Path, t: &Tracked, dst: &Path, stage: boo
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::NonUtf8Path { path: dest.clone() })?
         .to_string();
+    if git::ignore_line(&new_name).is_none() {
+        return Err(git::unignorable(&dest));
+    }
     let new_pointer_path = pointer_path_for(&dest);
     if new_pointer_path.exists() {
         return Err(Error::path(&new_pointer_path, "already exists"));

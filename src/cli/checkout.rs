@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
-use super::output::plural;
+use super::output::{plural, quote_name};
 use crate::{tracked, workspace};
 
 #[derive(clap::Args)]
@@ -24,9 +24,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let out = &ctx.out;
     for c in &done {
         if c.placed == 0 && c.removed == 0 {
-            out.detail(format!("{}: up to date", c.path));
+            out.detail(format!("{}: up to date", quote_name(&c.path)));
         } else {
-            out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
+            out.say(format!(
+                "{}: {} written, {} removed",
+                quote_name(&c.path),
+                plural(c.placed, "file"),
+                c.removed
+            ));
         }
     }
     if done.iter().all(|c| c.placed == 0 && c.removed == 0) {

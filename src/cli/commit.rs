@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
+use super::output::quote_name;
 use crate::workspace::{self, State};
 use crate::{git, tracked};
 
@@ -39,7 +40,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     }
     let message = args.message.unwrap_or_else(|| {
-        let names: Vec<String> = targets.iter().map(|t| t.rel(&repo)).collect();
+        let names: Vec<String> = targets.iter().map(|t| quote_name(&t.rel(&repo)).into_owned()).collect();
         match names.len() {
             1..=3 => format!("trove: update {}", names.join(", ")),
             n => format!("trove: update {}, {} and {} more", names[0], names[1], n - 2),
@@ -49,7 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let oid = git::commit_paths(&git_repo, &repo.root, &paths, &message)?;
     let out = &ctx.out;
     for a in &readded {
-        out.say(format!("re-added {}", a.path));
+        out.say(format!("re-added {}", quote_name(&a.path)));
     }
     match oid {
         Some(oid) => {

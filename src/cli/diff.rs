@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use super::output::{bytes, plural};
+use super::output::{bytes, plural, quote_name};
 use crate::diff::{self, FileChange, Side};
 
 #[derive(clap::Args)]
@@ -40,13 +40,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     };
     let size = |s: Option<u64>| bytes(s.unwrap_or(0));
-    show("Added", &d.added, &|c| format!("{}  ({})", c.path, size(c.size)));
-    show("Deleted", &d.deleted, &|c| format!("{}  ({})", c.path, size(c.old_size)));
-    show("Modified", &d.modified, &|c| format!("{}  ({} -> {})", c.path, size(c.old_size), size(c.size)));
+    show("Added", &d.added, &|c| format!("{}  ({})", quote_name(&c.path), size(c.size)));
+    show("Deleted", &d.deleted, &|c| format!("{}  ({})", quote_name(&c.path), size(c.old_size)));
+    show("Modified", &d.modified, &|c| {
+        format!("{}  ({} -> {})", quote_name(&c.path), size(c.old_size), size(c.size))
+    });
     for u in &d.unavailable {
         out.say(format!(
             "Unknown: {} at {} (its file list {} is not in the cache)",
-            u.path, u.side, u.manifest
+            quote_name(&u.path),
+            u.side,
+            u.manifest
         ));
     }
     let changed = (d.added.len() + d.deleted.len() + d.modified.len()) as u64;

@@ -2,7 +2,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use super::output::bytes;
+use super::output::{bytes, quote_name};
 use crate::pointer::{Kind, Pointer};
 use crate::tracked::{self, display_rel};
 
@@ -19,7 +19,7 @@ struct Row {
     kind: Kind,
     hash: String,
     size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` for a file.
     files: Option<u64>,
     /// The cache holds all of its content.
     in_cache: bool,
@@ -53,12 +53,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if rows.is_empty() {
         out.say("no tracked data");
     } else {
-        let width = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).max(4);
+        let shown: Vec<_> = rows.iter().map(|r| quote_name(&r.path)).collect();
+        let width = shown.iter().map(|p| p.chars().count()).max().unwrap_or(4).max(4);
         out.say(format!("{:<width$}  {:<4}  {:>10}  {:>7}  {}", "PATH", "KIND", "SIZE", "FILES", "CACHE"));
-        for r in &rows {
+        for (r, path) in rows.iter().zip(&shown) {
             out.say(format!(
                 "{:<width$}  {:<4}  {:>10}  {:>7}  {}",
-                r.path,
+                path,
                 r.kind.as_str(),
                 bytes(r.size),
                 r.files.map_or("-".into(), |f| f.to_string()),

@@ -1,12 +1,14 @@
 //! Human, JSON and quiet output; progress bars on a terminal only.
 
 use std::io::IsTerminal;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::progress::Reporter;
+pub use crate::tracked::{quote_name, shell_quote};
 
 pub struct Output {
     pub json: bool,
@@ -42,10 +44,12 @@ impl Output {
         }
     }
 
-    /// The one JSON document of a --json run.
+    /// The one JSON document of a --json run, its keys in alphabetical order (a
+    /// `serde_json::Value` keeps its objects sorted, whatever order the fields were declared in).
     pub fn emit<T: Serialize>(&self, value: &T) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).expect("report serialises"));
+            let doc = serde_json::to_value(value).expect("report serialises");
+            println!("{}", serde_json::to_string_pretty(&doc).expect("report serialises"));
         }
     }
 
@@ -87,7 +91,7 @@ impl Reporter for Progress {
             .progress_chars("=> "),
         );
         bar.set_prefix(phase.to_string());
-        bar.set_message(format!("0/{files} files"));
+        bar.set_message(format!("0/{}", plural(files, "file")));
         bar.set_length(bytes.max(1));
         *self.bar.lock().expect("progress lock") = Some(Bar { bar, files_done: 0, files_total: files });
     }
@@ -96,7 +100,7 @@ impl Reporter for Progress {
         if let Some(b) = self.bar.lock().expect("progress lock").as_mut() {
             b.files_done += files;
             b.bar.inc(bytes);
-            b.bar.set_message(format!("{}/{} files", b.files_done, b.files_total));
+            b.bar.set_message(format!("{}/{}", b.files_done, plural(b.files_total, "file")));
         }
     }
 
@@ -121,4 +125,13 @@ pub fn bytes(n: u64) -> String {
 
 pub fn plural(n: u64, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+/// `path` as seen from the folder `from` (both absolute): `../data.trove`, `sub/x`.
+pub fn relative(from: &Path, path: &Path) -> PathBuf {
+    let (from, path): (Vec<_>, Vec<_>) = (from.components().collect(), path.components().collect());
+    let common = from.iter().zip(&path).take_while(|(a, b)| a == b).count();
+    let mut out: PathBuf = std::iter::repeat_n(Component::ParentDir, from.len() - common).collect();
+    out.extend(&path[common..]);
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }

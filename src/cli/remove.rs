@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use super::Ctx;
+use super::output::{plural, quote_name};
 use crate::tracked::{self, display_rel};
 use crate::workspace;
 
@@ -42,7 +43,7 @@ pub fn run_remove(ctx: &Ctx, args: RemoveArgs) -> Result<()> {
     let mut removed = Vec::new();
     for t in &targets {
         workspace::remove(&repo, t, !args.no_stage)?;
-        ctx.out.say(format!("stopped tracking {} (the data stays)", t.rel(&repo)));
+        ctx.out.say(format!("stopped tracking {} (the data stays)", quote_name(&t.rel(&repo))));
         removed.push(t.rel(&repo));
     }
     ctx.out.emit(&serde_json::json!({ "removed": removed }));
@@ -59,7 +60,7 @@ pub fn run_move(ctx: &Ctx, args: MoveArgs) -> Result<()> {
     };
     let dest = workspace::move_tracked(&repo, &ctx.cwd, t, &args.dst, !args.no_stage)?;
     let (from, to) = (t.rel(&repo), display_rel(&repo.root, &dest));
-    ctx.out.say(format!("moved {from} -> {to}"));
+    ctx.out.say(format!("moved {} -> {}", quote_name(&from), quote_name(&to)));
     ctx.out.emit(&serde_json::json!({ "from": from, "to": to }));
     Ok(())
 }
@@ -69,7 +70,7 @@ pub fn run_unprotect(ctx: &Ctx, args: UnprotectArgs) -> Result<()> {
     let progress = ctx.out.reporter();
     let _lock = repo.lock(&progress)?;
     let n = workspace::unprotect(&repo, &ctx.cwd, &args.paths)?;
-    ctx.out.say(format!("{n} files made writable"));
+    ctx.out.say(format!("{} made writable", plural(n, "file")));
     ctx.out.emit(&serde_json::json!({ "unprotected": n }));
     Ok(())
 }

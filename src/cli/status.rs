@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ctx;
-use super::output::plural;
+use super::output::{plural, quote_name};
 use crate::error::Error;
 use crate::tracked;
 use crate::workspace::{self, State};
@@ -39,7 +39,7 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
     let out = &ctx.out;
     for s in &states {
         if s.in_sync {
-            out.say(format!("{}: in sync with {}", s.path, remote.name()));
+            out.say(format!("{}: in sync with {}", quote_name(&s.path), remote.name()));
         } else {
             let mut parts = Vec::new();
             if s.not_pushed > 0 {
@@ -51,7 +51,7 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
             if s.missing_everywhere > 0 {
                 parts.push(format!("{} missing on both sides", s.missing_everywhere));
             }
-            out.say(format!("{}: {} (objects)", s.path, parts.join(", ")));
+            out.say(format!("{}: {} (objects)", quote_name(&s.path), parts.join(", ")));
         }
     }
     if states.iter().any(|s| s.not_pushed > 0) {
@@ -97,14 +97,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     Error::Pointer { line, message, .. } => format!("line {line}: {message}"),
                     other => other.to_string(),
                 };
-                out.say(format!("{name}: error: {detail}"));
+                out.say(format!("{}: error: {detail}", quote_name(&name)));
                 all_pointers &= matches!(e, Error::Pointer { .. });
                 hint = hint.or_else(|| e.hint());
                 errors.push(serde_json::json!({ "pointer": name, "error": e.to_string(), "hint": e.hint() }));
                 continue;
             }
         };
-        let mut line = format!("{}: {}", s.path, s.state.as_str());
+        let mut line = format!("{}: {}", quote_name(&s.path), s.state.as_str());
         if s.state == State::NotInCache && s.other_data {
             line.push_str("; the workspace holds other data");
         }
@@ -137,7 +137,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             for (label, list) in [("added", &c.added), ("removed", &c.removed), ("changed", &c.modified)] {
                 for p in list {
                     if shown < limit {
-                        out.say(format!("    {label}: {p}"));
+                        out.say(format!("    {label}: {}", quote_name(p)));
                     }
                     shown += 1;
                 }

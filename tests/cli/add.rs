@@ -349,3 +349,325 @@ fn add_refuses_paths_outside_or_inside_trove_and_git() {
     assert!(!env.path(".git/config.trove").exists());
     assert!(!env.path(".trove/config.trove").exists());
 }
+
+#[test]
+fn backslashes_in_names_work_in_every_command() {
+    let env = Env::new();
+    env.write("top\\x.bin", "file with a backslash");
+    env.write("d\\ir/a\\b.txt", "a");
+    env.write("d\\ir/sub\\dir/c", "c");
+    env.write("plain.txt", "plain");
+    env.ok(&["add", "top\\x.bin", "d\\ir", "plain.txt"]);
+    assert_eq!(env.pointer("top\\x.bin.trove").path, "top\\x.bin");
+    assert!(env.is_git_ignored("top\\x.bin") && env.is_git_ignored("d\\ir/a\\b.txt"));
+    assert!(!env.is_git_ignored("topx.bin"), "the backslash is matched literally");
+    env.git_cmd(&["commit", "-q", "-m", "track"]);
+    let st = env.json(&["status"]);
+    let states: Vec<(String, String)> = st["tracked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["path"].as_str().unwrap().to_string(), t["state"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("d\\ir".to_string(), "unchanged".to_string()),
+            ("plain.txt".to_string(), "unchanged".to_string()),
+            ("top\\x.bin".to_string(), "unchanged".to_string()),
+        ]
+    );
+    let ls = env.json(&["ls", "HEAD"]);
+    assert_eq!(ls["tracked"].as_array().unwrap().len(), 3, "{ls}");
+
+    let store = env.outside().join("store");
+    env.ok(&["remote", "add", "store", store.to_str().unwrap(), "--default"]);
+    env.ok(&["push"]);
+    fs::remove_dir_all(env.path(".trove/cache")).unwrap();
+    let _ = fs::remove_dir_all(env.path("d\\ir"));
+    fs::remove_file(env.path("top\\x.bin")).unwrap();
+    env.ok(&["pull"]);
+    assert_eq!(env.read_string("top\\x.bin"), "file with a backslash");
+    assert_eq!(env.read_string("d\\ir/sub\\dir/c"), "c");
+
+    env.write("d\\ir/new\\one", "n");
+    let d = env.json(&["diff"]);
+    assert_eq!(d["added"][0]["path"], "d\\ir/new\\one", "{d}");
+    let out = env.ok(&["diff"]);
+    assert!(out.stdout.contains("    \"d\\\\ir/new\\\\one\"  (1 B)"), "quoted as git quotes it:\n{out}");
+
+    env.ok(&["remove", "top\\x.bin", "d\\ir"]);
+    assert_eq!(env.gitignore_lines(""), vec!["/plain.txt"]);
+    assert_eq!(env.json(&["status"])["tracked"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn add_refuses_a_symbolic_link_and_writes_nothing() {
+    let env = Env::new();
+    env.write("real.bin", "real");
+    env.write("folder/x", "x");
+    env.ok(&["add", "real.bin"]);
+    std::os::unix::fs::symlink("real.bin", env.path("link.bin")).unwrap();
+    std::os::unix::fs::symlink("folder", env.path("link-dir")).unwrap();
+    for link in ["link.bin", "link-dir"] {
+        let out = env.fails(1, &["add", link]);
+        assert!(out.stderr.contains(&format!("{link}: is a symbolic link")), "{out}");
+        assert!(!env.exists(&format!("{link}.trove")), "no pointer for {link}");
+    }
+    assert_eq!(env.gitignore_lines(""), vec!["/real.bin"]);
+    // Every other command still reads the repository.
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"][0]["state"], "unchanged", "{st}");
+    env.ok(&["checkout"]);
+    env.ok(&["ls"]);
+}
+
+/// Whether `git check-ignore` (the real git) says git ignores `rel`.
+fn git_ignores(env: &Env, rel: &str) -> bool {
+    let mut cmd = std::process::Command::new("git");
+    // --no-index: staged pointers (`star*.trove`) must not count as the name being tracked.
+    cmd.args(["check-ignore", "--no-index", "-q", "--", rel]).current_dir(&env.root);
+    env.clean_env(&mut cmd);
+    let status = cmd.status().expect("run git check-ignore");
+    assert!(matches!(status.code(), Some(0 | 1)), "git check-ignore {rel:?}: {status}");
+    status.code() == Some(0)
+}
+
+#[test]
+fn gitignore_entries_match_exactly_their_own_name() {
+    let env = Env::new();
+    // A .gitignore of the user's, with a CRLF line, that must come back byte for byte.
+    let own = "*.log\r\n# notes\n/keep\n";
+    env.write(".gitignore", own);
+    // Each name, and names its line would also match if it were not escaped.
+    let cases: [(&str, &[&str]); 16] = [
+        ("star*", &["starX", "star"]),
+        ("q?", &["qZ"]),
+        ("br[a]ck", &["brack", "bra"]),
+        ("back\\slash", &["backslash"]),
+        ("#hash", &["hash"]),
+        ("!bang", &["bang"]),
+        ("trail ", &["trail"]),
+        ("two  ", &["two", "two "]),
+        ("cr\r", &["cr"]),
+        ("tab\t", &["tab"]),
+        (" lead", &["lead"]),
+        ("close]", &["close"]),
+        ("**", &["x.bin", "any"]),
+        ("a\\*b", &["a\\xb", "axb"]),
+        ("sp ace\\ ", &["sp ace", "sp ace\\"]),
+        ("end\\", &["end"]),
+    ];
+    for (name, decoys) in cases {
+        env.write(name, format!("content of {name:?}"));
+        for d in decoys {
+            env.write(&format!("decoys/{d}"), "decoy");
+            env.write(d, "decoy");
+        }
+    }
+    let names: Vec<&str> = cases.iter().map(|(n, _)| *n).collect();
+    let mut args = vec!["add"];
+    args.extend(&names);
+    env.ok(&args);
+    for (name, decoys) in cases {
+        assert!(git_ignores(&env, name), "git should ignore {name:?}: {:?}", env.read_string(".gitignore"));
+        for d in decoys.iter().filter(|d| !names.contains(d)) {
+            assert!(!git_ignores(&env, d), "{d:?} is ignored by the entry for {name:?}");
+        }
+    }
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), names.len(), "{st}");
+
+    // A name with a newline cannot be one .gitignore line: refused, nothing written.
+    let before = env.read(".gitignore");
+    env.write("x.bin", "unrelated");
+    env.write("nl\nx.bin", "newline");
+    let out = env.fails(1, &["add", "nl\nx.bin"]);
+    assert!(out.stderr.contains("line break"), "{out}");
+    assert!(out.stderr.contains("/nl\\nx.bin\": "), "the name is quoted: {out}");
+    assert!(!env.exists("nl\nx.bin.trove"));
+    assert_eq!(env.read(".gitignore"), before);
+    assert!(!git_ignores(&env, "x.bin"));
+    assert!(env.object_files().iter().all(|f| blake3_file(f) != blake3_hex(b"newline")));
+
+    // remove takes back exactly the lines add wrote.
+    let mut args = vec!["remove"];
+    args.extend(&names);
+    env.ok(&args);
+    assert_eq!(env.read_string(".gitignore"), own);
+}
+
+/// The command of `hint: commit the pointers with git: …`, run as a shell would, in `cwd`.
+fn run_commit_hint(env: &Env, cwd: &std::path::Path, out: &Out) -> String {
+    let hint = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: commit the pointers with git: "))
+        .unwrap_or_else(|| panic!("no commit hint:\n{out}"))
+        .to_string();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &format!("{hint} -q -m data")]).current_dir(cwd);
+    env.clean_env(&mut cmd);
+    let done = cmd.output().unwrap();
+    assert!(done.status.success(), "{hint}: {}", String::from_utf8_lossy(&done.stderr));
+    hint
+}
+
+#[test]
+fn the_commit_hint_works_from_where_the_user_stands() {
+    let env = Env::new();
+    env.git_cmd(&["commit", "-q", "-m", "init"]);
+    env.write("sub/deeper/data/a.txt", "a");
+    env.write("sub/model one.bin", "m");
+    let sub = env.path("sub");
+    let out = env.run_in(&sub, &["add", "deeper/data", "model one.bin"]).ok();
+    let hint = run_commit_hint(&env, &sub, &out);
+    assert_eq!(hint, "git commit deeper/data.trove 'model one.bin.trove' deeper/.gitignore .gitignore");
+    for f in ["sub/deeper/data.trove", "sub/model one.bin.trove", "sub/deeper/.gitignore", "sub/.gitignore"] {
+        assert_eq!(env.head_blob(f).as_deref(), Some(&env.read(f)[..]), "{f} is committed");
+    }
+
+    // With -C, from outside the repository, re-adding changed data (its .gitignore unchanged).
+    env.write("sub/deeper/data/a.txt", "a2");
+    let out = env.run_in(&env.outside(), &["-C", "repo/sub/deeper", "add", "data"]).ok();
+    let hint = run_commit_hint(&env, &env.outside(), &out);
+    assert_eq!(hint, "git -C repo/sub/deeper commit data.trove");
+    assert_eq!(env.head_blob("sub/deeper/data.trove").unwrap(), env.read("sub/deeper/data.trove"));
+
+    // After --no-stage, git has to be told about the new files first.
+    env.write("loose.bin", "l");
+    let out = env.ok(&["add", "--no-stage", "loose.bin"]);
+    let hint = run_commit_hint(&env, &env.root, &out);
+    assert_eq!(hint, "git add loose.bin.trove .gitignore && git commit loose.bin.trove .gitignore");
+    assert_eq!(env.head_blob("loose.bin.trove").unwrap(), env.read("loose.bin.trove"));
+    assert_eq!(env.head_blob(".gitignore").unwrap(), env.read(".gitignore"));
+}
+
+#[test]
+fn add_reports_every_link_it_cannot_track_at_once() {
+    let env = Env::new();
+    // The shapes of /usr/share/doc and /usr/share/zoneinfo: links to folders beside them
+    // and to themselves, links leaving the tree, broken links, among ordinary files.
+    let outside = env.outside().join("common-licenses");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("GPL-3"), "license").unwrap();
+    env.write("doc/pkg-a/copyright", "a");
+    env.write("doc/pkg-a/changelog", "log");
+    env.write("doc/zoneinfo/UTC", "utc");
+    let links = [
+        ("doc/pkg-b", "pkg-a".to_string()),
+        ("doc/zoneinfo/posix", ".".to_string()),
+        ("doc/pkg-a/GPL", outside.join("GPL-3").to_str().unwrap().to_string()),
+        ("doc/licenses", outside.to_str().unwrap().to_string()),
+        ("doc/pkg-a/NEWS", "gone".to_string()),
+        ("doc/zoneinfo/Zulu", "UTC".to_string()),
+    ];
+    for (link, target) in &links {
+        std::os::unix::fs::symlink(target, env.path(link)).unwrap();
+    }
+    let out = env.fails(1, &["add", "doc"]);
+    assert!(out.stderr.contains("doc: 5 entries cannot be tracked"), "{out}");
+    for (shown, why) in [
+        ("doc/licenses", "outside the repository"),
+        ("doc/pkg-a/GPL", "outside the repository"),
+        ("doc/pkg-a/NEWS", "broken symbolic link"),
+        ("doc/pkg-b", "to a folder"),
+        ("doc/zoneinfo/posix", "to a folder"),
+    ] {
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with(&format!("  {shown}: ")) && l.contains(why)),
+            "{shown}: {out}"
+        );
+    }
+    assert!(!out.stderr.contains("Zulu"), "a link to a file inside is tracked: {out}");
+    assert!(
+        out.stderr.contains("hint: leave them out with patterns in") && out.stderr.contains(".troveignore"),
+        "{out}"
+    );
+    assert!(!env.exists("doc.trove"));
+
+    // The hint's way out works.
+    env.write("doc/.troveignore", "/licenses\n/pkg-a/GPL\n/pkg-a/NEWS\n/pkg-b\n/zoneinfo/posix\n");
+    let v = env.json(&["add", "doc"]);
+    // The four files and the .troveignore itself.
+    assert_eq!(v["added"][0]["files"], 5, "{v}");
+    assert_eq!(env.json(&["status"])["tracked"][0]["state"], "unchanged");
+}
+
+#[test]
+fn add_refuses_files_git_already_tracks() {
+    let env = Env::new();
+    env.write("data/a.txt", "a");
+    env.write("data/sub/b.txt", "b");
+    env.write("model.bin", "m");
+    env.git_cmd(&["add", "data/sub/b.txt", "model.bin"]);
+    for (path, tracked) in [("data", "data/sub/b.txt"), ("model.bin", "model.bin")] {
+        let out = env.fails(1, &["add", path]);
+        assert!(out.stderr.contains(&format!("{path}: already tracked by git ({tracked})")), "{out}");
+        assert!(
+            out.stderr.contains("hint: stop tracking it in git first (the files stay): git rm -r --cached"),
+            "{out}"
+        );
+        assert!(!env.exists(&format!("{path}.trove")));
+    }
+    assert!(!env.exists(".gitignore"));
+    assert!(env.object_files().is_empty(), "nothing was stored");
+    env.git_cmd(&["rm", "-r", "-q", "--cached", "data", "model.bin"]);
+    env.ok(&["add", "data", "model.bin"]);
+    assert!(env.is_git_ignored("data") && env.is_git_ignored("model.bin"));
+}
+
+#[test]
+fn names_yaml_reads_as_nothing_are_written_so_they_read_back() {
+    let env = Env::new();
+    // A no-break space alone: YAML reads it, left plain, as an empty value.
+    let names = ["\u{a0}", "x\u{a0}", "\u{85}", "\u{feff}bom"];
+    for n in names {
+        env.write(n, format!("content of {n:?}"));
+    }
+    let mut args = vec!["add"];
+    args.extend(names);
+    env.ok(&args);
+    let ls = env.json(&["ls"]);
+    let paths: Vec<serde_json::Value> =
+        ls["tracked"].as_array().unwrap().iter().map(|t| t["path"].clone()).collect();
+    let mut listed = strings(&serde_json::Value::Array(paths));
+    let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    listed.sort();
+    want.sort();
+    assert_eq!(listed, want, "{ls}");
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), names.len(), "{st}");
+    assert!(st["tracked"].as_array().unwrap().iter().all(|t| t["state"] == "unchanged"), "{st}");
+    env.ok(&["remove", "\u{a0}"]);
+    assert!(!env.exists("\u{a0}.trove"));
+}
+
+#[test]
+fn add_names_every_refused_path_and_adds_none_of_them() {
+    let env = Env::new();
+    env.write("good.bin", "good");
+    env.write("real.bin", "real");
+    std::os::unix::fs::symlink("real.bin", env.path("link.bin")).unwrap();
+    env.write("in git.txt", "g");
+    env.git_cmd(&["add", "in git.txt"]);
+    env.write("tree/a.txt", "a");
+    std::os::unix::fs::symlink("/", env.path("tree/root")).unwrap();
+    let out = env.fails(1, &["add", "good.bin", "link.bin", "in git.txt", "missing", "tree"]);
+    let err: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("hint: ")).collect();
+    assert_eq!(err.len(), 6, "{out}");
+    assert_eq!(err[0], "error: 4 paths cannot be added:", "{out}");
+    for (line, what) in err[1..].iter().zip([
+        "/link.bin: is a symbolic link (to real.bin)",
+        "/in git.txt: already tracked by git (in git.txt)",
+        "/missing: no such file or folder",
+        "/tree: 1 entry cannot be tracked:",
+        "    tree/root: is a symbolic link pointing outside the repository (to /)",
+    ]) {
+        assert!(line.starts_with("  ") && line.contains(what), "{what}: {out}");
+    }
+    assert!(out.stderr.contains("hint: stop tracking it in git first"), "{out}");
+    assert!(out.stderr.contains("hint: leave them out with patterns in"), "{out}");
+    assert!(!env.exists("good.bin.trove") && !env.exists(".gitignore"), "nothing was added");
+    assert!(env.object_files().is_empty(), "nothing was stored");
+}

@@ -114,3 +114,43 @@ fn move_refuses_an_existing_destination() {
     assert_eq!(env.read("model.bin"), b"weights");
     assert!(env.exists("model.bin.trove"));
 }
+
+#[test]
+fn remove_has_a_way_out_of_what_earlier_adds_left() {
+    let env = Env::new();
+    env.write("keep.bin", "keep");
+    env.ok(&["add", "keep.bin"]);
+    // What earlier versions of add wrote, by hand: a pointer for a symbolic link, a name
+    // with a backslash, and a name with a newline whose .gitignore entry became two lines.
+    env.write("real.bin", "real");
+    std::os::unix::fs::symlink("real.bin", env.path("link.bin")).unwrap();
+    env.write_pointer("link.bin.trove", &Pointer::file("link.bin", b"real"));
+    env.write("top\\x", "backslash");
+    env.write_pointer("top\\x.trove", &Pointer::file("top\\x", b"backslash"));
+    env.write("nl\nname", "newline");
+    let text = Pointer::file("NAME", b"newline").text().replace("path: NAME", "path: \"nl\\nname\"");
+    env.write("nl\nname.trove", text);
+    let own = "# mine\n/other\n";
+    env.write(".gitignore", format!("{own}/keep.bin\n/link.bin\n/top\\\\x\n/nl\nname\n"));
+
+    let out = env.fails(1, &["status"]);
+    assert!(out.stderr.contains("link.bin: tracked data is a symbolic link"), "{out}");
+    assert!(out.stderr.contains("`trove remove`"), "the error says the way out: {out}");
+
+    let v = env.json(&["remove", "link.bin", "top\\x", "nl\nname"]);
+    assert_eq!(v["removed"].as_array().unwrap().len(), 3, "{v}");
+    for p in ["link.bin.trove", "top\\x.trove", "nl\nname.trove"] {
+        assert!(!env.exists(p), "{p} is gone");
+    }
+    assert_eq!(env.read_string(".gitignore"), format!("{own}/keep.bin\n"), "exactly the entries go");
+    assert!(env.exists("real.bin") && env.exists("top\\x") && env.exists("nl\nname"), "the data stays");
+    let st = env.json(&["status"]);
+    assert_eq!(st["tracked"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(st["tracked"][0]["state"], "unchanged", "{st}");
+
+    // move refuses, as add does, a name no .gitignore line can match.
+    let out = env.fails(1, &["move", "keep.bin", "new\nname"]);
+    assert!(out.stderr.contains("line break"), "{out}");
+    assert!(env.exists("keep.bin") && env.exists("keep.bin.trove") && !env.exists("new\nname"));
+    assert_eq!(env.read_string(".gitignore"), format!("{own}/keep.bin\n"));
+}

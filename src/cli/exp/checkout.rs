@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::cli::output::plural;
 use crate::cli::{Ctx, WithReport};
 use crate::error::Error;
 use crate::exp::{checkout, store};
@@ -52,9 +53,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ));
     if !args.no_data {
         out.say(format!(
-            "data: {} files written, {} objects fetched, {} verified{}",
-            done.placed,
-            done.fetched,
+            "data: {} written, {} fetched, {} verified{}",
+            plural(done.placed as u64, "file"),
+            plural(done.fetched as u64, "object"),
             done.verified,
             if done.artifacts.is_empty() {
                 String::new()

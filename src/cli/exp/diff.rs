@@ -115,7 +115,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 out.say(format!("      {l}"));
             }
             if f.lines.len() > limit {
-                out.say(format!("      … {} more lines (-v shows all)", f.lines.len() - limit));
+                let more = crate::cli::output::plural((f.lines.len() - limit) as u64, "more line");
+                out.say(format!("      … {more} (-v shows all)"));
             }
         }
     }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::super::Ctx;
-use super::super::output::bytes;
+use super::super::output::{bytes, plural};
 use super::log::record_json;
 use crate::exp::record::{Metric, Record};
 use crate::exp::store;
@@ -87,7 +87,7 @@ fn lines(git: &git2::Repository, r: &Record, verbose: bool) -> Result<Vec<String
     let mut env: Vec<(String, String)> =
         r.env.interpreters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (name, text) in &r.env.files {
-        env.push((name.clone(), format!("{} lines", text.lines().count())));
+        env.push((name.clone(), plural(text.lines().count() as u64, "line")));
         if verbose {
             env.extend(text.lines().map(|l| (String::new(), format!("| {l}"))));
         }
