@@ -77,8 +77,8 @@ step "trove status reports the change"
 trove status
 status_json=$("$TROVE" status --json)
 echo "$status_json"
-echo "$status_json" | grep -q '"state": "modified"' || fail "status --json does not report data as modified"
-echo "$status_json" | grep -q '"images/2.png"' || fail "status --json does not name the changed file"
+grep -q '"state": "modified"' <<<"$status_json" || fail "status --json does not report data as modified"
+grep -q '"images/2.png"' <<<"$status_json" || fail "status --json does not name the changed file"
 
 step "trove checkout refuses to overwrite the unsaved change"
 if "$TROVE" checkout; then
@@ -91,7 +91,7 @@ trove checkout --force
 
 step "trove status is clean again"
 trove status
-if "$TROVE" status --json | grep -q '"state": "modified"'; then
+if grep -q '"state": "modified"' <<<"$("$TROVE" status --json)"; then
     fail "status still reports a modification after checkout --force"
 fi
 
@@ -107,8 +107,8 @@ printf 'weights v2\n' >model.bin
 trove commit -m "model v2"
 git log --oneline
 [ "$(git log -1 --format=%s)" = "model v2" ] || fail "trove commit did not create the git commit"
-git show --stat HEAD | grep -q 'model.bin.trove' || fail "the commit does not contain model.bin.trove"
-if "$TROVE" status --json | grep -q '"state": "modified"'; then
+grep -q 'model.bin.trove' <<<"$(git show --stat HEAD)" || fail "the commit does not contain model.bin.trove"
+if grep -q '"state": "modified"' <<<"$("$TROVE" status --json)"; then
     fail "status reports a modification after trove commit"
 fi
 

@@ -76,13 +76,13 @@ git push -q origin HEAD:main
 step "ann: status --remote shows what is not pushed yet; push sends it"
 trove status --remote
 trove push
-trove status --remote | grep -q "data: in sync with store" || fail "data is not in sync after push"
+grep -q "data: in sync with store" <<<"$(trove status --remote)" || fail "data is not in sync after push"
 [ -f "$WORK/store/TROVE_REMOTE" ] || fail "the remote has no TROVE_REMOTE"
 
 step "ann: a second push has nothing to send"
 trove push
 push_json=$("$TROVE" push --json)
-echo "$push_json" | grep -q '"files": 0' || fail "a second push sent objects again"
+grep -q '"files": 0' <<<"$push_json" || fail "a second push sent objects again"
 
 step "bob: a fresh clone has the pointers and the remote, but no data"
 git clone -q --branch main "$WORK/origin.git" "$WORK/bob"
