@@ -293,7 +293,6 @@ fn relative_cache_dir_is_relative_to_the_top_folder() {
 
 #[test]
 fn checkout_remembers_the_files_it_wrote() {
-    use std::io::Write;
     let env = Env::new();
     env.write("model.bin", noise(1 << 20, 5));
     env.ok(&["add", "model.bin"]);
@@ -303,11 +302,7 @@ fn checkout_remembers_the_files_it_wrote() {
     // it modified; one that trusts the hash-cache entry checkout left calls it unchanged.
     // (The entry is what spares the next status from reading a large file again.)
     let path = env.path("model.bin");
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all(b"not the model").unwrap();
-    f.set_modified(mtime).unwrap();
-    drop(f);
+    rewrite_keeping_stamp(&path, b"not the model");
     let v = env.json(&["status"]);
     assert_eq!(v["tracked"][0]["state"], "unchanged", "{v}");
 }

@@ -862,13 +862,7 @@ fn pushed_to_sftp(server: &Sshd) -> Env {
 
 /// Start `pull -j 1` in `clone` and wait until the large file's download is under way.
 fn pull_until_big_download(clone: &Env) -> Child {
-    let mut child = clone
-        .command_in(&clone.root, &["pull", "-j", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = clone.spawn_in(&clone.root, &["pull", "-j", "1"]);
     let tmp = clone.root.join(".trove/cache/tmp");
     let downloading = || {
         fs::read_dir(&tmp)
@@ -1089,13 +1083,7 @@ struct Running {
 
 impl Running {
     fn start(env: &Env, args: &[&str]) -> Running {
-        let child = env
-            .command_in(&env.root, args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = env.spawn_in(&env.root, args);
         Running { child, args: args.iter().map(|s| s.to_string()).collect() }
     }
 

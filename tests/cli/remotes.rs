@@ -406,13 +406,7 @@ fn interrupted_push_resumes(b: Backend) {
     remote.configure(&env);
     commit_all(&env);
 
-    let mut child = env
-        .command_in(&env.root, &["push", "-j", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_in(&env.root, &["push", "-j", "1"]);
     // Interrupt once some objects have arrived.
     let deadline = Instant::now() + Duration::from_secs(30);
     while remote.objects().len() < 20 {
@@ -494,13 +488,7 @@ fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend) {
         for e in fs::read_dir(remote.root().join("objects")).into_iter().flatten().flatten() {
             fs::remove_dir_all(e.path()).unwrap();
         }
-        let child = env
-            .command_in(&env.root, &["push", "-j", "2"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = env.spawn_in(&env.root, &["push", "-j", "2"]);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ready() {
             assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());
@@ -1153,13 +1141,7 @@ fn sftp_a_dropped_connection_is_retried_within_the_same_push() {
     }
     env.ok(&["add", "shards"]);
     remote.configure(&env);
-    let child = env
-        .command_in(&env.root, &["push", "-j", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.spawn_in(&env.root, &["push", "-j", "1"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while remote.objects().len() < 20 {
         assert!(Instant::now() < deadline, "push made no progress\n{}", remote.describe());

@@ -221,7 +221,6 @@ fn status_lists_ten_changes_unless_verbose() {
 
 #[test]
 fn status_right_after_add_trusts_what_add_hashed() {
-    use std::io::Write;
     let env = Env::new();
     // Written just before the add: within the clock tick of it, as after `cp` or `dd`.
     env.write("model.bin", noise(1 << 20, 6));
@@ -230,11 +229,7 @@ fn status_right_after_add_trusts_what_add_hashed() {
     // it modified; one that trusts the hash-cache entry add left calls it unchanged.
     // (The entry is what spares the first status after add from reading a large file.)
     let path = env.path("model.bin");
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all(b"not the model").unwrap();
-    f.set_modified(mtime).unwrap();
-    drop(f);
+    rewrite_keeping_stamp(&path, b"not the model");
     let v = env.json(&["status"]);
     assert_eq!(state_of(&v, "model.bin")["state"], "unchanged", "{v}");
 }

@@ -98,6 +98,16 @@ impl Env {
         cmd
     }
 
+    /// Start trove in `cwd` in the background: no stdin, stdout and stderr captured.
+    pub fn spawn_in(&self, cwd: &Path, args: &[&str]) -> std::process::Child {
+        self.command_in(cwd, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start trove")
+    }
+
     pub fn clean_env(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
@@ -397,6 +407,16 @@ pub fn manifest_bytes(entries: &[Entry]) -> String {
         })
         .collect();
     format!(r#"{{"version":1,"entries":[{}]}}"#, parts.join(","))
+}
+
+/// Put other bytes in a file while keeping its inode, size and mtime: only a command
+/// that reads the file can tell (one that trusts the hash cache cannot).
+pub fn rewrite_keeping_stamp(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.set_modified(mtime).unwrap();
 }
 
 pub fn mode(path: &Path) -> u32 {
