@@ -427,13 +427,6 @@ pub struct Status {
     pub damaged: Vec<ObjectId>,
 }
 
-impl Status {
-    /// Whether the workspace data differs from what the pointer names.
-    pub fn differs(&self) -> bool {
-        self.other_data
-    }
-}
-
 /// Compare each tracked item's workspace data with its pointer.
 pub fn status(repo: &Repo, targets: &[Tracked], reporter: &dyn Reporter) -> Result<Vec<Status>> {
     let state = repo.state();
@@ -488,7 +481,7 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
             };
             if id != Some(p.hash) {
                 out.other_data = true;
-                if kind_ok && link::same_file(&t.data_path, &cache.object_path(&p.hash)) {
+                if id.is_some_and(|id| written_through_link(repo, &t.data_path, &p.hash, &id)) {
                     out.damaged.push(p.hash);
                 }
             } else if let Some(f) = found.filter(|f| f.known.is_some()) {
@@ -517,18 +510,11 @@ fn status_one(repo: &Repo, t: &Tracked, state: &StateDb, reporter: &dyn Reporter
                             m.entries.iter().map(|e| (e.path.as_str(), e.hash)).collect();
                         // A file whose bytes changed while it shares its inode with the
                         // object it was: the object changed with it.
-                        out.damaged.extend(
-                            current
-                                .entries
-                                .iter()
-                                .filter_map(|e| {
-                                    was.get(e.path.as_str()).filter(|id| **id != e.hash).map(|id| (e, *id))
-                                })
-                                .filter(|(e, id)| {
-                                    link::same_file(&t.data_path.join(&e.path), &cache.object_path(id))
-                                })
-                                .map(|(_, id)| id),
-                        );
+                        out.damaged.extend(current.entries.iter().filter_map(|e| {
+                            let was = *was.get(e.path.as_str())?;
+                            written_through_link(repo, &t.data_path.join(&e.path), &was, &e.hash)
+                                .then_some(was)
+                        }));
                         let mut changes = scan::compare(m, &current);
                         let via_links =
                             files.iter().filter(|f| f.known.is_some_and(|id| through_links.contains(&id)));
@@ -754,10 +740,16 @@ impl Checkout<'_> {
     }
 }
 
-/// A workspace file hard-linked to the object `want` that now hashes to `got` was written
-/// through the link: the object is damaged, and nothing can be restored from it.
+/// Whether the workspace file `path`, placed from the object `want` and now hashing to
+/// `got`, was written through a hard link to that object: then the object changed too.
+fn written_through_link(repo: &Repo, path: &Path, want: &ObjectId, got: &ObjectId) -> bool {
+    got != want && link::same_file(path, &repo.cache.object_path(want))
+}
+
+/// A file written through a hard link to its object: the object is damaged, and nothing
+/// can be restored from it.
 fn damaged_link(repo: &Repo, path: &Path, want: &ObjectId, got: &ObjectId) -> Result<()> {
-    if got != want && link::same_file(path, &repo.cache.object_path(want)) {
+    if written_through_link(repo, path, want, got) {
         return Err(Error::DamagedObject { id: want.to_hex(), actual: got.to_hex() });
     }
     Ok(())

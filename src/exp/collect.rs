@@ -128,7 +128,7 @@ pub fn code_state(
     let statuses = workspace::status(repo, &targets, reporter)?;
     let state = repo.state();
     for (t, s) in targets.iter().zip(&statuses) {
-        if !s.differs() {
+        if !s.other_data {
             continue;
         }
         let current = current_id(repo, &state, &t.data_path, t.pointer.kind, reporter)
@@ -333,7 +333,7 @@ fn workspace_data(repo: &Repo, reporter: &dyn Reporter) -> Result<Vec<DataRef>> 
     for (t, s) in targets.iter().zip(&statuses) {
         let path = display_rel(&repo.root, &t.data_path);
         let p = &t.pointer;
-        if !s.differs() {
+        if !s.other_data {
             out.push(DataRef { path, kind: p.kind, hash: p.hash, size: p.size });
             continue;
         }
