@@ -377,19 +377,13 @@ impl Cache {
         let committed: std::collections::HashSet<ObjectId> =
             self.committed.lock().expect("not poisoned").iter().copied().collect();
         let known = state.sound(objects);
-        let ours: Vec<(ObjectId, Stamp)> = objects
+        let (ours, todo): (Vec<_>, Vec<_>) = objects
             .iter()
             .zip(&known)
-            .filter(|((id, _), k)| !**k && committed.contains(id))
+            .filter(|(_, k)| !**k)
             .map(|(o, _)| *o)
-            .collect();
+            .partition(|(id, _)| committed.contains(id));
         state.record_sound(&ours, observed);
-        let todo: Vec<(ObjectId, Stamp)> = objects
-            .iter()
-            .zip(&known)
-            .filter(|((id, _), k)| !**k && !committed.contains(id))
-            .map(|(o, _)| *o)
-            .collect();
         if todo.is_empty() {
             return Ok(Vec::new());
         }
