@@ -121,22 +121,7 @@ pub fn tracked_by_git(git: &git2::Repository, root: &Path, path: &Path) -> Resul
 pub fn ignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let path = dir.join(".gitignore");
     let line = ignore_line(name).ok_or_else(|| unignorable(&dir.join(name)))?;
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    if find_lines(&text, &line).is_some() {
-        return Ok(None);
-    }
-    let mut new = text;
-    if !new.is_empty() && !new.ends_with('\n') {
-        new.push('\n');
-    }
-    new.push_str(&line);
-    new.push('\n');
-    crate::atomic_file::write(&path, new.as_bytes())?;
-    Ok(Some(path))
+    Ok(add_line(&path, &line)?.then_some(path))
 }
 
 /// Take back from `dir/.gitignore` the line [`ignore_entry`] wrote for `name` (or the
@@ -144,22 +129,52 @@ pub fn ignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
 /// it changed. The file is deleted when nothing else was in it.
 pub fn unignore_entry(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let path = dir.join(".gitignore");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+    let candidates: Vec<String> = ignore_line(name).into_iter().chain([legacy_ignore_line(name)]).collect();
+    Ok(remove_line(&path, &candidates)?.then_some(path))
+}
+
+/// A text file's content; None when there is no such file.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Append `line` to the text file `path` (a `.gitignore`, `.gitattributes`; created if
+/// need be) unless git already reads that line there; returns whether the file changed.
+pub fn add_line(path: &Path, line: &str) -> Result<bool> {
+    let mut text = read_text(path)?.unwrap_or_default();
+    if find_lines(&text, line).is_some() {
+        return Ok(false);
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line);
+    text.push('\n');
+    crate::atomic_file::write(path, text.as_bytes())?;
+    Ok(true)
+}
+
+/// Remove from the text file `path` the first line git reads as the first of `candidates`
+/// found there, leaving every other byte as it was, and delete the file when nothing else
+/// was in it; returns whether the file changed.
+pub fn remove_line(path: &Path, candidates: &[String]) -> Result<bool> {
+    let Some(text) = read_text(path)? else {
+        return Ok(false);
     };
-    let candidates = ignore_line(name).into_iter().chain([legacy_ignore_line(name)]);
-    let Some((start, end)) = candidates.filter_map(|line| find_lines(&text, &line)).next() else {
-        return Ok(None);
+    let Some((start, end)) = candidates.iter().find_map(|line| find_lines(&text, line)) else {
+        return Ok(false);
     };
     let kept = format!("{}{}", &text[..start], &text[end..]);
     if kept.is_empty() {
-        fs::remove_file(&path).at(&path)?;
+        fs::remove_file(path).at(path)?;
     } else {
-        crate::atomic_file::write(&path, kept.as_bytes())?;
+        crate::atomic_file::write(path, kept.as_bytes())?;
     }
-    Ok(Some(path))
+    Ok(true)
 }
 
 /// The byte range of the first run of whole lines of `text` that reads as `lines` to

@@ -211,40 +211,11 @@ pub fn install(repo: &Repo) -> Result<Installed> {
         done.merge_driver = true;
     }
     let attributes = repo.root.join(".gitattributes");
-    if edit_lines(&attributes, MERGE_ATTRIBUTE, true)? {
+    if crate::git::add_line(&attributes, MERGE_ATTRIBUTE)? {
         crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
         done.gitattributes = Some(attributes);
     }
     Ok(done)
-}
-
-/// Add `line` to a text file (created if need be), or remove it (and the file, if nothing
-/// else is left); returns whether the file changed.
-fn edit_lines(path: &Path, line: &str, add: bool) -> Result<bool> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let present = text.lines().any(|l| l == line);
-    if present == add {
-        return Ok(false);
-    }
-    let new = if add {
-        let mut new = text;
-        if !new.is_empty() && !new.ends_with('\n') {
-            new.push('\n');
-        }
-        new + line + "\n"
-    } else {
-        text.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect()
-    };
-    if new.is_empty() {
-        fs::remove_file(path).at(path)?;
-    } else {
-        crate::atomic_file::write(path, new.as_bytes())?;
-    }
-    Ok(true)
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -292,7 +263,12 @@ pub fn uninstall(repo: &Repo) -> Result<Uninstalled> {
         }
     }
     let attributes = repo.root.join(".gitattributes");
-    if edit_lines(&attributes, MERGE_ATTRIBUTE, false)? {
+    // Every copy of the line goes, as a hand-written one would also name trove's driver.
+    let mut removed = false;
+    while crate::git::remove_line(&attributes, &[MERGE_ATTRIBUTE.to_string()])? {
+        removed = true;
+    }
+    if removed {
         crate::git::stage(&git, &repo.root, std::slice::from_ref(&attributes))?;
         done.gitattributes = Some(attributes);
     }
