@@ -186,9 +186,18 @@ fn targets(
             (data.to_string_lossy().into_owned(), p)
         })
         .collect();
+    // A target placed at `rel` (the pointer file beside it is never written).
+    let target = |rel: &str, kind: Kind, hash, size, files| {
+        let data_path = repo.root.join(rel);
+        let path = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        Tracked {
+            pointer_path: pointer_path_for(&data_path),
+            data_path,
+            pointer: Pointer { path, kind, hash, size, files },
+        }
+    };
     let mut out = Vec::new();
     for d in &record.data {
-        let data_path = repo.root.join(&d.path);
         let at_commit = at_commit.get(&d.path);
         if let Some(p) = at_commit
             && p.hash != d.hash
@@ -200,23 +209,10 @@ fn targets(
                 d.hash.short()
             ));
         }
-        let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let files = at_commit.and_then(|p| p.files).or((d.kind == Kind::Dir).then_some(0));
-        out.push(Tracked {
-            pointer_path: pointer_path_for(&data_path),
-            data_path,
-            pointer: Pointer { path: name, kind: d.kind, hash: d.hash, size: d.size, files },
-        });
+        out.push(target(&d.path, d.kind, d.hash, d.size, files));
     }
-    for a in &record.artifacts {
-        let data_path = repo.root.join(&a.path);
-        let name = data_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        out.push(Tracked {
-            pointer_path: pointer_path_for(&data_path),
-            data_path,
-            pointer: Pointer { path: name, kind: Kind::File, hash: a.hash, size: a.size, files: None },
-        });
-    }
+    out.extend(record.artifacts.iter().map(|a| target(&a.path, Kind::File, a.hash, a.size, None)));
     Ok(out)
 }
 
