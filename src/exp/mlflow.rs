@@ -285,26 +285,32 @@ impl Client {
         Err(self.fail(format!("experiment {name:?} could not be found or created")))
     }
 
+    /// POST a search `body` to `endpoint`, then again for each next page the server
+    /// names; `on_page` sees every page.
+    fn search_pages(&self, endpoint: &str, mut body: Json, mut on_page: impl FnMut(&Json)) -> Result<()> {
+        loop {
+            let page = self.call(endpoint, Some(&body), &[])?;
+            on_page(&page);
+            match page["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() => body["page_token"] = json!(t),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The ids of the server's active experiments.
     fn experiment_ids(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = json!({ "max_results": 1000, "view_type": "ACTIVE_ONLY" });
-            if let Some(t) = &token {
-                body["page_token"] = json!(t);
-            }
-            let page = self.call("experiments/search", Some(&body), &[])?;
-            for exp in page["experiments"].as_array().into_iter().flatten() {
-                if let Some(id) = exp["experiment_id"].as_str() {
-                    out.push(id.to_string());
-                }
-            }
-            match page["next_page_token"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
-            }
-        }
+        let body = json!({ "max_results": 1000, "view_type": "ACTIVE_ONLY" });
+        self.search_pages("experiments/search", body, |page| {
+            let ids = page["experiments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["experiment_id"].as_str());
+            out.extend(ids.map(str::to_string));
+        })?;
+        Ok(out)
     }
 
     /// The active runs that carry `trove.id`, in every active experiment of the server
@@ -313,18 +319,13 @@ impl Client {
     pub fn runs_by_record(&self) -> Result<HashMap<String, Vec<RemoteRun>>> {
         let mut out: HashMap<String, Vec<RemoteRun>> = HashMap::new();
         for experiments in self.experiment_ids()?.chunks(100) {
-            let mut token: Option<String> = None;
-            loop {
-                let mut body = json!({
-                    "experiment_ids": experiments,
-                    "filter": format!("tags.`{ID_TAG}` LIKE '%'"),
-                    "max_results": 1000,
-                    "run_view_type": "ACTIVE_ONLY",
-                });
-                if let Some(t) = &token {
-                    body["page_token"] = json!(t);
-                }
-                let page = self.call("runs/search", Some(&body), &[])?;
+            let body = json!({
+                "experiment_ids": experiments,
+                "filter": format!("tags.`{ID_TAG}` LIKE '%'"),
+                "max_results": 1000,
+                "run_view_type": "ACTIVE_ONLY",
+            });
+            self.search_pages("runs/search", body, |page| {
                 for run in page["runs"].as_array().into_iter().flatten() {
                     let tags = run["data"]["tags"].as_array();
                     let id_tag = tags
@@ -339,11 +340,7 @@ impl Client {
                         });
                     }
                 }
-                match page["next_page_token"].as_str() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
-                }
-            }
+            })?;
         }
         Ok(out)
     }
