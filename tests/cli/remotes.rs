@@ -535,14 +535,7 @@ fn gc_remote_removes_stale_upload_temps(b: Backend) {
             assert!(done.success());
         }
     }
-    let temps = || {
-        let mut names: Vec<String> = fs::read_dir(&tmp)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
+    let temps = || names_in(&tmp);
 
     let v = env.json(&["gc", "-r", "store", "--dry-run"]);
     assert_eq!(strings(&v["remote"]["temps"]["files"]), ["tmp/up-dead-1", "tmp/up-dead-2"], "{v}");
@@ -598,12 +591,9 @@ fn temps_of_a_killed_push_on_this_machine_are_removed_at_once(b: Backend) {
     env.write("more.bin", noise(3000, 6));
     env.ok(&["add", "more.bin"]);
     env.ok(&["push"]);
-    let mut left: Vec<String> =
-        fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    left.sort();
     let mut want = vec![running, elsewhere];
     want.sort();
-    assert_eq!(left, want);
+    assert_eq!(names_in(&tmp), want);
 }
 
 fn unknown_layout_version_is_refused(b: Backend) {

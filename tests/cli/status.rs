@@ -234,23 +234,40 @@ fn status_right_after_add_trusts_what_add_hashed() {
     assert_eq!(state_of(&v, "model.bin")["state"], "unchanged", "{v}");
 }
 
+/// An ordinary append to f.txt and data/a.txt, made writable first (root may write
+/// read-only files; anyone else takes a chmod, which a shared inode also carries).
+fn append_through_links(env: &Env) {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    for rel in ["f.txt", "data/a.txt"] {
+        let p = env.path(rel);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
+    }
+}
+
+/// status calls f.txt and data damaged, naming the objects written through the links.
+fn assert_damaged(env: &Env, f_id: &str, a_id: &str, modified: &[&str]) {
+    let v = env.json(&["status"]);
+    let f = state_of(&v, "f.txt");
+    assert_eq!(f["state"], "damaged", "{f}");
+    assert_eq!(strings(&f["damaged"]), vec![f_id], "{f}");
+    let d = state_of(&v, "data");
+    assert_eq!(d["state"], "damaged", "{d}");
+    assert_eq!(strings(&d["damaged"]), vec![a_id], "{d}");
+    assert_eq!(strings(&d["changes"]["modified"]), modified, "{d}");
+}
+
 #[test]
 fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
-    use std::io::Write;
     let env = Env::new();
     env.ok(&["config", "cache.link", "[hardlink, copy]"]);
     sample_dir(&env);
     env.write("f.txt", "original\n");
     env.ok(&["add", "data", "f.txt"]);
     let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
-    // An ordinary append through the read-only link (root may write read-only files; as
-    // anyone else it takes a chmod first, which the shared inode also carries).
-    for rel in ["f.txt", "data/a.txt"] {
-        use std::os::unix::fs::PermissionsExt;
-        let p = env.path(rel);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
-    }
+    // An ordinary append through the read-only hard links.
+    append_through_links(&env);
     assert_eq!(
         blake3_file(&env.object_path(&f_id)),
         blake3_hex(b"original\nappended\n"),
@@ -262,14 +279,7 @@ fn status_says_a_cache_object_written_through_a_hard_link_is_damaged() {
         fs::set_permissions(env.path("data/sub/b.txt"), fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    let v = env.json(&["status"]);
-    let f = state_of(&v, "f.txt");
-    assert_eq!(f["state"], "damaged", "{f}");
-    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
-    let d = state_of(&v, "data");
-    assert_eq!(d["state"], "damaged", "{d}");
-    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
-    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt", "sub/b.txt"], "{d}");
+    assert_damaged(&env, &f_id, &a_id, &["a.txt", "sub/b.txt"]);
 
     let out = env.ok(&["status"]);
     assert!(out.stdout.contains("f.txt: damaged: written through a link"), "{out}");
@@ -372,8 +382,6 @@ fn status_reports_a_bad_pointer_as_one_error_and_the_rest_as_usual() {
 
 #[test]
 fn status_says_a_cache_object_written_through_a_symbolic_link_is_damaged() {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     env.ok(&["config", "cache.link", "[symlink]"]);
     env.write("data/a.txt", "alpha\n");
@@ -386,19 +394,8 @@ fn status_says_a_cache_object_written_through_a_symbolic_link_is_damaged() {
     }
     let (f_id, a_id) = (blake3_hex(b"original\n"), blake3_hex(b"alpha\n"));
     // A write through the link lands in the object.
-    for rel in ["f.txt", "data/a.txt"] {
-        let p = env.path(rel);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"appended\n").unwrap();
-    }
-    let v = env.json(&["status"]);
-    let f = state_of(&v, "f.txt");
-    assert_eq!(f["state"], "damaged", "{f}");
-    assert_eq!(strings(&f["damaged"]), vec![f_id.clone()], "{f}");
-    let d = state_of(&v, "data");
-    assert_eq!(d["state"], "damaged", "{d}");
-    assert_eq!(strings(&d["damaged"]), vec![a_id.clone()], "{d}");
-    assert_eq!(strings(&d["changes"]["modified"]), vec!["a.txt"], "{d}");
+    append_through_links(&env);
+    assert_damaged(&env, &f_id, &a_id, &["a.txt"]);
     for (args, id) in [(&["checkout", "--force", "f.txt"][..], &f_id), (&["checkout", "data"], &a_id)] {
         let out = env.fails(1, args);
         assert!(out.stderr.contains("damaged") && out.stderr.contains(id.as_str()), "{args:?}: {out}");
