@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::hash::{ObjectId, hash_file};
+use crate::hash::{ObjectId, ObjectKey, hash_file};
 use crate::link;
 use crate::manifest::Manifest;
 use crate::progress::Reporter;
@@ -33,9 +33,7 @@ pub struct Cache {
 /// An object found in the cache (see [`Cache::list_objects`]).
 #[derive(Debug, Clone)]
 pub struct StoredObject {
-    pub id: ObjectId,
-    /// A directory manifest (`.dir`) rather than a file's content.
-    pub manifest: bool,
+    pub key: ObjectKey,
     pub path: PathBuf,
     pub size: u64,
 }
@@ -90,25 +88,21 @@ impl Cache {
     }
 
     pub fn object_path(&self, id: &ObjectId) -> PathBuf {
-        self.path_in_objects(id, "")
+        self.path_of(&ObjectKey::file(*id))
     }
 
     pub fn manifest_path(&self, id: &ObjectId) -> PathBuf {
-        self.path_in_objects(id, ".dir")
+        self.path_of(&ObjectKey::manifest(*id))
     }
 
-    /// `objects/xx/yyyy…SUFFIX`, built in one allocation.
-    fn path_in_objects(&self, id: &ObjectId, suffix: &str) -> PathBuf {
-        let hex = id.hex();
-        let hex = hex.as_str();
+    /// The path of an object file: `<root>/objects/xx/yyyy…[.dir]`.
+    pub fn path_of(&self, key: &ObjectKey) -> PathBuf {
+        let rel = key.rel_path();
         let root = self.root.as_os_str();
-        let mut s = std::ffi::OsString::with_capacity(root.len() + 9 + 65 + suffix.len() + 1);
+        let mut s = std::ffi::OsString::with_capacity(root.len() + 1 + rel.len());
         s.push(root);
-        s.push("/objects/");
-        s.push(&hex[..2]);
         s.push("/");
-        s.push(&hex[2..]);
-        s.push(suffix);
+        s.push(rel);
         PathBuf::from(s)
     }
 
@@ -448,32 +442,25 @@ impl Cache {
             let dir = prefix.path();
             for entry in fs::read_dir(&dir).at(&dir)? {
                 let entry = entry.at(&dir)?;
-                let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-                let (stem, manifest) = match name.strip_suffix(".dir") {
-                    Some(s) => (s, true),
-                    None => (name.as_str(), false),
+                let Some(key) = entry.file_name().to_str().and_then(|n| ObjectKey::from_listing(&p, n))
+                else {
+                    continue;
                 };
-                let Ok(id) = format!("{p}{stem}").parse::<ObjectId>() else { continue };
                 let path = entry.path();
                 let meta = fs::symlink_metadata(&path).at(&path)?;
                 if !meta.is_file() {
                     continue;
                 }
-                out.push(StoredObject { id, manifest, size: meta.len(), path });
+                out.push(StoredObject { key, size: meta.len(), path });
             }
         }
-        out.sort_by_key(|o| (o.id, o.manifest));
+        out.sort_by_key(|o| o.key);
         Ok(out)
     }
 
-    /// The path of an object file (`manifest`: its `.dir` manifest).
-    pub fn path_of(&self, id: &ObjectId, manifest: bool) -> PathBuf {
-        if manifest { self.manifest_path(id) } else { self.object_path(id) }
-    }
-
     /// Delete one object; one already gone is not an error.
-    pub fn delete_object(&self, id: &ObjectId, manifest: bool) -> Result<()> {
-        let path = self.path_of(id, manifest);
+    pub fn delete_object(&self, key: &ObjectKey) -> Result<()> {
+        let path = self.path_of(key);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
             _ => Ok(()),
@@ -482,17 +469,17 @@ impl Cache {
 
     /// Move an object out of `objects/` into [`Cache::quarantine_dir`] (as
     /// `<64 hex>[.dir]`, `.1`, `.2`… appended when that name is taken); returns where.
-    pub fn quarantine(&self, id: &ObjectId, manifest: bool) -> Result<PathBuf> {
+    pub fn quarantine(&self, key: &ObjectKey) -> Result<PathBuf> {
         let dir = self.quarantine_dir();
         fs::create_dir_all(&dir).at(&dir)?;
-        let name = if manifest { format!("{id}.dir") } else { id.to_hex() };
+        let name = key.display();
         let mut dest = dir.join(&name);
         let mut n = 0;
         while fs::symlink_metadata(&dest).is_ok() {
             n += 1;
             dest = dir.join(format!("{name}.{n}"));
         }
-        let src = self.path_of(id, manifest);
+        let src = self.path_of(key);
         fs::rename(&src, &dest).at(&src)?;
         Ok(dest)
     }

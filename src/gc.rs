@@ -55,7 +55,7 @@ pub struct Side {
 
 impl Side {
     fn new(name: String, mut objects: Vec<Doomed>, total: u64) -> Side {
-        objects.sort_by_key(|d| (!d.key.manifest, d.key.id));
+        objects.sort_by_key(|d| (!d.key.is_manifest(), d.key.id));
         let count = objects.len() as u64;
         Side {
             name,
@@ -190,13 +190,13 @@ pub fn plan(
     }
     unknown.sort();
     // With a folder's files unknown, any file object may be one of them.
-    let deletable = |k: &ObjectKey| !keep.contains(k) && (k.manifest || unknown.is_empty());
+    let deletable = |k: &ObjectKey| !keep.contains(k) && (k.is_manifest() || unknown.is_empty());
 
     let stored = repo.cache.list_objects()?;
     let doomed: Vec<Doomed> = stored
         .iter()
         .filter_map(|o| {
-            let key = ObjectKey { id: o.id, manifest: o.manifest };
+            let key = o.key;
             deletable(&key).then(|| Doomed {
                 id: key.display(),
                 path: crate::tracked::display_rel(&repo.root, &o.path),
@@ -259,9 +259,9 @@ pub fn execute(
             .cache
             .objects
             .par_iter()
-            .filter(|d| d.key.manifest == manifests)
+            .filter(|d| d.key.is_manifest() == manifests)
             .filter_map(|d| {
-                let r = repo.cache.delete_object(&d.key.id, d.key.manifest);
+                let r = repo.cache.delete_object(&d.key);
                 reporter.advance(1, d.size);
                 r.err().map(|e| (d.id.clone(), e.to_string()))
             })
@@ -280,7 +280,8 @@ pub fn execute(
         let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
         reporter.start("deleting", side.count, side.bytes);
         for manifests in [true, false] {
-            let batch: Vec<&Doomed> = side.objects.iter().filter(|d| d.key.manifest == manifests).collect();
+            let batch: Vec<&Doomed> =
+                side.objects.iter().filter(|d| d.key.is_manifest() == manifests).collect();
             let done = pool.run(&batch, |c, d| {
                 c.delete(&d.key)?;
                 reporter.advance(1, d.size);

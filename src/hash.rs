@@ -11,6 +11,85 @@ use crate::error::{IoContext, Result};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId([u8; 32]);
 
+/// What an object is: a file's content, or a directory's manifest (stored as `.dir`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    File,
+    Manifest,
+}
+
+/// An object as stored in the cache and on remotes: its id and what it is. The spelling
+/// `objects/<2 hex>/<62 hex>[.dir]` used by both lives here, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub id: ObjectId,
+    pub kind: ObjectKind,
+}
+
+impl ObjectKey {
+    pub fn file(id: ObjectId) -> Self {
+        ObjectKey { id, kind: ObjectKind::File }
+    }
+
+    pub fn manifest(id: ObjectId) -> Self {
+        ObjectKey { id, kind: ObjectKind::Manifest }
+    }
+
+    /// A manifest when `manifest`, else a file.
+    pub fn of(id: ObjectId, manifest: bool) -> Self {
+        if manifest { Self::manifest(id) } else { Self::file(id) }
+    }
+
+    pub fn is_manifest(&self) -> bool {
+        self.kind == ObjectKind::Manifest
+    }
+
+    /// The fan-out folder: the first two hex characters.
+    pub fn prefix(&self) -> String {
+        self.id.to_hex()[..2].to_string()
+    }
+
+    /// The name inside the fan-out folder: `<62 hex>[.dir]`.
+    pub fn file_name(&self) -> String {
+        let hex = self.id.hex();
+        let rest = &hex.as_str()[2..];
+        if self.is_manifest() { format!("{rest}.dir") } else { rest.to_string() }
+    }
+
+    /// `objects/<2>/<62>[.dir]`, relative to the store's root, built in one allocation.
+    pub fn rel_path(&self) -> String {
+        let hex = self.id.hex();
+        let hex = hex.as_str();
+        let mut s = String::with_capacity(8 + 65 + 4);
+        s.push_str("objects/");
+        s.push_str(&hex[..2]);
+        s.push('/');
+        s.push_str(&hex[2..]);
+        if self.is_manifest() {
+            s.push_str(".dir");
+        }
+        s
+    }
+
+    /// Parse a name found by listing `objects/<prefix>/`.
+    pub fn from_listing(prefix: &str, name: &str) -> Option<Self> {
+        let (stem, manifest) = match name.strip_suffix(".dir") {
+            Some(s) => (s, true),
+            None => (name, false),
+        };
+        if prefix.len() != 2 {
+            return None;
+        }
+        let id = format!("{prefix}{stem}").parse().ok()?;
+        Some(ObjectKey::of(id, manifest))
+    }
+
+    /// `<64 hex>[.dir]`, as messages and reports name objects.
+    pub fn display(&self) -> String {
+        if self.is_manifest() { format!("{}.dir", self.id) } else { self.id.to_hex() }
+    }
+}
+
 /// Files at least this large are hashed with all cores.
 const PARALLEL_HASH_MIN: u64 = 4 << 20;
 /// The chunk such files are read and hashed in.

@@ -630,7 +630,8 @@ pub fn remote_status(
     let local: HashMap<ObjectKey, bool> = all
         .iter()
         .map(|k| {
-            let here = if k.manifest { repo.cache.has_manifest(&k.id) } else { repo.cache.has_object(&k.id) };
+            let here =
+                if k.is_manifest() { repo.cache.has_manifest(&k.id) } else { repo.cache.has_object(&k.id) };
             (*k, here)
         })
         .collect();

@@ -65,13 +65,9 @@ impl Report {
     }
 }
 
-fn display(id: &ObjectId, manifest: bool) -> String {
-    ObjectKey { id: *id, manifest }.display()
-}
-
 /// What an object file's content hashes to (a manifest's id is the BLAKE3 of its bytes too).
 fn rehash(o: &StoredObject) -> Result<ObjectId> {
-    if o.manifest {
+    if o.key.is_manifest() {
         Ok(ObjectId::of_bytes(&std::fs::read(&o.path).at(&o.path)?))
     } else {
         Ok(hash_file(&o.path)?.0)
@@ -101,17 +97,17 @@ pub fn verify_cache(cache: &Cache, reporter: &dyn Reporter) -> Result<Report> {
     reporter.finish();
     for (o, r) in objects.iter().zip(hashed) {
         match r {
-            Ok(actual) if actual == o.id => {}
+            Ok(actual) if actual == o.key.id => {}
             Ok(actual) => {
-                let quarantined = cache.quarantine(&o.id, o.manifest)?;
+                let quarantined = cache.quarantine(&o.key)?;
                 report.corrupt.push(Corrupt {
-                    id: display(&o.id, o.manifest),
+                    id: o.key.display(),
                     actual: actual.to_hex(),
                     quarantined: Some(quarantined),
                     repair: None,
                 });
             }
-            Err(e) => report.failed.push(Failed { id: display(&o.id, o.manifest), error: e.to_string() }),
+            Err(e) => report.failed.push(Failed { id: o.key.display(), error: e.to_string() }),
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
@@ -194,10 +190,9 @@ pub fn verify_remote(
         let repaired = pool.run(&keys, |c, k| {
             // Delete first: an upload keeps an object that is already there.
             c.delete(k)?;
-            let local = cache.path_of(&k.id, k.manifest);
+            let local = cache.path_of(k);
             let sound = local.is_file()
-                && rehash(&StoredObject { id: k.id, manifest: k.manifest, path: local.clone(), size: 0 })
-                    .is_ok_and(|a| a == k.id);
+                && rehash(&StoredObject { key: *k, path: local.clone(), size: 0 }).is_ok_and(|a| a == k.id);
             if !sound {
                 return Ok("deleted");
             }

@@ -1,7 +1,7 @@
 //! Remotes: where objects are pushed to and fetched from. One trait, a backend per URL scheme.
 //!
 //! Layout on every remote: `<root>/TROVE_REMOTE` (names the layout version),
-//! `<root>/objects/<2 hex>/<62 hex>[.dir]`, and `<root>/tmp/` for uploads in flight.
+//! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]), and `<root>/tmp/` for uploads in flight.
 
 pub mod local;
 pub mod pool;
@@ -13,60 +13,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::hash::ObjectId;
+pub use crate::hash::ObjectKey;
 use crate::repo::Repo;
 
 pub const LAYOUT_FILE: &str = "TROVE_REMOTE";
 pub const LAYOUT_VERSION: u64 = 1;
 pub const LAYOUT_TEXT: &str =
     "# trove remote: objects/<2 hex>/<62 hex>[.dir]; uploads in flight under tmp/\nlayout: 1\n";
-
-/// An object as named on a remote: a file's content, or a directory's manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectKey {
-    pub id: ObjectId,
-    pub manifest: bool,
-}
-
-impl ObjectKey {
-    pub fn file(id: ObjectId) -> Self {
-        ObjectKey { id, manifest: false }
-    }
-
-    pub fn manifest(id: ObjectId) -> Self {
-        ObjectKey { id, manifest: true }
-    }
-
-    /// The fan-out folder: the first two hex characters.
-    pub fn prefix(&self) -> String {
-        self.id.to_hex()[..2].to_string()
-    }
-
-    /// The name inside the fan-out folder.
-    pub fn file_name(&self) -> String {
-        let hex = self.id.to_hex();
-        if self.manifest { format!("{}.dir", &hex[2..]) } else { hex[2..].to_string() }
-    }
-
-    /// `objects/<2>/<62>[.dir]`, relative to the remote's root.
-    pub fn rel_path(&self) -> String {
-        format!("objects/{}/{}", self.prefix(), self.file_name())
-    }
-
-    /// Parse a name found by listing `objects/<prefix>/`.
-    pub fn from_listing(prefix: &str, name: &str) -> Option<Self> {
-        let (stem, manifest) = match name.strip_suffix(".dir") {
-            Some(s) => (s, true),
-            None => (name, false),
-        };
-        let id = format!("{prefix}{stem}").parse().ok()?;
-        Some(ObjectKey { id, manifest })
-    }
-
-    pub fn display(&self) -> String {
-        if self.manifest { format!("{}.dir", self.id) } else { self.id.to_hex() }
-    }
-}
 
 /// An upload temp file not written to for this long belongs to a push that died: a
 /// running upload writes to its temp without pause (an SFTP request gives up after 2
@@ -436,7 +389,7 @@ mod tests {
 
     #[test]
     fn keys_and_layout() {
-        let id = ObjectId::of_bytes(b"x");
+        let id = crate::hash::ObjectId::of_bytes(b"x");
         let k = ObjectKey::manifest(id);
         assert_eq!(ObjectKey::from_listing(&k.prefix(), &k.file_name()), Some(k));
         assert!(k.rel_path().ends_with(".dir"));
