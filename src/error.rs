@@ -38,10 +38,8 @@ pub enum Error {
     Unsaved { path: PathBuf, files: Vec<String> },
     #[error("{path}: {message}")]
     Git { path: PathBuf, message: String },
-    #[error("remote {remote}: {message}")]
-    Remote { remote: String, message: String },
-    #[error("remote {remote}: no space left: {message}")]
-    RemoteFull { remote: String, message: String },
+    #[error("remote {remote}: {}{message}", if *kind == RemoteFailure::Full { "no space left: " } else { "" })]
+    Remote { remote: String, kind: RemoteFailure, message: String },
     #[error("experiment {subject}: {message}")]
     Experiment { subject: String, message: String },
     #[error("{}: {} cannot be tracked:\n  {}", shown(path), count(problems.len(), "entry", "entries"), problems.join("\n  "))]
@@ -58,6 +56,38 @@ pub enum Error {
     Usage(String),
     #[error("interrupted by {}: stopped, and removed the uploads in flight", crate::interrupt::name(*signal))]
     Interrupted { signal: i32 },
+}
+
+/// Why an operation on a remote failed, as far as the backend can tell: it decides
+/// whether trying again (on a fresh connection) may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoteFailure {
+    /// The file or folder is not there.
+    NotFound,
+    /// The remote's disk or quota is full.
+    Full,
+    /// The server refused the operation (permissions).
+    Denied,
+    /// Login failed: wrong or missing credentials.
+    Auth,
+    /// The server's host key is unknown or changed.
+    HostKey,
+    /// The server could not be reached, or the connection dropped.
+    Connect,
+    /// The server's answer made no sense, or the connection broke mid-answer.
+    Protocol,
+    /// What the remote holds is malformed (a layout file, a pack, an index).
+    Corrupt,
+    /// Reading or writing failed for another reason.
+    Io,
+}
+
+impl RemoteFailure {
+    /// Whether the same operation may succeed on a fresh connection.
+    pub fn can_retry(self) -> bool {
+        matches!(self, RemoteFailure::Connect | RemoteFailure::Protocol | RemoteFailure::Io)
+    }
 }
 
 /// A path in a message, quoted as git quotes names when it holds control characters (or
@@ -91,6 +121,32 @@ impl Error {
 
     pub fn path(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::Path { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+
+    pub fn remote(remote: impl Into<String>, kind: RemoteFailure, message: impl Into<String>) -> Self {
+        Error::Remote { remote: remote.into(), kind, message: message.into() }
+    }
+
+    /// Whether the operation that failed may succeed when tried again on a fresh
+    /// connection: only remote failures of the transient kinds. Content errors (a missing
+    /// or corrupt object), a full disk, bad credentials and an interruption are final.
+    pub fn can_retry(&self) -> bool {
+        matches!(self, Error::Remote { kind, .. } if kind.can_retry())
+    }
+
+    /// A copy of a remote error (for each item one failure stopped); errors of other
+    /// kinds become a remote error of `remote` with their text. Errors are not `Clone`:
+    /// an I/O error is not.
+    pub fn again(&self, remote: &str) -> Error {
+        match self {
+            Error::Remote { remote, kind, message } => Error::remote(remote.clone(), *kind, message.clone()),
+            Error::MissingObject { id } => Error::MissingObject { id: id.clone() },
+            Error::CorruptObject { id, actual } => {
+                Error::CorruptObject { id: id.clone(), actual: actual.clone() }
+            }
+            Error::Interrupted { signal } => Error::Interrupted { signal: *signal },
+            other => Error::remote(remote, RemoteFailure::Io, other.to_string()),
+        }
     }
 
     pub fn git(path: impl AsRef<Path>, err: git2::Error) -> Self {
@@ -146,7 +202,7 @@ impl Error {
             Error::Interrupted { .. } => {
                 Some("run the command again to finish: what was transferred is kept".into())
             }
-            Error::RemoteFull { .. } => {
+            Error::Remote { kind: RemoteFailure::Full, .. } => {
                 Some("free space on the remote (or raise its quota), then push again: finished uploads are kept".into())
             }
             _ => None,

@@ -20,7 +20,7 @@ use crate::history::{self, Scope};
 use crate::pointer::Kind;
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{ObjectKey, Remote};
+use crate::remote::{ObjectKey, Remote, layout1};
 use crate::repo::Repo;
 use crate::verify::connect_checked;
 
@@ -211,7 +211,9 @@ pub fn plan(
         None => None,
         Some(remote) => {
             let (listed, temps) = match connect_checked(remote)? {
-                Some(mut conn) => (conn.list_all()?, conn.list_temps()?),
+                Some(mut conn) => {
+                    (layout1::list_all(conn.as_mut())?, crate::remote::list_temps(conn.as_mut())?)
+                }
                 None => (Vec::new(), Vec::new()),
             };
             let doomed = listed
@@ -283,7 +285,7 @@ pub fn execute(
             let batch: Vec<&Doomed> =
                 side.objects.iter().filter(|d| d.key.is_manifest() == manifests).collect();
             let done = pool.run(&batch, |c, d| {
-                c.delete(&d.key)?;
+                layout1::delete(c, &d.key)?;
                 reporter.advance(1, d.size);
                 Ok(())
             })?;
@@ -298,7 +300,7 @@ pub fn execute(
         let temps: Vec<&PathBuf> = side.temps.iter().flat_map(|t| &t.files).collect();
         let done = pool.run(&temps, |c, rel| {
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            c.delete_temp(name)
+            crate::remote::delete_temp(c, name)
         })?;
         for (rel, r) in temps.iter().zip(done) {
             if let Err(e) = r {

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cache::{Cache, Staged};
-use crate::error::{Error, Result};
+use crate::error::{Error, RemoteFailure, Result};
 use crate::hash::ObjectId;
 use crate::manifest::Manifest;
 use crate::pointer::Kind;
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{Connection, ObjectKey, Remote, check_layout};
+use crate::remote::{Backend, ObjectKey, Remote, check_layout, layout1};
 use crate::repo::Repo;
 use crate::tracked::Tracked;
 
@@ -101,27 +101,28 @@ fn wanted(cache: &Cache, targets: &[Tracked]) -> Result<Wanted> {
 }
 
 /// Connect once, check (or, for a push, create) the remote's layout.
-fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Connection>> {
+fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Backend>> {
     let mut conn = remote.connect()?;
-    match conn.read_layout()? {
+    match crate::remote::read_layout(conn.as_mut())? {
         Some(text) => check_layout(remote.name(), &text)?,
-        None if create => conn.init_layout()?,
+        None if create => crate::remote::init_layout(conn.as_mut())?,
         // An empty folder is a remote nothing was pushed to yet: it lacks every object.
         None if conn.root_exists()? => {}
         None => {
-            return Err(Error::Remote {
-                remote: remote.name().to_string(),
-                message: format!("{} does not exist; check the URL, or push to it first", remote.url()),
-            });
+            return Err(Error::remote(
+                remote.name(),
+                RemoteFailure::NotFound,
+                format!("{} does not exist; check the URL, or push to it first", remote.url()),
+            ));
         }
     }
     Ok(conn)
 }
 
 /// Download a manifest and check it against its id (it is small: held in memory).
-fn download_manifest(c: &mut dyn Connection, k: &ObjectKey) -> Result<Manifest> {
+fn download_manifest(c: &mut dyn Backend, k: &ObjectKey) -> Result<Manifest> {
     let mut bytes = Vec::new();
-    c.download(k, None, &mut bytes).map_err(|e| download_failed(c, k, e))?;
+    layout1::download(c, k, None, &mut bytes).map_err(|e| download_failed(c, k, e))?;
     check_id(k, ObjectId::of_bytes(&bytes))?;
     Manifest::parse(&bytes, &k.display())
 }
@@ -136,10 +137,10 @@ fn check_id(k: &ObjectKey, actual: ObjectId) -> Result<()> {
 
 /// Why a download of `k` failed: a failure to read may be an object the remote does not
 /// have, which is worth saying as such.
-fn download_failed(c: &mut dyn Connection, k: &ObjectKey, e: Error) -> Error {
+fn download_failed(c: &mut dyn Backend, k: &ObjectKey, e: Error) -> Error {
     match e {
         Error::CorruptObject { .. } | Error::MissingObject { .. } => e,
-        _ if !c.exists(k).unwrap_or(true) => Error::MissingObject { id: k.display() },
+        _ if !layout1::exists(c, k).unwrap_or(true) => Error::MissingObject { id: k.display() },
         _ => e,
     }
 }
@@ -180,19 +181,17 @@ fn present_on_remote(pool: &Pool, keys: &[ObjectKey]) -> Result<HashSet<ObjectKe
     let mut present = HashSet::new();
     if keys.len() > prefixes.len() * 2 {
         let prefixes: Vec<String> = prefixes.into_iter().collect();
-        let listed = pool.run(&prefixes, |c, p| c.list_prefix(p))?;
+        let listed = pool.run(&prefixes, |c, p| layout1::list_prefix(c, p))?;
         let wanted: HashSet<&ObjectKey> = keys.iter().collect();
-        for (prefix, names) in prefixes.iter().zip(listed) {
-            for name in names? {
-                if let Some(k) = ObjectKey::from_listing(prefix, &name)
-                    && wanted.contains(&k)
-                {
+        for names in listed {
+            for k in names? {
+                if wanted.contains(&k) {
                     present.insert(k);
                 }
             }
         }
     } else {
-        let found = pool.run(keys, |c, k| c.exists(k))?;
+        let found = pool.run(keys, |c, k| layout1::exists(c, k))?;
         for (k, f) in keys.iter().zip(found) {
             if f? {
                 present.insert(*k);
@@ -272,7 +271,7 @@ pub fn push(
         |c, todo, record| {
             let items: Vec<(ObjectKey, PathBuf)> =
                 todo.iter().map(|&i| (to_send[i].0, repo.cache.object_path(&to_send[i].0.id))).collect();
-            c.upload_batch(&items, &mut |j, r| {
+            layout1::upload_batch(c, &items, &mut |j, r| {
                 if r.is_ok() {
                     reporter.advance(1, sizes[todo[j]]);
                 }
@@ -281,7 +280,7 @@ pub fn push(
         },
         |c, i| {
             let (k, size) = to_send[i];
-            c.upload(&k, &repo.cache.object_path(&k.id))?;
+            layout1::upload(c, &k, &repo.cache.object_path(&k.id))?;
             reporter.advance(1, size);
             Ok(())
         },
@@ -313,7 +312,7 @@ pub fn push(
         })
         .map(|(mk, _)| *mk)
         .collect();
-    let sent = pool.run(&manifests, |c, k| c.upload(k, &repo.cache.manifest_path(&k.id)))?;
+    let sent = pool.run(&manifests, |c, k| layout1::upload(c, k, &repo.cache.manifest_path(&k.id)))?;
     if let Some(signal) = crate::interrupt::signal() {
         reporter.finish();
         return Err(interrupted(remote, signal));
@@ -336,7 +335,7 @@ pub fn push(
             Err(e) => return Err(e),
         };
         // Temps of failed attempts: best effort, the objects are in place either way.
-        let _ = conn.clean_temps();
+        let _ = crate::remote::clean_temps(conn.as_mut());
         if report.files > 0 {
             conn.flush()?;
         }
@@ -349,7 +348,7 @@ pub fn push(
 /// connection: a pooled one may have been cut mid-request), then say so.
 fn interrupted(remote: &dyn Remote, signal: i32) -> Error {
     if let Ok(mut conn) = remote.connect() {
-        let _ = conn.clean_temps();
+        let _ = crate::remote::clean_temps(conn.as_mut());
     }
     Error::Interrupted { signal }
 }
@@ -373,14 +372,14 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Download one object into a cache temp file, verifying its content against its id.
-fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size: u64) -> Result<Staged> {
+fn download_verified(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64) -> Result<Staged> {
     let (file, temp) = cache.temp_file()?;
     // A buffer no larger than the object: a 1 MiB one for each small file costs an
     // mmap/munmap pair per object.
     let capacity = size.clamp(4096, 1 << 20) as usize;
     let mut w =
         Hashing { inner: std::io::BufWriter::with_capacity(capacity, file), hasher: blake3::Hasher::new() };
-    let result = c.download(k, Some(size), &mut w).and_then(|_| {
+    let result = layout1::download(c, k, Some(size), &mut w).and_then(|_| {
         w.flush().map_err(|e| Error::io(&temp, e))?;
         check_id(k, ObjectId::from_bytes(*w.hasher.finalize().as_bytes()))
     });
@@ -402,8 +401,8 @@ fn download_verified(cache: &Cache, c: &mut dyn Connection, k: &ObjectKey, size:
 fn run_batched(
     pool: &Pool,
     sizes: &[u64],
-    batch: impl Fn(&mut dyn Connection, &[usize], &dyn Fn(usize, Result<()>)) -> Result<()> + Sync,
-    one: impl Fn(&mut dyn Connection, usize) -> Result<()> + Sync,
+    batch: impl Fn(&mut dyn Backend, &[usize], &dyn Fn(usize, Result<()>)) -> Result<()> + Sync,
+    one: impl Fn(&mut dyn Backend, usize) -> Result<()> + Sync,
 ) -> Result<Vec<Result<()>>> {
     let (small, large): (Vec<usize>, Vec<usize>) =
         (0..sizes.len()).partition(|&i| sizes[i] <= BATCH_OBJECT_MAX);
@@ -432,24 +431,11 @@ fn run_batched(
     for (items, r) in batches.iter().zip(batch_results) {
         if let Err(e) = r {
             for &i in items {
-                outcomes[i].get_or_insert_with(|| Err(same_error(pool, &e)));
+                outcomes[i].get_or_insert_with(|| Err(e.again(pool.remote_name())));
             }
         }
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
-}
-
-/// The error `e` once more, for another item it stopped (errors are not `Clone`).
-fn same_error(pool: &Pool, e: &Error) -> Error {
-    match e {
-        Error::Remote { remote, message } => {
-            Error::Remote { remote: remote.clone(), message: message.clone() }
-        }
-        Error::RemoteFull { remote, message } => {
-            Error::RemoteFull { remote: remote.clone(), message: message.clone() }
-        }
-        other => Error::Remote { remote: pool.remote_name().to_string(), message: other.to_string() },
-    }
 }
 
 /// Download what the tracked items need and the cache lacks. Every object is re-hashed
@@ -525,7 +511,7 @@ pub fn fetch(
         |c, todo, record| {
             let items: Vec<(ObjectKey, u64)> = todo.iter().map(|&i| needed[i]).collect();
             let mut got = Vec::with_capacity(items.len());
-            let result = c.download_batch(&items, &mut |j, bytes| {
+            let result = layout1::download_batch(c, &items, &mut |j, bytes| {
                 let (k, size) = items[j];
                 got.push((
                     j,

@@ -17,7 +17,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{Connection, ObjectKey, Remote, check_layout};
+use crate::remote::{Backend, ObjectKey, Remote, check_layout, layout1};
 
 /// An object whose content does not hash to its id.
 #[derive(Debug, Clone, Serialize)]
@@ -116,18 +116,19 @@ pub fn verify_cache(cache: &Cache, reporter: &dyn Reporter) -> Result<Report> {
 
 /// Connect and check the remote's layout. `None`: the remote's folder exists but nothing
 /// was pushed to it yet (no objects).
-pub(crate) fn connect_checked(remote: &dyn Remote) -> Result<Option<Box<dyn Connection>>> {
+pub(crate) fn connect_checked(remote: &dyn Remote) -> Result<Option<Box<dyn Backend>>> {
     let mut conn = remote.connect()?;
-    match conn.read_layout()? {
+    match crate::remote::read_layout(conn.as_mut())? {
         Some(text) => {
             check_layout(remote.name(), &text)?;
             Ok(Some(conn))
         }
         None if conn.root_exists()? => Ok(None),
-        None => Err(Error::Remote {
-            remote: remote.name().to_string(),
-            message: format!("{} does not exist; check the URL, or push to it first", remote.url()),
-        }),
+        None => Err(Error::remote(
+            remote.name(),
+            crate::error::RemoteFailure::NotFound,
+            format!("{} does not exist; check the URL, or push to it first", remote.url()),
+        )),
     }
 }
 
@@ -161,7 +162,7 @@ pub fn verify_remote(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     };
-    let mut listed = first.list_all()?;
+    let mut listed = layout1::list_all(first.as_mut())?;
     listed.sort();
     report.objects = listed.len() as u64;
     report.bytes = listed.iter().map(|(_, s)| s).sum();
@@ -169,7 +170,7 @@ pub fn verify_remote(
     reporter.start("verifying", report.objects, report.bytes);
     let hashed = pool.run(&listed, |c, (k, size)| {
         let mut sink = HashSink(blake3::Hasher::new());
-        c.download(k, Some(*size), &mut sink)?;
+        layout1::download(c, k, Some(*size), &mut sink)?;
         reporter.advance(1, *size);
         Ok(ObjectId::from_bytes(*sink.0.finalize().as_bytes()))
     })?;
@@ -189,14 +190,14 @@ pub fn verify_remote(
         let keys: Vec<ObjectKey> = corrupt.iter().map(|(k, _)| *k).collect();
         let repaired = pool.run(&keys, |c, k| {
             // Delete first: an upload keeps an object that is already there.
-            c.delete(k)?;
+            layout1::delete(c, k)?;
             let local = cache.path_of(k);
             let sound = local.is_file()
                 && rehash(&StoredObject { key: *k, path: local.clone(), size: 0 }).is_ok_and(|a| a == k.id);
             if !sound {
                 return Ok("deleted");
             }
-            c.upload(k, &local)?;
+            layout1::upload(c, k, &local)?;
             Ok("reuploaded")
         })?;
         for ((_, c), r) in corrupt.iter_mut().zip(repaired) {

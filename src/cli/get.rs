@@ -80,16 +80,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )?;
         if !report.ok() {
             let ids: Vec<String> = report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
-            return Err(Error::Remote {
-                remote: report.remote.clone(),
-                message: format!(
+            return Err(Error::remote(
+                report.remote.clone(),
+                crate::error::RemoteFailure::NotFound,
+                format!(
                     "cannot supply all of {} at {}: {}{}",
                     display_rel(&repo.root, &at_rev.data_path),
                     args.rev,
                     ids.join(", "),
                     report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
                 ),
-            }
+            )
             .into());
         }
     }

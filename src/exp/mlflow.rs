@@ -164,7 +164,7 @@ impl Client {
     }
 
     fn fail(&self, message: impl Into<String>) -> Error {
-        Error::Remote { remote: self.base.clone(), message: message.into() }
+        Error::remote(self.base.clone(), crate::error::RemoteFailure::Io, message)
     }
 
     /// One request: POST with a JSON body, or GET with a query.
@@ -663,8 +663,9 @@ pub fn sync(
         }
         let run = payload(record, &series)?;
         let sent = client.send(&experiment_id, &run).map_err(|e| match e {
-            Error::Remote { remote, message } => Error::Remote {
+            Error::Remote { remote, kind, message } => Error::Remote {
                 remote,
+                kind,
                 message: format!("record {} ({}): {message}", record.short_id(), record.name),
             },
             e => e,

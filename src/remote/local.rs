@@ -1,12 +1,12 @@
 //! A folder remote: a directory on this machine (or a mounted share).
 
 use std::fs;
-use std::io::Read;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Temp};
-use crate::error::{Error, IoContext, Result};
+use super::backend::{Backend, Listed};
+use super::{Remote, temp_name};
+use crate::error::{Error, IoContext, RemoteFailure, Result};
 
 pub struct FolderRemote {
     name: String,
@@ -30,8 +30,8 @@ impl Remote for FolderRemote {
         &self.url
     }
 
-    fn connect(&self) -> Result<Box<dyn Connection>> {
-        Ok(Box::new(FolderConnection { name: self.name.clone(), root: self.root.clone() }))
+    fn connect(&self) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(FolderBackend { name: self.name.clone(), root: self.root.clone() }))
     }
 
     fn default_jobs(&self) -> usize {
@@ -39,179 +39,194 @@ impl Remote for FolderRemote {
     }
 }
 
-struct FolderConnection {
+struct FolderBackend {
     name: String,
     root: PathBuf,
 }
 
-impl FolderConnection {
-    fn err(&self, path: &Path, e: std::io::Error) -> Error {
-        Error::Remote { remote: self.name.clone(), message: format!("{}: {e}", path.display()) }
+/// What an I/O error on the remote's side means for a retry.
+fn failure(e: &std::io::Error) -> RemoteFailure {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => RemoteFailure::NotFound,
+        K::StorageFull | K::QuotaExceeded => RemoteFailure::Full,
+        K::PermissionDenied | K::ReadOnlyFilesystem => RemoteFailure::Denied,
+        _ => RemoteFailure::Io,
     }
 }
 
-impl Connection for FolderConnection {
-    fn read_layout(&mut self) -> Result<Option<String>> {
-        let path = self.root.join(LAYOUT_FILE);
-        match fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err(&path, e)),
-        }
+impl FolderBackend {
+    fn err(&self, path: &Path, e: std::io::Error) -> Error {
+        Error::remote(self.name.clone(), failure(&e), format!("{}: {e}", path.display()))
     }
 
-    fn root_exists(&mut self) -> Result<bool> {
-        Ok(self.root.is_dir())
+    fn at(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() { self.root.clone() } else { self.root.join(rel) }
     }
 
-    fn init_layout(&mut self) -> Result<()> {
-        if !self.root.is_dir() {
-            let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
-            let message = if parent.is_dir() {
-                match fs::create_dir(&self.root) {
-                    Ok(()) => None,
-                    // Another push created it a moment ago.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.root.is_dir() => None,
-                    Err(e) => Some(format!("cannot create folder {}: {e}", self.root.display())),
-                }
-            } else {
-                Some(format!(
-                    "{} does not exist (its parent folder {} does not exist); check the URL",
-                    self.root.display(),
-                    parent.display()
-                ))
-            };
-            if let Some(message) = message {
-                return Err(Error::Remote { remote: self.name.clone(), message });
+    /// Rename `temp` to `dest`, making `dest`'s folder when it is missing.
+    fn put(&self, temp: &Path, dest: &Path) -> Result<()> {
+        if let Err(e) = fs::rename(temp, dest) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(self.err(dest, e));
             }
-        }
-        for d in ["objects", "tmp"] {
-            let p = self.root.join(d);
-            fs::create_dir_all(&p).map_err(|e| self.err(&p, e))?;
-        }
-        let layout = self.root.join(LAYOUT_FILE);
-        crate::atomic_file::write(&layout, LAYOUT_TEXT.as_bytes())
-    }
-
-    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
-        let dir = self.root.join("objects").join(prefix);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(&dir, e)),
-        };
-        let mut names = Vec::new();
-        for e in entries {
-            let e = e.map_err(|e| self.err(&dir, e))?;
-            if let Some(n) = e.file_name().to_str() {
-                names.push(n.to_string());
-            }
-        }
-        Ok(names)
-    }
-
-    fn exists(&mut self, key: &ObjectKey) -> Result<bool> {
-        Ok(self.root.join(key.rel_path()).is_file())
-    }
-
-    fn clean_temps(&mut self) -> Result<()> {
-        for t in self.list_temps()? {
-            if t.is_own() || t.is_stale() {
-                let _ = self.delete_temp(&t.name);
-            }
+            let parent = dest.parent().expect("a remote file has a folder");
+            fs::create_dir_all(parent).map_err(|e| self.err(parent, e))?;
+            fs::rename(temp, dest).map_err(|e| self.err(dest, e))?;
         }
         Ok(())
     }
 
-    fn list_temps(&mut self) -> Result<Vec<Temp>> {
-        let dir = self.root.join("tmp");
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let (Ok(meta), Some(name)) = (entry.metadata(), entry.file_name().to_str().map(str::to_string))
-            else {
-                continue;
-            };
-            if meta.is_file() {
-                let age = meta.modified().ok().and_then(|t| t.elapsed().ok());
-                out.push(Temp { name, size: meta.len(), age });
-            }
-        }
-        Ok(out)
-    }
-
-    fn delete_temp(&mut self, name: &str) -> Result<()> {
-        let path = self.root.join("tmp").join(name);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.err(&path, e)),
-            _ => Ok(()),
-        }
-    }
-
-    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        let temp = self.root.join("tmp").join(super::temp_name());
-        let dest = self.root.join(key.rel_path());
+    /// Write a temp file under `tmp/` with `fill`, then rename it to `dest`; the temp is
+    /// removed when anything fails.
+    fn write_via_temp(&self, dest: &str, mut fill: impl FnMut(&Path) -> std::io::Result<()>) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        let temp = tmp.join(temp_name());
+        let dest = self.at(dest);
         let result = (|| {
-            crate::link::copy_new(local, &temp, 0o444).map_err(|e| self.err(&dest, e))?;
-            let parent = dest.parent().expect("object path has a folder");
-            if let Err(e) = fs::rename(&temp, &dest) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(self.err(&dest, e));
-                }
-                fs::create_dir_all(parent).map_err(|e| self.err(parent, e))?;
-                fs::rename(&temp, &dest).map_err(|e| self.err(&dest, e))?;
+            let mut filled = fill(&temp);
+            if filled.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) && !tmp.is_dir() {
+                // tmp/ went missing (cleaned up by hand): make it again.
+                fs::create_dir_all(&tmp).map_err(|e| self.err(&tmp, e))?;
+                filled = fill(&temp);
             }
-            Ok(())
+            filled.map_err(|e| self.err(&dest, e))?;
+            self.put(&temp, &dest)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
         result
     }
+}
 
-    fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
-        let path = self.root.join(key.rel_path());
-        let f = fs::File::open(&path).map_err(|e| self.err(&path, e))?;
-        // As over SFTP: the expected bytes only (their hash is checked).
-        std::io::copy(&mut f.take(size.unwrap_or(u64::MAX)), out).at(&path)
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(path)?;
+    f.write_all(bytes)
+}
+
+impl Backend for FolderBackend {
+    fn root_exists(&mut self) -> Result<bool> {
+        Ok(self.root.is_dir())
     }
 
-    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>> {
-        let objects = self.root.join("objects");
-        let prefixes = match fs::read_dir(&objects) {
-            Ok(rd) => rd,
+    fn create_root(&mut self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            return Err(Error::remote(
+                self.name.clone(),
+                RemoteFailure::NotFound,
+                format!(
+                    "{} does not exist (its parent folder {} does not exist); check the URL",
+                    self.root.display(),
+                    parent.display()
+                ),
+            ));
+        }
+        match fs::create_dir(&self.root) {
+            Ok(()) => Ok(()),
+            // Another push created it a moment ago.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.root.is_dir() => Ok(()),
+            Err(e) => Err(Error::remote(
+                self.name.clone(),
+                failure(&e),
+                format!("cannot create folder {}: {e}", self.root.display()),
+            )),
+        }
+    }
+
+    fn list(&mut self, dir: &str) -> Result<Vec<Listed>> {
+        let path = self.at(dir);
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(&objects, e)),
+            Err(e) => return Err(self.err(&path, e)),
         };
         let mut out = Vec::new();
-        for prefix in prefixes {
-            let prefix = prefix.map_err(|e| self.err(&objects, e))?;
-            let Some(p) = prefix.file_name().to_str().map(str::to_string) else { continue };
-            if p.len() != 2 || !prefix.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let dir = prefix.path();
-            for entry in fs::read_dir(&dir).map_err(|e| self.err(&dir, e))? {
-                let entry = entry.map_err(|e| self.err(&dir, e))?;
-                let Some(key) = entry.file_name().to_str().and_then(|n| ObjectKey::from_listing(&p, n))
-                else {
-                    continue;
-                };
-                let meta = entry.metadata().map_err(|e| self.err(&entry.path(), e))?;
-                if meta.is_file() {
-                    out.push((key, meta.len()));
-                }
+        for entry in entries {
+            let entry = entry.map_err(|e| self.err(&path, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            // A file deleted between the listing and its stat is not listed.
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() {
+                let age = meta.modified().ok().and_then(|t| t.elapsed().ok());
+                out.push(Listed { name, size: meta.len(), age });
             }
         }
         Ok(out)
     }
 
-    fn delete(&mut self, key: &ObjectKey) -> Result<()> {
-        let path = self.root.join(key.rel_path());
+    fn list_dirs(&mut self, dir: &str) -> Result<Vec<String>> {
+        let path = self.at(dir);
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(&path, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.err(&path, e))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir())
+                && let Some(name) = entry.file_name().to_str()
+            {
+                out.push(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    fn exists(&mut self, path: &str) -> Result<bool> {
+        Ok(self.at(path).is_file())
+    }
+
+    fn read(&mut self, path: &str, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
+        let path = self.at(path);
+        let f = fs::File::open(&path).map_err(|e| self.err(&path, e))?;
+        // As over SFTP: the expected bytes only (the caller checks their hash).
+        std::io::copy(&mut f.take(size.unwrap_or(u64::MAX)), out).at(&path)
+    }
+
+    fn read_range(&mut self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = self.at(path);
+        let mut f = fs::File::open(&path).map_err(|e| self.err(&path, e))?;
+        f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| self.err(&path, e))?;
+        let mut bytes = Vec::with_capacity(len.min(64 << 20) as usize);
+        f.take(len).read_to_end(&mut bytes).map_err(|e| self.err(&path, e))?;
+        Ok(bytes)
+    }
+
+    fn write_file(&mut self, path: &str, local: &Path) -> Result<()> {
+        let mut local_error = None;
+        let result = self.write_via_temp(path, |temp| {
+            // A failure to read the local file is this machine's, not the remote's.
+            let from = fs::File::open(local).inspect_err(|e| {
+                local_error = Some(Error::io(local, std::io::Error::new(e.kind(), e.to_string())));
+            })?;
+            use std::os::unix::fs::OpenOptionsExt;
+            let to = fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(temp)?;
+            crate::link::copy_data(&from, &to)
+        });
+        match local_error {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+
+    fn write_bytes(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.write_via_temp(path, |temp| write_new(temp, bytes))
+    }
+
+    fn replace(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        // A rename replaces the old file atomically.
+        self.write_bytes(path, bytes)
+    }
+
+    fn delete(&mut self, path: &str) -> Result<()> {
+        let path = self.at(path);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.err(&path, e)),
             _ => Ok(()),

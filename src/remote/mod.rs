@@ -3,18 +3,20 @@
 //! Layout on every remote: `<root>/TROVE_REMOTE` (names the layout version),
 //! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]), and `<root>/tmp/` for uploads in flight.
 
+pub mod backend;
+pub mod layout1;
 pub mod local;
 pub mod pool;
 pub mod sftp;
 mod sftp_pipe;
 pub mod ssh_config;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RemoteFailure, Result};
 pub use crate::hash::ObjectKey;
 use crate::repo::Repo;
+pub use backend::Backend;
 
 pub const LAYOUT_FILE: &str = "TROVE_REMOTE";
 pub const LAYOUT_VERSION: u64 = 1;
@@ -98,70 +100,44 @@ fn made_by_a_dead_process_here(name: &str) -> bool {
     m == machine() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// One connection to a remote. Transfers open several and use each from one thread.
-pub trait Connection: Send {
-    /// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).
-    fn read_layout(&mut self) -> Result<Option<String>>;
-    /// Whether the remote's root folder exists.
-    fn root_exists(&mut self) -> Result<bool>;
-    /// Create the root (if its parent exists), `objects/`, `tmp/` and `TROVE_REMOTE`.
-    fn init_layout(&mut self) -> Result<()>;
-    /// The file names in `objects/<prefix>/` (empty when the folder does not exist).
-    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>>;
-    /// Whether one object exists.
-    fn exists(&mut self, key: &ObjectKey) -> Result<bool>;
-    /// Upload a local file as `key`: written under `tmp/`, then renamed into place.
-    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()>;
-    /// Upload several local files (keys with their paths), calling `done` with each one's
-    /// index and outcome. The default uploads one at a time; a backend with round trips
-    /// keeps many requests in flight. An error means the connection failed: uploads not
-    /// reported did not complete.
-    fn upload_batch(
-        &mut self,
-        items: &[(ObjectKey, PathBuf)],
-        done: &mut dyn FnMut(usize, Result<()>),
-    ) -> Result<()> {
-        for (i, (key, local)) in items.iter().enumerate() {
-            done(i, self.upload(key, local));
+/// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).
+pub fn read_layout(b: &mut dyn Backend) -> Result<Option<String>> {
+    let mut bytes = Vec::new();
+    match b.read(LAYOUT_FILE, Some(64 << 10), &mut bytes) {
+        Ok(_) => {}
+        Err(Error::Remote { kind: RemoteFailure::NotFound, .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    // Bytes that are not UTF-8 fail `check_layout` like any malformed text.
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Make an empty remote: the root folder (when its parent exists), `tmp/` and `TROVE_REMOTE`.
+pub fn init_layout(b: &mut dyn Backend) -> Result<()> {
+    b.create_root()?;
+    b.write_bytes(LAYOUT_FILE, LAYOUT_TEXT.as_bytes())
+}
+
+/// The files under `tmp/` (none when there is no `tmp/`).
+pub fn list_temps(b: &mut dyn Backend) -> Result<Vec<Temp>> {
+    Ok(b.list("tmp")?.into_iter().map(|l| Temp { name: l.name, size: l.size, age: l.age }).collect())
+}
+
+/// Delete the file `tmp/NAME`; one that is already gone is not an error.
+pub fn delete_temp(b: &mut dyn Backend, name: &str) -> Result<()> {
+    b.delete(&backend::join("tmp", name))
+}
+
+/// Delete temp files under `tmp/` that no upload will finish: this process's own (left
+/// by uploads that failed and were retried) and any older than [`STALE_UPLOAD`] (left by
+/// killed pushes). Best effort, at the end of a push.
+pub fn clean_temps(b: &mut dyn Backend) -> Result<()> {
+    for t in list_temps(b)? {
+        if t.is_own() || t.is_stale() {
+            let _ = delete_temp(b, &t.name);
         }
-        Ok(())
     }
-    /// Stream an object's bytes into `out`; returns the byte count. `size` is its
-    /// expected size when known (it saves asking the server); a shorter or longer object
-    /// then fails its hash check like any corrupt one.
-    fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64>;
-    /// Download several objects (keys with their expected sizes), calling `done` with
-    /// each one's index and its first `size` bytes (or why not) as it completes. The
-    /// default downloads one at a time; a backend with round trips keeps many requests in
-    /// flight. An error means the connection failed: objects not reported did not complete.
-    fn download_batch(
-        &mut self,
-        items: &[(ObjectKey, u64)],
-        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
-    ) -> Result<()> {
-        for (i, (key, size)) in items.iter().enumerate() {
-            let mut bytes = Vec::with_capacity(*size as usize);
-            done(i, self.download(key, Some(*size), &mut bytes).map(|_| bytes));
-        }
-        Ok(())
-    }
-    /// Delete temp files under `tmp/` that no upload will finish: this process's own
-    /// (left by uploads that failed and were retried) and any older than [`STALE_UPLOAD`]
-    /// (left by killed pushes). Best effort, at the end of a push.
-    fn clean_temps(&mut self) -> Result<()>;
-    /// The files under `tmp/` (none when there is no `tmp/`).
-    fn list_temps(&mut self) -> Result<Vec<Temp>>;
-    /// Delete the file `tmp/NAME`; one that is already gone is not an error.
-    fn delete_temp(&mut self, name: &str) -> Result<()>;
-    /// Make what was uploaded durable (called once at the end of a push).
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// Every object on the remote with its size in bytes (`gc --remote`, `verify
-    /// --remote`). Names under `objects/` that are not object names are skipped.
-    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>>;
-    /// Delete one object; one that is already gone is not an error.
-    fn delete(&mut self, key: &ObjectKey) -> Result<()>;
+    Ok(())
 }
 
 /// A configured remote: knows how to connect.
@@ -170,8 +146,8 @@ pub trait Remote: Send + Sync {
     fn name(&self) -> &str;
     /// Its URL as shown to users (never with a secret).
     fn url(&self) -> &str;
-    /// Open a new connection.
-    fn connect(&self) -> Result<Box<dyn Connection>>;
+    /// Open a new connection to its storage.
+    fn connect(&self) -> Result<Box<dyn Backend>>;
     /// How many connections a transfer uses when `-j` is not given.
     fn default_jobs(&self) -> usize;
 }
@@ -270,7 +246,7 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
 
 /// Check a remote's `TROVE_REMOTE` text names a layout this trove understands.
 pub fn check_layout(remote: &str, text: &str) -> Result<()> {
-    let bad = |message: String| Error::Remote { remote: remote.to_string(), message };
+    let bad = |message: String| Error::remote(remote, RemoteFailure::Corrupt, message);
     if crate::yaml::too_deep(text).is_some() {
         return Err(bad(format!("{LAYOUT_FILE} is {}", crate::yaml::too_deep_message())));
     }

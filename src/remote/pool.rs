@@ -4,23 +4,23 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::remote::{Connection, Remote};
+use crate::error::{Error, RemoteFailure, Result};
+use crate::remote::{Backend, Remote};
 
 /// Attempts per item before its error is reported.
 const ATTEMPTS: u32 = 3;
 
 /// Connections to one remote, used from several threads at once: each worker takes an
 /// idle connection (or opens one) and gives it back when the batch is done. An item whose
-/// work fails for a reason other than its content is retried on a fresh connection.
+/// work fails in a way that may pass ([`Error::can_retry`]) is retried on a fresh connection.
 pub struct Pool<'a> {
     remote: &'a dyn Remote,
-    idle: Mutex<Vec<Box<dyn Connection>>>,
+    idle: Mutex<Vec<Box<dyn Backend>>>,
     jobs: usize,
 }
 
 impl<'a> Pool<'a> {
-    pub fn new(remote: &'a dyn Remote, first: Box<dyn Connection>, jobs: usize) -> Self {
+    pub fn new(remote: &'a dyn Remote, first: Box<dyn Backend>, jobs: usize) -> Self {
         Pool { remote, idle: Mutex::new(vec![first]), jobs: jobs.max(1) }
     }
 
@@ -30,20 +30,20 @@ impl<'a> Pool<'a> {
     }
 
     /// An idle connection, or a new one.
-    pub fn connection(&self) -> Result<Box<dyn Connection>> {
+    pub fn connection(&self) -> Result<Box<dyn Backend>> {
         match self.idle.lock().expect("idle").pop() {
             Some(c) => Ok(c),
             None => self.remote.connect(),
         }
     }
 
-    fn connect_retrying(&self) -> Result<Box<dyn Connection>> {
+    fn connect_retrying(&self) -> Result<Box<dyn Backend>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.connection() {
                 Ok(c) => return Ok(c),
-                Err(e) if attempt >= ATTEMPTS => return Err(e),
+                Err(e) if attempt >= ATTEMPTS || !e.can_retry() => return Err(e),
                 Err(_) => std::thread::sleep(backoff(attempt)),
             }
         }
@@ -54,7 +54,7 @@ impl<'a> Pool<'a> {
     pub fn run<T: Sync, R: Send>(
         &self,
         items: &[T],
-        work: impl Fn(&mut dyn Connection, &T) -> Result<R> + Sync,
+        work: impl Fn(&mut dyn Backend, &T) -> Result<R> + Sync,
     ) -> Result<Vec<Result<R>>> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -67,7 +67,7 @@ impl<'a> Pool<'a> {
             for _ in 0..self.jobs.min(items.len()) {
                 s.spawn(|| {
                     crate::interrupt::shield_this_thread();
-                    let mut conn: Option<Box<dyn Connection>> = None;
+                    let mut conn: Option<Box<dyn Backend>> = None;
                     // After Ctrl-C no new work starts; what is running finishes or stops.
                     while !stop.load(Ordering::Relaxed) && crate::interrupt::signal().is_none() {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -89,7 +89,7 @@ impl<'a> Pool<'a> {
                                 Ok(r) => break Ok(r),
                                 Err(e)
                                     if attempt < ATTEMPTS
-                                        && retryable(&e)
+                                        && e.can_retry()
                                         && crate::interrupt::signal().is_none() =>
                                 {
                                     conn = None;
@@ -100,10 +100,9 @@ impl<'a> Pool<'a> {
                         };
                         // A failure that retries did not cure (or a full disk) is systemic:
                         // stop handing out work; a rerun resumes.
-                        if outcome
-                            .as_ref()
-                            .is_err_and(|e| retryable(e) || matches!(e, Error::RemoteFull { .. }))
-                        {
+                        if outcome.as_ref().is_err_and(|e| {
+                            e.can_retry() || matches!(e, Error::Remote { kind: RemoteFailure::Full, .. })
+                        }) {
                             stop.store(true, Ordering::Relaxed);
                         }
                         results.lock().expect("results")[i] = Some(outcome);
@@ -126,10 +125,11 @@ impl<'a> Pool<'a> {
                 r.unwrap_or_else(|| {
                     Err(match crate::interrupt::signal() {
                         Some(signal) => Error::Interrupted { signal },
-                        None => Error::Remote {
-                            remote: self.remote.name().into(),
-                            message: "not attempted after an earlier failure".into(),
-                        },
+                        None => Error::remote(
+                            self.remote.name(),
+                            RemoteFailure::Io,
+                            "not attempted after an earlier failure",
+                        ),
                     })
                 })
             })
@@ -139,15 +139,4 @@ impl<'a> Pool<'a> {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 4u64.pow(attempt - 1))
-}
-
-/// Content errors are final; connection and I/O errors may pass.
-fn retryable(e: &Error) -> bool {
-    !matches!(
-        e,
-        Error::CorruptObject { .. }
-            | Error::MissingObject { .. }
-            | Error::RemoteFull { .. }
-            | Error::Interrupted { .. }
-    )
 }

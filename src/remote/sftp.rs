@@ -7,7 +7,7 @@
 //! default keys are tried in turn.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,9 +18,10 @@ use ssh2::{
     OpenType, Prompt, Session, Sftp,
 };
 
+use super::backend::{self, Backend, Listed};
 use super::sftp_pipe::{Outcome, Pipe};
-use super::{Connection, LAYOUT_FILE, LAYOUT_TEXT, ObjectKey, Remote, Settings, Temp, ssh_config, temp_name};
-use crate::error::{Error, Result};
+use super::{Remote, Settings, ssh_config, temp_name};
+use crate::error::{Error, RemoteFailure, Result};
 
 const DEFAULT_JOBS: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +44,7 @@ const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
 
 // SFTP status codes (LIBSSH2_FX_*).
 const FX_NO_SUCH_FILE: i32 = 2;
+const FX_PERMISSION_DENIED: i32 = 3;
 const FX_FAILURE: i32 = 4;
 const FX_NO_SUCH_PATH: i32 = 10;
 
@@ -112,7 +114,7 @@ fn resolve(
     home: Option<&Path>,
 ) -> Result<Target> {
     let Url { user, host, port, path } = url;
-    let err = |message: String| Error::Remote { remote: settings.name.clone(), message };
+    let err = |message: String| Error::remote(settings.name.clone(), RemoteFailure::Auth, message);
     let user = user
         .or_else(|| settings.user.clone())
         .or_else(|| ssh.user.clone())
@@ -176,23 +178,26 @@ impl Remote for SftpRemote {
         &self.url
     }
 
-    fn connect(&self) -> Result<Box<dyn Connection>> {
+    fn connect(&self) -> Result<Box<dyn Backend>> {
         let t = &self.target;
         let session = t.login()?;
         let sftp = session.sftp().map_err(|e| {
-            t.err(format!(
-                "cannot start SFTP on {} (is the server's SFTP subsystem enabled?): {}",
-                t.addr(),
-                describe(&e)
-            ))
+            t.err(
+                RemoteFailure::Connect,
+                format!(
+                    "cannot start SFTP on {} (is the server's SFTP subsystem enabled?): {}",
+                    t.addr(),
+                    describe(&e)
+                ),
+            )
         })?;
         session.set_timeout(IO_TIMEOUT_MS);
-        Ok(Box::new(SftpConnection {
+        Ok(Box::new(SftpBackend {
             target: Arc::clone(t),
             pipe: None,
             sftp,
             session,
-            prefixes: HashSet::new(),
+            dirs: HashSet::new(),
             buf: vec![0; CHUNK],
         }))
     }
@@ -203,8 +208,8 @@ impl Remote for SftpRemote {
 }
 
 impl Target {
-    fn err(&self, message: impl Into<String>) -> Error {
-        Error::Remote { remote: self.remote.clone(), message: message.into() }
+    fn err(&self, kind: RemoteFailure, message: impl Into<String>) -> Error {
+        Error::remote(self.remote.clone(), kind, message)
     }
 
     /// `host:port`, or `alias (host:port)` when ~/.ssh/config maps the URL's host.
@@ -240,9 +245,9 @@ impl Target {
     }
 
     fn handshake(&self, host_key_prefs: Option<&str>) -> Result<Session> {
-        let addrs = (self.host_name.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| self.err(format!("cannot find host {}: {e}", self.host_name)))?;
+        let addrs = (self.host_name.as_str(), self.port).to_socket_addrs().map_err(|e| {
+            self.err(RemoteFailure::Connect, format!("cannot find host {}: {e}", self.host_name))
+        })?;
         let mut last = None;
         let mut stream = None;
         for a in addrs {
@@ -256,25 +261,31 @@ impl Target {
         }
         let stream = stream.ok_or_else(|| {
             let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
-            self.err(format!("cannot connect to {}: {why}", self.addr()))
+            self.err(RemoteFailure::Connect, format!("cannot connect to {}: {why}", self.addr()))
         })?;
         let _ = stream.set_nodelay(true);
-        let mut session =
-            Session::new().map_err(|e| self.err(format!("cannot start an SSH session: {}", describe(&e))))?;
+        let mut session = Session::new().map_err(|e| {
+            self.err(RemoteFailure::Connect, format!("cannot start an SSH session: {}", describe(&e)))
+        })?;
         session.set_tcp_stream(stream);
         session.set_timeout(LOGIN_TIMEOUT_MS);
         prefer_ciphers(&session);
         if let Some(p) = host_key_prefs {
             let _ = session.method_pref(MethodType::HostKey, p);
         }
-        session
-            .handshake()
-            .map_err(|e| self.err(format!("SSH handshake with {} failed: {}", self.addr(), describe(&e))))?;
+        session.handshake().map_err(|e| {
+            self.err(
+                RemoteFailure::Connect,
+                format!("SSH handshake with {} failed: {}", self.addr(), describe(&e)),
+            )
+        })?;
         Ok(session)
     }
 
     fn check_host_key(&self, session: &Session, retried: bool) -> Result<HostKey> {
-        let (key, _) = session.host_key().ok_or_else(|| self.err("the server sent no host key"))?;
+        let (key, _) = session
+            .host_key()
+            .ok_or_else(|| self.err(RemoteFailure::HostKey, "the server sent no host key"))?;
         let key_type = key_type_of(key).unwrap_or("unknown");
         let shown = format!(
             "{} key {}",
@@ -285,7 +296,9 @@ impl Target {
         let text = match std::fs::read_to_string(kh) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(self.err(format!("cannot read {}: {e}", kh.display()))),
+            Err(e) => {
+                return Err(self.err(RemoteFailure::HostKey, format!("cannot read {}: {e}", kh.display())));
+            }
         };
         let lines: Vec<&str> =
             text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
@@ -295,13 +308,16 @@ impl Target {
             .iter()
             .any(|l| l.starts_with("@revoked") && l.split_whitespace().nth(3) == Some(key_b64.as_str()))
         {
-            return Err(self.err(format!(
-                "{} shows {shown}, which {} marks as revoked; refusing to connect",
-                self.addr(),
-                kh.display()
-            )));
+            return Err(self.err(
+                RemoteFailure::HostKey,
+                format!(
+                    "{} shows {shown}, which {} marks as revoked; refusing to connect",
+                    self.addr(),
+                    kh.display()
+                ),
+            ));
         }
-        let mut known = session.known_hosts().map_err(|e| self.err(describe(&e)))?;
+        let mut known = session.known_hosts().map_err(|e| self.err(RemoteFailure::HostKey, describe(&e)))?;
         // Line by line, so one line libssh2 does not understand (a newer key type, a
         // marker) does not hide the others.
         for line in &lines {
@@ -311,7 +327,7 @@ impl Target {
         match known.check_port(&self.host_name, self.port, key) {
             CheckResult::Match => Ok(HostKey::Known),
             CheckResult::Mismatch => {
-                let changed = self.err(format!(
+                let changed = self.err(RemoteFailure::HostKey, format!(
                     "the host key of {} has CHANGED: the server now shows {shown}, which is not the key {} records for it.\n\
                      Someone may be intercepting the connection, or the server was reinstalled. \
                      If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {}`) and try again.",
@@ -332,22 +348,24 @@ impl Target {
                 self.record_host_key(&spec, key_type, key)?;
                 Ok(HostKey::Known)
             }
-            CheckResult::NotFound => Err(self.err(format!(
-                "{} is not a known host: {} has no key for it; the server shows {shown}.\n\
+            CheckResult::NotFound => Err(self.err(
+                RemoteFailure::HostKey,
+                format!(
+                    "{} is not a known host: {} has no key for it; the server shows {shown}.\n\
                  If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
                  or add it with `ssh-keyscan -p {} {} >> {}` (and compare the fingerprint).",
-                self.addr(),
-                kh.display(),
-                self.remote,
-                self.port,
-                self.host_name,
-                kh.display()
-            ))),
-            CheckResult::Failure => Err(self.err(format!(
-                "cannot check the host key of {} against {}",
-                self.addr(),
-                kh.display()
-            ))),
+                    self.addr(),
+                    kh.display(),
+                    self.remote,
+                    self.port,
+                    self.host_name,
+                    kh.display()
+                ),
+            )),
+            CheckResult::Failure => Err(self.err(
+                RemoteFailure::HostKey,
+                format!("cannot check the host key of {} against {}", self.addr(), kh.display()),
+            )),
         }
     }
 
@@ -372,8 +390,9 @@ impl Target {
     /// Append `spec type base64` to known_hosts (`accept-new`).
     fn record_host_key(&self, spec: &str, key_type: &str, key: &[u8]) -> Result<()> {
         let kh = &self.known_hosts;
-        let fail =
-            |e: std::io::Error| self.err(format!("cannot record the host key in {}: {e}", kh.display()));
+        let fail = |e: std::io::Error| {
+            self.err(RemoteFailure::HostKey, format!("cannot record the host key in {}: {e}", kh.display()))
+        };
         if let Some(dir) = kh.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
@@ -391,7 +410,10 @@ impl Target {
             Ok(m) => m.to_string(),
             Err(_) if session.authenticated() => return Ok(()),
             Err(e) => {
-                return Err(self.err(format!("cannot log in as {user}@{}: {}", self.addr(), describe(&e))));
+                return Err(self.err(
+                    RemoteFailure::Auth,
+                    format!("cannot log in as {user}@{}: {}", self.addr(), describe(&e)),
+                ));
             }
         };
         if session.authenticated() {
@@ -453,14 +475,17 @@ impl Target {
         } else {
             format!("tried {}", tried.join(", "))
         };
-        Err(self.err(format!(
-            "cannot log in as {user}@{}: {tried}; the server accepts {methods}.\n\
+        Err(self.err(
+            RemoteFailure::Auth,
+            format!(
+                "cannot log in as {user}@{}: {tried}; the server accepts {methods}.\n\
              Set a key with `trove remote set {} keyfile PATH`, load one into ssh-agent, \
              or set a password with `trove remote set {} password … --local` (or TROVE_SFTP_PASSWORD).",
-            self.addr(),
-            self.remote,
-            self.remote
-        )))
+                self.addr(),
+                self.remote,
+                self.remote
+            ),
+        ))
     }
 
     /// None when the key logged us in; otherwise what to report about it.
@@ -658,25 +683,37 @@ fn not_found(e: &ssh2::Error) -> bool {
     matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE) | ErrorCode::SFTP(FX_NO_SUCH_PATH))
 }
 
-struct SftpConnection {
+struct SftpBackend {
     target: Arc<Target>,
     // Dropped before the session they run on.
     /// A second SFTP channel for pipelined batch transfers, opened on first use.
     pipe: Option<Pipe>,
     sftp: Sftp,
     session: Session,
-    /// `objects/<prefix>` folders known to exist.
-    prefixes: HashSet<String>,
+    /// Folders (relative to the root) known to exist.
+    dirs: HashSet<String>,
     buf: Vec<u8>,
 }
 
-impl SftpConnection {
+/// What an SFTP error means for a retry.
+fn failure(e: &ssh2::Error) -> RemoteFailure {
+    match e.code() {
+        ErrorCode::SFTP(FX_NO_SUCH_FILE | FX_NO_SUCH_PATH) => RemoteFailure::NotFound,
+        ErrorCode::SFTP(FX_PERMISSION_DENIED) => RemoteFailure::Denied,
+        ErrorCode::SFTP(_) => RemoteFailure::Io,
+        // The session failed: timed out, or the connection dropped.
+        ErrorCode::Session(_) => RemoteFailure::Connect,
+    }
+}
+
+impl SftpBackend {
     /// The channel for batch transfers, opened when first needed.
     fn pipe(&mut self) -> Result<&mut Pipe> {
         if self.pipe.is_none() {
             let t = &self.target;
-            let pipe = Pipe::open(&self.session)
-                .map_err(|e| t.err(format!("cannot start SFTP on {}: {e}", t.addr())))?;
+            let pipe = Pipe::open(&self.session).map_err(|e| {
+                t.err(RemoteFailure::Connect, format!("cannot start SFTP on {}: {e}", t.addr()))
+            })?;
             self.pipe = Some(pipe);
         }
         Ok(self.pipe.as_mut().expect("opened above"))
@@ -684,18 +721,19 @@ impl SftpConnection {
 
     /// A path under the remote root.
     fn path(&self, rel: &str) -> String {
-        match self.target.root.as_str() {
-            "/" => format!("/{rel}"),
-            root => format!("{root}/{rel}"),
+        match (self.target.root.as_str(), rel) {
+            (root, "") => root.to_string(),
+            ("/", rel) => format!("/{rel}"),
+            (root, rel) => format!("{root}/{rel}"),
         }
     }
 
     fn fail(&self, what: &str, path: &str, e: impl std::fmt::Display) -> Error {
-        self.target.err(format!("{what} {path}: {e}"))
+        self.target.err(RemoteFailure::Io, format!("{what} {path}: {e}"))
     }
 
     fn fail_ssh(&self, what: &str, path: &str, e: &ssh2::Error) -> Error {
-        self.fail(what, path, describe(e))
+        self.target.err(failure(e), format!("{what} {path}: {}", describe(e)))
     }
 
     fn mkdir(&self, path: &str) -> Result<()> {
@@ -710,11 +748,20 @@ impl SftpConnection {
         }
     }
 
-    fn ensure_prefix(&mut self, prefix: &str) -> Result<()> {
-        if !self.prefixes.contains(prefix) {
-            self.mkdir(&self.path(&format!("objects/{prefix}")))?;
-            self.prefixes.insert(prefix.to_string());
+    /// Make folder `dir` (relative to the root) and the ones above it, once per connection.
+    fn ensure_dir(&mut self, dir: &str) -> Result<()> {
+        if dir.is_empty() || self.dirs.contains(dir) {
+            return Ok(());
         }
+        let up = backend::parent(dir);
+        if !up.is_empty()
+            && !self.dirs.contains(up)
+            && !self.sftp.stat(Path::new(&self.path(up))).is_ok_and(|s| s.is_dir())
+        {
+            self.ensure_dir(up)?;
+        }
+        self.mkdir(&self.path(dir))?;
+        self.dirs.insert(dir.to_string());
         Ok(())
     }
 
@@ -723,19 +770,30 @@ impl SftpConnection {
         self.sftp.open_mode(Path::new(temp), flags, 0o644, OpenType::File)
     }
 
-    /// Write `local` to `temp`. Errors name `dest`, the object being uploaded.
-    fn write_temp(&mut self, local: &Path, temp: &str, dest: &str) -> Result<()> {
-        let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
-        let size = src.metadata().map_err(|e| Error::io(local, e))?.len();
-        let mut f = match self.create_temp(temp) {
-            Ok(f) => f,
+    /// Open a new temp file under `tmp/` (made again when it went missing).
+    fn open_temp(&mut self, temp: &str) -> Result<ssh2::File> {
+        match self.create_temp(temp) {
+            Ok(f) => Ok(f),
             Err(e) if not_found(&e) => {
                 // tmp/ went missing (cleaned up on the server): make it again.
                 self.mkdir(&self.path("tmp"))?;
-                self.create_temp(temp).map_err(|e| self.fail_ssh("cannot create", temp, &e))?
+                self.create_temp(temp).map_err(|e| self.fail_ssh("cannot create", temp, &e))
             }
-            Err(e) => return Err(self.fail_ssh("cannot create", temp, &e)),
-        };
+            Err(e) => Err(self.fail_ssh("cannot create", temp, &e)),
+        }
+    }
+
+    /// Write what `src` reads (`size` bytes) to `temp`. Errors name `dest`, the file
+    /// being written; a failure to read `src` is an error of `local`.
+    fn write_temp(
+        &mut self,
+        src: &mut dyn Read,
+        local: &Path,
+        size: u64,
+        temp: &str,
+        dest: &str,
+    ) -> Result<()> {
+        let mut f = self.open_temp(temp)?;
         let mut buf = std::mem::take(&mut self.buf);
         let result = loop {
             if let Err(e) = crate::interrupt::check() {
@@ -755,10 +813,13 @@ impl SftpConnection {
         result?;
         // Closing reports what the server could not finish.
         f.close().map_err(|e| match e.code() {
-            ErrorCode::SFTP(FX_FAILURE) => self.target.err(format!(
-                "uploading {dest}: the server could not finish writing it ({}); its disk may be full",
-                describe(&e)
-            )),
+            ErrorCode::SFTP(FX_FAILURE) => self.target.err(
+                RemoteFailure::Io,
+                format!(
+                    "uploading {dest}: the server could not finish writing it ({}); its disk may be full",
+                    describe(&e)
+                ),
+            ),
             _ => self.fail_ssh("uploading", dest, &e),
         })
     }
@@ -770,37 +831,61 @@ impl SftpConnection {
             return self.fail("uploading", dest, why);
         }
         let free = f.statvfs().ok().map(|v| v.f_bavail.saturating_mul(v.f_frsize));
+        let full = |message: String| self.target.err(RemoteFailure::Full, message);
         match free {
-            Some(free) if free > size.saturating_add(1 << 20) => self.target.err(format!(
+            Some(free) if free > size.saturating_add(1 << 20) => full(format!(
                 "uploading {dest}: the server refused a write ({why}) though it reports {free} bytes free; a quota may be exceeded"
             )),
-            Some(free) => Error::RemoteFull {
-                remote: self.target.remote.clone(),
-                message: format!(
-                    "uploading {dest}: the server's disk is full ({free} bytes free; the object is {size} bytes)"
-                ),
-            },
-            None => Error::RemoteFull {
-                remote: self.target.remote.clone(),
-                message: format!("uploading {dest}: the server refused a write ({why}); its disk is likely full"),
-            },
+            Some(free) => full(format!(
+                "uploading {dest}: the server's disk is full ({free} bytes free; the file is {size} bytes)"
+            )),
+            None => {
+                full(format!("uploading {dest}: the server refused a write ({why}); its disk is likely full"))
+            }
+        }
+    }
+
+    /// Write to a temp file with `fill`, then rename it to `rel`: a name written once
+    /// keeps the file already there.
+    fn put(&mut self, rel: &str, fill: impl FnOnce(&mut Self, &str, &str) -> Result<()>) -> Result<()> {
+        let dest = self.path(rel);
+        let temp = self.path(&format!("tmp/{}", temp_name()));
+        let dir = backend::parent(rel).to_string();
+        let result = fill(self, &temp, &dest).and_then(|()| self.ensure_dir(&dir));
+        if let Err(e) = result {
+            let _ = self.sftp.unlink(Path::new(&temp));
+            return Err(e);
+        }
+        let (t, d) = (Path::new(&temp), Path::new(&dest));
+        let Err(first) = self.sftp.rename(t, d, None) else { return Ok(()) };
+        // SFTP v3 (OpenSSH) will not rename over an existing file: it is already there
+        // (same name, same bytes).
+        if self.sftp.stat(d).is_ok() {
+            let _ = self.sftp.unlink(t);
+            return Ok(());
+        }
+        // The folder was removed behind our back: make it again, once.
+        self.dirs.remove(&dir);
+        let again = self.ensure_dir(&dir).and_then(|()| {
+            self.sftp.rename(t, d, None).map_err(|_| self.fail_ssh("cannot move into place", &dest, &first))
+        });
+        if again.is_err() {
+            let _ = self.sftp.unlink(t);
+        }
+        again
+    }
+
+    fn readdir(&self, dir: &str) -> Result<Vec<(PathBuf, ssh2::FileStat)>> {
+        let path = self.path(dir);
+        match self.sftp.readdir(Path::new(&path)) {
+            Ok(entries) => Ok(entries),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.fail_ssh("cannot list", &path, &e)),
         }
     }
 }
 
-impl Connection for SftpConnection {
-    fn read_layout(&mut self) -> Result<Option<String>> {
-        let path = self.path(LAYOUT_FILE);
-        let mut f = match self.sftp.open(Path::new(&path)) {
-            Ok(f) => f,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.fail_ssh("cannot open", &path, &e)),
-        };
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).map_err(|e| self.fail("cannot read", &path, e))?;
-        String::from_utf8(bytes).map(Some).map_err(|_| self.fail("cannot read", &path, "not UTF-8 text"))
-    }
-
+impl Backend for SftpBackend {
     fn root_exists(&mut self) -> Result<bool> {
         let root = self.target.root.clone();
         match self.sftp.stat(Path::new(&root)) {
@@ -810,11 +895,13 @@ impl Connection for SftpConnection {
         }
     }
 
-    fn init_layout(&mut self) -> Result<()> {
+    fn create_root(&mut self) -> Result<()> {
         let root = self.target.root.clone();
         match self.sftp.stat(Path::new(&root)) {
-            Ok(st) if st.is_dir() => {}
-            Ok(_) => return Err(self.fail("cannot use", &root, "it is a file, not a folder")),
+            Ok(st) if st.is_dir() => Ok(()),
+            Ok(_) => Err(self
+                .target
+                .err(RemoteFailure::Denied, format!("cannot use {root}: it is a file, not a folder"))),
             Err(e) if not_found(&e) => {
                 let parent = match root.rfind('/') {
                     Some(0) => "/".to_string(),
@@ -824,90 +911,46 @@ impl Connection for SftpConnection {
                 if let Err(e) = self.sftp.stat(Path::new(&parent)) {
                     let why =
                         if not_found(&e) { "its parent folder does not exist".into() } else { describe(&e) };
-                    return Err(self.target.err(format!(
-                        "cannot create folder {root} on {}: {why}; create {parent} first or fix the URL",
-                        self.target.host
-                    )));
+                    return Err(self.target.err(
+                        failure(&e),
+                        format!(
+                            "cannot create folder {root} on {}: {why}; create {parent} first or fix the URL",
+                            self.target.host
+                        ),
+                    ));
                 }
-                self.mkdir(&root)?;
+                self.mkdir(&root)
             }
-            Err(e) => return Err(self.fail_ssh("cannot use", &root, &e)),
-        }
-        for d in ["objects", "tmp"] {
-            self.mkdir(&self.path(d))?;
-        }
-        let temp = self.path(&format!("tmp/{}", temp_name()));
-        let dest = self.path(LAYOUT_FILE);
-        let write = || -> std::result::Result<(), String> {
-            let mut f = self.create_temp(&temp).map_err(|e| describe(&e))?;
-            f.write_all(LAYOUT_TEXT.as_bytes()).map_err(|e| e.to_string())?;
-            f.close().map_err(|e| describe(&e))
-        };
-        if let Err(e) = write() {
-            let _ = self.sftp.unlink(Path::new(&temp));
-            return Err(self.fail("cannot write", &dest, e));
-        }
-        if let Err(e) = self.sftp.rename(Path::new(&temp), Path::new(&dest), None) {
-            let _ = self.sftp.unlink(Path::new(&temp));
-            // Another push wrote it first.
-            if self.sftp.stat(Path::new(&dest)).is_err() {
-                return Err(self.fail_ssh("cannot write", &dest, &e));
-            }
-        }
-        Ok(())
-    }
-
-    fn list_prefix(&mut self, prefix: &str) -> Result<Vec<String>> {
-        let dir = self.path(&format!("objects/{prefix}"));
-        match self.sftp.readdir(Path::new(&dir)) {
-            Ok(entries) => Ok(entries
-                .into_iter()
-                .filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
-                .collect()),
-            Err(e) if not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(self.fail_ssh("cannot list", &dir, &e)),
+            Err(e) => Err(self.fail_ssh("cannot use", &root, &e)),
         }
     }
 
-    fn clean_temps(&mut self) -> Result<()> {
-        for t in self.list_temps()? {
-            if t.is_own() || t.is_stale() {
-                let _ = self.delete_temp(&t.name);
-            }
-        }
-        Ok(())
-    }
-
-    fn list_temps(&mut self) -> Result<Vec<Temp>> {
-        let dir = self.path("tmp");
-        let entries = match self.sftp.readdir(Path::new(&dir)) {
-            Ok(entries) => entries,
-            Err(e) if not_found(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(self.fail_ssh("cannot list", &dir, &e)),
-        };
+    fn list(&mut self, dir: &str) -> Result<Vec<Listed>> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Ok(entries
+        Ok(self
+            .readdir(dir)?
             .into_iter()
             .filter(|(_, stat)| stat.is_file())
             .filter_map(|(path, stat)| {
                 let name = path.file_name()?.to_str()?.to_string();
                 let age = stat.mtime.map(|m| now.saturating_sub(std::time::Duration::from_secs(m)));
-                Some(Temp { name, size: stat.size.unwrap_or(0), age })
+                Some(Listed { name, size: stat.size.unwrap_or(0), age })
             })
             .collect())
     }
 
-    fn delete_temp(&mut self, name: &str) -> Result<()> {
-        let path = self.path(&format!("tmp/{name}"));
-        match self.sftp.unlink(Path::new(&path)) {
-            Ok(()) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(self.fail_ssh("cannot delete", &path, &e)),
-        }
+    fn list_dirs(&mut self, dir: &str) -> Result<Vec<String>> {
+        Ok(self
+            .readdir(dir)?
+            .into_iter()
+            .filter(|(_, stat)| stat.is_dir())
+            .filter_map(|(path, _)| path.file_name()?.to_str().map(str::to_string))
+            .filter(|n| n != "." && n != "..")
+            .collect())
     }
 
-    fn exists(&mut self, key: &ObjectKey) -> Result<bool> {
-        let path = self.path(&key.rel_path());
+    fn exists(&mut self, rel: &str) -> Result<bool> {
+        let path = self.path(rel);
         match self.sftp.stat(Path::new(&path)) {
             Ok(_) => Ok(true),
             Err(e) if not_found(&e) => Ok(false),
@@ -915,41 +958,14 @@ impl Connection for SftpConnection {
         }
     }
 
-    fn upload(&mut self, key: &ObjectKey, local: &Path) -> Result<()> {
-        let dest = self.path(&key.rel_path());
-        let temp = self.path(&format!("tmp/{}", temp_name()));
-        let result = self.write_temp(local, &temp, &dest).and_then(|()| self.ensure_prefix(&key.prefix()));
-        if let Err(e) = result {
-            let _ = self.sftp.unlink(Path::new(&temp));
-            return Err(e);
-        }
-        let (t, d) = (Path::new(&temp), Path::new(&dest));
-        let Err(first) = self.sftp.rename(t, d, None) else { return Ok(()) };
-        // SFTP v3 (OpenSSH) will not rename over an existing file: the object is already
-        // there (same id, same bytes).
-        if self.sftp.stat(d).is_ok() {
-            let _ = self.sftp.unlink(t);
-            return Ok(());
-        }
-        // The fan-out folder was removed behind our back: make it again, once.
-        self.prefixes.remove(&key.prefix());
-        let again = self.ensure_prefix(&key.prefix()).and_then(|()| {
-            self.sftp.rename(t, d, None).map_err(|_| self.fail_ssh("cannot move into place", &dest, &first))
-        });
-        if again.is_err() {
-            let _ = self.sftp.unlink(t);
-        }
-        again
-    }
-
-    fn download(&mut self, key: &ObjectKey, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
-        let path = self.path(&key.rel_path());
+    fn read(&mut self, rel: &str, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
+        let path = self.path(rel);
         let mut f = self.sftp.open(Path::new(&path)).map_err(|e| self.fail_ssh("cannot open", &path, &e))?;
         let mut buf = std::mem::take(&mut self.buf);
         let mut total = 0u64;
         // Reads sized to what is left: libssh2 asks the server ahead for a whole buffer,
-        // which for a small object costs many packets past its end. Objects do not change,
-        // so once `size` bytes arrived the download is complete (the hash checks it).
+        // which for a small file costs many packets past its end. Files do not change,
+        // so once `size` bytes arrived the read is complete (the caller checks the hash).
         let size = size.or_else(|| f.stat().ok().and_then(|st| st.size));
         let result = loop {
             let want = match size {
@@ -972,19 +988,76 @@ impl Connection for SftpConnection {
         result
     }
 
-    fn upload_batch(
+    fn read_range(&mut self, rel: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = self.path(rel);
+        let mut f = self.sftp.open(Path::new(&path)).map_err(|e| self.fail_ssh("cannot open", &path, &e))?;
+        f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| self.fail("cannot read", &path, e))?;
+        let mut bytes = vec![0; len as usize];
+        let mut got = 0;
+        while got < bytes.len() {
+            match f.read(&mut bytes[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.fail("downloading", &path, e)),
+            }
+        }
+        bytes.truncate(got);
+        Ok(bytes)
+    }
+
+    fn read_many(
         &mut self,
-        items: &[(ObjectKey, PathBuf)],
+        items: &[(String, u64, u64)],
+        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
+    ) -> Result<()> {
+        let target = Arc::clone(&self.target);
+        let paths: Vec<(String, u64, u64)> =
+            items.iter().map(|(rel, offset, len)| (self.path(rel), *offset, *len)).collect();
+        let result = self.pipe()?.read_files(&paths, &mut |i, outcome| {
+            done(
+                i,
+                match outcome {
+                    Outcome::Data(bytes) => Ok(bytes),
+                    Outcome::Missing => {
+                        Err(target.err(RemoteFailure::NotFound, format!("{}: no such file", paths[i].0)))
+                    }
+                    Outcome::Refused(why) => {
+                        Err(target.err(RemoteFailure::Io, format!("downloading {}: {why}", paths[i].0)))
+                    }
+                },
+            )
+        });
+        result.map_err(|e| {
+            self.pipe = None;
+            target.err(RemoteFailure::Protocol, format!("downloading from {}: {e}", target.addr()))
+        })
+    }
+
+    fn write_file(&mut self, rel: &str, local: &Path) -> Result<()> {
+        let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
+        let size = src.metadata().map_err(|e| Error::io(local, e))?.len();
+        self.put(rel, |me, temp, dest| me.write_temp(&mut src, local, size, temp, dest))
+    }
+
+    fn write_bytes(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let size = bytes.len() as u64;
+        self.put(rel, |me, temp, dest| me.write_temp(&mut &bytes[..], Path::new(dest), size, temp, dest))
+    }
+
+    fn write_many(
+        &mut self,
+        items: &[(String, PathBuf)],
         done: &mut dyn FnMut(usize, Result<()>),
     ) -> Result<()> {
         let target = Arc::clone(&self.target);
-        for (key, _) in items {
-            self.ensure_prefix(&key.prefix())?;
+        for (rel, _) in items {
+            self.ensure_dir(backend::parent(rel))?;
         }
         let mut files = Vec::with_capacity(items.len());
-        for (key, local) in items {
+        for (rel, local) in items {
             let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
-            files.push((self.path(&format!("tmp/{}", temp_name())), self.path(&key.rel_path()), bytes));
+            files.push((self.path(&format!("tmp/{}", temp_name())), self.path(rel), bytes));
         }
         let mut again = Vec::new();
         let result = self.pipe()?.write_files(&files, &mut |i, ok| {
@@ -997,75 +1070,40 @@ impl Connection for SftpConnection {
         if let Err(e) = result {
             self.pipe = None;
             crate::interrupt::check()?;
-            return Err(target.err(format!("uploading to {}: {e}", target.addr())));
+            return Err(target.err(RemoteFailure::Protocol, format!("uploading to {}: {e}", target.addr())));
         }
-        // What the pipelined path could not do (the object already there, a full disk,
+        // What the pipelined path could not do (the file already there, a full disk,
         // a vanished folder) goes the careful way, which tells these apart.
         for i in again {
             let _ = self.sftp.unlink(Path::new(&files[i].0));
-            done(i, self.upload(&items[i].0, &items[i].1));
+            done(i, self.write_file(&items[i].0, &items[i].1));
         }
         Ok(())
     }
 
-    fn download_batch(
-        &mut self,
-        items: &[(ObjectKey, u64)],
-        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
-    ) -> Result<()> {
-        let target = Arc::clone(&self.target);
-        let paths: Vec<(String, u64)> =
-            items.iter().map(|(k, size)| (self.path(&k.rel_path()), *size)).collect();
-        let result = self.pipe()?.read_files(&paths, &mut |i, outcome| {
-            done(
-                i,
-                match outcome {
-                    Outcome::Data(bytes) => Ok(bytes),
-                    Outcome::Missing => Err(Error::MissingObject { id: items[i].0.display() }),
-                    Outcome::Refused(why) => Err(target.err(format!("downloading {}: {why}", paths[i].0))),
-                },
-            )
-        });
-        result.map_err(|e| {
-            self.pipe = None;
-            target.err(format!("downloading from {}: {e}", target.addr()))
-        })
-    }
-
-    fn list_all(&mut self) -> Result<Vec<(ObjectKey, u64)>> {
-        let objects = self.path("objects");
-        let prefixes = match self.sftp.readdir(Path::new(&objects)) {
-            Ok(entries) => entries,
-            Err(e) if not_found(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(self.fail_ssh("cannot list", &objects, &e)),
-        };
-        let mut out = Vec::new();
-        for (dir, stat) in prefixes {
-            let Some(p) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-            if p.len() != 2 || !stat.is_dir() {
-                continue;
-            }
-            let entries = match self.sftp.readdir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(self.fail_ssh("cannot list", &dir.to_string_lossy(), &e)),
-            };
-            for (path, stat) in entries {
-                let Some(key) =
-                    path.file_name().and_then(|n| n.to_str()).and_then(|n| ObjectKey::from_listing(&p, n))
-                else {
-                    continue;
-                };
-                if stat.is_file() {
-                    out.push((key, stat.size.unwrap_or(0)));
-                }
+    fn replace(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let dest = self.path(rel);
+        let temp = self.path(&format!("tmp/{}", temp_name()));
+        let size = bytes.len() as u64;
+        let written = self.write_temp(&mut &bytes[..], Path::new(&dest), size, &temp, &dest);
+        if let Err(e) = written {
+            let _ = self.sftp.unlink(Path::new(&temp));
+            return Err(e);
+        }
+        let (t, d) = (Path::new(&temp), Path::new(&dest));
+        // SFTP v3 renames only to a free name: the old file goes first.
+        if self.sftp.rename(t, d, None).is_err() {
+            let _ = self.sftp.unlink(d);
+            if let Err(e) = self.sftp.rename(t, d, None) {
+                let _ = self.sftp.unlink(t);
+                return Err(self.fail_ssh("cannot write", &dest, &e));
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn delete(&mut self, key: &ObjectKey) -> Result<()> {
-        let path = self.path(&key.rel_path());
+    fn delete(&mut self, rel: &str) -> Result<()> {
+        let path = self.path(rel);
         match self.sftp.unlink(Path::new(&path)) {
             Ok(()) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),
@@ -1077,7 +1115,7 @@ impl Connection for SftpConnection {
         // SFTP has no "sync everything". fsync@openssh.com on one file commits the
         // server's file system journal, which on the common Linux file systems carries
         // the renames of this push with it. Best effort: other servers lack it.
-        if let Ok(mut f) = self.sftp.open(Path::new(&self.path(LAYOUT_FILE))) {
+        if let Ok(mut f) = self.sftp.open(Path::new(&self.path(super::LAYOUT_FILE))) {
             let _ = f.fsync();
         }
         Ok(())

@@ -97,14 +97,14 @@ impl Pipe {
     /// failed; the files not yet reported did not complete.
     pub fn read_files(
         &mut self,
-        files: &[(String, u64)],
+        files: &[(String, u64, u64)],
         done: &mut dyn FnMut(usize, Outcome),
     ) -> Result<(), String> {
         let mut state: Vec<FileState> = files
             .iter()
-            .map(|(_, size)| FileState {
+            .map(|(_, _, len)| FileState {
                 handle: None,
-                data: Vec::with_capacity(*size as usize),
+                data: Vec::with_capacity(*len as usize),
                 asked: 0,
                 reads: 0,
                 ended: false,
@@ -154,7 +154,7 @@ impl Pipe {
                 Req::Open(f) => match kind {
                     FXP_HANDLE => {
                         state[f].handle = Some(r.string()?.to_vec());
-                        queue_reads(&mut state[f], f, files[f].1, &mut queue);
+                        queue_reads(&mut state[f], f, files[f].2, &mut queue);
                     }
                     FXP_STATUS => {
                         let (code, msg) = (r.u32()?, r.string().unwrap_or_default());
@@ -194,9 +194,9 @@ impl Pipe {
                         k => return Err(format!("the server answered READ with packet type {k}")),
                     }
                     if s.reads == 0 {
-                        if !s.ended && (s.data.len() as u64) < files[f].1 {
+                        if !s.ended && (s.data.len() as u64) < files[f].2 {
                             s.asked = s.data.len() as u64;
-                            queue_reads(s, f, files[f].1, &mut queue);
+                            queue_reads(s, f, files[f].2, &mut queue);
                         } else {
                             queue.push_front(Req::Close(f));
                         }
@@ -356,7 +356,7 @@ impl Pipe {
         Ok(())
     }
 
-    fn request(&self, id: u32, req: &Req, files: &[(String, u64)], state: &[FileState]) -> Vec<u8> {
+    fn request(&self, id: u32, req: &Req, files: &[(String, u64, u64)], state: &[FileState]) -> Vec<u8> {
         let mut p = Vec::new();
         match req {
             Req::Open(f) => {
@@ -370,7 +370,8 @@ impl Pipe {
                 p.push(FXP_READ);
                 p.extend_from_slice(&id.to_be_bytes());
                 put_string(&mut p, state[*file].handle.as_deref().unwrap_or_default());
-                p.extend_from_slice(&offset.to_be_bytes());
+                // Offsets within a read count from its start in the file.
+                p.extend_from_slice(&(files[*file].1 + offset).to_be_bytes());
                 p.extend_from_slice(&(*len as u32).to_be_bytes());
             }
             Req::Close(f) => {
