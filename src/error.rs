@@ -58,6 +58,8 @@ pub enum Error {
     Usage(String),
     #[error("interrupted by {}: stopped, and removed the uploads in flight", crate::interrupt::name(*signal))]
     Interrupted { signal: i32 },
+    #[error("{name}: {message}")]
+    Format { name: String, message: String },
 }
 
 /// A path in a message, quoted as git quotes names when it holds control characters (or
