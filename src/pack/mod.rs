@@ -62,12 +62,14 @@
 pub mod chunker;
 pub mod compress;
 mod ids;
+pub mod index;
 pub mod indexfile;
 pub mod packfile;
 
 pub use chunker::{Chunk, chunk_stream};
 pub use compress::{Encoding, decode, encode};
 pub use ids::{ChunkId, IndexId, PackId, ParseHexError};
+pub use index::{ChunkLocation, PackSummary, RemoteIndex};
 pub use indexfile::{IndexFile, ObjectRecord, PackRecord};
 pub use packfile::{FinishedPack, PackEntry, PackWriter, TAIL_GUESS, Tail, decode_chunk, parse_tail};
 
