@@ -56,6 +56,8 @@ pub enum Error {
     Usage(String),
     #[error("interrupted by {}: stopped, and removed the uploads in flight", crate::interrupt::name(*signal))]
     Interrupted { signal: i32 },
+    #[error("{name}: {message}")]
+    Format { name: String, message: String },
 }
 
 /// Why an operation on a remote failed, as far as the backend can tell: it decides

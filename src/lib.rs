@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod link;
 pub mod manifest;
 pub mod merge;
+pub mod pack;
 pub mod pointer;
 pub mod progress;
 pub mod remote;
