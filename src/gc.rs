@@ -20,8 +20,9 @@ use crate::history::{self, Scope};
 use crate::pointer::Kind;
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{ObjectKey, Remote, layout1};
+use crate::remote::{ObjectKey, Remote};
 use crate::repo::Repo;
+use crate::store::layout1;
 use crate::verify::connect_checked;
 
 /// One object to delete.

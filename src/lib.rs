@@ -25,6 +25,7 @@ pub mod remote;
 pub mod repo;
 pub mod scan;
 pub mod state;
+pub mod store;
 pub mod tracked;
 pub mod transfer;
 pub mod verify;

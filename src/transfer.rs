@@ -1,9 +1,8 @@
-//! Moving objects between the cache and a remote: what is missing where, and a pool of
-//! connections that transfers it in parallel with retries.
+//! Moving objects between the cache and a remote, in three steps: plan (what the
+//! tracked items need, and what each side lacks), execute (over the remote's [`Store`],
+//! whatever its layout), report (files, bytes of content, bytes on the wire).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Write;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,37 +10,39 @@ use serde::Serialize;
 
 use crate::cache::{Cache, Staged};
 use crate::error::{Error, RemoteFailure, Result};
-use crate::hash::ObjectId;
-use crate::manifest::Manifest;
+use crate::hash::{ObjectId, ObjectKey};
 use crate::pointer::Kind;
 use crate::progress::Reporter;
-use crate::remote::pool::Pool;
-use crate::remote::{Backend, ObjectKey, Remote, check_layout, layout1};
+use crate::remote::Remote;
 use crate::repo::Repo;
+use crate::store::{self, Access, Store};
 use crate::tracked::Tracked;
 
 /// Downloads are made durable and renamed into the cache in batches, one at most every
 /// this long, so an interrupted fetch keeps what it finished; each batch costs a flush of
 /// the file system, so they are not made more often.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(3);
-/// Objects up to this size are downloaded in batches, through memory.
-const BATCH_OBJECT_MAX: u64 = 1 << 20;
-/// A batch holds at most this many objects, or about this many bytes.
-const BATCH_OBJECTS: usize = 256;
-const BATCH_BYTES: u64 = 8 << 20;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub remote: String,
-    /// Objects transferred and their bytes.
+    /// Objects transferred, and the bytes of their content.
     pub files: u64,
     pub bytes: u64,
+    /// Bytes actually sent (push) or received (fetch): less than `bytes` when the remote
+    /// already had some of the content's chunks, or the local cache supplied them, or
+    /// they compressed.
+    pub transferred: u64,
     /// Objects the other side already had.
     pub already_there: u64,
     /// Objects the source side lacks (not in the local cache for push, not on the remote for fetch).
     pub missing: Vec<String>,
-    /// Objects whose content did not match their id (fetch).
+    /// Objects whose content did not match their id, or whose packs or index on the
+    /// remote are damaged (fetch).
     pub corrupt: Vec<String>,
+    /// What was damaged, when it was a pack or an index rather than an object's bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damage: Option<String>,
     /// Objects that failed after retries, with the last error.
     pub failed: Vec<(String, String)>,
     pub seconds: f64,
@@ -50,6 +51,27 @@ pub struct Report {
 impl Report {
     pub fn ok(&self) -> bool {
         self.missing.is_empty() && self.corrupt.is_empty() && self.failed.is_empty()
+    }
+
+    fn new(remote: &dyn Remote) -> Report {
+        Report { remote: remote.name().to_string(), ..Report::default() }
+    }
+
+    /// Count one object's outcome.
+    fn record(&mut self, k: &ObjectKey, size: u64, outcome: Result<()>) {
+        match outcome {
+            Ok(()) => {
+                self.files += 1;
+                self.bytes += size;
+            }
+            Err(Error::MissingObject { .. }) => self.missing.push(k.display()),
+            Err(Error::CorruptObject { .. }) => self.corrupt.push(k.display()),
+            Err(e @ Error::Remote { kind: RemoteFailure::Corrupt, .. }) => {
+                self.corrupt.push(k.display());
+                self.damage.get_or_insert_with(|| e.to_string());
+            }
+            Err(other) => self.failed.push((k.display(), other.to_string())),
+        }
     }
 }
 
@@ -63,7 +85,7 @@ struct Wanted {
     unknown_manifests: Vec<ObjectKey>,
 }
 
-fn wanted(cache: &Cache, targets: &[Tracked]) -> Result<Wanted> {
+fn wanted(cache: &Cache, targets: &[&Tracked]) -> Result<Wanted> {
     let mut w = Wanted::default();
     let mut seen = HashSet::new();
     for t in targets {
@@ -100,49 +122,9 @@ fn wanted(cache: &Cache, targets: &[Tracked]) -> Result<Wanted> {
     Ok(w)
 }
 
-/// Connect once, check (or, for a push, create) the remote's layout.
-fn open_checked(remote: &dyn Remote, create: bool) -> Result<Box<dyn Backend>> {
-    let mut conn = remote.connect()?;
-    match crate::remote::read_layout(conn.as_mut())? {
-        Some(text) => check_layout(remote.name(), &text)?,
-        None if create => crate::remote::init_layout(conn.as_mut())?,
-        // An empty folder is a remote nothing was pushed to yet: it lacks every object.
-        None if conn.root_exists()? => {}
-        None => {
-            return Err(Error::remote(
-                remote.name(),
-                RemoteFailure::NotFound,
-                format!("{} does not exist; check the URL, or push to it first", remote.url()),
-            ));
-        }
-    }
-    Ok(conn)
-}
-
-/// Download a manifest and check it against its id (it is small: held in memory).
-fn download_manifest(c: &mut dyn Backend, k: &ObjectKey) -> Result<Manifest> {
-    let mut bytes = Vec::new();
-    layout1::download(c, k, None, &mut bytes).map_err(|e| download_failed(c, k, e))?;
-    check_id(k, ObjectId::of_bytes(&bytes))?;
-    Manifest::parse(&bytes, &k.display())
-}
-
-/// Refuse downloaded bytes that hashed to `actual` for the object `k`.
-fn check_id(k: &ObjectKey, actual: ObjectId) -> Result<()> {
-    if actual != k.id {
-        return Err(Error::CorruptObject { id: k.display(), actual: actual.to_hex() });
-    }
-    Ok(())
-}
-
-/// Why a download of `k` failed: a failure to read may be an object the remote does not
-/// have, which is worth saying as such.
-fn download_failed(c: &mut dyn Backend, k: &ObjectKey, e: Error) -> Error {
-    match e {
-        Error::CorruptObject { .. } | Error::MissingObject { .. } => e,
-        _ if !layout1::exists(c, k).unwrap_or(true) => Error::MissingObject { id: k.display() },
-        _ => e,
-    }
+/// Whether the cache holds an object.
+fn in_cache(cache: &Cache, k: &ObjectKey) -> bool {
+    if k.is_manifest() { cache.has_manifest(&k.id) } else { cache.has_object(&k.id) }
 }
 
 /// Fetch these folders' manifests into the cache (verified); returns what could not be
@@ -159,11 +141,11 @@ pub fn fetch_manifests(
         return Ok(Vec::new());
     }
     repo.cache.ensure()?;
-    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
-    let got = pool.run(&keys, download_manifest)?;
+    let Some(store) = store::open(repo, remote, jobs, Access::Read)? else {
+        return Ok(keys.iter().map(|k| (k.id, Error::MissingObject { id: k.display() })).collect());
+    };
     let mut failed = Vec::new();
-    for (k, r) in keys.iter().zip(got) {
+    for (k, r) in keys.iter().zip(store.manifests(&keys)?) {
         match r {
             Ok(m) => {
                 repo.cache.insert_manifest(&m)?;
@@ -174,35 +156,9 @@ pub fn fetch_manifests(
     Ok(failed)
 }
 
-/// Which of `keys` the remote has: one listing per fan-out folder when that is fewer
-/// round trips than asking for each object.
-fn present_on_remote(pool: &Pool, keys: &[ObjectKey]) -> Result<HashSet<ObjectKey>> {
-    let prefixes: BTreeSet<String> = keys.iter().map(|k| k.prefix()).collect();
-    let mut present = HashSet::new();
-    if keys.len() > prefixes.len() * 2 {
-        let prefixes: Vec<String> = prefixes.into_iter().collect();
-        let listed = pool.run(&prefixes, |c, p| layout1::list_prefix(c, p))?;
-        let wanted: HashSet<&ObjectKey> = keys.iter().collect();
-        for names in listed {
-            for k in names? {
-                if wanted.contains(&k) {
-                    present.insert(k);
-                }
-            }
-        }
-    } else {
-        let found = pool.run(keys, |c, k| layout1::exists(c, k))?;
-        for (k, f) in keys.iter().zip(found) {
-            if f? {
-                present.insert(*k);
-            }
-        }
-    }
-    Ok(present)
-}
-
-/// The manifests of the tracked folders that the remote has.
-fn complete_folders(pool: &Pool, targets: &[Tracked]) -> Result<HashSet<ObjectKey>> {
+/// The manifests of the tracked folders that the remote has: their folders are complete
+/// there (manifests are stored after all their files).
+fn complete_folders(store: &dyn Store, targets: &[Tracked]) -> Result<HashSet<ObjectKey>> {
     let keys: Vec<ObjectKey> = targets
         .iter()
         .filter(|t| t.pointer.kind == Kind::Dir)
@@ -210,7 +166,51 @@ fn complete_folders(pool: &Pool, targets: &[Tracked]) -> Result<HashSet<ObjectKe
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    present_on_remote(pool, &keys)
+    store.present(&keys)
+}
+
+/// What a push will do.
+struct PushPlan {
+    /// File objects to send, with their sizes.
+    files: Vec<(ObjectKey, u64)>,
+    /// Manifests to send once their files are there, with the files they list.
+    manifests: Vec<(ObjectKey, Vec<ObjectKey>)>,
+    /// Objects that neither the cache nor the remote has.
+    missing: Vec<ObjectKey>,
+    /// Objects the remote had.
+    already_there: u64,
+}
+
+fn plan_push(cache: &Cache, store: &dyn Store, targets: &[Tracked]) -> Result<PushPlan> {
+    // A folder whose manifest the remote has is complete there: its files are not looked
+    // at, so a push with nothing new costs a check per folder, not per file.
+    let complete = complete_folders(store, targets)?;
+    let (done, todo): (Vec<&Tracked>, Vec<&Tracked>) = targets.iter().partition(|t| {
+        t.pointer.kind == Kind::Dir && complete.contains(&ObjectKey::manifest(t.pointer.hash))
+    });
+    let mut already_there: u64 = done.iter().map(|t| t.pointer.files.unwrap_or(0) + 1).sum();
+    let w = wanted(cache, &todo)?;
+
+    type Sized = Vec<(ObjectKey, u64)>;
+    let (local, mut absent): (Sized, Sized) = w.files.iter().partition(|(k, _)| cache.has_object(&k.id));
+    let mut ask: Vec<ObjectKey> = local.iter().map(|(k, _)| *k).collect();
+    ask.extend(w.manifests.iter().map(|(k, _)| *k));
+    // What this cache lacks is only a problem when the remote lacks it too (a clone that
+    // pulled part of the data pushes fine).
+    ask.extend(absent.iter().map(|(k, _)| *k));
+    ask.extend(w.unknown_manifests.iter().copied());
+    let present = store.present(&ask)?;
+    already_there += present.len() as u64;
+    absent.retain(|(k, _)| !present.contains(k));
+    let mut missing: Vec<ObjectKey> =
+        w.unknown_manifests.into_iter().filter(|k| !present.contains(k)).collect();
+    missing.extend(absent.iter().map(|(k, _)| *k));
+    Ok(PushPlan {
+        files: local.into_iter().filter(|(k, _)| !present.contains(k)).collect(),
+        manifests: w.manifests.into_iter().filter(|(k, _)| !present.contains(k)).collect(),
+        missing,
+        already_there,
+    })
 }
 
 /// Upload what the tracked items need and the remote lacks; manifests go last.
@@ -222,220 +222,62 @@ pub fn push(
     reporter: &dyn Reporter,
 ) -> Result<Report> {
     let started = Instant::now();
-    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
-    let pool = Pool::new(remote, open_checked(remote, true)?, jobs);
-    // A folder whose manifest the remote has is complete there (manifests are uploaded
-    // after all their files): its files are not looked at, so a push with nothing new
-    // costs a check per folder, not per file.
-    let complete = complete_folders(&pool, targets)?;
-    let (done, targets): (Vec<&Tracked>, Vec<&Tracked>) = targets.iter().partition(|t| {
-        t.pointer.kind == Kind::Dir && complete.contains(&ObjectKey::manifest(t.pointer.hash))
-    });
-    report.already_there = done.iter().map(|t| t.pointer.files.unwrap_or(0) + 1).sum();
-    let targets: Vec<Tracked> = targets.into_iter().cloned().collect();
-    let w = wanted(&repo.cache, &targets)?;
+    let mut report = Report::new(remote);
+    let store = store::open(repo, remote, jobs, Access::Write)?.expect("a push creates the remote");
+    let plan = plan_push(&repo.cache, store.as_ref(), targets)?;
+    report.already_there = plan.already_there;
+    report.missing = plan.missing.iter().map(ObjectKey::display).collect();
 
-    let mut local_files = Vec::new();
-    let mut missing_local = HashSet::new();
-    for (k, size) in &w.files {
-        if repo.cache.has_object(&k.id) {
-            local_files.push((*k, *size));
-        } else {
-            missing_local.insert(*k);
-        }
-    }
-    let mut all_keys: Vec<ObjectKey> = local_files.iter().map(|(k, _)| *k).collect();
-    all_keys.extend(w.manifests.iter().map(|(k, _)| *k));
-    // What this cache lacks is only a problem when the remote lacks it too (a clone that
-    // pulled part of the data pushes fine). A folder whose manifest the remote has is
-    // complete there: manifests are uploaded after all their files.
-    all_keys.extend(missing_local.iter().copied());
-    all_keys.extend(w.unknown_manifests.iter().copied());
-    let present = present_on_remote(&pool, &all_keys)?;
-    missing_local.retain(|k| !present.contains(k));
-    report
-        .missing
-        .extend(w.unknown_manifests.iter().filter(|k| !present.contains(k)).map(ObjectKey::display));
-    report.missing.extend(missing_local.iter().map(ObjectKey::display));
-
-    let to_send: Vec<(ObjectKey, u64)> =
-        local_files.iter().filter(|(k, _)| !present.contains(k)).copied().collect();
-    report.already_there += present.len() as u64;
-    let total: u64 = to_send.iter().map(|(_, s)| s).sum();
-    reporter.start("pushing", to_send.len() as u64, total);
-    let sizes: Vec<u64> = to_send.iter().map(|(_, s)| *s).collect();
-    let outcomes = run_batched(
-        &pool,
-        &sizes,
-        |c, todo, record| {
-            let items: Vec<(ObjectKey, PathBuf)> =
-                todo.iter().map(|&i| (to_send[i].0, repo.cache.object_path(&to_send[i].0.id))).collect();
-            layout1::upload_batch(c, &items, &mut |j, r| {
-                if r.is_ok() {
-                    reporter.advance(1, sizes[todo[j]]);
-                }
-                record(todo[j], r);
-            })
-        },
-        |c, i| {
-            let (k, size) = to_send[i];
-            layout1::upload(c, &k, &repo.cache.object_path(&k.id))?;
-            reporter.advance(1, size);
-            Ok(())
-        },
-    )?;
-    if let Some(signal) = crate::interrupt::signal() {
+    let total: u64 = plan.files.iter().map(|(_, s)| s).sum();
+    reporter.start("pushing", plan.files.len() as u64, total);
+    let sent = store.upload(&repo.cache, &plan.files, reporter);
+    let stopped = |store: &dyn Store| {
         reporter.finish();
-        return Err(interrupted(remote, signal));
+        let signal = crate::interrupt::signal()?;
+        store.abandon();
+        Some(Error::Interrupted { signal })
+    };
+    if let Some(e) = stopped(store.as_ref()) {
+        return Err(e);
     }
-    let mut failed_keys = HashSet::new();
-    for ((k, size), r) in to_send.iter().zip(outcomes) {
-        match r {
-            Ok(()) => {
-                report.files += 1;
-                report.bytes += size;
-            }
-            Err(e) => {
-                failed_keys.insert(*k);
-                report.failed.push((k.display(), e.to_string()));
-            }
+    let sent = sent?;
+    report.transferred += sent.wire;
+    let mut failed = HashSet::new();
+    for ((k, size), r) in plan.files.iter().zip(sent.each) {
+        if r.is_err() {
+            failed.insert(*k);
         }
+        report.record(k, *size, r);
     }
-    // A manifest is uploaded only once every file it lists is on the remote.
-    let manifests: Vec<ObjectKey> = w
+    // A manifest is stored only once every file it lists is on the remote.
+    failed.extend(plan.missing.iter().copied());
+    let manifests: Vec<(ObjectKey, u64)> = plan
         .manifests
         .iter()
-        .filter(|(mk, members)| {
-            !present.contains(mk)
-                && members.iter().all(|m| !failed_keys.contains(m) && !missing_local.contains(m))
-        })
-        .map(|(mk, _)| *mk)
+        .filter(|(_, members)| members.iter().all(|m| !failed.contains(m)))
+        .map(|(mk, _)| (*mk, std::fs::metadata(repo.cache.manifest_path(&mk.id)).map_or(0, |m| m.len())))
         .collect();
-    let sent = pool.run(&manifests, |c, k| layout1::upload(c, k, &repo.cache.manifest_path(&k.id)))?;
-    if let Some(signal) = crate::interrupt::signal() {
-        reporter.finish();
-        return Err(interrupted(remote, signal));
+    let sent = store.upload(&repo.cache, &manifests, &crate::progress::Silent);
+    if let Some(e) = stopped(store.as_ref()) {
+        return Err(e);
     }
-    for (k, r) in manifests.iter().zip(sent) {
-        match r {
-            Ok(()) => report.files += 1,
-            Err(e) => report.failed.push((k.display(), e.to_string())),
-        }
+    let sent = sent?;
+    report.transferred += sent.wire;
+    for ((k, _), r) in manifests.iter().zip(sent.each) {
+        // A manifest's bytes are not data: it counts as a file sent, not as content.
+        report.record(k, 0, r);
     }
     reporter.finish();
-    if !to_send.is_empty() {
-        let mut conn = match pool.connection() {
-            Ok(c) => c,
-            // The failures are reported below; a rerun finishes the job.
-            Err(_) if !report.failed.is_empty() => {
-                report.seconds = started.elapsed().as_secs_f64();
-                return Ok(report);
-            }
+    if !plan.files.is_empty() || !manifests.is_empty() {
+        match store.finish_push(report.files > 0) {
+            Ok(()) => {}
+            // The failures are reported; a rerun finishes the job.
+            Err(_) if !report.failed.is_empty() => {}
             Err(e) => return Err(e),
-        };
-        // Temps of failed attempts: best effort, the objects are in place either way.
-        let _ = crate::remote::clean_temps(conn.as_mut());
-        if report.files > 0 {
-            conn.flush()?;
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// A push stopped by a signal: remove its temp files from the remote (over a fresh
-/// connection: a pooled one may have been cut mid-request), then say so.
-fn interrupted(remote: &dyn Remote, signal: i32) -> Error {
-    if let Ok(mut conn) = remote.connect() {
-        let _ = crate::remote::clean_temps(conn.as_mut());
-    }
-    Error::Interrupted { signal }
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: blake3::Hasher,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Download one object into a cache temp file, verifying its content against its id.
-fn download_verified(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64) -> Result<Staged> {
-    let (file, temp) = cache.temp_file()?;
-    // A buffer no larger than the object: a 1 MiB one for each small file costs an
-    // mmap/munmap pair per object.
-    let capacity = size.clamp(4096, 1 << 20) as usize;
-    let mut w =
-        Hashing { inner: std::io::BufWriter::with_capacity(capacity, file), hasher: blake3::Hasher::new() };
-    let result = layout1::download(c, k, Some(size), &mut w).and_then(|_| {
-        w.flush().map_err(|e| Error::io(&temp, e))?;
-        check_id(k, ObjectId::from_bytes(*w.hasher.finalize().as_bytes()))
-    });
-    match result {
-        Ok(()) => Ok(Cache::staged(temp, k.id)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(download_failed(c, k, e))
-        }
-    }
-}
-
-/// Transfer items (given by their sizes) over the pool: those up to [`BATCH_OBJECT_MAX`]
-/// in batches of at most [`BATCH_OBJECTS`] objects or about [`BATCH_BYTES`] bytes, which a
-/// backend with round trips pipelines, the rest one at a time. `batch(c, todo, record)`
-/// reports each item's outcome through `record(index, outcome)`; when it fails as a whole
-/// it is retried on a fresh connection with only the items not yet reported, and those
-/// it never reports get its error. Returns one outcome per item, in order.
-fn run_batched(
-    pool: &Pool,
-    sizes: &[u64],
-    batch: impl Fn(&mut dyn Backend, &[usize], &dyn Fn(usize, Result<()>)) -> Result<()> + Sync,
-    one: impl Fn(&mut dyn Backend, usize) -> Result<()> + Sync,
-) -> Result<Vec<Result<()>>> {
-    let (small, large): (Vec<usize>, Vec<usize>) =
-        (0..sizes.len()).partition(|&i| sizes[i] <= BATCH_OBJECT_MAX);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut bytes = 0;
-    for i in small {
-        if batches.last().is_none_or(|b| b.len() >= BATCH_OBJECTS || bytes >= BATCH_BYTES) {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += sizes[i];
-        batches.last_mut().expect("pushed").push(i);
-    }
-    let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..sizes.len()).map(|_| None).collect());
-    let record = |i: usize, r: Result<()>| outcomes.lock().expect("outcomes")[i] = Some(r);
-    let batch_results = pool.run(&batches, |c, items| {
-        let todo: Vec<usize> =
-            items.iter().copied().filter(|&i| outcomes.lock().expect("outcomes")[i].is_none()).collect();
-        batch(c, &todo, &record)
-    })?;
-    let large_results = pool.run(&large, |c, &i| one(c, i))?;
-    let mut outcomes = outcomes.into_inner().expect("outcomes");
-    for (i, r) in large.iter().zip(large_results) {
-        outcomes[*i] = Some(r);
-    }
-    for (items, r) in batches.iter().zip(batch_results) {
-        if let Err(e) = r {
-            for &i in items {
-                outcomes[i].get_or_insert_with(|| Err(e.again(pool.remote_name())));
-            }
-        }
-    }
-    Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
 }
 
 /// Download what the tracked items need and the cache lacks. Every object is re-hashed
@@ -448,10 +290,10 @@ pub fn fetch(
     reporter: &dyn Reporter,
 ) -> Result<Report> {
     let started = Instant::now();
-    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let mut report = Report { remote: remote.name().to_string(), ..Report::default() };
+    let mut report = Report::new(remote);
     repo.cache.ensure()?;
-    let mut w = wanted(&repo.cache, targets)?;
+    let all: Vec<&Tracked> = targets.iter().collect();
+    let mut w = wanted(&repo.cache, &all)?;
     let mut needed: Vec<(ObjectKey, u64)> =
         w.files.iter().filter(|(k, _)| !repo.cache.has_object(&k.id)).copied().collect();
     report.already_there = (w.files.len() - needed.len()) as u64;
@@ -459,11 +301,18 @@ pub fn fetch(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
+    let Some(store) = store::open(repo, remote, jobs, Access::Read)? else {
+        // An empty remote: it has none of them.
+        for k in w.unknown_manifests.iter().chain(needed.iter().map(|(k, _)| k)) {
+            report.missing.push(k.display());
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    };
 
     // Manifests first: they say which files the folders need.
     if !w.unknown_manifests.is_empty() {
-        let got = pool.run(&w.unknown_manifests, download_manifest)?;
+        let got = store.manifests(&w.unknown_manifests)?;
         let mut seen: HashSet<ObjectKey> = w.files.iter().map(|(k, _)| *k).collect();
         for (k, r) in std::mem::take(&mut w.unknown_manifests).iter().zip(got) {
             match r {
@@ -477,7 +326,7 @@ pub fn fetch(
                         }
                     }
                 }
-                Err(e) => classify(&mut report, k, e),
+                Err(e) => report.record(k, 0, Err(e)),
             }
         }
     }
@@ -504,59 +353,19 @@ pub fn fetch(
         flush(false);
         reporter.advance(1, size);
     };
-    let sizes: Vec<u64> = needed.iter().map(|(_, s)| *s).collect();
-    let outcomes = run_batched(
-        &pool,
-        &sizes,
-        |c, todo, record| {
-            let items: Vec<(ObjectKey, u64)> = todo.iter().map(|&i| needed[i]).collect();
-            let mut got = Vec::with_capacity(items.len());
-            let result = layout1::download_batch(c, &items, &mut |j, bytes| {
-                let (k, size) = items[j];
-                got.push((
-                    j,
-                    bytes.and_then(|bytes| {
-                        check_id(&k, ObjectId::of_bytes(&bytes))?;
-                        stage(repo.cache.stage_bytes(&bytes, k.id)?, size);
-                        Ok(())
-                    }),
-                ));
-            });
-            for (j, outcome) in got {
-                record(todo[j], outcome.map_err(|e| download_failed(c, &items[j].0, e)));
-            }
-            result
-        },
-        |c, i| {
-            let (k, size) = needed[i];
-            stage(download_verified(&repo.cache, c, &k, size)?, size);
-            Ok(())
-        },
-    )?;
+    let got = store.download(&repo.cache, &needed, &stage, reporter);
     flush(true);
     reporter.finish();
     if let Some(e) = commit_err.into_inner().expect("commit") {
         return Err(e);
     }
-    for ((k, size), r) in needed.iter().zip(outcomes) {
-        match r {
-            Ok(()) => {
-                report.files += 1;
-                report.bytes += size;
-            }
-            Err(e) => classify(&mut report, k, e),
-        }
+    let got = got?;
+    report.transferred += got.wire;
+    for ((k, size), r) in needed.iter().zip(got.each) {
+        report.record(k, *size, r);
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-fn classify(report: &mut Report, k: &ObjectKey, e: Error) {
-    match e {
-        Error::MissingObject { .. } => report.missing.push(k.display()),
-        Error::CorruptObject { .. } => report.corrupt.push(k.display()),
-        other => report.failed.push((k.display(), other.to_string())),
-    }
 }
 
 /// Per tracked item: objects not yet pushed, not yet pulled, and on neither side.
@@ -575,13 +384,14 @@ pub fn remote_status(
     targets: &[Tracked],
     jobs: Option<usize>,
 ) -> Result<Vec<RemoteState>> {
-    let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let pool = Pool::new(remote, open_checked(remote, false)?, jobs);
+    let store = store::open(repo, remote, jobs, Access::Read)?;
     // Folders whose manifest only the remote has: read it from there (verified) into the cache.
-    let w = wanted(&repo.cache, targets)?;
-    if !w.unknown_manifests.is_empty() {
-        let got = pool.run(&w.unknown_manifests, download_manifest)?;
-        for m in got.into_iter().flatten() {
+    let all: Vec<&Tracked> = targets.iter().collect();
+    let w = wanted(&repo.cache, &all)?;
+    if let Some(store) = &store
+        && !w.unknown_manifests.is_empty()
+    {
+        for m in store.manifests(&w.unknown_manifests)?.into_iter().flatten() {
             repo.cache.insert_manifest(&m)?;
         }
     }
@@ -602,25 +412,19 @@ pub fn remote_status(
         })
         .collect();
     let all: HashSet<ObjectKey> = per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect();
-    // The files of a folder whose manifest the remote has are there (see `push`).
-    let complete = complete_folders(&pool, targets)?;
-    let mut on_remote: HashSet<ObjectKey> = complete.clone();
-    for (_, keys) in &per_target {
-        if complete.contains(&keys[0]) {
-            on_remote.extend(keys.iter().copied());
+    let mut on_remote = HashSet::new();
+    if let Some(store) = &store {
+        // The files of a folder whose manifest the remote has are there (see `push`).
+        let complete = complete_folders(store.as_ref(), targets)?;
+        for (_, keys) in &per_target {
+            if complete.contains(&keys[0]) {
+                on_remote.extend(keys.iter().copied());
+            }
         }
+        let unsure: Vec<ObjectKey> = all.iter().filter(|k| !on_remote.contains(k)).copied().collect();
+        on_remote.extend(store.present(&unsure)?);
     }
-    let unsure: Vec<ObjectKey> = all.iter().filter(|k| !on_remote.contains(k)).copied().collect();
-    on_remote.extend(present_on_remote(&pool, &unsure)?);
-    let all: Vec<ObjectKey> = all.into_iter().collect();
-    let local: HashMap<ObjectKey, bool> = all
-        .iter()
-        .map(|k| {
-            let here =
-                if k.is_manifest() { repo.cache.has_manifest(&k.id) } else { repo.cache.has_object(&k.id) };
-            (*k, here)
-        })
-        .collect();
+    let local: HashMap<ObjectKey, bool> = all.iter().map(|k| (*k, in_cache(&repo.cache, k))).collect();
     Ok(per_target
         .into_iter()
         .map(|(path, keys)| {

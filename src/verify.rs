@@ -17,7 +17,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::hash::{ObjectId, hash_file};
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{Backend, ObjectKey, Remote, check_layout, layout1};
+use crate::remote::{Backend, ObjectKey, Remote, check_layout};
+use crate::store::layout1;
 
 /// An object whose content does not hash to its id.
 #[derive(Debug, Clone, Serialize)]

@@ -16,18 +16,46 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
+/// The chunks of a stream, one at a time (so a caller can stop between any two).
+pub struct Chunks<R: Read> {
+    cdc: StreamCDC<R>,
+    name: String,
+}
+
+/// Cut `reader` into chunks, as an iterator; `name` names the input in a read error.
+pub fn chunks<R: Read>(reader: R, name: &str) -> Chunks<R> {
+    Chunks { cdc: StreamCDC::new(reader, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX), name: name.to_string() }
+}
+
+impl<R: Read> Iterator for Chunks<R> {
+    type Item = Result<Chunk>;
+
+    fn next(&mut self) -> Option<Result<Chunk>> {
+        let chunk = self.cdc.next()?;
+        Some(chunk.map_err(|e| read_error(&self.name, e)).map(|chunk| Chunk {
+            offset: chunk.offset,
+            id: ChunkId::of_bytes(&chunk.data),
+            data: chunk.data,
+        }))
+    }
+}
+
+fn read_error(name: &str, e: CdcError) -> Error {
+    match e {
+        CdcError::IoError(cause) => Error::io(name, cause),
+        other => Error::path(name, format!("chunking failed: {other}")),
+    }
+}
+
 /// Cut `reader` into chunks, calling `each` with every one in order; returns the total
 /// length. `name` (e.g. the file's path) names the input in a read error. An error from
 /// `each` stops the chunking and is returned as it is.
 pub fn chunk_stream(reader: impl Read, name: &str, mut each: impl FnMut(Chunk) -> Result<()>) -> Result<u64> {
     let mut total = 0u64;
-    for chunk in StreamCDC::new(reader, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX) {
-        let chunk = chunk.map_err(|e| match e {
-            CdcError::IoError(cause) => Error::io(name, cause),
-            other => Error::path(name, format!("chunking failed: {other}")),
-        })?;
+    for chunk in chunks(reader, name) {
+        let chunk = chunk?;
         total += chunk.data.len() as u64;
-        each(Chunk { offset: chunk.offset, id: ChunkId::of_bytes(&chunk.data), data: chunk.data })?;
+        each(chunk)?;
     }
     Ok(total)
 }

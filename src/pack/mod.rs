@@ -66,7 +66,7 @@ pub mod index;
 pub mod indexfile;
 pub mod packfile;
 
-pub use chunker::{Chunk, chunk_stream};
+pub use chunker::{Chunk, Chunks, chunk_stream, chunks};
 pub use compress::{Encoding, decode, encode};
 pub use ids::{ChunkId, IndexId, PackId, ParseHexError};
 pub use index::{ChunkLocation, PackSummary, RemoteIndex};

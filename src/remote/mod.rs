@@ -4,7 +4,6 @@
 //! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]), and `<root>/tmp/` for uploads in flight.
 
 pub mod backend;
-pub mod layout1;
 pub mod local;
 pub mod pool;
 pub mod sftp;
@@ -19,9 +18,17 @@ use crate::repo::Repo;
 pub use backend::Backend;
 
 pub const LAYOUT_FILE: &str = "TROVE_REMOTE";
-pub const LAYOUT_VERSION: u64 = 1;
-pub const LAYOUT_TEXT: &str =
-    "# trove remote: objects/<2 hex>/<62 hex>[.dir]; uploads in flight under tmp/\nlayout: 1\n";
+/// The layouts this trove reads and writes (see `crate::store`).
+pub const LAYOUTS: [u64; 2] = [1, 2];
+
+/// The `TROVE_REMOTE` text of a layout.
+pub fn layout_text(layout: u64) -> String {
+    let what = match layout {
+        1 => "objects/<2 hex>/<62 hex>[.dir]",
+        _ => "chunks in packs/<2 hex>/<64 hex>, found through index/<64 hex>; locks/ for prune",
+    };
+    format!("# trove remote: {what}; uploads in flight under tmp/\nlayout: {layout}\n")
+}
 
 /// An upload temp file not written to for this long belongs to a push that died: a
 /// running upload writes to its temp without pause (an SFTP request gives up after 2
@@ -90,10 +97,17 @@ fn machine() -> &'static str {
     })
 }
 
-/// Whether temp `name` was made on this machine by a process that is no longer running.
-fn made_by_a_dead_process_here(name: &str) -> bool {
+/// A name for a file this process puts on a remote (a lock): `WORD-MACHINE-PID-NONCE`,
+/// unique to this process, and telling a later process here whether it still runs.
+pub fn process_name(word: &str) -> String {
+    format!("{word}-{}", temp_prefix().strip_prefix("up-").unwrap_or_default().trim_end_matches('-'))
+}
+
+/// Whether a file named by [`temp_name`] or [`process_name`] was made on this machine by
+/// a process that is no longer running.
+pub fn made_by_a_dead_process_here(name: &str) -> bool {
     let mut parts = name.split('-');
-    let (Some("up"), Some(m), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(_), Some(m), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let Ok(pid) = pid.parse::<u32>() else { return false };
@@ -112,10 +126,11 @@ pub fn read_layout(b: &mut dyn Backend) -> Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// Make an empty remote: the root folder (when its parent exists), `tmp/` and `TROVE_REMOTE`.
-pub fn init_layout(b: &mut dyn Backend) -> Result<()> {
+/// Make an empty remote of `layout`: the root folder (when its parent exists), `tmp/`
+/// and `TROVE_REMOTE`.
+pub fn init_layout(b: &mut dyn Backend, layout: u64) -> Result<()> {
     b.create_root()?;
-    b.write_bytes(LAYOUT_FILE, LAYOUT_TEXT.as_bytes())
+    b.write_bytes(LAYOUT_FILE, layout_text(layout).as_bytes())
 }
 
 /// The files under `tmp/` (none when there is no `tmp/`).
@@ -244,8 +259,8 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
     }
 }
 
-/// Check a remote's `TROVE_REMOTE` text names a layout this trove understands.
-pub fn check_layout(remote: &str, text: &str) -> Result<()> {
+/// The layout a remote's `TROVE_REMOTE` text names, when this trove understands it.
+pub fn check_layout(remote: &str, text: &str) -> Result<u64> {
     let bad = |message: String| Error::remote(remote, RemoteFailure::Corrupt, message);
     if crate::yaml::too_deep(text).is_some() {
         return Err(bad(format!("{LAYOUT_FILE} is {}", crate::yaml::too_deep_message())));
@@ -253,9 +268,9 @@ pub fn check_layout(remote: &str, text: &str) -> Result<()> {
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| bad(format!("{LAYOUT_FILE} is not valid YAML: {e}")))?;
     match value.get("layout").and_then(|v| v.as_u64()) {
-        Some(LAYOUT_VERSION) => Ok(()),
+        Some(layout) if LAYOUTS.contains(&layout) => Ok(layout),
         Some(other) => Err(bad(format!(
-            "{LAYOUT_FILE} says layout {other}; this trove understands layout {LAYOUT_VERSION} (upgrade trove)"
+            "{LAYOUT_FILE} says layout {other}; this trove understands layouts 1 and 2 (upgrade trove)"
         ))),
         None => Err(bad(format!("{LAYOUT_FILE} has no `layout:` version"))),
     }
@@ -369,7 +384,8 @@ mod tests {
         let k = ObjectKey::manifest(id);
         assert_eq!(ObjectKey::from_listing(&k.prefix(), &k.file_name()), Some(k));
         assert!(k.rel_path().ends_with(".dir"));
-        assert!(check_layout("r", LAYOUT_TEXT).is_ok());
-        assert!(check_layout("r", "layout: 2\n").unwrap_err().to_string().contains("layout 2"));
+        assert_eq!(check_layout("r", &layout_text(1)).unwrap(), 1);
+        assert_eq!(check_layout("r", &layout_text(2)).unwrap(), 2);
+        assert!(check_layout("r", "layout: 3\n").unwrap_err().to_string().contains("layout 3"));
     }
 }

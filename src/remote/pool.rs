@@ -37,6 +37,14 @@ impl<'a> Pool<'a> {
         }
     }
 
+    /// After a signal stopped a transfer: remove this process's temps from the remote
+    /// over a fresh connection (a pooled one may have been cut mid-request). Best effort.
+    pub fn abandon(&self) {
+        if let Ok(mut conn) = self.remote.connect() {
+            let _ = crate::remote::clean_temps(conn.as_mut());
+        }
+    }
+
     fn connect_retrying(&self) -> Result<Box<dyn Backend>> {
         let mut attempt = 0;
         loop {
@@ -60,62 +68,13 @@ impl<'a> Pool<'a> {
             return Ok(Vec::new());
         }
         let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let fatal: Mutex<Option<Error>> = Mutex::new(None);
         let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-        std::thread::scope(|s| {
-            for _ in 0..self.jobs.min(items.len()) {
-                s.spawn(|| {
-                    crate::interrupt::shield_this_thread();
-                    let mut conn: Option<Box<dyn Backend>> = None;
-                    // After Ctrl-C no new work starts; what is running finishes or stops.
-                    while !stop.load(Ordering::Relaxed) && crate::interrupt::signal().is_none() {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= items.len() {
-                            break;
-                        }
-                        let mut attempt = 0;
-                        let outcome = loop {
-                            attempt += 1;
-                            let c = match conn.take().map_or_else(|| self.connect_retrying(), Ok) {
-                                Ok(c) => conn.insert(c),
-                                Err(e) => {
-                                    fatal.lock().expect("fatal").get_or_insert(e);
-                                    stop.store(true, Ordering::Relaxed);
-                                    return;
-                                }
-                            };
-                            match work(c.as_mut(), &items[i]) {
-                                Ok(r) => break Ok(r),
-                                Err(e)
-                                    if attempt < ATTEMPTS
-                                        && e.can_retry()
-                                        && crate::interrupt::signal().is_none() =>
-                                {
-                                    conn = None;
-                                    std::thread::sleep(backoff(attempt));
-                                }
-                                Err(e) => break Err(e),
-                            }
-                        };
-                        // A failure that retries did not cure (or a full disk) is systemic:
-                        // stop handing out work; a rerun resumes.
-                        if outcome.as_ref().is_err_and(|e| {
-                            e.can_retry() || matches!(e, Error::Remote { kind: RemoteFailure::Full, .. })
-                        }) {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        results.lock().expect("results")[i] = Some(outcome);
-                    }
-                    if let Some(c) = conn {
-                        self.idle.lock().expect("idle").push(c);
-                    }
-                });
-            }
-        });
-        if let Some(e) = fatal.into_inner().expect("fatal") {
-            return Err(e);
-        }
+        self.run_each(
+            items.len(),
+            || Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < items.len()),
+            |c, &i| work(c, &items[i]),
+            |_, i, r| results.lock().expect("results")[i] = Some(r),
+        )?;
         // Items not reached after a systemic failure are reported as not done.
         Ok(results
             .into_inner()
@@ -134,6 +93,86 @@ impl<'a> Pool<'a> {
                 })
             })
             .collect())
+    }
+
+    /// Run `work` on the items `next` hands out (at most `most` at once), in parallel,
+    /// giving each outcome to `done` with the connection it ran on (none when the work
+    /// failed on it). A failure that retries did not cure (or a full disk) is systemic:
+    /// then no more items are taken, and a rerun resumes. Fails as a whole only when no
+    /// connection can be opened.
+    pub fn run_each<T: Send, R>(
+        &self,
+        most: usize,
+        next: impl Fn() -> Option<T> + Sync,
+        work: impl Fn(&mut dyn Backend, &T) -> Result<R> + Sync,
+        done: impl Fn(Option<&mut dyn Backend>, T, Result<R>) + Sync,
+    ) -> Result<()> {
+        let stop = AtomicBool::new(false);
+        let fatal: Mutex<Option<Error>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs.min(most.max(1)) {
+                s.spawn(|| {
+                    crate::interrupt::shield_this_thread();
+                    let mut conn: Option<Box<dyn Backend>> = None;
+                    // After Ctrl-C no new work starts; what is running finishes or stops.
+                    while !stop.load(Ordering::Relaxed) && crate::interrupt::signal().is_none() {
+                        let Some(item) = next() else { break };
+                        let mut attempt = 0;
+                        let outcome = loop {
+                            attempt += 1;
+                            let c = match conn.take().map_or_else(|| self.connect_retrying(), Ok) {
+                                Ok(c) => conn.insert(c),
+                                Err(e) => {
+                                    fatal.lock().expect("fatal").get_or_insert(e);
+                                    stop.store(true, Ordering::Relaxed);
+                                    return;
+                                }
+                            };
+                            match work(c.as_mut(), &item) {
+                                Ok(r) => break Ok(r),
+                                Err(e)
+                                    if attempt < ATTEMPTS
+                                        && e.can_retry()
+                                        && crate::interrupt::signal().is_none() =>
+                                {
+                                    conn = None;
+                                    std::thread::sleep(backoff(attempt));
+                                }
+                                Err(e) => break Err(e),
+                            }
+                        };
+                        if outcome.as_ref().is_err_and(|e| {
+                            e.can_retry() || matches!(e, Error::Remote { kind: RemoteFailure::Full, .. })
+                        }) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        done(conn.as_deref_mut().map(|c| c as &mut dyn Backend), item, outcome);
+                    }
+                    if let Some(c) = conn {
+                        self.idle(c);
+                    }
+                });
+            }
+        });
+        match fatal.into_inner().expect("fatal") {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Give a connection back for later work.
+    pub fn idle(&self, conn: Box<dyn Backend>) {
+        self.idle.lock().expect("idle").push(conn);
+    }
+
+    /// A new connection, never a pooled one (which a signal may have cut mid-request).
+    pub fn fresh_connection(&self) -> Result<Box<dyn Backend>> {
+        self.remote.connect()
+    }
+
+    /// The URL of the remote the connections go to.
+    pub fn remote_url(&self) -> &str {
+        self.remote.url()
     }
 }
 
