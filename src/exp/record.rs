@@ -166,8 +166,6 @@ pub struct Record {
     pub run: Option<RunInfo>,
 }
 
-/// Keys redacted from params and env by default (a key containing any of these, any case).
-pub const DEFAULT_REDACT: [&str; 5] = ["password", "secret", "token", "api_key", "credential"];
 pub const REDACTED: &str = "[redacted]";
 
 /// Whether `key` names a secret under `patterns`.
@@ -399,7 +397,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let patterns: Vec<String> = DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
+        let patterns: Vec<String> = crate::config::DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
         let mut r = sample();
         r.params.insert("db_password".into(), Value::Text("hunter2".into()));
         r.params.insert("API_KEY".into(), Value::Text("k".into()));
@@ -414,7 +412,7 @@ mod tests {
 
     #[test]
     fn secret_tags_and_arguments_are_redacted() {
-        let patterns: Vec<String> = DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
+        let patterns: Vec<String> = crate::config::DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
         let mut r = sample();
         r.tags.insert("slack_token".into(), "xoxb".into());
         r.tags.insert("stage".into(), "dev".into());
