@@ -257,7 +257,7 @@ pub fn shown(key: &str, value: &Value) -> Value {
         return Value::String("(set)".into());
     }
     match value {
-        Value::String(s) if key.ends_with(".url") => Value::String(crate::remote::redact_url(s)),
+        Value::String(s) if key.ends_with(".url") => Value::String(crate::redact::url(s)),
         other => other.clone(),
     }
 }
@@ -308,7 +308,7 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .map(|_| ())
             .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
         "remote.NAME.url" => match value.as_str() {
-            Some(url) if crate::remote::redact_url(url) != url => Err(
+            Some(url) if crate::redact::url(url) != url => Err(
                 "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD"
                     .into(),
             ),

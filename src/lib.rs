@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod merge;
 pub mod pointer;
 pub mod progress;
+pub mod redact;
 pub mod remote;
 pub mod repo;
 pub mod scan;

@@ -14,6 +14,7 @@ use serde_json::{Value as Json, json};
 use crate::error::{Error, Result};
 use crate::exp::record::{Metric, Point, Record, Status, Value};
 use crate::exp::store;
+use crate::redact;
 
 /// The run tag that names the record a run was made from.
 pub const ID_TAG: &str = "trove.id";
@@ -114,7 +115,7 @@ impl Client {
     /// in the URI (`http://user:password@host`) are used when `auth` is `None`.
     pub fn new(uri: &str, auth: Auth) -> Result<Client> {
         let Some(rest) = uri.strip_prefix("http://") else {
-            let shown = redact_uri(uri);
+            let shown = redact::url_credentials(uri);
             let message = if uri.starts_with("https://") {
                 format!(
                     "{shown}: https is not supported: trove talks to MLflow over plain http only \
@@ -132,7 +133,7 @@ impl Client {
             None => (None, authority),
         };
         if host.is_empty() {
-            return Err(Error::Usage(format!("{}: the URI names no host", redact_uri(uri))));
+            return Err(Error::Usage(format!("{}: the URI names no host", redact::url_credentials(uri))));
         }
         let auth = match (auth, userinfo) {
             (Auth::None, Some(u)) => {
@@ -714,23 +715,6 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
 }
 
-/// A URI for messages: the password, if any, replaced.
-pub fn redact_uri(uri: &str) -> String {
-    match uri.split_once("://") {
-        Some((scheme, rest)) => {
-            let end = rest.find('/').unwrap_or(rest.len());
-            match rest[..end].rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***@{host}{}", &rest[end..])
-                }
-                None => uri.to_string(),
-            }
-        }
-        None => uri.to_string(),
-    }
-}
-
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -903,7 +887,6 @@ mod tests {
         assert_eq!(c.authorization.as_deref(), Some("Bearer tok"));
         assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(redact_uri("http://ann:secret@h:5000/x"), "http://ann:***@h:5000/x");
         assert!(!format!("{:?}", Auth::Basic { user: "u".into(), password: "pw".into() }).contains("pw"));
     }
 
