@@ -4,6 +4,7 @@
 //! [`progress::Reporter`], and returns typed results and [`error::Error`]s.
 
 pub mod atomic_file;
+pub mod base64;
 pub mod cache;
 pub mod config;
 pub mod diff;
