@@ -1,6 +1,6 @@
 //! Human, JSON and quiet output; progress bars on a terminal only.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -42,6 +42,39 @@ impl Output {
         if !self.json && !self.quiet {
             eprintln!("hint: {}", line.as_ref());
         }
+    }
+
+    /// A warning on stderr (`warning: …`): something the command did not do, or did
+    /// otherwise than asked, that it need not fail for. Not with -q; with --json too, as
+    /// stderr is not the JSON document.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("warning: {}", line.as_ref());
+        }
+    }
+
+    /// A notice on stderr (`note: …`), shown like a warning.
+    pub fn note(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("note: {}", line.as_ref());
+        }
+    }
+
+    /// A failure line on stderr (`LABEL: …`, e.g. `error: …` for a failure the command
+    /// reports itself, `refused: …` for one of many items), printed even with -q and
+    /// --json, like the error a command ends with.
+    pub fn problem(&self, label: &str, line: impl AsRef<str>) {
+        eprintln!("{label}: {}", line.as_ref());
+    }
+
+    /// Ask `question [y/N]` on the terminal (stderr, whatever -q says: a question must be
+    /// seen to be answered); true only for an explicit yes.
+    pub fn confirm(&self, question: &str) -> std::io::Result<bool> {
+        eprint!("{question} [y/N] ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
     }
 
     /// The one JSON document of a --json run, its keys in alphabetical order (a
