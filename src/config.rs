@@ -8,24 +8,89 @@ use serde_yaml::{Mapping, Value};
 use crate::error::{Error, Result};
 use crate::link::LinkKind;
 
-/// Keys a user may set, with what they mean (shown on an unknown key).
-pub const KNOWN_KEYS: &[(&str, &str)] = &[
-    ("cache.dir", "where the object cache lives (default .trove/cache)"),
-    ("cache.link", "how checkout places files, tried in order (default [reflink, copy])"),
-    ("core.lock_timeout", "seconds a writer waits for the repository lock (default 10)"),
-    ("core.remote", "the remote push, fetch and pull use when -r is not given"),
-    ("remote.NAME.url", "where the remote is: a folder, file://, sftp:// or ssh:// URL"),
-    ("remote.NAME.user", "SFTP login name (else the URL's, ~/.ssh/config's, or $USER)"),
-    ("remote.NAME.port", "SFTP port (else the URL's, ~/.ssh/config's, or 22)"),
-    ("remote.NAME.keyfile", "SFTP private key; its passphrase comes from TROVE_SFTP_KEY_PASSPHRASE"),
-    ("remote.NAME.password", "SFTP password: config.local only (or TROVE_SFTP_PASSWORD)"),
-    ("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
-    ("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
-    ("remote.NAME.jobs", "parallel connections for transfers"),
-    ("exp.env_files", "files at the top recorded with experiments (default: requirements.txt, …)"),
-    ("exp.interpreters", "programs whose --version experiments record, if on PATH (default: python3, …)"),
-    ("exp.redact", "params, tags, arguments whose key contains one of these are [redacted]"),
-    (
+/// Environment files at the top of the repository recorded with experiments (`exp.env_files`).
+pub const DEFAULT_ENV_FILES: &[&str] =
+    &["requirements.txt", "pyproject.toml", "poetry.lock", "uv.lock", "environment.yml", "Cargo.lock"];
+
+/// Interpreters whose version experiments record when they are on PATH (`exp.interpreters`).
+pub const DEFAULT_INTERPRETERS: &[&str] = &["python3", "python", "rustc", "node", "go", "julia"];
+
+/// Keys whose params, tags and arguments experiments redact (a key containing any of these,
+/// any case; `exp.redact`).
+pub const DEFAULT_REDACT: &[&str] = &["password", "secret", "token", "api_key", "credential"];
+
+/// A key a user may set: its pattern (`NAME` stands for a remote's name), what it means
+/// (shown on an unknown key), and its built-in default if it has one.
+pub struct KnownKey {
+    pub key: &'static str,
+    pub about: &'static str,
+    pub default: Option<Builtin>,
+}
+
+/// A built-in default value.
+#[derive(Debug, Clone, Copy)]
+pub enum Builtin {
+    Number(u64),
+    List(&'static [&'static str]),
+}
+
+impl Builtin {
+    fn value(self) -> Value {
+        match self {
+            Builtin::Number(n) => Value::Number(n.into()),
+            Builtin::List(list) => {
+                Value::Sequence(list.iter().map(|s| Value::String(s.to_string())).collect())
+            }
+        }
+    }
+}
+
+const fn key(key: &'static str, about: &'static str) -> KnownKey {
+    KnownKey { key, about, default: None }
+}
+
+const fn with_default(key: &'static str, about: &'static str, default: Builtin) -> KnownKey {
+    KnownKey { key, about, default: Some(default) }
+}
+
+/// The keys a user may set, with their defaults: the one place both live.
+pub const KNOWN_KEYS: &[KnownKey] = &[
+    key("cache.dir", "where the object cache lives (default .trove/cache)"),
+    with_default(
+        "cache.link",
+        "how checkout places files, tried in order (default [reflink, copy])",
+        Builtin::List(&["reflink", "copy"]),
+    ),
+    with_default(
+        "core.lock_timeout",
+        "seconds a writer waits for the repository lock (default 10)",
+        Builtin::Number(10),
+    ),
+    key("core.remote", "the remote push, fetch and pull use when -r is not given"),
+    key("remote.NAME.url", "where the remote is: a folder, file://, sftp:// or ssh:// URL"),
+    key("remote.NAME.user", "SFTP login name (else the URL's, ~/.ssh/config's, or $USER)"),
+    key("remote.NAME.port", "SFTP port (else the URL's, ~/.ssh/config's, or 22)"),
+    key("remote.NAME.keyfile", "SFTP private key; its passphrase comes from TROVE_SFTP_KEY_PASSPHRASE"),
+    key("remote.NAME.password", "SFTP password: config.local only (or TROVE_SFTP_PASSWORD)"),
+    key("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
+    key("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
+    key("remote.NAME.jobs", "parallel connections for transfers"),
+    with_default(
+        "exp.env_files",
+        "files at the top recorded with experiments (default: requirements.txt, …)",
+        Builtin::List(DEFAULT_ENV_FILES),
+    ),
+    with_default(
+        "exp.interpreters",
+        "programs whose --version experiments record, if on PATH (default: python3, …)",
+        Builtin::List(DEFAULT_INTERPRETERS),
+    ),
+    with_default(
+        "exp.redact",
+        "params, tags, arguments whose key contains one of these are [redacted]",
+        Builtin::List(DEFAULT_REDACT),
+    ),
+    key(
         "exp.mlflow_experiment",
         "the MLflow experiment `exp sync` uses (default: the origin's repository name)",
     ),
@@ -192,7 +257,7 @@ pub fn shown(key: &str, value: &Value) -> Value {
         return Value::String("(set)".into());
     }
     match value {
-        Value::String(s) if key.ends_with(".url") => Value::String(crate::remote::redact_url(s)),
+        Value::String(s) if key.ends_with(".url") => Value::String(crate::redact::url(s)),
         other => other.clone(),
     }
 }
@@ -206,19 +271,10 @@ pub fn show(v: &Value) -> String {
     }
 }
 
+/// The built-in default of a known key.
 fn default_of(key: &str) -> Option<Value> {
-    match key {
-        "cache.link" => Some(Value::Sequence(vec!["reflink".into(), "copy".into()])),
-        "core.lock_timeout" => Some(Value::Number(10.into())),
-        "exp.env_files" => Some(names(&crate::exp::collect::DEFAULT_ENV_FILES)),
-        "exp.interpreters" => Some(names(&crate::exp::collect::DEFAULT_INTERPRETERS)),
-        "exp.redact" => Some(names(&crate::exp::record::DEFAULT_REDACT)),
-        _ => None,
-    }
-}
-
-fn names(list: &[&str]) -> Value {
-    Value::Sequence(list.iter().map(|s| Value::String(s.to_string())).collect())
+    let pattern = pattern_of(key);
+    KNOWN_KEYS.iter().find(|k| k.key == pattern).and_then(|k| k.default).map(Builtin::value)
 }
 
 /// The pattern a key matches in KNOWN_KEYS (`remote.origin.url` → `remote.NAME.url`).
@@ -232,10 +288,10 @@ fn pattern_of(key: &str) -> String {
 
 pub fn check_key(key: &str) -> Result<()> {
     let pattern = pattern_of(key);
-    if KNOWN_KEYS.iter().any(|(k, _)| *k == pattern) {
+    if KNOWN_KEYS.iter().any(|k| k.key == pattern) {
         return Ok(());
     }
-    let known: Vec<String> = KNOWN_KEYS.iter().map(|(k, d)| format!("  {k}: {d}")).collect();
+    let known: Vec<String> = KNOWN_KEYS.iter().map(|k| format!("  {}: {}", k.key, k.about)).collect();
     Err(Error::Usage(format!("unknown config key `{key}`; known keys:\n{}", known.join("\n"))))
 }
 
@@ -252,7 +308,7 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .map(|_| ())
             .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
         "remote.NAME.url" => match value.as_str() {
-            Some(url) if crate::remote::redact_url(url) != url => Err(
+            Some(url) if crate::redact::url(url) != url => Err(
                 "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD"
                     .into(),
             ),
@@ -379,4 +435,39 @@ fn prune_empty(map: &mut Mapping) {
         }
     }
     map.retain(|_, value| !matches!(value, Value::Mapping(m) if m.is_empty()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_table_and_pass_their_own_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_texts(dir.path(), "", "").unwrap();
+        assert_eq!(show(&config.effective("cache.link").unwrap()), "[reflink, copy]");
+        assert_eq!(config.effective("core.lock_timeout").unwrap().as_u64(), Some(10));
+        let env_files = config.effective("exp.env_files").unwrap();
+        assert_eq!(env_files.as_sequence().unwrap().len(), DEFAULT_ENV_FILES.len());
+        assert_eq!(
+            show(&config.effective("exp.redact").unwrap()),
+            format!("[{}]", DEFAULT_REDACT.join(", "))
+        );
+        assert!(config.effective("remote.origin.url").is_none());
+        assert!(config.effective("core.remote").is_none());
+        for k in KNOWN_KEYS {
+            if let Some(default) = k.default {
+                assert_eq!(validate(k.key, &default.value()), Ok(()), "{}", k.key);
+            }
+        }
+    }
+
+    #[test]
+    fn a_set_value_wins_over_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            Config::from_texts(dir.path(), "exp:\n  redact: [pin]\n", "core:\n  lock_timeout: 3\n").unwrap();
+        assert_eq!(show(&config.effective("exp.redact").unwrap()), "[pin]");
+        assert_eq!(config.lock_timeout_secs().unwrap(), 3);
+    }
 }

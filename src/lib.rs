@@ -4,6 +4,7 @@
 //! [`progress::Reporter`], and returns typed results and [`error::Error`]s.
 
 pub mod atomic_file;
+pub mod base64;
 pub mod cache;
 pub mod config;
 pub mod diff;
@@ -21,6 +22,7 @@ pub mod merge;
 pub mod pack;
 pub mod pointer;
 pub mod progress;
+pub mod redact;
 pub mod remote;
 pub mod repo;
 pub mod scan;

@@ -1,6 +1,6 @@
 //! `gc`: delete objects nothing in the chosen scope uses.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use anyhow::Result;
 
@@ -99,15 +99,6 @@ fn print_temps(ctx: &Ctx, temps: &Temps, label: &str, prefix: &str, dry_run: boo
     ));
 }
 
-/// Ask on the terminal; true only for an explicit yes.
-fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let repo = ctx.open()?;
     if !args.dry_run && !args.force && !std::io::stdin().is_terminal() {
@@ -134,16 +125,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     out.say(format!("in use by {}: {}", describe(&scope), plural(plan.referenced, "object")));
     if !plan.unknown_manifests.is_empty() && !out.quiet && !out.json {
         let n = plan.unknown_manifests.len();
-        eprintln!(
-            "warning: {} the scope names {} not in the cache{} (or unreadable), so the files {} unknown: \
+        out.warn(format!(
+            "{} the scope names {} not in the cache{} (or unreadable), so the files {} unknown: \
              no file object is deleted",
             plural(n as u64, "folder manifest"),
             if n == 1 { "is" } else { "are" },
             if remote.is_some() { " nor on the remote" } else { "" },
             if n == 1 { "it lists are" } else { "they list are" },
-        );
+        ));
         for m in plan.unknown_manifests.iter().take(3) {
-            eprintln!("warning:   {m}");
+            out.warn(format!("  {m}"));
         }
         out.hint(if remote.is_some() {
             "push them from a clone whose cache has them, or run `trove verify` if they are corrupt"
@@ -194,12 +185,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ));
         }
         if plan.remote.is_some() {
-            eprintln!(
-                "note: other clones may use objects on the remote that this clone does not know of \
-                 (branches and commits it has not fetched)"
+            out.note(
+                "other clones may use objects on the remote that this clone does not know of \
+                 (branches and commits it has not fetched)",
             );
         }
-        if !confirm(&format!("delete {}?", what.join(" and ")))? {
+        if !out.confirm(&format!("delete {}?", what.join(" and ")))? {
             return Err(anyhow::anyhow!("gc cancelled: nothing was deleted"));
         }
     }

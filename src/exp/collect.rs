@@ -20,13 +20,6 @@ use crate::scan;
 use crate::tracked::{self, display_rel};
 use crate::workspace;
 
-/// Environment files read from the top of the repository (setting `exp.env_files`).
-pub const DEFAULT_ENV_FILES: [&str; 6] =
-    ["requirements.txt", "pyproject.toml", "poetry.lock", "uv.lock", "environment.yml", "Cargo.lock"];
-
-/// Interpreters whose version is recorded when they are on PATH (setting `exp.interpreters`).
-pub const DEFAULT_INTERPRETERS: [&str; 6] = ["python3", "python", "rustc", "node", "go", "julia"];
-
 /// An environment file larger than this is recorded by size and hash only.
 const ENV_FILE_MAX: u64 = 1 << 20;
 /// How long an interpreter may take to print its version.
@@ -173,11 +166,11 @@ pub fn data_at(git: &git2::Repository, commit: git2::Oid) -> Result<Vec<DataRef>
     Ok(out)
 }
 
-/// A list setting (`[a, b]` or `a, b`), or its default.
-fn list_setting(repo: &Repo, key: &str, default: &[&str]) -> Result<Vec<String>> {
+/// A list setting (`[a, b]` or `a, b`), or its default (the settings own it).
+fn list_setting(repo: &Repo, key: &str) -> Result<Vec<String>> {
     use serde_yaml::Value as Y;
-    match repo.config.get(key) {
-        None => Ok(default.iter().map(|s| s.to_string()).collect()),
+    match repo.config.effective(key).as_ref() {
+        None => Ok(Vec::new()),
         Some(Y::Sequence(items)) => items
             .iter()
             .map(|i| match i {
@@ -202,13 +195,13 @@ fn list_setting(repo: &Repo, key: &str, default: &[&str]) -> Result<Vec<String>>
 
 /// The key patterns whose params are redacted (`exp.redact`).
 pub fn redact_patterns(repo: &Repo) -> Result<Vec<String>> {
-    list_setting(repo, "exp.redact", &record::DEFAULT_REDACT)
+    list_setting(repo, "exp.redact")
 }
 
 /// Environment files at the top of the repository and the versions of interpreters on PATH.
 pub fn environment(repo: &Repo) -> Result<Environment> {
     let mut env = Environment::default();
-    for name in list_setting(repo, "exp.env_files", &DEFAULT_ENV_FILES)? {
+    for name in list_setting(repo, "exp.env_files")? {
         let path = repo.root.join(&name);
         let Ok(meta) = fs::metadata(&path) else { continue };
         if !meta.is_file() {
@@ -226,7 +219,7 @@ pub fn environment(repo: &Repo) -> Result<Environment> {
         };
         env.files.insert(name, text);
     }
-    let interpreters = list_setting(repo, "exp.interpreters", &DEFAULT_INTERPRETERS)?;
+    let interpreters = list_setting(repo, "exp.interpreters")?;
     let found: Vec<(String, PathBuf)> =
         interpreters.into_iter().filter_map(|name| on_path(&name).map(|p| (name, p))).collect();
     let versions: Vec<(String, Option<String>)> = std::thread::scope(|s| {

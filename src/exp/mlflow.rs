@@ -14,6 +14,7 @@ use serde_json::{Value as Json, json};
 use crate::error::{Error, Result};
 use crate::exp::record::{Metric, Point, Record, Status, Value};
 use crate::exp::store;
+use crate::redact;
 
 /// The run tag that names the record a run was made from.
 pub const ID_TAG: &str = "trove.id";
@@ -114,7 +115,7 @@ impl Client {
     /// in the URI (`http://user:password@host`) are used when `auth` is `None`.
     pub fn new(uri: &str, auth: Auth) -> Result<Client> {
         let Some(rest) = uri.strip_prefix("http://") else {
-            let shown = redact_uri(uri);
+            let shown = redact::url_credentials(uri);
             let message = if uri.starts_with("https://") {
                 format!(
                     "{shown}: https is not supported: trove talks to MLflow over plain http only \
@@ -132,7 +133,7 @@ impl Client {
             None => (None, authority),
         };
         if host.is_empty() {
-            return Err(Error::Usage(format!("{}: the URI names no host", redact_uri(uri))));
+            return Err(Error::Usage(format!("{}: the URI names no host", redact::url_credentials(uri))));
         }
         let auth = match (auth, userinfo) {
             (Auth::None, Some(u)) => {
@@ -144,9 +145,10 @@ impl Client {
         let authorization = match auth {
             Auth::None => None,
             Auth::Bearer(token) => Some(format!("Bearer {token}")),
-            Auth::Basic { user, password } => {
-                Some(format!("Basic {}", base64(format!("{user}:{password}").as_bytes())))
-            }
+            Auth::Basic { user, password } => Some(format!(
+                "Basic {}",
+                crate::base64::encode(format!("{user}:{password}").as_bytes(), true)
+            )),
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -715,23 +717,6 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
 }
 
-/// A URI for messages: the password, if any, replaced.
-pub fn redact_uri(uri: &str) -> String {
-    match uri.split_once("://") {
-        Some((scheme, rest)) => {
-            let end = rest.find('/').unwrap_or(rest.len());
-            match rest[..end].rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***@{host}{}", &rest[end..])
-                }
-                None => uri.to_string(),
-            }
-        }
-        None => uri.to_string(),
-    }
-}
-
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -748,23 +733,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -899,12 +867,9 @@ mod tests {
         assert_eq!(c.authorization, None);
         let c = Client::new("http://ann:p%40ss@host:5000/mlflow/", Auth::None).unwrap();
         assert_eq!(c.uri(), "http://host:5000/mlflow");
-        assert_eq!(c.authorization.as_deref(), Some(format!("Basic {}", base64(b"ann:p@ss")).as_str()));
+        assert_eq!(c.authorization.as_deref(), Some("Basic YW5uOnBAc3M="));
         let c = Client::new("http://h:1", Auth::Bearer("tok".into())).unwrap();
         assert_eq!(c.authorization.as_deref(), Some("Bearer tok"));
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(redact_uri("http://ann:secret@h:5000/x"), "http://ann:***@h:5000/x");
         assert!(!format!("{:?}", Auth::Basic { user: "u".into(), password: "pw".into() }).contains("pw"));
     }
 

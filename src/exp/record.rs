@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::manifest::check_relative_path;
+use crate::redact;
 
 /// A param, metric or tag value as users write them: a number, a string or a boolean.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +167,6 @@ pub struct Record {
     pub run: Option<RunInfo>,
 }
 
-/// Keys redacted from params and env by default (a key containing any of these, any case).
-pub const DEFAULT_REDACT: [&str; 5] = ["password", "secret", "token", "api_key", "credential"];
 pub const REDACTED: &str = "[redacted]";
 
 /// Whether `key` names a secret under `patterns`.
@@ -183,19 +182,19 @@ impl Record {
     pub fn redact(&mut self, patterns: &[String]) {
         for v in self.params.values_mut() {
             if let Value::Text(t) = v {
-                *t = redact_url_passwords(t);
+                *t = redact::urls_in(t, REDACTED);
             }
         }
         for v in self.tags.values_mut() {
-            *v = redact_url_passwords(v);
+            *v = redact::urls_in(v, REDACTED);
         }
         if let Some(run) = &mut self.run {
             for arg in run.argv.iter_mut() {
-                *arg = redact_url_passwords(arg);
+                *arg = redact::urls_in(arg, REDACTED);
             }
         }
         for text in self.env.files.values_mut() {
-            *text = redact_url_passwords(text);
+            *text = redact::urls_in(text, REDACTED);
         }
         for (k, v) in self.params.iter_mut() {
             if is_secret_key(k, patterns) {
@@ -274,29 +273,6 @@ impl Record {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(10)]
     }
-}
-
-/// `scheme://user:password@host` → `scheme://user:[redacted]@host`, wherever it occurs.
-pub fn redact_url_passwords(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail.find(|c: char| "/?#\"'`<>".contains(c) || c.is_whitespace()).unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@').and_then(|at| authority[..at].find(':').map(|colon| (colon, at))) {
-            Some((colon, at)) => {
-                out.push_str(&authority[..=colon]);
-                out.push_str(REDACTED);
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A new id: a ULID (48-bit milliseconds, 80 random bits, Crockford base32), so ids sort
@@ -399,7 +375,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let patterns: Vec<String> = DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
+        let patterns: Vec<String> = crate::config::DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
         let mut r = sample();
         r.params.insert("db_password".into(), Value::Text("hunter2".into()));
         r.params.insert("API_KEY".into(), Value::Text("k".into()));
@@ -414,7 +390,7 @@ mod tests {
 
     #[test]
     fn secret_tags_and_arguments_are_redacted() {
-        let patterns: Vec<String> = DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
+        let patterns: Vec<String> = crate::config::DEFAULT_REDACT.iter().map(|s| s.to_string()).collect();
         let mut r = sample();
         r.tags.insert("slack_token".into(), "xoxb".into());
         r.tags.insert("stage".into(), "dev".into());
@@ -448,8 +424,6 @@ mod tests {
             r.params["db"],
             Value::Text(format!("postgres://app:{REDACTED}@db:5432/x and ftp://anon@h"))
         );
-        assert_eq!(redact_url_passwords("http://host:8080/a"), "http://host:8080/a");
-        assert_eq!(redact_url_passwords("a://"), "a://");
     }
 
     #[test]

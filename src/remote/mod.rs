@@ -276,18 +276,8 @@ pub fn check_layout(remote: &str, text: &str) -> Result<u64> {
     }
 }
 
-/// `url` with a password written into it (`user:secret@host`) replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
-        }
-        _ => url.to_string(),
-    }
-}
+/// Remote URLs are shown without their password (one redaction for the crate).
+pub use crate::redact::url as redact_url;
 
 /// What a remote URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]

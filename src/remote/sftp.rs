@@ -21,6 +21,7 @@ use ssh2::{
 use super::backend::{self, Backend, Listed};
 use super::sftp_pipe::{Outcome, Pipe};
 use super::{Remote, Settings, ssh_config, temp_name};
+use crate::base64::encode as base64;
 use crate::error::{Error, RemoteFailure, Result};
 
 const DEFAULT_JOBS: usize = 8;
@@ -620,24 +621,6 @@ fn fingerprint(sha256: &[u8]) -> String {
     format!("SHA256:{}", base64(sha256, false))
 }
 
-fn base64(bytes: &[u8], pad: bool) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-        if pad {
-            for _ in chunk.len()..3 {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The local user's name and home: USER / LOGNAME / HOME, else the password database.
 fn account() -> (Option<String>, Option<PathBuf>) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -1127,12 +1110,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_and_fingerprint() {
-        assert_eq!(base64(b"", true), "");
-        assert_eq!(base64(b"f", true), "Zg==");
-        assert_eq!(base64(b"fo", true), "Zm8=");
-        assert_eq!(base64(b"foo", true), "Zm9v");
-        assert_eq!(base64(b"foob", false), "Zm9vYg");
+    fn fingerprint_is_unpadded_base64() {
         assert_eq!(fingerprint(&[0xfb; 32]), format!("SHA256:{}", "+/v7".repeat(10) + "+/s"));
     }
 

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ));
     }
     for w in &done.warnings {
-        eprintln!("warning: {w}");
+        out.warn(w);
     }
     out.emit(&done);
     Ok(())

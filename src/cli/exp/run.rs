@@ -78,12 +78,6 @@ impl Drop for SignalGuard {
     }
 }
 
-fn warn(ctx: &Ctx, text: impl AsRef<str>) {
-    if !ctx.out.quiet {
-        eprintln!("warning: {}", text.as_ref());
-    }
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let repo = ctx.open()?;
     let git = repo.git()?;
@@ -127,17 +121,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 Ok((mut v, mut s)) => {
                     // The run happened: keep what can be kept, say what cannot.
                     for problem in collect::take_invalid_metrics(&mut v, &mut s) {
-                        warn(ctx, format!("{shown}: {problem}; not recorded"));
+                        ctx.out.warn(format!("{shown}: {problem}; not recorded"));
                     }
                     (values, series) = (v, s);
                 }
-                Err(e) => warn(ctx, format!("{e}; metrics from it not recorded")),
+                Err(e) => ctx.out.warn(format!("{e}; metrics from it not recorded")),
             },
             Ok(false) => {
-                warn(ctx, format!("{shown} was not written by this run; its metrics are not recorded"))
+                ctx.out.warn(format!("{shown} was not written by this run; its metrics are not recorded"))
             }
             Err(_) if exit_code == Some(0) => {
-                warn(ctx, format!("{shown} was not written; no metrics from it"))
+                ctx.out.warn(format!("{shown} was not written; no metrics from it"))
             }
             Err(_) => {}
         }
@@ -149,7 +143,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .filter(|p| {
             let exists = p.exists();
             if !exists {
-                warn(ctx, format!("artifact {} does not exist; not recorded", log::shown(&repo, p)));
+                ctx.out.warn(format!("artifact {} does not exist; not recorded", log::shown(&repo, p)));
             }
             exists
         })
@@ -170,7 +164,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         };
         // The argv as recorded: secrets redacted.
         let shown = r.run.as_ref().map_or_else(|| argv.join(" "), |x| x.argv.join(" "));
-        eprintln!("error: `{shown}` {how}; the run is recorded as failed ({})", r.short_id());
+        ctx.out
+            .problem("error", format!("`{shown}` {how}; the run is recorded as failed ({})", r.short_id()));
         let _ = std::io::stdout().flush();
         std::process::exit(if code == 0 { 1 } else { code & 0xff });
     }

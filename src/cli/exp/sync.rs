@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Progress::Already(r) => {
             out.detail(format!("already there: {} {} (run {})", short(&r.id), r.name, r.run_id))
         }
-        Progress::Refused(r) => eprintln!("refused: {} {}: {}", short(&r.id), r.name, r.error),
+        Progress::Refused(r) => out.problem("refused", format!("{} {}: {}", short(&r.id), r.name, r.error)),
     };
     let report = mlflow::sync(&client, &git, &experiment, &records, &mut each)?;
 
