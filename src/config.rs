@@ -75,6 +75,10 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
     key("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
     key("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
     key("remote.NAME.jobs", "parallel connections for transfers"),
+    key(
+        "remote.NAME.layout",
+        "the layout a push gives a new remote: 2 (default: packed chunks) or 1 (a file per object)",
+    ),
     with_default(
         "exp.env_files",
         "files at the top recorded with experiments (default: requirements.txt, …)",
@@ -307,6 +311,11 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .filter(|j| (1..=64).contains(j))
             .map(|_| ())
             .ok_or_else(|| format!("must be a number from 1 to 64, not {}", show(value))),
+        "remote.NAME.layout" => value
+            .as_u64()
+            .filter(|l| (1..=2).contains(l))
+            .map(|_| ())
+            .ok_or_else(|| format!("must be 1 or 2, not {}", show(value))),
         "remote.NAME.url" => match value.as_str() {
             Some(url) if crate::redact::url(url) != url => Err(
                 "passwords do not belong in URLs; use `trove remote set NAME password … --local` or TROVE_SFTP_PASSWORD"

@@ -120,10 +120,14 @@ pub fn verify_cache(cache: &Cache, reporter: &dyn Reporter) -> Result<Report> {
 pub(crate) fn connect_checked(remote: &dyn Remote) -> Result<Option<Box<dyn Backend>>> {
     let mut conn = remote.connect()?;
     match crate::remote::read_layout(conn.as_mut())? {
-        Some(text) => {
-            check_layout(remote.name(), &text)?;
-            Ok(Some(conn))
-        }
+        Some(text) => match check_layout(remote.name(), &text)? {
+            1 => Ok(Some(conn)),
+            layout => Err(Error::remote(
+                remote.name(),
+                crate::error::RemoteFailure::Denied,
+                format!("has layout {layout}: checking and pruning its packs is not built yet"),
+            )),
+        },
         None if conn.root_exists()? => Ok(None),
         None => Err(Error::remote(
             remote.name(),

@@ -33,7 +33,7 @@ enum Command {
     Remove { name: String },
     /// Make a remote the default
     Default { name: String },
-    /// Set a remote's setting: user, port, keyfile, password (--local only), known_hosts, host_key, jobs
+    /// Set a remote's setting: user, port, keyfile, password (--local only), known_hosts, host_key, jobs, layout
     Set {
         name: String,
         key: String,
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .remote_names()
                 .into_iter()
                 .map(|name| {
-                    let settings = ["user", "port", "keyfile", "known_hosts", "host_key", "jobs"]
+                    let settings = ["user", "port", "keyfile", "known_hosts", "host_key", "jobs", "layout"]
                         .iter()
                         .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
                         .chain(

@@ -71,12 +71,15 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         }
     };
     let out = &ctx.out;
-    let verb = if direction == Direction::Push { "pushed" } else { "fetched" };
-    let where_ = if direction == Direction::Push { "on the remote" } else { "in the cache" };
+    let (verb, wire, where_) = match direction {
+        Direction::Push => ("pushed", "sent", "on the remote"),
+        _ => ("fetched", "received", "in the cache"),
+    };
     out.say(format!(
-        "{verb} {}, {} in {:.1} s ({} already {where_})",
+        "{verb} {}, {} of content, {} {wire} in {:.1} s ({} already {where_})",
         plural(report.files, "file"),
         bytes(report.bytes),
+        bytes(report.transferred),
         report.seconds,
         report.already_there
     ));
@@ -124,6 +127,9 @@ fn problems(r: &Report, direction: Direction) -> (String, Option<String>) {
             r.remote,
             sample(&r.corrupt)
         ));
+    }
+    if let Some(damage) = &r.damage {
+        lines.push(damage.clone());
     }
     for (id, e) in r.failed.iter().take(3) {
         lines.push(format!("{id}: {e}"));

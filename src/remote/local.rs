@@ -13,11 +13,18 @@ pub struct FolderRemote {
     url: String,
     root: PathBuf,
     jobs: Option<usize>,
+    layout: u64,
 }
 
 impl FolderRemote {
     pub fn new(settings: &super::Settings, root: PathBuf) -> Self {
-        FolderRemote { name: settings.name.clone(), url: settings.url.clone(), root, jobs: settings.jobs }
+        FolderRemote {
+            name: settings.name.clone(),
+            url: settings.url.clone(),
+            root,
+            jobs: settings.jobs,
+            layout: settings.layout.unwrap_or(crate::store::NEW_LAYOUT),
+        }
     }
 }
 
@@ -32,6 +39,10 @@ impl Remote for FolderRemote {
 
     fn connect(&self) -> Result<Box<dyn Backend>> {
         Ok(Box::new(FolderBackend { name: self.name.clone(), root: self.root.clone() }))
+    }
+
+    fn new_layout(&self) -> u64 {
+        self.layout
     }
 
     fn default_jobs(&self) -> usize {

@@ -165,6 +165,8 @@ pub trait Remote: Send + Sync {
     fn connect(&self) -> Result<Box<dyn Backend>>;
     /// How many connections a transfer uses when `-j` is not given.
     fn default_jobs(&self) -> usize;
+    /// The layout a push gives the remote when it creates it.
+    fn new_layout(&self) -> u64;
 }
 
 /// A remote's settings, merged from config and config.local (and the environment for secrets).
@@ -183,6 +185,8 @@ pub struct Settings {
     /// `host_key: accept-new`: record an unknown host key instead of refusing it.
     pub accept_new_host_key: bool,
     pub jobs: Option<usize>,
+    /// The layout a push gives the remote when it creates it (`layout`).
+    pub layout: Option<u64>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -200,6 +204,7 @@ impl std::fmt::Debug for Settings {
             .field("known_hosts", &self.known_hosts)
             .field("accept_new_host_key", &self.accept_new_host_key)
             .field("jobs", &self.jobs)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -235,6 +240,7 @@ impl Settings {
             known_hosts: cfg.remote_value(&name, "known_hosts").map(home_relative),
             accept_new_host_key: cfg.remote_value(&name, "host_key").as_deref() == Some("accept-new"),
             jobs: cfg.remote_value(&name, "jobs").and_then(|j| j.parse().ok()),
+            layout: cfg.remote_value(&name, "layout").and_then(|l| l.parse().ok()),
             name,
             url,
         })

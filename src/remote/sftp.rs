@@ -75,6 +75,7 @@ pub struct SftpRemote {
     name: String,
     url: String,
     jobs: Option<usize>,
+    layout: u64,
     target: Arc<Target>,
 }
 
@@ -94,6 +95,7 @@ pub fn open(
         name: settings.name.clone(),
         url: settings.url.clone(),
         jobs: settings.jobs,
+        layout: settings.layout.unwrap_or(crate::store::NEW_LAYOUT),
         target: Arc::new(target),
     }))
 }
@@ -201,6 +203,10 @@ impl Remote for SftpRemote {
             dirs: HashSet::new(),
             buf: vec![0; CHUNK],
         }))
+    }
+
+    fn new_layout(&self) -> u64 {
+        self.layout
     }
 
     fn default_jobs(&self) -> usize {

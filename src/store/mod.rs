@@ -22,7 +22,7 @@ use crate::remote::pool::Pool;
 use crate::remote::{Remote, check_layout};
 use crate::repo::Repo;
 
-/// The layout new remotes get.
+/// The layout new remotes get unless their `layout` setting says otherwise.
 pub const NEW_LAYOUT: u64 = 2;
 
 /// How a batch of transfers ended: one outcome per item, in order, and the bytes that
@@ -84,8 +84,9 @@ pub fn open<'a>(
     let layout = match crate::remote::read_layout(conn.as_mut())? {
         Some(text) => check_layout(remote.name(), &text)?,
         None if access == Access::Write => {
-            crate::remote::init_layout(conn.as_mut(), NEW_LAYOUT)?;
-            NEW_LAYOUT
+            let layout = remote.new_layout();
+            crate::remote::init_layout(conn.as_mut(), layout)?;
+            layout
         }
         // An empty folder is a remote nothing was pushed to yet: it lacks every object.
         None if conn.root_exists()? => return Ok(None),

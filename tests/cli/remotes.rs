@@ -64,6 +64,7 @@ impl Remote {
     /// `remote add store URL --default`, with the test server's key and known_hosts.
     fn configure_at(&self, env: &Env, root: &Path) {
         env.ok(&["remote", "add", "store", &self.url_of(root), "--default"]);
+        env.ok(&["remote", "set", "store", "layout", "1"]);
         if let Some(s) = &self.server {
             env.ok(&["remote", "set", "store", "keyfile", s.key.to_str().unwrap()]);
             env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
