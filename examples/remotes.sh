@@ -112,12 +112,13 @@ git pull -q origin main
 trove pull
 [ "$(cat model.bin)" = "weights v2" ] || fail "ann did not get model v2"
 
-step "damaged objects on the remote are caught, never used"
+step "damaged data on the remote is caught, never used"
 git clone -q --branch main "$WORK/origin.git" "$WORK/carol"
 cd "$WORK/carol"
-find "$WORK/store/objects" -type f ! -name '*.dir' | while read -r object; do
-    chmod u+w "$object"
-    printf 'bit rot' >"$object"
+# The remote keeps the data's chunks in pack files (packs/); overwrite every one.
+find "$WORK/store/packs" -type f | while read -r pack; do
+    chmod u+w "$pack"
+    printf 'bit rot' >"$pack"
 done
 if "$TROVE" pull; then
     fail "pull accepted damaged objects"

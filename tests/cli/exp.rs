@@ -626,6 +626,7 @@ fn a_dirty_record_names_the_data_as_the_run_had_it() {
     let env = project();
     let store = env.outside().join("store");
     env.ok(&["remote", "add", "store", store.to_str().unwrap()]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
     commit_all(&env, "a data remote");
     let committed = env.pointer("data.trove");
     env.write("data/a.csv", "a,changed\n");

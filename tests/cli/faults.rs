@@ -629,6 +629,7 @@ fn kill_9_during_push_to_a_folder_remote() {
     transfer_dataset(&env);
     let root = env.outside().join("remote");
     env.ok(&["remote", "add", "store", root.to_str().unwrap(), "--default"]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
     commit_all(&env, "data");
     push_campaign(&mut rng, &env, &root, KILLS_PUSH, "push to a folder remote");
 }
@@ -648,6 +649,7 @@ fn kill_9_during_push_to_an_sftp_remote() {
 /// `remote add store sftp://… --default`, with the test server's key and known_hosts.
 fn sftp_remote(env: &Env, server: &Sshd, root: &Path) {
     env.ok(&["remote", "add", "store", &server.url(root), "--default"]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
     env.ok(&["remote", "set", "store", "keyfile", server.key.to_str().unwrap()]);
     env.ok(&["remote", "set", "store", "known_hosts", server.known_hosts.to_str().unwrap()]);
 }
@@ -679,6 +681,7 @@ fn kill_9_during_pull_into_a_fresh_clone() {
     transfer_dataset(&env);
     let root = env.outside().join("remote");
     env.ok(&["remote", "add", "store", root.to_str().unwrap(), "--default"]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
     commit_all(&env, "data");
     env.ok(&["push"]);
 
@@ -1031,6 +1034,7 @@ fn full_cache_disk_fails_fetch_and_pull_cleanly_and_the_rerun_works() {
     src.ok(&["add", "small.txt", "big.bin", "many"]);
     let root = src.outside().join("remote");
     src.ok(&["remote", "add", "store", root.to_str().unwrap(), "--default"]);
+    src.ok(&["remote", "set", "store", "layout", "1"]);
     commit_all(&src, "data");
     src.ok(&["push"]);
 
@@ -1258,6 +1262,7 @@ fn pull_and_checkouts_at_once_end_whole() {
     transfer_dataset(&src);
     let root = src.outside().join("remote");
     src.ok(&["remote", "add", "store", root.to_str().unwrap(), "--default"]);
+    src.ok(&["remote", "set", "store", "layout", "1"]);
     commit_all(&src, "data");
     src.ok(&["push"]);
 

@@ -405,6 +405,7 @@ fn sftp_remote_is_listed_cleaned_and_verified() {
     let env = Env::new();
     let root = server.data.join("store");
     env.ok(&["remote", "add", "store", &server.url(&root), "--default"]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
     env.ok(&["remote", "set", "store", "keyfile", server.key.to_str().unwrap()]);
     env.ok(&["remote", "set", "store", "known_hosts", server.known_hosts.to_str().unwrap()]);
     env.write("data/a.csv", "a\n");

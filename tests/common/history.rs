@@ -61,6 +61,8 @@ pub fn three_commits(mode: DataRemote) -> History {
         .then(|| tempfile::Builder::new().prefix("trove-history-remote-").tempdir().unwrap());
     if let Some(r) = &remote {
         env.ok(&["remote", "add", "store", r.path().join("store").to_str().unwrap(), "--default"]);
+        // These tests look at the remote's object files: layout 1 (one file per object).
+        env.ok(&["remote", "set", "store", "layout", "1"]);
     }
     let push = |env: &Env| {
         if mode == DataRemote::PushedEachCommit {
