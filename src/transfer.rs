@@ -443,3 +443,39 @@ pub fn remote_status(
         })
         .collect())
 }
+
+/// What a pull did: the fetch's report (`None` when the cache had everything and no
+/// remote was asked), and what placing produced (`None` when the fetch was incomplete:
+/// then nothing was placed).
+pub struct Pulled<T> {
+    pub fetched: Option<Report>,
+    pub placed: Option<T>,
+}
+
+/// A pull, as `pull`, `get` and `exp checkout` make it: fetch what `targets` need and the
+/// cache lacks (without a remote, the cache must have it all), then, only when the cache
+/// has it all, `place` it. An incomplete fetch places nothing and leaves the report for the caller to word.
+pub fn pull<T>(
+    repo: &Repo,
+    remote: Option<&dyn Remote>,
+    targets: &[Tracked],
+    jobs: Option<usize>,
+    reporter: &dyn Reporter,
+    place: impl FnOnce() -> Result<T>,
+) -> Result<Pulled<T>> {
+    let fetched = match remote {
+        // A fetch with nothing to do does not connect.
+        Some(remote) => Some(fetch(repo, remote, targets, jobs, reporter)?),
+        None if targets.iter().all(|t| crate::workspace::in_cache(repo, &t.pointer)) => None,
+        None => {
+            return Err(Error::Usage(
+                "some of the data is not in the cache and no remote is configured; add one with `trove remote add`"
+                    .into(),
+            ));
+        }
+    };
+    if fetched.as_ref().is_some_and(|r| !r.ok()) {
+        return Ok(Pulled { fetched, placed: None });
+    }
+    Ok(Pulled { fetched, placed: Some(place()?) })
+}

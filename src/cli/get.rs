@@ -67,35 +67,37 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )
         .into());
     }
-    // Fetch what the cache lacks (a no-op when it has everything).
+    // Fetch what the cache lacks (asking the remote only then), and write it out.
     let item = AtRevision { commit: Some(history::short_id(commit)), tracked: at_rev.clone() };
-    if !workspace::in_cache(&repo, &item.tracked.pointer) {
-        let remote = remote::open(&repo, args.remote.as_deref())?;
-        let report = transfer::fetch(
-            &repo,
-            remote.as_ref(),
-            std::slice::from_ref(&item.tracked),
-            args.jobs.map(usize::from),
-            &progress,
-        )?;
-        if !report.ok() {
-            let ids: Vec<String> = report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
-            return Err(Error::remote(
-                report.remote.clone(),
-                crate::error::RemoteFailure::NotFound,
-                format!(
-                    "cannot supply all of {} at {}: {}{}",
-                    display_rel(&repo.root, &at_rev.data_path),
-                    args.rev,
-                    ids.join(", "),
-                    report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
-                ),
-            )
-            .into());
-        }
-    }
+    let remote = match workspace::in_cache(&repo, &item.tracked.pointer) {
+        true => None,
+        false => Some(remote::open(&repo, args.remote.as_deref())?),
+    };
     let placed = Tracked { data_path: dest.clone(), ..at_rev.clone() };
-    let done = workspace::materialize(&repo, &placed, &progress)?;
+    let pulled = transfer::pull(
+        &repo,
+        remote.as_deref(),
+        std::slice::from_ref(&item.tracked),
+        args.jobs.map(usize::from),
+        &progress,
+        || workspace::materialize(&repo, &placed, &progress),
+    )?;
+    let Some(done) = pulled.placed else {
+        let report = pulled.fetched.expect("an incomplete pull fetched");
+        let ids: Vec<String> = report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
+        return Err(Error::remote(
+            report.remote.clone(),
+            crate::error::RemoteFailure::NotFound,
+            format!(
+                "cannot supply all of {} at {}: {}{}",
+                display_rel(&repo.root, &at_rev.data_path),
+                args.rev,
+                ids.join(", "),
+                report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
+            ),
+        )
+        .into());
+    };
     let shown = dest.strip_prefix(&ctx.cwd).unwrap_or(&dest).display().to_string();
     ctx.out.say(format!(
         "wrote {} at {} to {shown} ({}, {})",

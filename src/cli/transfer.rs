@@ -60,46 +60,55 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     }
     let remote = remote::open(&repo, args.remote.as_deref())?;
     let jobs = args.jobs.map(usize::from);
-    let report = match direction {
-        Direction::Push => {
-            // Ctrl-C stops the push after it removed its uploads in flight from the remote.
-            crate::interrupt::catch();
-            transfer::push(&repo, remote.as_ref(), &targets, jobs, &progress)?
-        }
-        Direction::Fetch | Direction::Pull => {
-            transfer::fetch(&repo, remote.as_ref(), &targets, jobs, &progress)?
-        }
-    };
     let out = &ctx.out;
-    let (verb, wire, where_) = match direction {
-        Direction::Push => ("pushed", "sent", "on the remote"),
-        _ => ("fetched", "received", "in the cache"),
+    let summary = |report: &Report| {
+        let (verb, wire, where_) = match direction {
+            Direction::Push => ("pushed", "sent", "on the remote"),
+            _ => ("fetched", "received", "in the cache"),
+        };
+        out.say(format!(
+            "{verb} {}, {} of content, {} {wire} in {:.1} s ({} already {where_})",
+            plural(report.files, "file"),
+            bytes(report.bytes),
+            bytes(report.transferred),
+            report.seconds,
+            report.already_there
+        ));
     };
-    out.say(format!(
-        "{verb} {}, {} of content, {} {wire} in {:.1} s ({} already {where_})",
-        plural(report.files, "file"),
-        bytes(report.bytes),
-        bytes(report.transferred),
-        report.seconds,
-        report.already_there
-    ));
-    if !report.ok() {
+    let failed = |report: Report| -> anyhow::Error {
         let (message, hint) = problems(&report, direction);
-        return Err(
-            super::WithReport { message, hint, report: serde_json::json!({ "transfer": report }) }.into()
-        );
-    }
-    if direction == Direction::Pull {
-        // Only the work tree's data is checked out; other revisions' data waits in the cache.
-        let here: Vec<Tracked> =
-            items.into_iter().filter(|a| a.commit.is_none()).map(|a| a.tracked).collect();
-        let done = workspace::checkout(&repo, &here, false, &progress)?;
-        for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
-            out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
+        super::WithReport { message, hint, report: serde_json::json!({ "transfer": report }) }.into()
+    };
+    match direction {
+        Direction::Push | Direction::Fetch => {
+            let report = if direction == Direction::Push {
+                // Ctrl-C stops the push after it removed its uploads in flight from the remote.
+                crate::interrupt::catch();
+                transfer::push(&repo, remote.as_ref(), &targets, jobs, &progress)?
+            } else {
+                transfer::fetch(&repo, remote.as_ref(), &targets, jobs, &progress)?
+            };
+            summary(&report);
+            if !report.ok() {
+                return Err(failed(report));
+            }
+            out.emit(&serde_json::json!({ "transfer": report }));
         }
-        out.emit(&serde_json::json!({ "transfer": report, "checked_out": done }));
-    } else {
-        out.emit(&serde_json::json!({ "transfer": report }));
+        Direction::Pull => {
+            // Only the work tree's data is checked out; other revisions' data waits in the cache.
+            let here: Vec<Tracked> =
+                items.into_iter().filter(|a| a.commit.is_none()).map(|a| a.tracked).collect();
+            let pulled = transfer::pull(&repo, Some(remote.as_ref()), &targets, jobs, &progress, || {
+                workspace::checkout(&repo, &here, false, &progress)
+            })?;
+            let report = pulled.fetched.expect("a pull with a remote fetches");
+            summary(&report);
+            let Some(done) = pulled.placed else { return Err(failed(report)) };
+            for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
+                out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
+            }
+            out.emit(&serde_json::json!({ "transfer": report, "checked_out": done }));
+        }
     }
     Ok(())
 }

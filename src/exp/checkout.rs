@@ -106,59 +106,65 @@ pub fn checkout(
         ));
     }
     let all = if options.data { targets(repo, &git, record, &mut out.warnings)? } else { Vec::new() };
-    if options.data {
-        for t in &all {
-            check_folder_inside(repo, t)?;
+    // Only after the data is fetched move the code: git refuses (before writing) where
+    // untracked files are in the way, and the branch is made and HEAD moved only once the
+    // tree is there.
+    let move_code = || -> Result<()> {
+        let mut co = git2::build::CheckoutBuilder::new();
+        co.safe();
+        git.checkout_tree(commit.as_object(), Some(&mut co)).map_err(git_err)?;
+        if !branch_exists {
+            git.branch(branch, &commit, false).map_err(git_err)?;
         }
-        if all.iter().any(|t| !workspace::in_cache(repo, &t.pointer)) {
-            let remote = remote.ok_or_else(|| {
-                Error::exp(
-                    record.short_id(),
-                    "some of its data is not in the cache and no remote is configured; add one with `trove remote add`",
-                )
-            })?;
-            let report = transfer::fetch(repo, remote, &all, None, reporter)?;
-            out.fetched = report.files;
-            if !report.ok() {
-                let mut problems: Vec<String> =
-                    report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
-                problems.extend(report.failed.first().map(|(id, e)| format!("{id}: {e}")));
-                return Err(Error::exp(
-                    record.short_id(),
-                    format!(
-                        "remote {} cannot supply all of its data ({}); nothing was changed here: push the data \
-                         from a clone that has it, then run this again",
-                        report.remote,
-                        problems.join(", ")
-                    ),
-                ));
-            }
-        }
-        out.verified = verify(repo, &all)?;
+        git.set_head(&format!("refs/heads/{branch}")).map_err(git_err)
+    };
+    if !options.data {
+        move_code()?;
+        return Ok(out);
+    }
+    for t in &all {
+        check_folder_inside(repo, t)?;
+    }
+    let remote = match all.iter().all(|t| workspace::in_cache(repo, &t.pointer)) {
+        true => None,
+        false => Some(remote.ok_or_else(|| {
+            Error::exp(
+                record.short_id(),
+                "some of its data is not in the cache and no remote is configured; add one with `trove remote add`",
+            )
+        })?),
+    };
+    let mut verified = 0;
+    let pulled = transfer::pull(repo, remote, &all, None, reporter, || {
+        verified = verify(repo, &all)?;
         if !options.force {
             refuse_unsaved(repo, &all, reporter)?;
         }
-    }
-
-    // Only now move the code: git refuses (before writing) where untracked files are in
-    // the way, and the branch is made and HEAD moved only once the tree is there.
-    let mut co = git2::build::CheckoutBuilder::new();
-    co.safe();
-    git.checkout_tree(commit.as_object(), Some(&mut co)).map_err(git_err)?;
-    if !branch_exists {
-        git.branch(branch, &commit, false).map_err(git_err)?;
-    }
-    git.set_head(&format!("refs/heads/{branch}")).map_err(git_err)?;
-    if !options.data {
-        return Ok(out);
-    }
-
-    for t in &all {
-        if let Some(parent) = t.data_path.parent() {
-            fs::create_dir_all(parent).at(parent)?;
+        move_code()?;
+        for t in &all {
+            if let Some(parent) = t.data_path.parent() {
+                fs::create_dir_all(parent).at(parent)?;
+            }
         }
-    }
-    let done = workspace::checkout(repo, &all, options.force, reporter)?;
+        workspace::checkout(repo, &all, options.force, reporter)
+    })?;
+    out.verified = verified;
+    out.fetched = pulled.fetched.as_ref().map_or(0, |r| r.files);
+    let Some(done) = pulled.placed else {
+        let report = pulled.fetched.expect("an incomplete pull fetched");
+        let mut problems: Vec<String> =
+            report.missing.iter().chain(&report.corrupt).take(3).cloned().collect();
+        problems.extend(report.failed.first().map(|(id, e)| format!("{id}: {e}")));
+        return Err(Error::exp(
+            record.short_id(),
+            format!(
+                "remote {} cannot supply all of its data ({}); nothing was changed here: push the data \
+                 from a clone that has it, then run this again",
+                report.remote,
+                problems.join(", ")
+            ),
+        ));
+    };
     out.placed = done.iter().map(|c| c.placed).sum();
     out.artifacts = record.artifacts.iter().map(|a| a.path.clone()).collect();
     for (name, recorded) in &record.env.files {
