@@ -101,16 +101,21 @@ impl RemoteIndex {
         self.index_ids.push(id);
 
         for record in &file.packs {
-            if self.pack_positions.contains_key(&record.id) {
-                continue; // a pack is write-once: listed again, it holds the same entries
-            }
-            let pack = position(self.packs.len());
-            self.pack_positions.insert(record.id, pack);
-            self.packs.push(PackSummary {
-                id: record.id,
-                chunks: position(record.entries.len()),
-                stored_bytes: record.entries.iter().map(|e| e.stored_len as u64).sum(),
-            });
+            // A pack is write-once, so one listed again holds the same entries: its summary
+            // is counted once. Its entries are still merged, in case a listing was partial.
+            let pack = match self.pack_positions.get(&record.id) {
+                Some(&pack) => pack,
+                None => {
+                    let pack = position(self.packs.len());
+                    self.pack_positions.insert(record.id, pack);
+                    self.packs.push(PackSummary {
+                        id: record.id,
+                        chunks: position(record.entries.len()),
+                        stored_bytes: record.entries.iter().map(|e| e.stored_len as u64).sum(),
+                    });
+                    pack
+                }
+            };
             self.chunks.reserve(record.entries.len());
             for e in &record.entries {
                 let hash = self.hasher.hash_one(e.chunk);
@@ -363,10 +368,15 @@ mod tests {
         assert!(!index.is_stale());
         assert_eq!(index.chunk(&chunk).unwrap().pack, p2);
         assert_eq!(index.index_ids(), &[i2]);
-        // A pack listed again by a later file is not counted twice.
-        let again = IndexFile { supersedes: vec![], packs: second.packs.clone(), objects: vec![] };
+        // A pack listed again by a later file is not counted twice; entries it did not list
+        // before are merged.
+        let late = ChunkId::of_bytes(b"late");
+        let mut again = IndexFile { supersedes: vec![], packs: second.packs.clone(), objects: vec![] };
+        again.packs[0].entries.push(entry(late, 28));
         assert!(index.add(i3, &again));
         assert_eq!(index.pack_count(), 1);
+        assert_eq!(index.packs()[0].chunks, 2);
+        assert_eq!(index.chunk(&late).unwrap().pack, p2);
         assert!(index.has_pack(&p2) && !index.has_pack(&p1));
     }
 
