@@ -3,12 +3,12 @@
 //! round trip.
 //!
 //! Built for size: a push of a million chunks must fit in ~150 MB. Chunks and objects live
-//! in flat vectors (one 52- and one 48-byte slot each) and the hash tables hold only u32
-//! positions into them, so a table's spare capacity costs 5 bytes a slot, not 60. An
+//! in flat vectors (one 52- and one 48-byte slot each; packs alike) and the hash tables
+//! hold only u32 positions into them, so a table's spare capacity costs 5 bytes a slot, not 60. An
 //! object made of one chunk whose id is its own (every file under the minimum chunk size,
 //! most files in practice) stores no chunk list at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
@@ -73,7 +73,7 @@ fn position(len: usize) -> u32 {
 pub struct RemoteIndex {
     hasher: RandomState,
     packs: Vec<PackSummary>,
-    pack_positions: HashMap<PackId, u32>,
+    pack_table: HashTable<u32>,
     chunks: Vec<ChunkSlot>,
     chunk_table: HashTable<u32>,
     objects: Vec<ObjectSlot>,
@@ -103,16 +103,18 @@ impl RemoteIndex {
         for record in &file.packs {
             // A pack is write-once, so one listed again holds the same entries: its summary
             // is counted once. Its entries are still merged, in case a listing was partial.
-            let pack = match self.pack_positions.get(&record.id) {
+            let hash = self.hasher.hash_one(record.id);
+            let pack = match self.pack_table.find(hash, |&i| self.packs[i as usize].id == record.id) {
                 Some(&pack) => pack,
                 None => {
                     let pack = position(self.packs.len());
-                    self.pack_positions.insert(record.id, pack);
                     self.packs.push(PackSummary {
                         id: record.id,
                         chunks: position(record.entries.len()),
                         stored_bytes: record.entries.iter().map(|e| e.stored_len as u64).sum(),
                     });
+                    let (packs, hasher) = (&self.packs, &self.hasher);
+                    self.pack_table.insert_unique(hash, pack, |&i| hasher.hash_one(packs[i as usize].id));
                     pack
                 }
             };
@@ -233,7 +235,7 @@ impl RemoteIndex {
     }
 
     pub fn has_pack(&self, id: &PackId) -> bool {
-        self.pack_positions.contains_key(id)
+        self.pack_table.find(self.hasher.hash_one(id), |&i| self.packs[i as usize].id == *id).is_some()
     }
 
     /// The index files added, in order.
@@ -378,6 +380,30 @@ mod tests {
         assert_eq!(index.packs()[0].chunks, 2);
         assert_eq!(index.chunk(&late).unwrap().pack, p2);
         assert!(index.has_pack(&p2) && !index.has_pack(&p1));
+    }
+
+    #[test]
+    fn many_packs_and_chunks_stay_findable_as_the_tables_grow() {
+        let packs: Vec<PackRecord> = (0..1000u32)
+            .map(|p| PackRecord {
+                id: PackId::of_bytes(&p.to_le_bytes()),
+                entries: (0..5)
+                    .map(|c| entry(ChunkId::of_bytes(&(p * 5 + c).to_be_bytes()), 8 + 10 * c))
+                    .collect(),
+            })
+            .collect();
+        let mut index = RemoteIndex::default();
+        index.add(
+            IndexId::of_bytes(b"big"),
+            &IndexFile { supersedes: vec![], packs: packs.clone(), objects: vec![] },
+        );
+        assert_eq!((index.pack_count(), index.chunk_count()), (1000, 5000));
+        for record in &packs {
+            assert!(index.has_pack(&record.id));
+            for e in &record.entries {
+                assert_eq!(index.chunk(&e.chunk), Some(ChunkLocation { pack: record.id, entry: *e }));
+            }
+        }
     }
 
     #[test]
