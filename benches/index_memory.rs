@@ -7,6 +7,9 @@
 //! synthetic remote: packs of 16 chunks of ~1 MiB; 900,000 objects of one chunk (whose id
 //! is the object's own, as for every file below the minimum chunk size) and 25,000 of four;
 //! spread over 64 index files, as many pushes would write them.
+//!
+//! Measured on the 2-core development machine: 136 MB peak (131 MB resident after loading,
+//! 7 MB before), 1.65 s for 121 MB of index files.
 
 use std::time::Instant;
 

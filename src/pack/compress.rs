@@ -65,7 +65,8 @@ pub fn encode(raw: &[u8]) -> (Encoding, Cow<'_, [u8]>) {
 
 /// A chunk's raw bytes from its stored bytes; fails unless they are exactly `raw_len`
 /// long. Never allocates more than `raw_len`, whatever `stored` claims. The error is an
-/// [`Error::Format`] named "stored chunk": [`super::decode_chunk`] names the chunk and pack.
+/// [`crate::error::Error::Format`] named "stored chunk"; [`super::decode_chunk`] names the
+/// chunk and its pack instead.
 pub fn decode(encoding: Encoding, stored: &[u8], raw_len: usize) -> Result<Vec<u8>> {
     decode_bytes(encoding, stored, raw_len).map_err(|message| super::format_error("stored chunk", message))
 }
