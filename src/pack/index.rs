@@ -69,6 +69,8 @@ fn position(len: usize) -> u32 {
     u32::try_from(len).ok().filter(|&n| n < MANIFEST_BIT).expect("fewer than 2^31 entries")
 }
 
+/// What a remote holds, merged from its index files: build it with `default()` and
+/// [`RemoteIndex::add`], then query it.
 #[derive(Default)]
 pub struct RemoteIndex {
     hasher: RandomState,
