@@ -5,9 +5,10 @@
 #   bash scripts/fuzz.sh                  # every target, 60 s each
 #   FUZZ_SECONDS=300 bash scripts/fuzz.sh pointer filter
 #
-# Targets (fuzz/fuzz_targets/): pointer, manifest, config, exp_record, filter. Each starts
-# from the seeds in fuzz/seeds/<target>/ and keeps what it learns in fuzz/corpus/<target>/
-# (git-ignored). A crashing input is written to fuzz/artifacts/<target>/; replay it with
+# Targets (fuzz/fuzz_targets/): pointer, manifest, config, exp_record, filter, pack_tail,
+# index_file. Each starts from the seeds in fuzz/seeds/<target>/ and keeps what it learns
+# in fuzz/corpus/<target>/ (git-ignored). A crashing input is written to
+# fuzz/artifacts/<target>/; replay it with
 #   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>
 # and keep it as a regression test in the parser's module.
 #
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(pointer manifest config exp_record filter)
+    targets=(pointer manifest config exp_record filter pack_tail index_file)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -3,12 +3,12 @@
 //! round trip.
 //!
 //! Built for size: a push of a million chunks must fit in ~150 MB. Chunks and objects live
-//! in flat vectors (one 52- and one 48-byte slot each) and the hash tables hold only u32
-//! positions into them, so a table's spare capacity costs 5 bytes a slot, not 60. An
+//! in flat vectors (one 52- and one 48-byte slot each; packs alike) and the hash tables
+//! hold only u32 positions into them, so a table's spare capacity costs 5 bytes a slot, not 60. An
 //! object made of one chunk whose id is its own (every file under the minimum chunk size,
 //! most files in practice) stores no chunk list at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
@@ -69,11 +69,13 @@ fn position(len: usize) -> u32 {
     u32::try_from(len).ok().filter(|&n| n < MANIFEST_BIT).expect("fewer than 2^31 entries")
 }
 
+/// What a remote holds, merged from its index files: build it with `default()` and
+/// [`RemoteIndex::add`], then query it.
 #[derive(Default)]
 pub struct RemoteIndex {
     hasher: RandomState,
     packs: Vec<PackSummary>,
-    pack_positions: HashMap<PackId, u32>,
+    pack_table: HashTable<u32>,
     chunks: Vec<ChunkSlot>,
     chunk_table: HashTable<u32>,
     objects: Vec<ObjectSlot>,
@@ -101,16 +103,23 @@ impl RemoteIndex {
         self.index_ids.push(id);
 
         for record in &file.packs {
-            if self.pack_positions.contains_key(&record.id) {
-                continue; // a pack is write-once: listed again, it holds the same entries
-            }
-            let pack = position(self.packs.len());
-            self.pack_positions.insert(record.id, pack);
-            self.packs.push(PackSummary {
-                id: record.id,
-                chunks: position(record.entries.len()),
-                stored_bytes: record.entries.iter().map(|e| e.stored_len as u64).sum(),
-            });
+            // A pack is write-once, so one listed again holds the same entries: its summary
+            // is counted once. Its entries are still merged, in case a listing was partial.
+            let hash = self.hasher.hash_one(record.id);
+            let pack = match self.pack_table.find(hash, |&i| self.packs[i as usize].id == record.id) {
+                Some(&pack) => pack,
+                None => {
+                    let pack = position(self.packs.len());
+                    self.packs.push(PackSummary {
+                        id: record.id,
+                        chunks: position(record.entries.len()),
+                        stored_bytes: record.entries.iter().map(|e| e.stored_len as u64).sum(),
+                    });
+                    let (packs, hasher) = (&self.packs, &self.hasher);
+                    self.pack_table.insert_unique(hash, pack, |&i| hasher.hash_one(packs[i as usize].id));
+                    pack
+                }
+            };
             self.chunks.reserve(record.entries.len());
             for e in &record.entries {
                 let hash = self.hasher.hash_one(e.chunk);
@@ -228,7 +237,7 @@ impl RemoteIndex {
     }
 
     pub fn has_pack(&self, id: &PackId) -> bool {
-        self.pack_positions.contains_key(id)
+        self.pack_table.find(self.hasher.hash_one(id), |&i| self.packs[i as usize].id == *id).is_some()
     }
 
     /// The index files added, in order.
@@ -363,11 +372,40 @@ mod tests {
         assert!(!index.is_stale());
         assert_eq!(index.chunk(&chunk).unwrap().pack, p2);
         assert_eq!(index.index_ids(), &[i2]);
-        // A pack listed again by a later file is not counted twice.
-        let again = IndexFile { supersedes: vec![], packs: second.packs.clone(), objects: vec![] };
+        // A pack listed again by a later file is not counted twice; entries it did not list
+        // before are merged.
+        let late = ChunkId::of_bytes(b"late");
+        let mut again = IndexFile { supersedes: vec![], packs: second.packs.clone(), objects: vec![] };
+        again.packs[0].entries.push(entry(late, 28));
         assert!(index.add(i3, &again));
         assert_eq!(index.pack_count(), 1);
+        assert_eq!(index.packs()[0].chunks, 2);
+        assert_eq!(index.chunk(&late).unwrap().pack, p2);
         assert!(index.has_pack(&p2) && !index.has_pack(&p1));
+    }
+
+    #[test]
+    fn many_packs_and_chunks_stay_findable_as_the_tables_grow() {
+        let packs: Vec<PackRecord> = (0..1000u32)
+            .map(|p| PackRecord {
+                id: PackId::of_bytes(&p.to_le_bytes()),
+                entries: (0..5)
+                    .map(|c| entry(ChunkId::of_bytes(&(p * 5 + c).to_be_bytes()), 8 + 10 * c))
+                    .collect(),
+            })
+            .collect();
+        let mut index = RemoteIndex::default();
+        index.add(
+            IndexId::of_bytes(b"big"),
+            &IndexFile { supersedes: vec![], packs: packs.clone(), objects: vec![] },
+        );
+        assert_eq!((index.pack_count(), index.chunk_count()), (1000, 5000));
+        for record in &packs {
+            assert!(index.has_pack(&record.id));
+            for e in &record.entries {
+                assert_eq!(index.chunk(&e.chunk), Some(ChunkLocation { pack: record.id, entry: *e }));
+            }
+        }
     }
 
     #[test]
