@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use super::locks::{self, Lock};
@@ -73,8 +73,8 @@ pub struct Layout2<'a> {
     index: RwLock<RemoteIndex>,
     /// Where this client keeps its copies of the remote's index files.
     cache_dir: PathBuf,
-    /// A push's shared lock.
-    lock: Option<Lock>,
+    /// A push's shared lock, released at the end of the push (or when dropped).
+    lock: Mutex<Option<Lock>>,
     /// Held while a push writes an index file: one at a time, in order.
     index_writer: Mutex<()>,
 }
@@ -90,19 +90,23 @@ impl<'a> Layout2<'a> {
     /// it, and for a push take a shared lock.
     pub fn open(repo: &Repo, pool: Pool<'a>, access: Access) -> Result<Self> {
         let cache_dir = cache_dir_of(repo, pool.remote_url());
-        let mut store = Layout2 {
+        let store = Layout2 {
             index: RwLock::new(RemoteIndex::default()),
             cache_dir,
-            lock: None,
+            lock: Mutex::new(None),
             index_writer: Mutex::new(()),
             pool,
         };
-        let index = store.load_index()?;
-        *store.index.write().expect("index") = index;
+        // A push locks before it reads the index: a prune that ran meanwhile could have
+        // removed chunks the index still showed, which the push would then not send.
         if access == Access::Write {
             let mut conn = store.pool.connection()?;
-            store.lock = Some(locks::acquire(conn.as_mut(), store.pool.remote_name(), locks::Kind::Shared)?);
+            let lock = locks::acquire(conn.as_mut(), store.pool.remote_name(), locks::Kind::Shared)?;
+            *store.lock.lock().expect("lock") = Some(lock);
+            store.pool.idle(conn);
         }
+        let index = store.load_index()?;
+        *store.index.write().expect("index") = index;
         Ok(store)
     }
 
@@ -140,12 +144,20 @@ impl<'a> Layout2<'a> {
         for r in got {
             r?;
         }
+        // Files that supersede others (a prune's) go first, so the ones they replace are
+        // skipped rather than merged and then found stale.
         let mut index = RemoteIndex::default();
-        for id in &listed {
-            let path = self.cache_dir.join(id.to_hex());
-            let bytes = fs::read(&path).at(&path)?;
-            let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
-            index.add(*id, &file);
+        for superseding in [true, false] {
+            for id in &listed {
+                let path = self.cache_dir.join(id.to_hex());
+                let bytes = fs::read(&path).at(&path)?;
+                if supersedes_others(&bytes) != superseding {
+                    continue;
+                }
+                let file =
+                    IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
+                index.add(*id, &file);
+            }
         }
         Ok(index)
     }
@@ -289,6 +301,11 @@ impl<'a> Layout2<'a> {
     }
 }
 
+/// Whether an index file's `supersedes` list is not empty (its count follows the magic).
+fn supersedes_others(bytes: &[u8]) -> bool {
+    bytes.get(8..12).is_some_and(|n| n != [0, 0, 0, 0])
+}
+
 /// A chunk read from the local cache, when it is there and sound: as a part of a cached
 /// object (`local`), or as a whole cached object (a one-chunk file's id is its chunk's).
 fn local_chunk(
@@ -334,13 +351,39 @@ struct Pushing {
     wire: u64,
 }
 
+/// Where an object's chunks come from: a file smaller than the smallest chunk is one
+/// chunk, read whole (the chunker would cut it the same way, after allocating a buffer
+/// of the largest chunk's size for it); a larger one goes through the chunker.
+enum Source {
+    Whole(Option<Vec<u8>>),
+    Chunker(pack::Chunks<fs::File>),
+}
+
+impl Source {
+    fn open(path: &Path, size: u64) -> std::io::Result<Source> {
+        if size < u64::from(pack::CHUNK_MIN) {
+            return Ok(Source::Whole(Some(fs::read(path)?).filter(|b| !b.is_empty())));
+        }
+        Ok(Source::Chunker(pack::chunks(fs::File::open(path)?, &path.to_string_lossy())))
+    }
+
+    fn next(&mut self) -> Option<Result<pack::Chunk>> {
+        match self {
+            Source::Whole(bytes) => {
+                bytes.take().map(|data| Ok(pack::Chunk { offset: 0, id: ChunkId::of_bytes(&data), data }))
+            }
+            Source::Chunker(chunks) => chunks.next(),
+        }
+    }
+}
+
 /// An object being chunked: its item, key, size, chunker, chunk ids so far, and the
 /// packs (by number) its chunks are in.
 struct Chunking {
     item: usize,
     key: ObjectKey,
     size: u64,
-    chunks: pack::Chunks<fs::File>,
+    chunks: Source,
     ids: Vec<ChunkId>,
     deps: Vec<u32>,
 }
@@ -377,9 +420,8 @@ impl Layout2<'_> {
                         let i = producer.next_item;
                         producer.next_item += 1;
                         let path = cache.path_of(key);
-                        match fs::File::open(&path) {
-                            Ok(f) => {
-                                let chunks = pack::chunks(f, &path.to_string_lossy());
+                        match Source::open(&path, *size) {
+                            Ok(chunks) => {
                                 producer.current = Some(Chunking {
                                     item: i,
                                     key: *key,
@@ -561,7 +603,7 @@ impl Store for Layout2<'_> {
             || self.next_pack(cache, &mut producer.lock().expect("producer"), &state),
             |c, (_, finished)| {
                 c.write_bytes(&pack_path(&finished.id), &finished.bytes)?;
-                if let Some(lock) = &self.lock {
+                if let Some(lock) = &*self.lock.lock().expect("lock") {
                     lock.refresh(c)?;
                 }
                 Ok(())
@@ -671,8 +713,12 @@ impl Store for Layout2<'_> {
             &|j, raw| {
                 let i = small_items[j];
                 let (k, size) = items[i];
+                // decode_chunk checked the bytes hash to the chunk's id, which for a
+                // one-chunk object is the object's own id: it was re-hashed whole.
                 let r = raw.and_then(|raw| {
-                    check_id(&k, ObjectId::of_bytes(&raw))?;
+                    if small[j].0 != ChunkId::from(k.id) || raw.len() as u64 != size {
+                        check_id(&k, ObjectId::of_bytes(&raw))?;
+                    }
                     stage(cache.stage_bytes(&raw, k.id)?, size);
                     Ok(())
                 });
@@ -702,7 +748,7 @@ impl Store for Layout2<'_> {
         if wrote {
             conn.flush()?;
         }
-        if let Some(lock) = &self.lock {
+        if let Some(lock) = self.lock.lock().expect("lock").take() {
             let _ = lock.release(conn.as_mut());
         }
         Ok(())
@@ -710,7 +756,21 @@ impl Store for Layout2<'_> {
 
     fn abandon(&self) {
         self.pool.abandon();
-        if let (Some(lock), Ok(mut conn)) = (&self.lock, self.pool.fresh_connection()) {
+        if let Some(lock) = self.lock.lock().expect("lock").take()
+            && let Ok(mut conn) = self.pool.fresh_connection()
+        {
+            let _ = lock.release(conn.as_mut());
+        }
+    }
+}
+
+impl Drop for Layout2<'_> {
+    /// A push that ends without `finish_push` (nothing to send, or an error) gives its
+    /// lock back too.
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.get_mut().map(Option::take).unwrap_or_default()
+            && let Ok(mut conn) = self.pool.connection()
+        {
             let _ = lock.release(conn.as_mut());
         }
     }
