@@ -395,14 +395,22 @@ pub fn remote_status(
             repo.cache.insert_manifest(&m)?;
         }
     }
+    // Each target's objects (a folder's manifest first), and whether the cache is known
+    // to hold all of a folder's files without a stat per file (see `Cache::has_all`).
+    let state = repo.state();
+    let mut whole_here: HashSet<ObjectKey> = HashSet::new();
     let per_target: Vec<(String, Vec<ObjectKey>)> = targets
         .iter()
         .map(|t| {
             let keys = match t.pointer.kind {
                 Kind::File => vec![ObjectKey::file(t.pointer.hash)],
                 Kind::Dir => {
-                    let mut keys = vec![ObjectKey::manifest(t.pointer.hash)];
+                    let mk = ObjectKey::manifest(t.pointer.hash);
+                    let mut keys = vec![mk];
                     if let Ok(m) = repo.cache.read_manifest(&t.pointer.hash) {
+                        if repo.cache.has_all(&t.pointer.hash, &m, &state) {
+                            whole_here.insert(mk);
+                        }
                         keys.extend(m.entries.iter().map(|e| ObjectKey::file(e.hash)));
                     }
                     keys
@@ -424,7 +432,13 @@ pub fn remote_status(
         let unsure: Vec<ObjectKey> = all.iter().filter(|k| !on_remote.contains(k)).copied().collect();
         on_remote.extend(store.present(&unsure)?);
     }
-    let local: HashMap<ObjectKey, bool> = all.iter().map(|k| (*k, in_cache(&repo.cache, k))).collect();
+    let mut local: HashMap<ObjectKey, bool> = HashMap::with_capacity(all.len());
+    for (_, keys) in &per_target {
+        let known = whole_here.contains(&keys[0]);
+        for k in keys {
+            local.entry(*k).or_insert_with(|| known || in_cache(&repo.cache, k));
+        }
+    }
     Ok(per_target
         .into_iter()
         .map(|(path, keys)| {
