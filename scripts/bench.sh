@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark trove's workflow (and DVC's, when installed, and restic's for the versions workload) on
-# markdown tables of medians, ratios and targets, and write everything as JSON.
+# Benchmark trove's workflow (and DVC's, when installed; restic's too in the versions
+# workload) on generated datasets; print markdown tables of medians, ratios and targets,
+# and write everything as JSON.
 #
 #   bash scripts/bench.sh                 # 1 GiB file, 20,000 small files, growth 5k/80k,
 #                                         # and the versions workload
