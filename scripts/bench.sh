@@ -107,6 +107,10 @@
 #   BENCH_SSHD          the sshd binary (default /usr/sbin/sshd; it must be an absolute path)
 #   BENCH_INSTALL       0: never install openssh-server, strace or restic; skip what needs them
 #
+# On ext4 without a journal the report says so: there, creating many files within a minute
+# or so of deleting many (as every step after the rm -rf of the previous one's tree does)
+# costs up to 20× the system time, so put BENCH_DIR on a journaled file system.
+#
 # The tables go to stdout; progress goes to stderr. Caches are warm (the data was just
 # written); every timed step starts after a `sync` so earlier writes are not billed to it.
 set -euo pipefail
@@ -1062,6 +1066,17 @@ fi
 
 # --- report -----------------------------------------------------------------------------
 fs_type=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2>/dev/null || echo unknown)
+# ext4 without a journal: its inode allocator skips, one lookup each, every free inode of
+# a block group that was freed in the last minute (six while the inode table is not
+# written back), so creating files right after many were deleted (each step follows the
+# rm -rf of the previous one's tree) costs up to 20× the system time.
+fs_dev=$(findmnt -n -o SOURCE -T "$WORK" 2>/dev/null || true)
+fs_dev=${fs_dev##*/}
+if [ "$fs_type" = ext4 ] && [ -n "$fs_dev" ] && [ -d "/proc/fs/ext4/$fs_dev" ] &&
+    ! ls /proc/fs/jbd2 2>/dev/null | grep -q "^$fs_dev-"; then
+    fs_type="ext4 without a journal"
+    meta note.fs_nojournal "the benchmark folder is on ext4 without a journal: there a file created within a minute or so of many deletions costs up to 20× the system time (the inode allocator skips recently freed inodes one by one), so steps that create many files (cp -r, add, checkout, fetch, pull) vary with what the step before deleted; use a BENCH_DIR on a journaled file system for steady figures"
+fi
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
 meta datasets "${datasets[*]}"
