@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Benchmark trove's workflow (and DVC's, when installed) on generated datasets; print
-# markdown tables of medians, ratios and targets, and write everything as JSON.
+# Benchmark trove's workflow (and DVC's, when installed; restic's too in the versions
+# workload) on generated datasets; print markdown tables of medians, ratios and targets,
+# and write everything as JSON.
 #
-#   bash scripts/bench.sh                 # 1 GiB file, 20,000 small files, growth 5k/80k
-#   bash scripts/bench.sh --quick         # the same without the growth datasets
+#   bash scripts/bench.sh                 # 1 GiB file, 20,000 small files, growth 5k/80k,
+#                                         # and the versions workload
+#   bash scripts/bench.sh --quick         # the same without the growth datasets and versions
 #   bash scripts/bench.sh --small-only    # only the small files (and the growth datasets)
 #   bash scripts/bench.sh --large-only    # only the large file (no growth unless --growth)
 #   bash scripts/bench.sh --growth        # include the growth datasets (the default)
+#   bash scripts/bench.sh --versions      # include the versions workload (the default,
+#                                         # except with --quick, --small-only, --large-only)
+#   bash scripts/bench.sh --versions-only # only the versions workload
 #   bash scripts/bench.sh --no-remote     # only the local steps (no push / pull)
 #   bash scripts/bench.sh --no-sftp       # push / pull to a folder remote only
 #   BENCH_LARGE_MIB=32 BENCH_SMALL_FILES=300 BENCH_RUNS=1 bash scripts/bench.sh --quick
 #                                         # a quick check
+#   BENCH_VERSIONS_MIB=16 BENCH_VERSIONS=3 bash scripts/bench.sh --versions-only
+#                                         # a quick check of the versions workload
 #
 # Datasets (generated deterministically from seeded PRNGs by scripts/bench_tools.py, so
 # every run sees the same bytes; nothing compresses or deduplicates):
@@ -51,6 +58,30 @@
 # Every pull, fetch + checkout and scp download is checked: the restored files must have
 # the same names and BLAKE2 sums as the generated ones, or the script stops with an error.
 #
+# The versions workload (what a new version of a file costs; trove's deduplicating remote
+# format, layout 2, is meant to send only a version's changed chunks): bench_tools.py
+# table generates a CSV table of about BENCH_VERSIONS_MIB MiB (ids, dates, amounts, short
+# words: it compresses somewhat) and BENCH_VERSIONS versions of it, each the previous one
+# with a few hundred rows inserted in the middle, a few runs of rows rewritten in place
+# and 1 % of rows appended (seeded: the same bytes every run). For version k = 1..N, in
+# one run, it is written to table.csv in each tool's folder and:
+#   trove: `trove add table.csv`, `git commit`, `trove --json push` to a folder remote and
+#     (unless --no-sftp) to an SFTP remote on the benchmark's sshd; recorded: each push's
+#     time and its JSON report (`bytes`, and `sent`, `received`, `content_bytes` when the
+#     push reports them), then `du -sb` and the file count of the remote's folder;
+#   restic (Debian package restic, installed with apt-get where missing and allowed, else
+#     skipped with a note): `restic backup table.csv` into a local repository made with
+#     `restic init` (password: $RESTIC_PASSWORD, default trove-bench); recorded: each
+#     backup's time, `du -sb` of the repository;
+#   DVC (when on PATH): `dvc add table.csv`, `git commit`, `dvc push` to a local remote;
+#     recorded: the push's time, `du -sb` of the remote.
+# The report has, per version, each tool's time and store size, trove's push reports and
+# the share of the table each push sent, and the targets: trove's remote after N versions
+# ≤ restic's repository and ≤ 0.3× DVC's remote; each new version's push sends ≤ 5 % of
+# the table and takes no longer than restic's backup of it. Afterwards the first and last
+# versions are pulled back from the folder remote (the last over SFTP too) into fresh
+# clones and compared with the generated tables.
+#
 # The SFTP steps need /usr/sbin/sshd (Debian package openssh-server) and ssh-keygen. When
 # sshd is missing, the script installs openssh-server with apt-get where it can (as root, or
 # with password-less sudo); otherwise it skips the SFTP steps and says so.
@@ -67,11 +98,18 @@
 #   BENCH_GROWTH_SLACK  the growth target: time per file at the most files may be at most
 #                       this times that at the fewest (default 1.10)
 #   BENCH_DVC_CAP       seconds (default 300), see above
+#   BENCH_VERSIONS_MIB  size of the versions workload's table in MiB (default 256)
+#   BENCH_VERSIONS      number of versions of the table (default 10)
+#   RESTIC_PASSWORD     the password of the versions workload's restic repository
 #   BENCH_JSON          where the JSON goes (default $BENCH_DIR/bench-results.json)
 #   TROVE               a trove binary to use instead of building one with cargo --release
 #   BENCH_DVC           0 to skip DVC even when it is installed
 #   BENCH_SSHD          the sshd binary (default /usr/sbin/sshd; it must be an absolute path)
-#   BENCH_INSTALL       0: never install openssh-server (or strace), skip what needs them
+#   BENCH_INSTALL       0: never install openssh-server, strace or restic; skip what needs them
+#
+# On ext4 without a journal the report says so: there, creating many files within a minute
+# or so of deleting many (as every step after the rm -rf of the previous one's tree does)
+# costs up to 20× the system time, so put BENCH_DIR on a journaled file system.
 #
 # The tables go to stdout; progress goes to stderr. Caches are warm (the data was just
 # written); every timed step starts after a `sync` so earlier writes are not billed to it.
@@ -86,14 +124,19 @@ run_small=1
 run_remote=1
 run_sftp=1
 run_growth=""
+run_versions=""
+versions_only=0
+versions_asked=0
 for arg in "$@"; do
     case "$arg" in
-        --small-only) run_large=0 ;;
-        --large-only) run_small=0 ;;
+        --small-only) run_large=0 run_versions=${run_versions:-0} ;;
+        --large-only) run_small=0 run_versions=${run_versions:-0} ;;
         --no-remote) run_remote=0 ;;
         --no-sftp) run_sftp=0 ;;
-        --quick) run_growth=${run_growth:-0} ;;
+        --quick) run_growth=${run_growth:-0} run_versions=${run_versions:-0} ;;
         --growth) run_growth=1 ;;
+        --versions) run_versions=1 versions_asked=1 ;;
+        --versions-only) versions_only=1 run_versions=1 versions_asked=1 ;;
         -h | --help)
             usage
             exit 0
@@ -104,13 +147,28 @@ for arg in "$@"; do
             ;;
     esac
 done
-if [ "$run_large" -eq 0 ] && [ "$run_small" -eq 0 ]; then
+if [ "$versions_only" -eq 1 ]; then
+    if [ "$run_large" -eq 0 ] || [ "$run_small" -eq 0 ]; then
+        echo "bench.sh: --versions-only excludes --small-only and --large-only" >&2
+        exit 2
+    fi
+    run_large=0 run_small=0 run_growth=0
+elif [ "$run_large" -eq 0 ] && [ "$run_small" -eq 0 ]; then
     echo "bench.sh: --small-only and --large-only exclude each other" >&2
     exit 2
 fi
 [ "$run_remote" -eq 1 ] || run_sftp=0
 if [ -z "$run_growth" ]; then
     run_growth=$run_small
+fi
+run_versions=${run_versions:-1}
+if [ "$run_versions" -eq 1 ] && [ "$run_remote" -eq 0 ]; then
+    # The versions workload measures pushes: nothing to do without remotes.
+    if [ "$versions_asked" -eq 1 ]; then
+        echo "bench.sh: the versions workload pushes to remotes: it cannot run with --no-remote" >&2
+        exit 2
+    fi
+    run_versions=0
 fi
 
 LARGE_MIB=${BENCH_LARGE_MIB:-1024}
@@ -120,10 +178,12 @@ RUNS=${BENCH_RUNS:-3}
 GROWTH_RUNS=${BENCH_GROWTH_RUNS:-$RUNS}
 DVC_CAP=${BENCH_DVC_CAP:-300}
 GROWTH_SLACK=${BENCH_GROWTH_SLACK:-1.10}
+VERSIONS_MIB=${BENCH_VERSIONS_MIB:-256}
+VERSIONS=${BENCH_VERSIONS:-10}
 BENCH_ROOT=${BENCH_DIR:-/tmp/trove-bench}
-for n in "$LARGE_MIB" "$SMALL_FILES" "$RUNS" "$GROWTH_RUNS" "$DVC_CAP" $GROWTH_FILES; do
+for n in "$LARGE_MIB" "$SMALL_FILES" "$RUNS" "$GROWTH_RUNS" "$DVC_CAP" "$VERSIONS_MIB" "$VERSIONS" $GROWTH_FILES; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || {
-        echo "bench.sh: BENCH_LARGE_MIB, BENCH_SMALL_FILES, BENCH_GROWTH_FILES, BENCH_RUNS, BENCH_GROWTH_RUNS and BENCH_DVC_CAP must be positive whole numbers" >&2
+        echo "bench.sh: BENCH_LARGE_MIB, BENCH_SMALL_FILES, BENCH_GROWTH_FILES, BENCH_RUNS, BENCH_GROWTH_RUNS, BENCH_DVC_CAP, BENCH_VERSIONS_MIB and BENCH_VERSIONS must be positive whole numbers" >&2
         exit 2
     }
 done
@@ -453,6 +513,15 @@ timed() {
         fail_log "$*"
 }
 
+# timed_to OUT DS TOOL STEP CMD...: timed, with CMD's standard output in OUT.
+timed_to() {
+    local out=$1 key="$2/$3/$4"
+    shift 4
+    sync
+    python3 "$TOOLS" run --tsv "$TSV" --log "$LOG" --key "$key" --run "$RUN" --stdout "$out" -- "$@" ||
+        fail_log "$*"
+}
+
 quiet() {
     "$@" >>"$LOG" 2>&1 || fail_log "$*"
 }
@@ -729,6 +798,182 @@ dvc_cap() {
     done
 }
 
+# --- the versions workload --------------------------------------------------------------
+# One table, BENCH_VERSIONS versions of it (bench_tools.py table), each written to the same
+# table.csv and sent to every tool's remote in turn: what a new version of a file costs,
+# in time and in remote space, for trove, restic and DVC.
+RESTIC_BIN=""
+RESTIC_SKIP=""
+
+# ensure_restic: find restic, installing the Debian package with apt-get where allowed.
+ensure_restic() {
+    if command -v restic >/dev/null 2>&1; then
+        RESTIC_BIN=$(command -v restic)
+        return 0
+    fi
+    if [ "${BENCH_INSTALL:-1}" = "0" ]; then
+        RESTIC_SKIP="restic is missing (and BENCH_INSTALL=0)"
+        return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        RESTIC_SKIP="restic is missing and apt-get is not available: install restic"
+        return 1
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            RESTIC_SKIP="restic is missing, and installing it needs root: run \`apt-get install restic\`"
+            return 1
+        fi
+    fi
+    say "installing restic (apt-get) for the versions workload"
+    if ! { "${sudo[@]}" apt-get update -qq &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic; } >>"$LOG" 2>&1; then
+        tail -n 20 "$LOG" >&2
+        RESTIC_SKIP="apt-get install restic failed (its output is above)"
+        return 1
+    fi
+    if ! command -v restic >/dev/null 2>&1; then
+        RESTIC_SKIP="the restic package is installed but restic is not on PATH"
+        return 1
+    fi
+    RESTIC_BIN=$(command -v restic)
+}
+
+# store_facts PREFIX DIR: the size on disk (`du -sb`) and the file count of DIR, as meta.
+store_facts() {
+    meta "$1.remote_bytes" "$(du -sb "$2" | cut -f1)"
+    meta "$1.remote_files" "$(find "$2" -type f | wc -l)"
+}
+
+# put_version SRC DIR: SRC as DIR/table.csv (a new file: the old one may be read-only).
+put_version() {
+    rm -f "$2/table.csv"
+    cp "$1" "$2/table.csv"
+}
+
+# verify_version CLONE REMOTE K: check out version K's commit in CLONE, pull it from REMOTE
+# and compare the table with the generated one.
+verify_version() {
+    local clone=$1 remote=$2 k=$3 got
+    quiet git -C "$clone" checkout -q "${VER_COMMIT[$k]}"
+    quiet "$TROVE_BIN" --no-progress -C "$clone" pull -r "$remote"
+    got=$(b2sum <"$clone/table.csv" | cut -d' ' -f1)
+    if [ "$got" != "${VER_SUM[$k]}" ]; then
+        say "bench.sh: FAILED: trove pull -r $remote of version $k: the table differs from the generated one"
+        exit 1
+    fi
+    say "  $(printf '%-40s' "verified: trove pull -r $remote, v$k") the table matches"
+}
+
+declare -A VER_COMMIT=() VER_SUM=()
+
+bench_versions() {
+    local gen="$WORK/ver-gen" trepo="$WORK/ver-trove" drepo="$WORK/ver-dvc"
+    local rsrc="$WORK/ver-restic" rrepo="$WORK/remotes/ver-restic"
+    local k rows size cur prev remote clone remotes=(folder)
+    mkdir -p "$gen"
+
+    new_git_repo "$trepo"
+    pushd "$trepo" >/dev/null
+    quiet "$TROVE_BIN" init
+    quiet "$TROVE_BIN" remote add folder "$WORK/remotes/ver-trove-folder"
+    if [ "$run_sftp" -eq 1 ]; then
+        remotes+=(sftp)
+        quiet "$TROVE_BIN" remote add sftp "$(sftp_url "$WORK/remotes/ver-trove-sftp")"
+        quiet "$TROVE_BIN" remote set sftp keyfile "$SSH_KEY"
+        quiet "$TROVE_BIN" remote set sftp known_hosts "$SSH_KNOWN_HOSTS"
+    fi
+    quiet git add -A
+    quiet git commit -q -m "bench: remotes"
+    popd >/dev/null
+    # The remotes' folders exist before the first push, so that du can measure them.
+    for remote in "${remotes[@]}"; do
+        mkdir -p "$WORK/remotes/ver-trove-$remote"
+    done
+
+    if [ -n "$RESTIC_BIN" ]; then
+        mkdir -p "$rsrc"
+        quiet "$RESTIC_BIN" --cache-dir "$WORK/restic-cache" -r "$rrepo" init
+    fi
+    if [ -n "$DVC_BIN" ]; then
+        new_git_repo "$drepo"
+        pushd "$drepo" >/dev/null
+        quiet "$DVC_BIN" init -q
+        quiet "$DVC_BIN" config core.analytics false
+        quiet "$DVC_BIN" remote add folder "$WORK/remotes/ver-dvc-folder"
+        quiet git add -A
+        quiet git commit -q -m "bench: dvc remote"
+        popd >/dev/null
+        mkdir -p "$WORK/remotes/ver-dvc-folder"
+    fi
+
+    for ((k = 1; k <= VERSIONS; k++)); do
+        RUN=$k
+        cur="$gen/v$k.csv"
+        prev="$gen/v$((k - 1)).csv"
+        say "versions: generating version $k of $VERSIONS"
+        read -r rows size < <(python3 "$TOOLS" table "$cur" "$VERSIONS_MIB" "$k" "$prev")
+        rm -f "$prev"
+        VER_SUM[$k]=$(b2sum <"$cur" | cut -d' ' -f1)
+        meta "ver.$k.rows" "$rows"
+        meta "ver.$k.bytes" "$size"
+
+        say "versions, v$k: trove"
+        put_version "$cur" "$trepo"
+        pushd "$trepo" >/dev/null
+        timed versions trove add "$TROVE_BIN" --no-progress add table.csv
+        quiet git add -A
+        quiet git commit -q -m "version $k"
+        VER_COMMIT[$k]=$(git rev-parse HEAD)
+        for remote in "${remotes[@]}"; do
+            timed_to "$WORK/push.json" versions trove "push_$remote" \
+                "$TROVE_BIN" --no-progress --json push -r "$remote"
+            python3 "$TOOLS" transfer-meta --meta "$META" --prefix "ver.$k.trove_$remote.push" "$WORK/push.json"
+            store_facts "ver.$k.trove_$remote" "$WORK/remotes/ver-trove-$remote"
+        done
+        popd >/dev/null
+
+        if [ -n "$RESTIC_BIN" ]; then
+            say "versions, v$k: restic"
+            put_version "$cur" "$rsrc"
+            pushd "$rsrc" >/dev/null
+            timed versions restic backup \
+                "$RESTIC_BIN" --cache-dir "$WORK/restic-cache" -r "$rrepo" backup --quiet table.csv
+            popd >/dev/null
+            store_facts "ver.$k.restic" "$rrepo"
+        fi
+
+        if [ -n "$DVC_BIN" ]; then
+            say "versions, v$k: dvc"
+            put_version "$cur" "$drepo"
+            pushd "$drepo" >/dev/null
+            timed versions dvc add "$DVC_BIN" add -q table.csv
+            quiet git add -A
+            quiet git commit -q -m "version $k"
+            timed versions dvc push_folder "$DVC_BIN" push -q -r folder
+            popd >/dev/null
+            store_facts "ver.$k.dvc_folder" "$WORK/remotes/ver-dvc-folder"
+        fi
+    done
+
+    # Every trove remote must give back what was pushed: the first and the last version
+    # from the folder remote, the last over SFTP, each in a fresh clone.
+    for remote in "${remotes[@]}"; do
+        clone="$WORK/ver-clone-$remote"
+        quiet git clone -q "$trepo" "$clone"
+        [ "$remote" = folder ] && verify_version "$clone" "$remote" 1
+        verify_version "$clone" "$remote" "$VERSIONS"
+        chmod -R u+w "$clone"
+        rm -rf "$clone"
+    done
+
+    chmod -R u+w "$trepo" "$gen" "$WORK/remotes"
+    rm -rf "$trepo" "$drepo" "$rsrc" "$gen" "$WORK/restic-cache" "$WORK"/remotes/ver-*
+}
+
 # --- the runs ---------------------------------------------------------------------------
 # thousands N: N with commas (80000 -> 80,000).
 thousands() {
@@ -802,8 +1047,36 @@ for ds in "${datasets[@]}"; do
     rm -rf "${WORK:?}/src/$ds"
 done
 
+if [ "$run_versions" -eq 1 ]; then
+    if ! ensure_restic; then
+        say "bench.sh: the versions workload runs without restic: $RESTIC_SKIP"
+    fi
+    # restic reads the repository's password from its environment.
+    export RESTIC_PASSWORD=${RESTIC_PASSWORD:-trove-bench}
+    bench_versions
+    meta versions.mib "$VERSIONS_MIB"
+    meta versions.count "$VERSIONS"
+    meta versions.remotes "folder$([ "$run_sftp" -eq 1 ] && echo " sftp")"
+    if [ -n "$RESTIC_BIN" ]; then
+        meta restic "$("$RESTIC_BIN" version | head -n 1)"
+    else
+        meta restic "skipped ($RESTIC_SKIP)"
+    fi
+fi
+
 # --- report -----------------------------------------------------------------------------
 fs_type=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2>/dev/null || echo unknown)
+# ext4 without a journal: its inode allocator skips, one lookup each, every free inode of
+# a block group that was freed in the last minute (six while the inode table is not
+# written back), so creating files right after many were deleted (each step follows the
+# rm -rf of the previous one's tree) costs up to 20× the system time.
+fs_dev=$(findmnt -n -o SOURCE -T "$WORK" 2>/dev/null || true)
+fs_dev=${fs_dev##*/}
+if [ "$fs_type" = ext4 ] && [ -n "$fs_dev" ] && [ -d "/proc/fs/ext4/$fs_dev" ] &&
+    ! ls /proc/fs/jbd2 2>/dev/null | grep -q "^$fs_dev-"; then
+    fs_type="ext4 without a journal"
+    meta note.fs_nojournal "the benchmark folder is on ext4 without a journal: there a file created within a minute or so of many deletions costs up to 20× the system time (the inode allocator skips recently freed inodes one by one), so steps that create many files (cp -r, add, checkout, fetch, pull) vary with what the step before deleted; use a BENCH_DIR on a journaled file system for steady figures"
+fi
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
 meta datasets "${datasets[*]}"

@@ -4,12 +4,20 @@
     bench_tools.py gen KIND DEST N           generate a dataset; prints "FILES BYTES"
         KIND large: one file of N MiB (seed 1); KIND small: N files of 1-8 KiB in 100
         folders (seed 2; a smaller N gives a prefix of a larger N's files)
-    bench_tools.py run --tsv F --log L --key DS/TOOL/STEP --run R -- CMD...
+    bench_tools.py table OUT MIB K [PREV]    write version K of the versions workload's
+        table to OUT; prints "ROWS BYTES". Version 1 is about MIB MiB of CSV rows (seed
+        3); version K > 1 is PREV (version K-1) edited with a PRNG seeded with K: a few
+        hundred rows inserted in the middle, a few runs of rows rewritten in place, 1 %
+        of the rows appended. So version K is the same bytes on every run.
+    bench_tools.py transfer-meta --meta M --prefix P FILE
+        append the numeric fields of the `transfer` object of FILE (the output of
+        `trove --json push`) to M as P.FIELD=VALUE lines
+    bench_tools.py run --tsv F --log L --key DS/TOOL/STEP --run R [--stdout O] -- CMD...
         run CMD (its output appended to L), then append one line to F: the key, the run,
         wall-clock seconds, user and system CPU seconds, peak RSS (KiB), and the bytes
         the process tree read and wrote through read()/write() (rchar, wchar) and from /
-        to the block device (read_bytes, write_bytes), from /proc/PID/io.
-        Exits with CMD's status.
+        to the block device (read_bytes, write_bytes), from /proc/PID/io. With --stdout,
+        CMD's standard output goes to O instead of L. Exits with CMD's status.
     bench_tools.py report --tsv F --meta M --json OUT
         medians, ratios, targets: markdown to stdout, everything to OUT as JSON.
 
@@ -58,6 +66,130 @@ def gen(kind, dest, n):
 
 
 # ---------------------------------------------------------------------------------------
+# table: the versions workload
+
+# Short words for the text columns: repeated values, as real tables have, so that the
+# table compresses somewhat.
+WORDS = ("red green blue amber black white grey olive teal coral plum rose sand slate "
+         "ivory navy lime mint ruby gold").split()
+ITEMS = [f"{a} {b}" for a in WORDS for b in ("bolt nut gear pump valve hose belt fan "
+                                              "cable plate").split()]
+REGIONS = ["north", "south", "east", "west", "central", "coastal", "alpine", "delta"]
+CUSTOMERS = [f"C{i:05}" for i in range(1024)]
+# 4096 days from 2015-01-01.
+DAYS = []
+
+
+def _days():
+    if not DAYS:
+        import datetime
+        d0 = datetime.date(2015, 1, 1)
+        DAYS.extend((d0 + datetime.timedelta(days=i)).isoformat() for i in range(4096))
+    return DAYS
+
+
+def table_rows(rng, ids):
+    """CSV rows (with their newline) for the row ids `ids`: one 64-bit draw per row picks
+    a date, a customer, a region, an amount, a quantity, an item and a flag."""
+    days = _days()
+    out = []
+    bits = rng.getrandbits
+    for i in ids:
+        r = bits(64)
+        cents = (r >> 25) & 0xFFFFF
+        out.append(f"{i},{days[r & 4095]},{CUSTOMERS[(r >> 12) & 1023]},"
+                   f"{REGIONS[(r >> 22) & 7]},{cents // 100}.{cents % 100:02},"
+                   f"{(r >> 45) & 127},{ITEMS[((r >> 52) & 255) % len(ITEMS)]},{(r >> 60) & 1}\n")
+    return "".join(out)
+
+
+TABLE_HEADER = "id,date,customer,region,amount,qty,item,flag\n"
+
+
+def table(out, mib, k, prev=None):
+    """Version k of the table (see the module doc); returns (rows, bytes)."""
+    if k == 1:
+        rng = random.Random(3)
+        target = mib << 20
+        size = len(TABLE_HEADER)
+        rows = 0
+        with open(out, "w", newline="") as f:
+            f.write(TABLE_HEADER)
+            while size < target:
+                block = table_rows(rng, range(rows + 1, rows + 4097))
+                if size + len(block) > target:
+                    # The last block row by row, to stop at about the asked size.
+                    lines = block.splitlines(keepends=True)
+                    for line in lines:
+                        if size >= target:
+                            break
+                        f.write(line)
+                        size += len(line)
+                        rows += 1
+                    break
+                f.write(block)
+                size += len(block)
+                rows += 4096
+        return rows, size
+    import itertools
+    with open(prev, "rb") as f:
+        n = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(8 << 20), b"")) - 1
+        # The last row holds the largest id (new rows always get the next ids).
+        f.seek(max(0, f.tell() - 4096))
+        last_id = int(f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1].split(b",", 1)[0])
+    rng = random.Random(1000 + k)
+    # Edits, as (row index, kind, count): insert `count` new rows before the row; rewrite
+    # `count` rows from it in place (same ids, new values). Inserts go in the middle half.
+    edits = []
+    for _ in range(2):
+        edits.append((rng.randrange(n // 4, 3 * n // 4), "insert", rng.randint(100, 250)))
+    for _ in range(4):
+        edits.append((rng.randrange(0, n), "rewrite", rng.randint(20, 200)))
+    edits.sort()
+    next_id = last_id + 1
+    pos = 0  # rows of prev consumed
+    rows = 0
+    with open(prev, newline="") as src, open(out, "w", newline="") as dst:
+        dst.write(src.readline())  # the header
+        for at, kind, count in edits:
+            if at < pos:
+                continue  # overlaps the previous rewrite: skip it
+            dst.writelines(itertools.islice(src, at - pos))
+            rows += at - pos
+            pos = at
+            if kind == "insert":
+                dst.write(table_rows(rng, range(next_id, next_id + count)))
+                next_id += count
+                rows += count
+            else:
+                old = list(itertools.islice(src, count))
+                ids = [int(line.split(",", 1)[0]) for line in old]
+                dst.write(table_rows(rng, ids))
+                pos += len(old)
+                rows += len(old)
+        for line in src:
+            dst.write(line)
+            rows += 1
+        append = max(1, n // 100)
+        dst.write(table_rows(rng, range(next_id, next_id + append)))
+        rows += append
+        size = dst.tell()
+    return rows, size
+
+
+def transfer_meta(args):
+    opts = dict(zip(args[:-1:2], args[1:-1:2]))
+    with open(args[-1]) as f:
+        doc = json.load(f)
+    fields = doc.get("transfer", {})
+    with open(opts["--meta"], "a") as f:
+        for k, v in sorted(fields.items()):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                f.write(f"{opts['--prefix']}.{k}={v}\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
 # run
 
 
@@ -68,8 +200,11 @@ def run(args):
         args = args[2:]
     cmd = args[1:]
     log = os.open(opts["--log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    out = log
+    if "--stdout" in opts:
+        out = os.open(opts["--stdout"], os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
     actions = [
-        (os.POSIX_SPAWN_DUP2, log, 1),
+        (os.POSIX_SPAWN_DUP2, out, 1),
         (os.POSIX_SPAWN_DUP2, log, 2),
         (os.POSIX_SPAWN_CLOSE, 0),
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
@@ -247,6 +382,183 @@ def summary(recs):
     }
 
 
+# The versions workload: (meta key, label, TSV tool, TSV step of the timed send).
+VERSION_STORES = [
+    ("trove_folder", "trove (folder)", "trove", "push_folder"),
+    ("trove_sftp", "trove (SFTP)", "trove", "push_sftp"),
+    ("restic", "restic", "restic", "backup"),
+    ("dvc_folder", "DVC (folder)", "dvc", "push_folder"),
+]
+# Fields of trove's push report shown per version, when a push reports them.
+PUSH_FIELDS = ["files", "bytes", "sent", "received", "content_bytes"]
+VERSIONS_PUSH_SHARE = 0.05
+VERSIONS_DVC_SHARE = 0.3
+
+
+def mib(n):
+    return "-" if n is None else f"{n / 1048576:.1f}"
+
+
+def versions_report(meta, data, p):
+    """The versions workload's tables (through p) and its JSON document, or None."""
+    n = int(meta.get("versions.count", "0"))
+    if not n:
+        return None
+    recs = data.get("versions", {})
+
+    def secs(tool, step, k):
+        for r in recs.get(tool, {}).get(step, []):
+            if r["run"] == k:
+                return r["seconds"]
+        return None
+
+    def num(key):
+        v = meta.get(key)
+        if v is None:
+            return None
+        return float(v) if "." in v else int(v)
+
+    stores = [st for st in VERSION_STORES if f"ver.1.{st[0]}.remote_bytes" in meta]
+    per = []
+    for k in range(1, n + 1):
+        row = {"version": k, "rows": num(f"ver.{k}.rows"), "bytes": num(f"ver.{k}.bytes")}
+        for key, _, tool, step in stores:
+            d = {"seconds": secs(tool, step, k),
+                 "remote_bytes": num(f"ver.{k}.{key}.remote_bytes"),
+                 "remote_files": num(f"ver.{k}.{key}.remote_files")}
+            if tool in ("trove", "dvc"):
+                d["add_seconds"] = secs(tool, "add", k)
+            if tool == "trove":
+                prefix = f"ver.{k}.{key}.push."
+                d["push"] = {f[len(prefix):]: num(f) for f in meta if f.startswith(prefix)}
+                push = d["push"]
+                # What the push sent: the new format reports it as `sent`; before it,
+                # `bytes` (the objects transferred) is all there is.
+                sent = push.get("sent", push.get("bytes"))
+                d["sent_bytes"] = sent
+                d["sent_share"] = sent / row["bytes"] if (sent is not None and row["bytes"]) else None
+            row[key] = d
+        per.append(row)
+
+    p("")
+    p(f"### Versions: {n} versions of a table of about {meta.get('versions.mib', '?')} MiB")
+    p("")
+    p("Each version is the previous one with a few hundred rows inserted in the middle, a few "
+      "runs of rows rewritten in place and 1 % appended, written to the same `table.csv`; "
+      "after each, every tool sends it to its own store. Time: the push (trove, DVC) or "
+      "`restic backup`; size: `du -sb` of the remote or repository after that version.")
+    p("")
+    head = "| version | table (MiB) |"
+    rule = "|---:|---:|"
+    for _, label, tool, _ in stores:
+        verb = "backup" if tool == "restic" else "push"
+        head += f" {label} {verb} (s) | {label} size (MiB) |"
+        rule += "---:|---:|"
+    p(head)
+    p(rule)
+    for row in per:
+        cells = [str(row["version"]), mib(row["bytes"])]
+        for key, *_ in stores:
+            d = row[key]
+            cells += [fmt_s(d["seconds"]), mib(d["remote_bytes"])]
+        p("| " + " | ".join(cells) + " |")
+
+    trove_stores = [st for st in stores if st[2] == "trove"]
+    if trove_stores:
+        fields = [f for f in PUSH_FIELDS
+                  if any(f in row[key]["push"] for row in per for key, *_ in trove_stores)]
+        others = sorted({f for row in per for key, *_ in trove_stores for f in row[key]["push"]}
+                        - set(fields) - {"seconds", "already_there"})
+        p("")
+        p("trove's push reports (`trove --json push`): " + ", ".join(f"`{f}`" for f in fields) +
+          "; the share of the table is `sent` where the push reports it, else `bytes`"
+          + (f"; other fields (in the JSON): {', '.join(others)}" if others else "") + ".")
+        p("")
+        p("| version | remote | " + " | ".join(fields) + " | share of the table | remote files |")
+        p("|---:|---|" + "---:|" * (len(fields) + 2))
+        for row in per:
+            for key, label, _, _ in trove_stores:
+                d = row[key]
+                vals = []
+                for f in fields:
+                    v = d["push"].get(f)
+                    vals.append("-" if v is None else (f"{v}" if f == "files" else f"{mib(v)} MiB"))
+                share = "-" if d["sent_share"] is None else f"{d['sent_share'] * 100:.1f} %"
+                rf = "-" if d["remote_files"] is None else str(d["remote_files"])
+                p(f"| {row['version']} | {label} | " + " | ".join(vals) + f" | {share} | {rf} |")
+
+    # ---- summary and targets
+    last = per[-1]
+
+    def final(key):
+        return last.get(key, {}).get("remote_bytes")
+
+    summ = {"remote_bytes": {key: final(key) for key, *_ in stores},
+            "table_bytes": last["bytes"]}
+    p("")
+    p(f"After {n} versions (the last table: {mib(last['bytes'])} MiB; all versions together: "
+      f"{mib(sum(r['bytes'] or 0 for r in per))} MiB):")
+    p("")
+    p("| store | size (MiB) | ÷ last table | ÷ all versions |")
+    p("|---|---:|---:|---:|")
+    total = sum(r["bytes"] or 0 for r in per)
+    for key, label, _, _ in stores:
+        b = final(key)
+        p(f"| {label} | {mib(b)} | {fmt_x(b / last['bytes']) if b and last['bytes'] else '-'} | "
+          f"{fmt_x(b / total) if b and total else '-'} |")
+    tf, rs, dv = final("trove_folder"), final("restic"), final("dvc_folder")
+    summ["trove_over_restic"] = tf / rs if (tf and rs) else None
+    summ["trove_over_dvc"] = tf / dv if (tf and dv) else None
+
+    targets = []
+
+    def target(text, measured, met):
+        targets.append({"target": text, "measured": measured, "met": met})
+
+    if tf is not None:
+        if rs:
+            target("trove's remote (folder) ≤ restic's repository after all versions",
+                   f"{mib(tf)} MiB against {mib(rs)} MiB: {fmt_x(tf / rs)}", tf <= rs)
+        else:
+            target("trove's remote (folder) ≤ restic's repository after all versions",
+                   "restic did not run", None)
+        if dv:
+            target(f"trove's remote (folder) ≤ {VERSIONS_DVC_SHARE} × DVC's remote after all versions",
+                   f"{mib(tf)} MiB against {mib(dv)} MiB: {fmt_x(tf / dv)}",
+                   tf <= VERSIONS_DVC_SHARE * dv)
+        else:
+            target(f"trove's remote (folder) ≤ {VERSIONS_DVC_SHARE} × DVC's remote after all versions",
+                   "DVC did not run", None)
+    for key, label, _, _ in trove_stores:
+        news = per[1:]
+        if not news:
+            break
+        shares = [r[key]["sent_share"] for r in news]
+        if all(x is not None for x in shares):
+            cells = ", ".join(f"v{r['version']} {x * 100:.1f} %" for r, x in zip(news, shares))
+            target(f"each new version's push to {label} sends ≤ {VERSIONS_PUSH_SHARE * 100:.0f} % of the table",
+                   cells, all(x <= VERSIONS_PUSH_SHARE for x in shares))
+        summ[f"{key}_sent_share"] = {r["version"]: x for r, x in zip(news, shares)}
+        if "restic" in [st[0] for st in stores]:
+            pairs = [(r["version"], r[key]["seconds"], r["restic"]["seconds"]) for r in news]
+            ok = all(t is not None and rt is not None for _, t, rt in pairs)
+            cells = ", ".join(f"v{v} {fmt_s(t)} s / {fmt_s(rt)} s" for v, t, rt in pairs)
+            target(f"each new version's push to {label} takes ≤ restic's backup of it",
+                   cells, all(t <= rt for _, t, rt in pairs) if ok else None)
+        else:
+            target(f"each new version's push to {label} takes ≤ restic's backup of it",
+                   "restic did not run", None)
+
+    p("")
+    p("| target | measured | met? |")
+    p("|---|---|---|")
+    for t in targets:
+        word = "not measured" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        p(f"| {t['target']} | {t['measured']} | {word} |")
+    return {"mib": num("versions.mib"), "count": n, "stores": [st[0] for st in stores],
+            "per_version": per, "summary": summ, "targets": targets}
+
+
 def report(args):
     opts = dict(zip(args[::2], args[1::2]))
     meta = load_meta(opts["--meta"])
@@ -341,14 +653,20 @@ def report(args):
     p(f"- file system of the benchmark folder: {meta.get('fs', '?')}")
     p(f"- trove: {meta.get('trove', '?')}")
     p(f"- dvc: {meta.get('dvc') or 'not on PATH, not compared'}")
+    if meta.get("restic"):
+        p(f"- restic (versions workload): {meta['restic']}")
     if meta.get("sftp"):
         p(f"- SFTP remote: {meta['sftp']}")
     p(f"- load average before / after the run: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}")
     p(f"- started {meta.get('started', '?')}, finished {meta.get('finished', '?')}")
-    runs_note = ", ".join(f"{info[ds]['label']}: {info[ds]['runs']}" for ds in datasets)
-    p(f"- runs per step (trove, references and DVC alternating): {runs_note}")
-    p("- figures: median wall-clock seconds over the runs (min and max are in the JSON); "
-      "warm page cache; each step after a `sync`")
+    if datasets:
+        runs_note = ", ".join(f"{info[ds]['label']}: {info[ds]['runs']}" for ds in datasets)
+        p(f"- runs per step (trove, references and DVC alternating): {runs_note}")
+        p("- figures: median wall-clock seconds over the runs (min and max are in the JSON); "
+          "warm page cache; each step after a `sync`")
+    if meta.get("versions.count"):
+        p(f"- versions workload: {meta['versions.count']} versions, one run each; "
+          f"remotes: {meta.get('versions.remotes', '?')}")
     for k, v in sorted(meta.items()):
         if k.startswith("note."):
             p(f"- {v}")
@@ -512,11 +830,12 @@ def report(args):
             p(f"| {label} | {cells} | {fmt_x(ratio)} | {mcell} |")
 
     # ---- summary of targets
-    p("")
-    p("### Targets")
-    p("")
-    p("| dataset | step | target | measured | met? |")
-    p("|---|---|---|---|---|")
+    if datasets:
+        p("")
+        p("### Targets")
+        p("")
+        p("| dataset | step | target | measured | met? |")
+        p("|---|---|---|---|---|")
     order = {"small": 0, "large": 1}
     for r in sorted(results, key=lambda r: order.get(r["dataset"], 2)):
         word = "not measured" if r["met"] is None else ("yes" if r["met"] else "**no**")
@@ -539,9 +858,12 @@ def report(args):
           f"does not rise | {len(bad)} of {sum(1 for v in growth.values() if v['met'] is not None)} "
           f"steps rise{': ' + ', '.join(bad) if bad else ''} | {'yes' if not bad else '**no**'} |")
 
+    versions = versions_report(meta, data, p)
+
     print("\n".join(lines))
 
     doc = {
+        "versions": versions,
         "meta": meta,
         "datasets": json_ds,
         "targets": results,
@@ -563,6 +885,12 @@ def main():
     if cmd == "gen":
         gen(args[0], args[1], int(args[2]))
         return 0
+    if cmd == "table":
+        rows, size = table(args[0], int(args[1]), int(args[2]), args[3] if len(args) > 3 else None)
+        print(rows, size)
+        return 0
+    if cmd == "transfer-meta":
+        return transfer_meta(args)
     if cmd == "run":
         return run(args)
     if cmd == "report":
