@@ -77,6 +77,9 @@ pub struct Layout2<'a> {
     lock: Option<Lock>,
     /// Held while a push writes an index file: one at a time, in order.
     index_writer: Mutex<()>,
+    /// Why index files on the remote were left out (damaged): the objects only they name
+    /// are reported corrupt, naming them, while everything else still transfers.
+    damaged: Vec<String>,
 }
 
 /// Where the index files of remote `url` are cached: one folder per URL.
@@ -95,10 +98,12 @@ impl<'a> Layout2<'a> {
             cache_dir,
             lock: None,
             index_writer: Mutex::new(()),
+            damaged: Vec::new(),
             pool,
         };
-        let index = store.load_index()?;
+        let (index, damaged) = store.load_index()?;
         *store.index.write().expect("index") = index;
+        store.damaged = damaged;
         if access == Access::Write {
             let mut conn = store.pool.connection()?;
             store.lock = Some(locks::acquire(conn.as_mut(), store.pool.remote_name(), locks::Kind::Shared)?);
@@ -114,8 +119,9 @@ impl<'a> Layout2<'a> {
         Error::remote(self.name(), RemoteFailure::Corrupt, message)
     }
 
-    /// The index files on the remote, read from the local copies where there are some.
-    fn load_index(&self) -> Result<RemoteIndex> {
+    /// The index files on the remote, read from the local copies where there are some,
+    /// and why damaged ones were left out.
+    fn load_index(&self) -> Result<(RemoteIndex, Vec<String>)> {
         let mut conn = self.pool.connection()?;
         let listed: Vec<IndexId> = conn.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
         let _ = fs::create_dir_all(&self.cache_dir);
@@ -137,17 +143,39 @@ impl<'a> Layout2<'a> {
             crate::atomic_file::write(&self.cache_dir.join(id.to_hex()), &bytes)?;
             Ok(())
         })?;
-        for r in got {
-            r?;
+        let mut damaged = Vec::new();
+        let mut skip = HashSet::new();
+        for (id, r) in new.iter().zip(got) {
+            match r {
+                Ok(()) => {}
+                Err(e @ Error::Remote { kind: RemoteFailure::Corrupt, .. }) => {
+                    damaged.push(e.to_string());
+                    skip.insert(*id);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let mut index = RemoteIndex::default();
-        for id in &listed {
+        for id in listed.iter().filter(|id| !skip.contains(id)) {
             let path = self.cache_dir.join(id.to_hex());
             let bytes = fs::read(&path).at(&path)?;
             let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
             index.add(*id, &file);
         }
-        Ok(index)
+        Ok((index, damaged))
+    }
+
+    /// The error for an object no readable index names: missing, or, when index files
+    /// were left out as damaged, corrupt, naming them.
+    fn unindexed(&self, k: &ObjectKey) -> Error {
+        if self.damaged.is_empty() {
+            return Error::MissingObject { id: k.display() };
+        }
+        self.corrupt(format!(
+            "object {} is named by no readable index file; left out: {}",
+            k.display(),
+            self.damaged.join("; ")
+        ))
     }
 
     /// Refuse an index file whose bytes do not match its name, or do not parse.
@@ -641,7 +669,7 @@ impl Store for Layout2<'_> {
             let index = self.index.read().expect("index");
             for (i, (k, _)) in items.iter().enumerate() {
                 match index.object(k) {
-                    None => set(i, Err(Error::MissingObject { id: k.display() })),
+                    None => set(i, Err(self.unindexed(k))),
                     // An empty file has no chunks.
                     Some((0, _)) => set(
                         i,
@@ -722,7 +750,7 @@ impl Layout2<'_> {
         let (chunks, locations) = {
             let index = self.index.read().expect("index");
             let Some((_, chunks)) = index.object(k) else {
-                return Err(Error::MissingObject { id: k.display() });
+                return Err(self.unindexed(k));
             };
             let mut locations = Vec::with_capacity(chunks.len());
             for c in chunks {
@@ -759,7 +787,7 @@ impl Layout2<'_> {
         let (k, size) = *item;
         let plan: Vec<(ChunkId, ChunkLocation)> = {
             let index = self.index.read().expect("index");
-            let (_, chunks) = index.object(&k).ok_or_else(|| Error::MissingObject { id: k.display() })?;
+            let (_, chunks) = index.object(&k).ok_or_else(|| self.unindexed(&k))?;
             chunks
                 .iter()
                 .map(|ch| {

@@ -4,7 +4,7 @@
 //! files.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -262,6 +262,17 @@ fn kill_9_during_a_push_then_the_rerun_finishes(b: Backend) {
     assert!(killed_indexed > 0, "no push was killed after it had indexed packs");
 }
 
+/// Layout 2: the index file naming `pack` (it holds the pack's id as raw bytes).
+fn index_naming(remote: &Remote, pack: &Path) -> PathBuf {
+    let hex = pack.file_name().unwrap().to_str().unwrap();
+    let raw: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    remote
+        .index_files_at(&remote.root())
+        .into_iter()
+        .find(|f| fs::read(f).unwrap().windows(32).any(|w| w == raw))
+        .unwrap_or_else(|| panic!("no index file names {}", pack.display()))
+}
+
 /// Flip one byte of a file.
 fn flip(path: &Path, at: usize) {
     writable(path);
@@ -338,6 +349,13 @@ fn damaged_or_missing_packs_and_index_files_are_named(b: Backend) {
     fs::rename(&pack_c, &aside).unwrap();
     check("a missing pack", "c.bin", &relative(&remote, &pack_c));
     fs::rename(&aside, &pack_c).unwrap();
+
+    // A damaged index file.
+    let (pack_d, _) = pack_of(&files[3].1);
+    let index_d = index_naming(&remote, &pack_d);
+    flip(&index_d, 40);
+    check("a damaged index file", "d.bin", &relative(&remote, &index_d));
+    flip(&index_d, 40);
 
     // Repaired, everything pulls.
     let clone = clone_repo(&env.root);
