@@ -130,10 +130,15 @@ impl Remote {
     /// pushed) sees it. Layout 1: its object files. Layout 2, where objects share packs: a
     /// push with nothing left to send counts what it found there.
     pub(crate) fn count_objects(&self, env: &Env) -> usize {
+        self.count_objects_with(env, &[])
+    }
+
+    /// [`Self::count_objects`] with extra environment variables (e.g. an agent's socket).
+    pub(crate) fn count_objects_with(&self, env: &Env, vars: &[(&str, &str)]) -> usize {
         match self.layout {
             1 => self.objects().len(),
             _ => {
-                let v = env.json(&["push"]);
+                let v = run_with(env, &env.root, &["--json", "push"], vars).ok().json();
                 assert_eq!(v["transfer"]["files"], 0, "a push counting the remote's objects sent some: {v}");
                 v["transfer"]["already_there"].as_u64().unwrap() as usize
             }
@@ -1185,11 +1190,13 @@ fn sftp_ssh_agent_login() {
     }
     let added = Command::new("ssh-add").arg(&s.key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
     assert!(added.status.success(), "ssh-add: {}", String::from_utf8_lossy(&added.stderr));
-    let out = run_with(&env, &env.root, &["push"], &[("SSH_AUTH_SOCK", sock.to_str().unwrap())]);
+    let agent_vars = [("SSH_AUTH_SOCK", sock.to_str().unwrap())];
+    let out = run_with(&env, &env.root, &["push"], &agent_vars);
+    let stored = remote.count_objects_with(&env, &agent_vars);
     let _ = agent.kill();
     let _ = agent.wait();
     assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
-    assert_eq!(remote.count_objects(&env), 1);
+    assert_eq!(stored, 1);
 }
 
 #[test]
