@@ -77,9 +77,10 @@ pub struct Layout2<'a> {
     lock: Option<Lock>,
     /// Held while a push writes an index file: one at a time, in order.
     index_writer: Mutex<()>,
-    /// Why index files on the remote were left out (damaged): the objects only they name
-    /// are reported corrupt, naming them, while everything else still transfers.
-    damaged: Vec<String>,
+    /// Index files on the remote left out as damaged, with why: the objects only they name
+    /// are reported corrupt, naming them, while everything else still transfers; a push
+    /// writing the same index replaces the damaged file (a write-once write would keep it).
+    damaged: Vec<(IndexId, String)>,
 }
 
 /// Where the index files of remote `url` are cached: one folder per URL.
@@ -121,7 +122,7 @@ impl<'a> Layout2<'a> {
 
     /// The index files on the remote, read from the local copies where there are some,
     /// and why damaged ones were left out.
-    fn load_index(&self) -> Result<(RemoteIndex, Vec<String>)> {
+    fn load_index(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
         let mut conn = self.pool.connection()?;
         let listed: Vec<IndexId> = conn.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
         let _ = fs::create_dir_all(&self.cache_dir);
@@ -149,7 +150,7 @@ impl<'a> Layout2<'a> {
             match r {
                 Ok(()) => {}
                 Err(e @ Error::Remote { kind: RemoteFailure::Corrupt, .. }) => {
-                    damaged.push(e.to_string());
+                    damaged.push((*id, e.to_string()));
                     skip.insert(*id);
                 }
                 Err(e) => return Err(e),
@@ -174,7 +175,7 @@ impl<'a> Layout2<'a> {
         self.corrupt(format!(
             "object {} is named by no readable index file; left out: {}",
             k.display(),
-            self.damaged.join("; ")
+            self.damaged.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ")
         ))
     }
 
@@ -190,7 +191,11 @@ impl<'a> Layout2<'a> {
     fn write_index(&self, c: &mut dyn Backend, file: &IndexFile) -> Result<u64> {
         let bytes = file.encode();
         let id = IndexFile::id_of(&bytes);
-        c.write_bytes(&index_path(&id), &bytes)?;
+        if self.damaged.iter().any(|(d, _)| *d == id) {
+            c.replace(&index_path(&id), &bytes)?;
+        } else {
+            c.write_bytes(&index_path(&id), &bytes)?;
+        }
         let _ = crate::atomic_file::write(&self.cache_dir.join(id.to_hex()), &bytes);
         self.index.write().expect("index").add(id, file);
         Ok(bytes.len() as u64)

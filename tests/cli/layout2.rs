@@ -355,7 +355,19 @@ fn damaged_or_missing_packs_and_index_files_are_named(b: Backend) {
     let index_d = index_naming(&remote, &pack_d);
     flip(&index_d, 40);
     check("a damaged index file", "d.bin", &relative(&remote, &index_d));
-    flip(&index_d, 40);
+    // A push from a clone that has the data and no copy of the damaged index (the pusher
+    // keeps its own, sound copy and finds nothing to send) sends again what only the
+    // damaged index named, and others then get it.
+    let again = clone_repo(&env.root);
+    again.write("d.bin", &files[3].1);
+    again.ok(&["add", "d.bin"]);
+    let v = again.json(&["push", "d.bin"]);
+    assert_eq!(v["transfer"]["files"], 1, "d.bin is sent again: {v}");
+    let name = index_d.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(blake3_file(&index_d), name, "the damaged index file was replaced by the push");
+    let clone = clone_repo(&env.root);
+    clone.ok(&["pull", "d.bin"]);
+    assert!(clone.read("d.bin") == files[3].1, "d.bin differs");
 
     // Repaired, everything pulls.
     let clone = clone_repo(&env.root);
