@@ -258,6 +258,7 @@ fn kill_9_during_a_push_then_the_rerun_finishes(b: Backend) {
         drop(clone);
         remote.wipe_layout2(&env);
     }
+    eprintln!("{b:?}: {killed} pushes killed mid-way, {killed_indexed} of them after an index");
     assert!(killed > 0, "no kill landed inside a push");
     assert!(killed_indexed > 0, "no push was killed after it had indexed packs");
 }
