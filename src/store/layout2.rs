@@ -77,6 +77,10 @@ pub struct Layout2<'a> {
     lock: Mutex<Option<Lock>>,
     /// Held while a push writes an index file: one at a time, in order.
     index_writer: Mutex<()>,
+    /// Index files on the remote left out as damaged, with why: the objects only they name
+    /// are reported corrupt, naming them, while everything else still transfers; a push
+    /// writing the same index replaces the damaged file (a write-once write would keep it).
+    damaged: Vec<(IndexId, String)>,
 }
 
 /// Where the index files of remote `url` are cached: one folder per URL.
@@ -90,11 +94,12 @@ impl<'a> Layout2<'a> {
     /// it, and for a push take a shared lock.
     pub fn open(repo: &Repo, pool: Pool<'a>, access: Access) -> Result<Self> {
         let cache_dir = cache_dir_of(repo, pool.remote_url());
-        let store = Layout2 {
+        let mut store = Layout2 {
             index: RwLock::new(RemoteIndex::default()),
             cache_dir,
             lock: Mutex::new(None),
             index_writer: Mutex::new(()),
+            damaged: Vec::new(),
             pool,
         };
         // A push locks before it reads the index: a prune that ran meanwhile could have
@@ -105,8 +110,9 @@ impl<'a> Layout2<'a> {
             *store.lock.lock().expect("lock") = Some(lock);
             store.pool.idle(conn);
         }
-        let index = store.load_index()?;
+        let (index, damaged) = store.load_index()?;
         *store.index.write().expect("index") = index;
+        store.damaged = damaged;
         Ok(store)
     }
 
@@ -118,8 +124,9 @@ impl<'a> Layout2<'a> {
         Error::remote(self.name(), RemoteFailure::Corrupt, message)
     }
 
-    /// The index files on the remote, read from the local copies where there are some.
-    fn load_index(&self) -> Result<RemoteIndex> {
+    /// The index files on the remote, read from the local copies where there are some,
+    /// and why damaged ones were left out.
+    fn load_index(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
         let mut conn = self.pool.connection()?;
         let listed: Vec<IndexId> = conn.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
         let _ = fs::create_dir_all(&self.cache_dir);
@@ -141,14 +148,23 @@ impl<'a> Layout2<'a> {
             crate::atomic_file::write(&self.cache_dir.join(id.to_hex()), &bytes)?;
             Ok(())
         })?;
-        for r in got {
-            r?;
+        let mut damaged = Vec::new();
+        let mut skip = HashSet::new();
+        for (id, r) in new.iter().zip(got) {
+            match r {
+                Ok(()) => {}
+                Err(e @ Error::Remote { kind: RemoteFailure::Corrupt, .. }) => {
+                    damaged.push((*id, e.to_string()));
+                    skip.insert(*id);
+                }
+                Err(e) => return Err(e),
+            }
         }
         // Files that supersede others (a prune's) go first, so the ones they replace are
         // skipped rather than merged and then found stale.
         let mut index = RemoteIndex::default();
         for superseding in [true, false] {
-            for id in &listed {
+            for id in listed.iter().filter(|id| !skip.contains(id)) {
                 let path = self.cache_dir.join(id.to_hex());
                 let bytes = fs::read(&path).at(&path)?;
                 if supersedes_others(&bytes) != superseding {
@@ -159,7 +175,20 @@ impl<'a> Layout2<'a> {
                 index.add(*id, &file);
             }
         }
-        Ok(index)
+        Ok((index, damaged))
+    }
+
+    /// The error for an object no readable index names: missing, or, when index files
+    /// were left out as damaged, corrupt, naming them.
+    fn unindexed(&self, k: &ObjectKey) -> Error {
+        if self.damaged.is_empty() {
+            return Error::MissingObject { id: k.display() };
+        }
+        self.corrupt(format!(
+            "object {} is named by no readable index file; left out: {}",
+            k.display(),
+            self.damaged.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ")
+        ))
     }
 
     /// Refuse an index file whose bytes do not match its name, or do not parse.
@@ -174,7 +203,11 @@ impl<'a> Layout2<'a> {
     fn write_index(&self, c: &mut dyn Backend, file: &IndexFile) -> Result<u64> {
         let bytes = file.encode();
         let id = IndexFile::id_of(&bytes);
-        c.write_bytes(&index_path(&id), &bytes)?;
+        if self.damaged.iter().any(|(d, _)| *d == id) {
+            c.replace(&index_path(&id), &bytes)?;
+        } else {
+            c.write_bytes(&index_path(&id), &bytes)?;
+        }
         let _ = crate::atomic_file::write(&self.cache_dir.join(id.to_hex()), &bytes);
         self.index.write().expect("index").add(id, file);
         Ok(bytes.len() as u64)
@@ -683,7 +716,7 @@ impl Store for Layout2<'_> {
             let index = self.index.read().expect("index");
             for (i, (k, _)) in items.iter().enumerate() {
                 match index.object(k) {
-                    None => set(i, Err(Error::MissingObject { id: k.display() })),
+                    None => set(i, Err(self.unindexed(k))),
                     // An empty file has no chunks.
                     Some((0, _)) => set(
                         i,
@@ -782,7 +815,7 @@ impl Layout2<'_> {
         let (chunks, locations) = {
             let index = self.index.read().expect("index");
             let Some((_, chunks)) = index.object(k) else {
-                return Err(Error::MissingObject { id: k.display() });
+                return Err(self.unindexed(k));
             };
             let mut locations = Vec::with_capacity(chunks.len());
             for c in chunks {
@@ -819,7 +852,7 @@ impl Layout2<'_> {
         let (k, size) = *item;
         let plan: Vec<(ChunkId, ChunkLocation)> = {
             let index = self.index.read().expect("index");
-            let (_, chunks) = index.object(&k).ok_or_else(|| Error::MissingObject { id: k.display() })?;
+            let (_, chunks) = index.object(&k).ok_or_else(|| self.unindexed(&k))?;
             chunks
                 .iter()
                 .map(|ch| {

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 mod history;
 pub use history::*;
+mod kill;
+pub use kill::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_trove");
 

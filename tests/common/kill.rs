@@ -1,0 +1,83 @@
+//! Killing trove mid-run, as `cli/faults.rs` does: seeded kill points and a `kill -9`
+//! after a delay, for tests in other modules.
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::Env;
+
+/// xorshift64*, seeded from a fixed seed and the test's name (deterministic points).
+pub struct KillRng(u64);
+
+impl KillRng {
+    pub fn for_test(name: &str, seed: u64) -> KillRng {
+        let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        KillRng(h | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn fraction(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A seeded point in each of `n` equal slices of `full`, so the kills cover a run.
+    pub fn points(&mut self, full: Duration, n: usize) -> Vec<Duration> {
+        (0..n)
+            .map(|i| full.mul_f64((i as f64 + self.fraction()) / n as f64).max(Duration::from_millis(1)))
+            .collect()
+    }
+}
+
+/// Start trove and SIGKILL it once `due(elapsed)` says so: None when it was killed, else
+/// (it finished first, and must have succeeded) how long it took.
+pub fn kill_when(
+    env: &Env,
+    cwd: &Path,
+    args: &[&str],
+    mut due: impl FnMut(Duration) -> bool,
+) -> Option<Duration> {
+    let log = env.outside().join("killed.stderr");
+    let started = Instant::now();
+    let mut child = env
+        .command_in(cwd, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn trove");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if due(started.elapsed()) {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let took = started.elapsed();
+    if status.signal() == Some(libc::SIGKILL) {
+        return None;
+    }
+    let stderr = fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "trove {args:?} failed before it was killed ({status}):\n{stderr}");
+    Some(took)
+}
+
+/// [`kill_when`] after a fixed delay.
+pub fn kill_after(env: &Env, cwd: &Path, args: &[&str], delay: Duration) -> Option<Duration> {
+    kill_when(env, cwd, args, |elapsed| elapsed >= delay)
+}
