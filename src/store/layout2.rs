@@ -97,12 +97,23 @@ impl<'a> Layout2<'a> {
             index_writer: Mutex::new(()),
             pool,
         };
-        let index = store.load_index()?;
-        *store.index.write().expect("index") = index;
+        // The lock before the index: a prune that ran between reading the index and
+        // locking could have deleted packs holding chunks this push would then reuse.
         if access == Access::Write {
             let mut conn = store.pool.connection()?;
             store.lock = Some(locks::acquire(conn.as_mut(), store.pool.remote_name(), locks::Kind::Shared)?);
+            store.pool.idle(conn);
         }
+        let index = match store.load_index() {
+            Ok(index) => index,
+            Err(e) => {
+                if let (Some(lock), Ok(mut conn)) = (&store.lock, store.pool.connection()) {
+                    let _ = lock.release(conn.as_mut());
+                }
+                return Err(e);
+            }
+        };
+        *store.index.write().expect("index") = index;
         Ok(store)
     }
 
@@ -140,14 +151,14 @@ impl<'a> Layout2<'a> {
         for r in got {
             r?;
         }
-        let mut index = RemoteIndex::default();
+        let mut files = Vec::with_capacity(listed.len());
         for id in &listed {
             let path = self.cache_dir.join(id.to_hex());
             let bytes = fs::read(&path).at(&path)?;
             let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
-            index.add(*id, &file);
+            files.push((*id, file));
         }
-        Ok(index)
+        Ok(merge_current(&files))
     }
 
     /// Refuse an index file whose bytes do not match its name, or do not parse.
@@ -287,6 +298,18 @@ impl<'a> Layout2<'a> {
         }
         out
     }
+}
+
+/// The index of the files no other listed file supersedes. A prune killed before it
+/// deleted the files its new index replaces leaves them listed; merged, their records
+/// would name chunks in packs the prune's rerun deletes, so a push would reuse them.
+pub(crate) fn merge_current(files: &[(IndexId, IndexFile)]) -> RemoteIndex {
+    let superseded: HashSet<IndexId> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
+    let mut index = RemoteIndex::default();
+    for (id, file) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
+        index.add(*id, file);
+    }
+    index
 }
 
 /// A chunk read from the local cache, when it is there and sound: as a part of a cached
