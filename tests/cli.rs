@@ -67,3 +67,6 @@ mod secrets;
 
 #[path = "cli/faults.rs"]
 mod faults;
+
+#[path = "cli/prune.rs"]
+mod prune;
