@@ -457,7 +457,13 @@ fn prune_remote(
     let name = pool.remote_name().to_string();
     let mut side = Side::of_prune(name.clone(), &p);
     if let Some(packs) = side.packs.as_mut() {
-        packs.written = done.packs_written;
+        packs.written = done.packs_written.len() as u64;
+        // A pack a killed run uploaded and this one wrote again is not deleted.
+        let written: Vec<String> = done.packs_written.iter().map(crate::store::layout2::pack_path).collect();
+        packs.deleted.retain(|p| !written.contains(p));
+        let kept: u64 =
+            p.delete.iter().filter(|(id, _)| done.packs_written.contains(id)).map(|(_, s)| s).sum();
+        packs.bytes_freed -= kept;
     }
     failed.extend(done.failed.into_iter().map(|(path, e)| (format!("{name}:{path}"), e)));
     Ok(side)

@@ -174,8 +174,8 @@ pub fn plan(pool: &Pool, drop: &dyn Fn(&ObjectKey) -> bool) -> Result<Prune> {
 /// What [`execute`] did.
 #[derive(Debug, Default)]
 pub struct Done {
-    /// New packs written by repacking.
-    pub packs_written: u64,
+    /// New packs written by repacking (a killed run's, already there, among them).
+    pub packs_written: Vec<PackId>,
     /// Whether a new index file replaced the old ones.
     pub index_written: bool,
     /// Files that could not be deleted, with why (a rerun deletes them).
@@ -206,9 +206,12 @@ pub fn execute(pool: &Pool, prune: &Prune, lock: &Lock, reporter: &dyn Reporter)
             new_packs.push(upload(c, writer)?);
         }
         reporter.finish();
-        done.packs_written = new_packs.len() as u64;
+        done.packs_written = new_packs.iter().map(|p| p.id).collect();
     }
     crate::interrupt::check()?;
+    // A killed run may have uploaded these very packs (same chunks, same name): unlisted
+    // then, they are on the delete list, but the new index names them.
+    let written: HashSet<PackId> = new_packs.iter().map(|p| p.id).collect();
     let mut new_index = None;
     if prune.rewrite || !prune.repack.is_empty() {
         let file = IndexFile {
@@ -237,8 +240,13 @@ pub fn execute(pool: &Pool, prune: &Prune, lock: &Lock, reporter: &dyn Reporter)
         // A dead pack an old index still names must stay; a rerun finishes.
         return Ok(done);
     }
-    let dead: Vec<&PackId> =
-        prune.delete.iter().map(|(id, _)| id).chain(prune.repack.iter().map(|r| &r.id)).collect();
+    let dead: Vec<&PackId> = prune
+        .delete
+        .iter()
+        .map(|(id, _)| id)
+        .chain(prune.repack.iter().map(|r| &r.id))
+        .filter(|id| !written.contains(id))
+        .collect();
     reporter.start("deleting", dead.len() as u64, prune.bytes_freed());
     for id in dead {
         delete(pack_path(id), &mut done);

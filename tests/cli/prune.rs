@@ -418,3 +418,84 @@ fn prune_and_push_from_two_clones_at_once() {
         clone.ok(&["verify"]);
     }
 }
+
+/// Copy the files `rels` of the tree at `from` into the tree at `to`.
+fn copy_files(from: &Path, to: &Path, rels: &[&String]) {
+    for rel in rels {
+        let dest = to.join(rel);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(from.join(rel), &dest).unwrap();
+    }
+}
+
+/// Every state a prune passes through, built from the remote before and after an uncut
+/// prune (new packs uploaded; then the new index; then some or all old index files gone;
+/// dead packs not yet deleted): the current data pulls from each, and a rerun finishes the
+/// prune as the uncut run did.
+#[test]
+fn every_state_a_killed_prune_leaves_is_pulled_and_finished_by_a_rerun() {
+    let remote = Remote::new(Backend::Folder);
+    let env = Env::new();
+    remote.configure(&env);
+    three_versions(&env);
+    let pristine = env.outside().join("pristine-remote");
+    let after = env.outside().join("after-remote");
+    copy_tree(&remote.root(), &pristine);
+    env.ok(&["gc", "-r", "store", "-f"]);
+    copy_tree(&remote.root(), &after);
+    let (before_files, after_files) = (files_under(&pristine), files_under(&after));
+    let new_packs: Vec<&String> =
+        after_files.keys().filter(|p| p.starts_with("packs/") && !before_files.contains_key(*p)).collect();
+    let new_index: Vec<&String> = after_files.keys().filter(|p| p.starts_with("index/")).collect();
+    let old_index: Vec<&String> = before_files.keys().filter(|p| p.starts_with("index/")).collect();
+    let old_packs: Vec<&String> = before_files.keys().filter(|p| p.starts_with("packs/")).collect();
+    assert!(!new_packs.is_empty() && new_index.len() == 1);
+    let want_packs: Vec<&String> = after_files.keys().filter(|p| p.starts_with("packs/")).collect();
+
+    let states: [(&str, &dyn Fn()); 4] = [
+        ("new packs uploaded, no new index yet", &|| {
+            copy_tree(&pristine, &remote.root());
+            copy_files(&after, &remote.root(), &new_packs);
+        }),
+        ("new index written, old index files still there", &|| {
+            copy_tree(&pristine, &remote.root());
+            copy_files(&after, &remote.root(), &new_packs);
+            copy_files(&after, &remote.root(), &new_index);
+        }),
+        ("half the old index files deleted", &|| {
+            copy_tree(&pristine, &remote.root());
+            copy_files(&after, &remote.root(), &new_packs);
+            copy_files(&after, &remote.root(), &new_index);
+            for rel in &old_index[..old_index.len() / 2] {
+                fs::remove_file(remote.root().join(rel)).unwrap();
+            }
+        }),
+        ("old index files deleted, dead packs not yet", &|| {
+            copy_tree(&after, &remote.root());
+            copy_files(&pristine, &remote.root(), &old_packs);
+        }),
+    ];
+    for (what, make) in states {
+        make();
+        assert_pulls(&env, what);
+        env.ok(&["gc", "-r", "store", "-f"]);
+        let files = remote.files();
+        let packs: Vec<&String> = files.keys().filter(|p| p.starts_with("packs/")).collect();
+        assert_eq!(packs, want_packs, "{what}: the rerun left other packs than an uncut prune");
+        assert_tidy(&remote);
+        assert_pulls(&env, &format!("{what}, after the rerun"));
+    }
+
+    // A push into the state a prune killed after its new index leaves: the old index
+    // files still list chunks of dropped objects in packs the rerun deletes, so the push
+    // must not count on them.
+    copy_tree(&pristine, &remote.root());
+    copy_files(&after, &remote.root(), &new_packs);
+    copy_files(&after, &remote.root(), &new_index);
+    env.write("model.bin", noise(3 << 20, 100));
+    env.ok(&["add", "model.bin"]);
+    commit(&env, "v1's model again");
+    env.ok(&["push"]);
+    env.ok(&["gc", "-r", "store", "-f"]);
+    assert_pulls(&env, "v1's model pushed again into a half-done prune");
+}
