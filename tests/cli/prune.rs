@@ -396,9 +396,12 @@ fn prune_and_push_from_two_clones_at_once() {
 
         let prune = env.spawn_in(&env.root, &["gc", "-r", "store", "-f"]);
         let push = other.spawn_in(&other.root, &["push"]);
-        let outcomes = [(prune, &env, vec!["gc", "-r", "store", "-f"]), (push, &other, vec!["push"])];
-        for (child, who, args) in outcomes {
-            let out = child.wait_with_output().unwrap();
+        // Both end first: a rerun while the other still runs may be refused again.
+        let outcomes = [
+            (prune.wait_with_output().unwrap(), &env, vec!["gc", "-r", "store", "-f"]),
+            (push.wait_with_output().unwrap(), &other, vec!["push"]),
+        ];
+        for (out, who, args) in outcomes {
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 assert!(
