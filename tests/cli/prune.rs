@@ -502,3 +502,37 @@ fn every_state_a_killed_prune_leaves_is_pulled_and_finished_by_a_rerun() {
     env.ok(&["gc", "-r", "store", "-f"]);
     assert_pulls(&env, "v1's model pushed again into a half-done prune");
 }
+
+/// A folder the scope names whose manifest neither the cache nor the remote has: its files
+/// are unknown, so no file object leaves the index (manifests may).
+#[test]
+fn an_unknown_manifest_keeps_every_file_object_in_the_index() {
+    let remote = Remote::new(Backend::Folder);
+    let env = Env::new();
+    remote.configure(&env);
+    three_versions(&env);
+    let ghost = blake3_hex(b"a manifest nobody pushed");
+    let p =
+        Pointer { path: "ghost".into(), kind: "dir".into(), hash: ghost.clone(), size: 10, files: Some(1) };
+    env.write_pointer("ghost.trove", &p);
+    let before = remote.files();
+
+    let report = env.json(&["gc", "-r", "store", "-f"]);
+    assert_eq!(report["unknown_manifests"], serde_json::json!([format!("{ghost}.dir")]), "{report:#}");
+    let dropped = report["remote"]["objects"].as_array().unwrap();
+    assert!(!dropped.is_empty(), "the old manifest goes: {report:#}");
+    for o in dropped {
+        assert!(o["id"].as_str().unwrap().ends_with(".dir"), "a file object was dropped: {o}");
+    }
+    // Every file's chunks stay: at most the old manifest's few KiB are freed.
+    let freed = report["remote"]["packs"]["bytes_freed"].as_u64().unwrap();
+    assert!(freed < 64 << 10, "{report:#}");
+    let after = remote.files();
+    assert!(pack_bytes(&after) + (64 << 10) > pack_bytes(&before), "{before:?} → {after:?}");
+    fs::remove_file(env.path("ghost.trove")).unwrap();
+    assert_pulls(&env, "after a prune with an unknown manifest");
+    // v1's model, a file object nothing in the scope uses, is still there to fetch.
+    let clone = clone_repo(&env.root);
+    let out = clone.run(&["fetch", "--rev", "HEAD~2", "model.bin"]);
+    assert_eq!(out.code, 0, "{out}");
+}
