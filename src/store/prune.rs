@@ -311,3 +311,131 @@ fn upload(c: &mut dyn Backend, writer: PackWriter) -> Result<PackRecord> {
     c.write_bytes(&pack_path(&finished.id), &finished.bytes)?;
     Ok(PackRecord { id: finished.id, entries: finished.entries })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::ObjectId;
+    use crate::progress::Silent;
+    use crate::remote::Remote;
+    use crate::remote::local::FolderRemote;
+
+    /// Raw bytes that do not compress, so stored lengths are raw lengths.
+    fn bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A one-chunk file object of `raw`, as a push records it.
+    fn object(raw: &[u8]) -> ObjectRecord {
+        let id = ObjectId::of_bytes(raw);
+        ObjectRecord {
+            key: ObjectKey::file(id),
+            size: raw.len() as u64,
+            chunks: vec![pack::ChunkId::from(id)],
+        }
+    }
+
+    fn put_pack(b: &mut dyn Backend, chunks: &[&[u8]]) -> PackRecord {
+        let mut w = PackWriter::new();
+        for raw in chunks {
+            w.add(pack::ChunkId::of_bytes(raw), raw).unwrap();
+        }
+        let f = w.finish();
+        b.write_bytes(&pack_path(&f.id), &f.bytes).unwrap();
+        PackRecord { id: f.id, entries: f.entries }
+    }
+
+    fn put_index(b: &mut dyn Backend, file: &IndexFile) -> IndexId {
+        let bytes = file.encode();
+        let id = IndexFile::id_of(&bytes);
+        b.write_bytes(&index_path(&id), &bytes).unwrap();
+        id
+    }
+
+    #[test]
+    fn dead_packs_go_sparse_ones_are_repacked_and_kept_objects_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::remote::Settings { name: "r".into(), url: "r".into(), ..Default::default() };
+        let remote = FolderRemote::new(&settings, dir.path().to_path_buf());
+        let mut b = remote.connect().unwrap();
+        let (keep_a, drop_b, drop_c, keep_d, drop_e) =
+            (bytes(1, 10_000), bytes(2, 60_000), bytes(3, 40_000), bytes(4, 30_000), bytes(5, 20_000));
+        // Pack 1: mostly garbage (10 KB live of 110 KB); pack 2: all garbage; pack 3:
+        // mostly live (30 KB of 50 KB); pack 4: listed by no index.
+        let p1 = put_pack(b.as_mut(), &[&keep_a, &drop_b, &drop_c[..]]);
+        let p2 = put_pack(b.as_mut(), &[&drop_c]);
+        let p3 = put_pack(b.as_mut(), &[&keep_d, &drop_e]);
+        let p4 = put_pack(b.as_mut(), &[&bytes(6, 5_000)]);
+        let first = IndexFile {
+            supersedes: vec![],
+            packs: vec![p1.clone(), p2.clone()],
+            objects: vec![object(&keep_a), object(&drop_b), object(&drop_c)],
+        };
+        let second = IndexFile {
+            supersedes: vec![],
+            packs: vec![p3.clone()],
+            objects: vec![object(&keep_d), object(&drop_e)],
+        };
+        let old = [put_index(b.as_mut(), &first), put_index(b.as_mut(), &second)];
+        let keep: HashSet<ObjectKey> = [object(&keep_a).key, object(&keep_d).key].into();
+        let pool = Pool::new(&remote, b, 1);
+
+        let plan = plan(&pool, &|k| !keep.contains(k)).unwrap();
+        assert_eq!(plan.dropped.len(), 3);
+        assert_eq!(plan.kept, 2);
+        let mut deleted: Vec<PackId> = plan.delete.iter().map(|(id, _)| *id).collect();
+        deleted.sort();
+        let mut want = vec![p2.id, p4.id];
+        want.sort();
+        assert_eq!(deleted, want, "the all-garbage pack and the unlisted one");
+        assert_eq!(plan.repack.iter().map(|r| r.id).collect::<Vec<_>>(), vec![p1.id]);
+        assert_eq!(plan.repack[0].live_bytes(), 10_000);
+        let sizes: u64 = plan.delete.iter().map(|(_, s)| s).sum();
+        assert_eq!(plan.bytes_freed(), sizes + plan.repack[0].size - 10_000);
+
+        let lock = lock(&pool).unwrap();
+        let done = execute(&pool, &plan, &lock, &Silent).unwrap();
+        lock.release(pool.connection().unwrap().as_mut()).unwrap();
+        assert!(done.index_written && done.failed.is_empty());
+        assert_eq!(done.packs_written.len(), 1);
+
+        let mut c = pool.connection().unwrap();
+        let listed: Vec<IndexId> =
+            c.list(INDEX).unwrap().iter().filter_map(|l| l.name.parse().ok()).collect();
+        assert_eq!(listed.len(), 1, "one index replaces both");
+        let mut raw = Vec::new();
+        c.read(&index_path(&listed[0]), None, &mut raw).unwrap();
+        let file = IndexFile::parse(&raw, "new").unwrap();
+        let mut supersedes = file.supersedes.clone();
+        supersedes.sort();
+        let mut old = old.to_vec();
+        old.sort();
+        assert_eq!(supersedes, old);
+        let index = merge_current(&[(listed[0], file)]);
+        assert_eq!(index.object_count(), 2);
+        for gone in [p1.id, p2.id, p4.id] {
+            assert!(!c.exists(&pack_path(&gone)).unwrap(), "{gone} was deleted");
+        }
+        assert!(c.exists(&pack_path(&p3.id)).unwrap(), "the mostly live pack stays");
+        // Every kept object's chunk is readable where the new index says, and sound.
+        for raw in [&keep_a, &keep_d] {
+            let loc = index.chunk(&pack::ChunkId::of_bytes(raw)).unwrap();
+            let stored =
+                c.read_range(&pack_path(&loc.pack), loc.entry.offset.into(), loc.entry.stored_len.into());
+            assert_eq!(&pack::decode_chunk(&stored.unwrap(), &loc.entry, "p").unwrap(), raw);
+        }
+        assert!(c.list(locks::DIR).unwrap().is_empty());
+
+        // Nothing is left to do.
+        pool.idle(c);
+        assert!(super::plan(&pool, &|k| !keep.contains(k)).unwrap().is_empty());
+    }
+}
