@@ -358,6 +358,18 @@ pub fn execute(
     jobs: Option<usize>,
     reporter: &dyn Reporter,
 ) -> Result<()> {
+    // A layout-2 remote is locked before anything goes, so a refused prune deletes nothing.
+    let locked = match (plan.remote.as_ref().filter(|s| s.packs.is_some() && !s.is_empty()), remote) {
+        (Some(_), Some(remote)) => match connect(remote)? {
+            Some((first, 2)) => {
+                let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
+                let lock = prune::lock(&pool)?;
+                Some((pool, lock))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let mut failed = Vec::new();
     reporter.start("deleting", plan.cache.count, plan.cache.bytes);
     for manifests in [true, false] {
@@ -375,26 +387,15 @@ pub fn execute(
         failed.extend(errors);
     }
     reporter.finish();
-    if let (Some(side), Some(remote)) = (plan.remote.as_ref().filter(|s| !s.is_empty()), remote) {
+    if let Some((pool, lock)) = locked {
+        let side = prune_remote(&pool, lock, plan, reporter, &mut failed)?;
+        plan.remote = Some(side);
+    } else if let (Some(side), Some(remote)) = (plan.remote.as_ref().filter(|s| !s.is_empty()), remote) {
         // A remote whose layout file went away since the plan holds nothing to delete.
-        let Some((first, layout)) = connect(remote)? else {
+        let Some((first, _)) = connect(remote)? else {
             plan.failed = failed;
             return Ok(());
         };
-        if layout == 2 {
-            let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
-            let side = prune_remote(&pool, plan, reporter, &mut failed)?;
-            plan.remote = Some(side);
-            for f in &plan.temps.files {
-                if let Err(e) = std::fs::remove_file(f)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    failed.push((f.display().to_string(), e.to_string()));
-                }
-            }
-            plan.failed = failed;
-            return Ok(());
-        }
         let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
         reporter.start("deleting", side.count, side.bytes);
         for manifests in [true, false] {
@@ -435,15 +436,15 @@ pub fn execute(
     Ok(())
 }
 
-/// Prune a layout-2 remote under its exclusive lock: plan again there (what was shown may
-/// be out of date), then carry it out. Returns the side as done.
+/// Prune a layout-2 remote under its exclusive `lock` (released here): plan again there
+/// (what was shown may be out of date), then carry it out. Returns the side as done.
 fn prune_remote(
     pool: &Pool,
+    lock: crate::store::locks::Lock,
     plan: &Plan,
     reporter: &dyn Reporter,
     failed: &mut Vec<(String, String)>,
 ) -> Result<Side> {
-    let lock = prune::lock(pool)?;
     let result = (|| {
         let p = prune::plan(pool, &|k| deletable(&plan.keep, &plan.unknown_manifests, k))?;
         let done = prune::execute(pool, &p, &lock, reporter)?;

@@ -249,11 +249,13 @@ fn a_running_push_makes_prune_refuse_and_a_stale_lock_is_recovered(b: Backend) {
     fs::create_dir_all(lock.parent().unwrap()).unwrap();
     fs::write(&lock, "kind: push\nhost: elsewhere\npid: 4242\ntime: 0\n").unwrap();
     let before = remote.files();
+    let cache_before = env.object_files();
 
     let out = env.run(&["gc", "-r", "store", "-f"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains(&format!("a push is running on it (lock locks/{name}")), "{out}");
     assert_eq!(remote.files(), before, "a refused prune changes nothing on the remote");
+    assert_eq!(env.object_files(), cache_before, "nor in the cache");
 
     // Not refreshed for 40 minutes: its push died, and the prune removes it.
     let touched =
