@@ -231,6 +231,8 @@ pub fn execute(pool: &Pool, prune: &Prune, lock: &Lock, reporter: &dyn Reporter)
         if let Err(e) = c.delete(&path) {
             done.failed.push((path, e.to_string()));
         }
+        // Many deletions take a while: the lock must not look stale meanwhile.
+        let _ = lock.refresh(c);
     };
     // The old index files first, so no reader finds a dead pack through them.
     for id in prune.index_files.iter().filter(|id| new_index.is_some() && Some(**id) != new_index) {
@@ -256,7 +258,6 @@ pub fn execute(pool: &Pool, prune: &Prune, lock: &Lock, reporter: &dyn Reporter)
     for t in &prune.temps {
         delete(join("tmp", &t.name), &mut done);
     }
-    let _ = lock.refresh(c);
     pool.idle(conn);
     Ok(done)
 }
