@@ -7,6 +7,12 @@
 //! manifest cannot be read leaves its files unknown: then no file object is deleted at
 //! all. Planning and deleting are separate steps, so the caller can show the plan and ask
 //! before anything goes.
+//!
+//! On a layout-2 remote the objects are records in index files and their data chunks in
+//! shared packs, so deleting becomes a prune ([`crate::store::prune`]): under an
+//! exclusive lock the plan is made again (a push may have come in since it was shown),
+//! the objects leave the index, and packs left without live chunks are deleted or
+//! repacked.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,10 +26,9 @@ use crate::history::{self, Scope};
 use crate::pointer::Kind;
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
-use crate::remote::{ObjectKey, Remote};
+use crate::remote::{Backend, ObjectKey, Remote};
 use crate::repo::Repo;
-use crate::store::layout1;
-use crate::verify::connect_checked;
+use crate::store::{layout1, prune};
 
 /// One object to delete.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +57,33 @@ pub struct Side {
     /// (see [`crate::remote::STALE_UPLOAD`]), as `tmp/NAME`. The cache's are [`Plan::temps`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temps: Option<Temps>,
+    /// For a layout-2 remote: what happens to its packs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packs: Option<Packs>,
+}
+
+/// The packs of a layout-2 remote that a prune deletes or repacks.
+#[derive(Debug, Default, Serialize)]
+pub struct Packs {
+    /// Packs deleted whole (no live chunk, or listed by no index file), as `packs/…`.
+    pub deleted: Vec<String>,
+    /// Packs mostly garbage whose live chunks move into new packs (then deleted).
+    pub repacked: Vec<String>,
+    /// New packs written by repacking (after [`execute`]).
+    pub written: u64,
+    /// The bytes the remote frees: packs deleted plus what repacking saves.
+    pub bytes_freed: u64,
+}
+
+impl Packs {
+    fn of(p: &prune::Prune) -> Packs {
+        Packs {
+            deleted: p.delete.iter().map(|(id, _)| crate::store::layout2::pack_path(id)).collect(),
+            repacked: p.repack.iter().map(|r| crate::store::layout2::pack_path(&r.id)).collect(),
+            written: 0,
+            bytes_freed: p.bytes_freed(),
+        }
+    }
 }
 
 impl Side {
@@ -65,11 +97,36 @@ impl Side {
             count,
             objects,
             temps: None,
+            packs: None,
         }
+    }
+
+    /// A layout-2 remote's side: the objects `p` drops from its index.
+    fn of_prune(name: String, p: &prune::Prune) -> Side {
+        let dropped = p.dropped.iter().map(|(k, size)| Doomed {
+            id: k.display(),
+            path: k.display(),
+            size: *size,
+            key: *k,
+        });
+        let mut side = Side::new(name, dropped.collect(), p.dropped.len() as u64 + p.kept);
+        side.temps =
+            Some(Temps::new(p.temps.iter().map(|t| (Path::new("tmp").join(&t.name), t.size)).collect()));
+        side.packs = Some(Packs::of(p));
+        side
     }
 
     fn has_temps(&self) -> bool {
         self.temps.as_ref().is_some_and(|t| !t.files.is_empty())
+    }
+
+    fn has_packs(&self) -> bool {
+        self.packs.as_ref().is_some_and(|p| !p.deleted.is_empty() || !p.repacked.is_empty())
+    }
+
+    /// Whether deleting would change nothing here.
+    fn is_empty(&self) -> bool {
+        self.count == 0 && !self.has_temps() && !self.has_packs()
     }
 }
 
@@ -102,13 +159,37 @@ pub struct Plan {
     pub temps: Temps,
     /// Objects whose deletion failed, with the error (after [`execute`]).
     pub failed: Vec<(String, String)>,
+    /// What the scope keeps, to plan a prune again under its lock.
+    #[serde(skip)]
+    keep: HashSet<ObjectKey>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.cache.count == 0
-            && self.remote.as_ref().is_none_or(|r| r.count == 0 && !r.has_temps())
+            && self.remote.as_ref().is_none_or(Side::is_empty)
             && self.temps.files.is_empty()
+    }
+}
+
+/// Whether `k` may go: nothing keeps it, and it is a manifest or every kept folder's
+/// files are known (with a folder's files unknown, any file object may be one of them).
+fn deletable(keep: &HashSet<ObjectKey>, unknown: &[String], k: &ObjectKey) -> bool {
+    !keep.contains(k) && (k.is_manifest() || unknown.is_empty())
+}
+
+/// Connect to `remote` and read its layout. `None`: the remote's folder exists but nothing
+/// was pushed to it yet (no objects).
+fn connect(remote: &dyn Remote) -> Result<Option<(Box<dyn Backend>, u64)>> {
+    let mut conn = remote.connect()?;
+    match crate::remote::read_layout(conn.as_mut())? {
+        Some(text) => Ok(Some((conn, crate::remote::check_layout(remote.name(), &text)?))),
+        None if conn.root_exists()? => Ok(None),
+        None => Err(Error::remote(
+            remote.name(),
+            crate::error::RemoteFailure::NotFound,
+            format!("{} does not exist; check the URL, or push to it first", remote.url()),
+        )),
     }
 }
 
@@ -191,7 +272,7 @@ pub fn plan(
     }
     unknown.sort();
     // With a folder's files unknown, any file object may be one of them.
-    let deletable = |k: &ObjectKey| !keep.contains(k) && (k.is_manifest() || unknown.is_empty());
+    let deletable = |k: &ObjectKey| deletable(&keep, &unknown, k);
 
     let stored = repo.cache.list_objects()?;
     let doomed: Vec<Doomed> = stored
@@ -211,8 +292,19 @@ pub fn plan(
     let remote = match remote {
         None => None,
         Some(remote) => {
-            let (listed, temps) = match connect_checked(remote)? {
-                Some(mut conn) => {
+            let (listed, temps) = match connect(remote)? {
+                Some((conn, 2)) => {
+                    let pool = Pool::new(remote, conn, jobs.unwrap_or_else(|| remote.default_jobs()));
+                    let p = prune::plan(&pool, &deletable)?;
+                    return Ok(finish_plan(
+                        repo,
+                        keep,
+                        unknown,
+                        cache,
+                        Some(Side::of_prune(remote.name().into(), &p)),
+                    ));
+                }
+                Some((mut conn, _)) => {
                     (layout1::list_all(conn.as_mut())?, crate::remote::list_temps(conn.as_mut())?)
                 }
                 None => (Vec::new(), Vec::new()),
@@ -234,15 +326,26 @@ pub fn plan(
         }
     };
 
+    Ok(finish_plan(repo, keep, unknown, cache, remote))
+}
+
+fn finish_plan(
+    repo: &Repo,
+    keep: HashSet<ObjectKey>,
+    unknown: Vec<String>,
+    cache: Side,
+    remote: Option<Side>,
+) -> Plan {
     let temps = Temps::new(repo.cache.stale_temps());
-    Ok(Plan {
+    Plan {
         referenced: keep.len() as u64,
         unknown_manifests: unknown,
         cache,
         remote,
         temps,
         failed: Vec::new(),
-    })
+        keep,
+    }
 }
 
 /// Delete what `plan` lists: manifests before the files they list (so a store never has a
@@ -255,6 +358,18 @@ pub fn execute(
     jobs: Option<usize>,
     reporter: &dyn Reporter,
 ) -> Result<()> {
+    // A layout-2 remote is locked before anything goes, so a refused prune deletes nothing.
+    let locked = match (plan.remote.as_ref().filter(|s| s.packs.is_some() && !s.is_empty()), remote) {
+        (Some(_), Some(remote)) => match connect(remote)? {
+            Some((first, 2)) => {
+                let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
+                let lock = prune::lock(&pool)?;
+                Some((pool, lock))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let mut failed = Vec::new();
     reporter.start("deleting", plan.cache.count, plan.cache.bytes);
     for manifests in [true, false] {
@@ -272,11 +387,12 @@ pub fn execute(
         failed.extend(errors);
     }
     reporter.finish();
-    if let (Some(side), Some(remote)) =
-        (plan.remote.as_ref().filter(|s| s.count > 0 || s.has_temps()), remote)
-    {
+    if let Some((pool, lock)) = locked {
+        let side = prune_remote(&pool, lock, plan, reporter, &mut failed)?;
+        plan.remote = Some(side);
+    } else if let (Some(side), Some(remote)) = (plan.remote.as_ref().filter(|s| !s.is_empty()), remote) {
         // A remote whose layout file went away since the plan holds nothing to delete.
-        let Some(first) = connect_checked(remote)? else {
+        let Some((first, _)) = connect(remote)? else {
             plan.failed = failed;
             return Ok(());
         };
@@ -318,4 +434,38 @@ pub fn execute(
     }
     plan.failed = failed;
     Ok(())
+}
+
+/// Prune a layout-2 remote under its exclusive `lock` (released here): plan again there
+/// (what was shown may be out of date), then carry it out. Returns the side as done.
+fn prune_remote(
+    pool: &Pool,
+    lock: crate::store::locks::Lock,
+    plan: &Plan,
+    reporter: &dyn Reporter,
+    failed: &mut Vec<(String, String)>,
+) -> Result<Side> {
+    let result = (|| {
+        let p = prune::plan(pool, &|k| deletable(&plan.keep, &plan.unknown_manifests, k))?;
+        let done = prune::execute(pool, &p, &lock, reporter)?;
+        Ok((p, done))
+    })();
+    // Released even after a failure (a kill leaves it to go stale, or to be recovered here).
+    if let Ok(mut c) = pool.fresh_connection() {
+        let _ = lock.release(c.as_mut());
+    }
+    let (p, done) = result?;
+    let name = pool.remote_name().to_string();
+    let mut side = Side::of_prune(name.clone(), &p);
+    if let Some(packs) = side.packs.as_mut() {
+        packs.written = done.packs_written.len() as u64;
+        // A pack a killed run uploaded and this one wrote again is not deleted.
+        let written: Vec<String> = done.packs_written.iter().map(crate::store::layout2::pack_path).collect();
+        packs.deleted.retain(|p| !written.contains(p));
+        let kept: u64 =
+            p.delete.iter().filter(|(id, _)| done.packs_written.contains(id)).map(|(_, s)| s).sum();
+        packs.bytes_freed -= kept;
+    }
+    failed.extend(done.failed.into_iter().map(|(path, e)| (format!("{name}:{path}"), e)));
+    Ok(side)
 }

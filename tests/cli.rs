@@ -70,3 +70,6 @@ mod faults;
 
 #[path = "cli/layout2.rs"]
 mod layout2;
+
+#[path = "cli/prune.rs"]
+mod prune;

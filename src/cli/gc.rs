@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::Ctx;
 use super::output::{bytes, plural};
 use crate::error::Error;
-use crate::gc::{self, Plan, Side, Temps};
+use crate::gc::{self, Packs, Plan, Side, Temps};
 use crate::history::Scope;
 
 #[derive(clap::Args)]
@@ -77,6 +77,9 @@ fn print_plan(ctx: &Ctx, plan: &Plan, dry_run: bool) {
             });
         }
         out.say(side_line(side, &label, dry_run));
+        if let (Some(packs), Some(name)) = (side.packs.as_ref(), remote) {
+            print_packs(ctx, packs, &label, name, dry_run);
+        }
         if let (Some(temps), Some(name)) = (side.temps.as_ref().filter(|t| !t.files.is_empty()), remote) {
             print_temps(ctx, temps, &format!("{label} tmp"), &format!("{name}:"), dry_run);
         }
@@ -84,6 +87,33 @@ fn print_plan(ctx: &Ctx, plan: &Plan, dry_run: bool) {
     if !plan.temps.files.is_empty() {
         print_temps(ctx, &plan.temps, "tmp", "", dry_run);
     }
+}
+
+/// A layout-2 remote's packs: deleted whole, and repacked.
+fn print_packs(ctx: &Ctx, packs: &Packs, label: &str, name: &str, dry_run: bool) {
+    for p in &packs.deleted {
+        ctx.out.detail(format!("  {name}:{p} (deleted)"));
+    }
+    for p in &packs.repacked {
+        ctx.out.detail(format!("  {name}:{p} (repacked)"));
+    }
+    if packs.deleted.is_empty() && packs.repacked.is_empty() {
+        return;
+    }
+    let written = if dry_run || packs.repacked.is_empty() {
+        String::new()
+    } else {
+        format!(" into {}", plural(packs.written, "new pack"))
+    };
+    ctx.out.say(format!(
+        "{label} packs: {} {}, {} {}{written}; {} {}",
+        if dry_run { "would delete" } else { "deleted" },
+        plural(packs.deleted.len() as u64, "pack"),
+        if dry_run { "would repack" } else { "repacked" },
+        packs.repacked.len(),
+        bytes(packs.bytes_freed),
+        if dry_run { "would be freed on the remote" } else { "freed on the remote" },
+    ));
 }
 
 fn print_temps(ctx: &Ctx, temps: &Temps, label: &str, prefix: &str, dry_run: bool) {
@@ -171,6 +201,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )];
         if let Some(r) = plan.remote.as_ref().filter(|r| r.count > 0) {
             what.push(format!("{} ({}) from remote {}", plural(r.count, "object"), bytes(r.bytes), r.name));
+        }
+        if let Some((r, p)) = plan.remote.as_ref().and_then(|r| r.packs.as_ref().map(|p| (r, p)))
+            && (!p.deleted.is_empty() || !p.repacked.is_empty())
+        {
+            what.push(format!(
+                "{} and {} repacked ({} freed) on remote {}",
+                plural(p.deleted.len() as u64, "pack"),
+                p.repacked.len(),
+                bytes(p.bytes_freed),
+                r.name
+            ));
         }
         if let Some((r, t)) = plan
             .remote

@@ -339,6 +339,18 @@ fn supersedes_others(bytes: &[u8]) -> bool {
     bytes.get(8..12).is_some_and(|n| n != [0, 0, 0, 0])
 }
 
+/// The index of the files no other listed file supersedes. A prune killed before it
+/// deleted the files its new index replaces leaves them listed; merged, their records
+/// would name chunks in packs the prune's rerun deletes, so a push would reuse them.
+pub(crate) fn merge_current(files: &[(IndexId, IndexFile)]) -> RemoteIndex {
+    let superseded: HashSet<IndexId> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
+    let mut index = RemoteIndex::default();
+    for (id, file) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
+        index.add(*id, file);
+    }
+    index
+}
+
 /// A chunk read from the local cache, when it is there and sound: as a part of a cached
 /// object (`local`), or as a whole cached object (a one-chunk file's id is its chunk's).
 fn local_chunk(

@@ -10,6 +10,7 @@
 pub mod layout1;
 pub mod layout2;
 pub mod locks;
+pub mod prune;
 
 use std::collections::HashSet;
 
