@@ -74,6 +74,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let gone = if report.repaired { "; replaced by a new index and deleted" } else { "" };
         out.say(format!("damaged index file: {} ({}){gone}", d.name, d.error));
     }
+    if report.repaired && !report.damaged_index.is_empty() {
+        out.note(format!(
+            "objects named only by a damaged index file that no longer parsed are not on {} any more: \
+             run `trove push -r {}` in clones that have them",
+            report.store, report.store
+        ));
+    }
     for f in &report.failed {
         out.say(format!("unreadable: {}: {}", f.id, f.error));
     }

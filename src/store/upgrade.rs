@@ -97,6 +97,11 @@ impl Packer {
         Ok(())
     }
 
+    /// The packs uploaded and the objects they complete, for an index written elsewhere.
+    pub(crate) fn into_records(self) -> (Vec<PackRecord>, Vec<ObjectRecord>) {
+        (self.packs, self.ready)
+    }
+
     /// Packs uploaded and not yet named by an index.
     pub(crate) fn unindexed_packs(&self) -> usize {
         self.packs.len()
@@ -136,11 +141,13 @@ pub struct Damaged {
 }
 
 /// The index files of a layout-2 remote: the sound ones (without those another sound one
-/// supersedes), every id listed, and the damaged ones.
+/// supersedes), every id listed, and the damaged ones, with what could still be parsed of
+/// them (`salvaged`: only to be used where packs and content are checked by their ids).
 pub(crate) struct Indexes {
     pub files: Vec<(IndexId, IndexFile)>,
     pub listed: Vec<IndexId>,
     pub damaged: Vec<Damaged>,
+    pub salvaged: Vec<IndexFile>,
 }
 
 /// Read and check every index file.
@@ -148,6 +155,7 @@ pub(crate) fn read_indexes(c: &mut dyn Backend) -> Result<Indexes> {
     let listed: Vec<IndexId> = c.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
     let mut files = Vec::new();
     let mut damaged = Vec::new();
+    let mut salvaged = Vec::new();
     for id in &listed {
         let name = index_path(id);
         let mut bytes = Vec::new();
@@ -159,6 +167,7 @@ pub(crate) fn read_indexes(c: &mut dyn Backend) -> Result<Indexes> {
         }
         let actual = IndexFile::id_of(&bytes);
         if actual != *id {
+            salvaged.extend(IndexFile::parse(&bytes, &name).ok());
             damaged.push(Damaged { name, error: format!("its bytes hash to {actual}, not its name") });
             continue;
         }
@@ -169,7 +178,7 @@ pub(crate) fn read_indexes(c: &mut dyn Backend) -> Result<Indexes> {
     }
     let superseded: HashSet<IndexId> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
     files.retain(|(id, _)| !superseded.contains(id));
-    Ok(Indexes { files, listed, damaged })
+    Ok(Indexes { files, listed, damaged, salvaged })
 }
 
 /// An object that was not converted.

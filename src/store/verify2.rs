@@ -5,11 +5,15 @@
 //! the entries the index has for it, and hold chunks that decode to their ids. Every
 //! object must have a location for each chunk in a sound pack, chunks whose raw lengths
 //! sum to its size, and content (its chunks in order) that hashes to its id. Index files
-//! whose bytes do not match their name are reported and otherwise ignored.
+//! whose bytes do not match their name are reported; what still parses of them is checked
+//! like the rest (packs and objects are named by their content), so a repair keeps the
+//! objects they name that are sound.
 //!
 //! A repair (under an exclusive lock) packs the sound local copies of the objects that
 //! cannot be rebuilt into new packs, writes one index superseding every old one and
-//! naming only sound packs, then deletes the old index files and the damaged packs.
+//! naming only sound packs, then deletes the old index files (and rewrites the new one
+//! without its `supersedes`, see `check`). Damaged packs are deleted
+//! before the re-upload (the same chunks may make a pack of the same name).
 //! Objects with no local copy are left out of the new index: pulls report them missing.
 
 use std::collections::{HashMap, HashSet};
@@ -20,7 +24,7 @@ use super::upgrade::{Damaged, Packer, read_indexes};
 use crate::cache::Cache;
 use crate::error::{Error, RemoteFailure, Result};
 use crate::hash::{ObjectId, ObjectKey};
-use crate::pack::{self, ChunkId, ObjectRecord, PackEntry, PackId, PackRecord, Tail};
+use crate::pack::{self, ChunkId, IndexFile, IndexId, ObjectRecord, PackEntry, PackId, PackRecord, Tail};
 use crate::progress::Reporter;
 use crate::remote::backend::join;
 use crate::remote::pool::Pool;
@@ -73,7 +77,9 @@ fn check(
     let mut seen_packs = HashSet::new();
     let mut objects: Vec<ObjectRecord> = Vec::new();
     let mut seen_objects = HashSet::new();
-    for (_, f) in &indexes.files {
+    // What damaged index files still say comes last: every pack it names is checked
+    // against its name and every object against its id like the rest.
+    for f in indexes.files.iter().map(|(_, f)| f).chain(&indexes.salvaged) {
         for p in &f.packs {
             if seen_packs.insert(p.id) {
                 packs.push(p.clone());
@@ -159,6 +165,12 @@ fn check(
         let lost_keys: HashSet<ObjectKey> = lost.iter().map(|(k, _)| *k).collect();
         let mut packer = Packer::new(located.keys().copied().collect());
         let mut c = pool.connection()?;
+        // A damaged pack goes first: a pack is written once, so a re-upload of the same
+        // chunks (a pack of the same name) would otherwise keep its damaged bytes. The old
+        // index then lists a missing pack instead of a damaged one, which is no worse.
+        for id in &bad_packs {
+            c.delete(&pack_path(id))?;
+        }
         // Files before manifests: a manifest in the index promises its files.
         lost.sort_by_key(|(k, _)| k.is_manifest());
         for (k, corrupt) in &mut lost {
@@ -174,24 +186,43 @@ fn check(
             lock.refresh(c.as_mut())?;
         }
         packer.flush_pack(c.as_mut())?;
-        let keep_packs: Vec<PackRecord> =
-            packs.iter().filter(|p| !bad_packs.contains(&p.id)).cloned().collect();
-        let keep_objects: Vec<ObjectRecord> =
-            objects.iter().filter(|o| !lost_keys.contains(&o.key)).cloned().collect();
-        // One index replacing them all; only then do the old ones and the damaged packs go.
-        packer.write_index(c.as_mut(), indexes.listed.clone(), keep_packs, keep_objects)?;
+        let (new_packs, new_objects) = packer.into_records();
+        let mut file = IndexFile {
+            supersedes: indexes.listed.clone(),
+            packs: packs.iter().filter(|p| !bad_packs.contains(&p.id)).cloned().chain(new_packs).collect(),
+            objects: objects
+                .iter()
+                .filter(|o| !lost_keys.contains(&o.key))
+                .cloned()
+                .chain(new_objects)
+                .collect(),
+        };
+        // One index replacing them all; only then do the old ones go.
+        let replacing = write_index(c.as_mut(), &file)?;
         c.flush()?;
         for id in &indexes.listed {
             c.delete(&index_path(id))?;
         }
-        for id in &bad_packs {
-            c.delete(&pack_path(id))?;
-        }
+        // Then the same without `supersedes`: a later push may write an index with the
+        // bytes (so the name) of an old one, which readers skip while an index superseding
+        // that name exists.
+        file.supersedes.clear();
+        write_index(c.as_mut(), &file)?;
+        c.flush()?;
+        c.delete(&index_path(&replacing))?;
         pool.idle(c);
         report.repaired = true;
     }
     report.corrupt = lost.into_iter().map(|(_, c)| c).collect();
     Ok(())
+}
+
+/// Write index file `file`; returns its id.
+fn write_index(c: &mut dyn crate::remote::Backend, file: &IndexFile) -> Result<IndexId> {
+    let bytes = file.encode();
+    let id = IndexFile::id_of(&bytes);
+    c.write_bytes(&index_path(&id), &bytes)?;
+    Ok(id)
 }
 
 /// Read pack `p` whole and check it against its name and its index entries.
