@@ -67,3 +67,9 @@ mod secrets;
 
 #[path = "cli/faults.rs"]
 mod faults;
+
+#[path = "cli/verify_remote.rs"]
+mod verify_remote;
+
+#[path = "cli/upgrade.rs"]
+mod upgrade;
