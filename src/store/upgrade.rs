@@ -424,3 +424,104 @@ impl<W: Write> Write for Hashing<W> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pack::chunker::tests::pseudo_random;
+    use crate::remote::local::FolderRemote;
+    use crate::remote::{Remote, Settings};
+
+    fn folder() -> (tempfile::TempDir, Box<dyn Backend>) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings { name: "t".into(), url: "t".into(), ..Settings::default() };
+        let remote = FolderRemote::new(&settings, dir.path().join("remote"));
+        let mut c = remote.connect().unwrap();
+        c.create_root().unwrap();
+        (dir, c)
+    }
+
+    fn file(dir: &Path, name: &str, data: &[u8]) -> (ObjectKey, PathBuf) {
+        let path = dir.join(name);
+        fs::write(&path, data).unwrap();
+        (ObjectKey::file(ObjectId::of_bytes(data)), path)
+    }
+
+    #[test]
+    fn an_object_is_indexed_only_once_the_pack_of_its_chunks_is_uploaded() {
+        let (dir, mut c) = folder();
+        let data = pseudo_random(3 << 20, 1);
+        let (key, path) = file(dir.path(), "a", &data);
+        let mut packer = Packer::new(HashSet::new());
+        packer.add_file(c.as_mut(), key, &path, data.len() as u64).unwrap();
+        // Its chunks are still in the pack being written: no index may name it yet.
+        assert!(packer.write_index(c.as_mut(), Vec::new(), Vec::new(), Vec::new()).unwrap().is_empty());
+        assert!(c.list(INDEX).unwrap().is_empty());
+        packer.flush_pack(c.as_mut()).unwrap();
+        assert_eq!(packer.write_index(c.as_mut(), Vec::new(), Vec::new(), Vec::new()).unwrap(), vec![key]);
+
+        let indexes = read_indexes(c.as_mut()).unwrap();
+        assert!(indexes.damaged.is_empty());
+        let [(_, f)] = indexes.files.as_slice() else { panic!("one index file") };
+        let [pack] = f.packs.as_slice() else { panic!("one pack") };
+        let [object] = f.objects.as_slice() else { panic!("one object") };
+        assert!(object.chunks.len() > 1, "3 MiB makes several chunks");
+        let raw: u64 = pack.entries.iter().map(|e| u64::from(e.raw_len)).sum();
+        assert_eq!((object.size, raw), (data.len() as u64, data.len() as u64));
+        // The pack on the remote is the one the index describes.
+        let mut bytes = Vec::new();
+        c.read(&pack_path(&pack.id), None, &mut bytes).unwrap();
+        assert_eq!(pack::PackId::of_bytes(&bytes), pack.id);
+        let pack::Tail::Entries(entries) = pack::parse_tail(&bytes, bytes.len() as u64, "p").unwrap() else {
+            panic!("whole pack given")
+        };
+        assert_eq!(entries, pack.entries);
+
+        // Chunks the remote has are not packed again.
+        let known = pack.entries.iter().map(|e| e.chunk).collect();
+        let mut again = Packer::new(known);
+        again.add_file(c.as_mut(), key, &path, data.len() as u64).unwrap();
+        again.flush_pack(c.as_mut()).unwrap();
+        assert_eq!(again.unindexed_packs(), 0);
+        assert_eq!(again.write_index(c.as_mut(), Vec::new(), Vec::new(), Vec::new()).unwrap(), vec![key]);
+    }
+
+    #[test]
+    fn a_damaged_index_file_is_named_and_what_still_parses_is_salvaged() {
+        let (dir, mut c) = folder();
+        let data = pseudo_random(1000, 2);
+        let (key, path) = file(dir.path(), "a", &data);
+        let mut packer = Packer::new(HashSet::new());
+        packer.add_file(c.as_mut(), key, &path, 1000).unwrap();
+        packer.flush_pack(c.as_mut()).unwrap();
+        packer.write_index(c.as_mut(), Vec::new(), Vec::new(), Vec::new()).unwrap();
+        let listed = c.list(INDEX).unwrap();
+        let name = join(INDEX, &listed[0].name);
+        let mut bytes = Vec::new();
+        c.read(&name, None, &mut bytes).unwrap();
+        let on_disk = dir.path().join("remote").join(&name);
+        let rewrite = |bytes: &[u8]| {
+            fs::remove_file(&on_disk).unwrap();
+            fs::write(&on_disk, bytes).unwrap();
+        };
+        // A flipped byte in the first entry's chunk id (after the magic, the supersedes
+        // and pack counts, the pack id and the entry count): it still parses.
+        let mut flipped = bytes.clone();
+        flipped[8 + 4 + 4 + 32 + 4] ^= 1;
+        rewrite(&flipped);
+        let indexes = read_indexes(c.as_mut()).unwrap();
+        assert!(indexes.files.is_empty());
+        assert_eq!(indexes.damaged[0].name, name);
+        assert!(indexes.damaged[0].error.contains("not its name"), "{}", indexes.damaged[0].error);
+        assert_eq!(indexes.salvaged.len(), 1, "what still parses is kept, to be checked");
+        assert_ne!(indexes.salvaged[0].packs[0].entries[0].chunk, ChunkId::of_bytes(&data));
+        assert_eq!(indexes.listed.len(), 1);
+
+        // Bytes after the objects: it no longer parses at all.
+        bytes.push(0);
+        rewrite(&bytes);
+        let indexes = read_indexes(c.as_mut()).unwrap();
+        assert_eq!(indexes.damaged.len(), 1);
+        assert!(indexes.salvaged.is_empty(), "trailing bytes do not parse");
+    }
+}
