@@ -226,3 +226,51 @@ fn kill_9_during_upgrade_loses_nothing_and_a_rerun_finishes() {
     eprintln!("{killed} of {rounds} upgrades killed mid-way");
     assert!(killed >= rounds / 2, "too few kills landed inside an upgrade");
 }
+
+#[test]
+fn a_rerun_after_a_kill_skips_what_an_index_already_names() {
+    let env = Env::new();
+    let root = env.outside().join("remote");
+    env.ok(&["remote", "add", "store", root.to_str().unwrap(), "--default"]);
+    env.ok(&["remote", "set", "store", "layout", "1"]);
+    // Enough for several packs, so the upgrade writes an index before it ends.
+    fs::create_dir_all(env.path("big")).unwrap();
+    let files = 48;
+    for i in 0..files {
+        env.write(&format!("big/b{i:02}.bin"), noise(2 << 20, 1000 + i));
+    }
+    env.ok(&["add", "big"]);
+    commit_all(&env, "big");
+    env.ok(&["push"]);
+
+    // Kill it as soon as its first index file is there.
+    let mut child = env
+        .command_in(&env.root, &["remote", "upgrade", "store"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn trove");
+    let killed = loop {
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        if !files_under(&root, "index").is_empty() {
+            let _ = child.kill();
+            break child.wait().unwrap().signal() == Some(libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(killed, "the upgrade ended before a kill after its first index");
+    assert!(layout_of(&root).contains("layout: 1"), "not switched before every object is converted");
+
+    let v = env.json(&["remote", "upgrade", "store"]);
+    let converted = v["upgrade"]["objects"].as_u64().unwrap();
+    assert!(converted < files + 1, "objects an index named were skipped: {v}");
+    assert_eq!(v["upgrade"]["deleted"], files + 1, "{v}");
+    assert!(!root.join("objects").exists());
+    let clone = clone_repo(&env.root);
+    clone.ok(&["pull"]);
+    assert_eq!(tree(&clone, "big"), tree(&env, "big"));
+    clone.ok(&["verify", "--remote", "store"]);
+}
