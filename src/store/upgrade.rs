@@ -357,22 +357,34 @@ fn round(
         for batch in batches {
             crate::interrupt::check()?;
             let got = pool.run(batch, |c, (k, size)| download_checked(cache, c, k, *size))?;
+            // After a failure the rest of the batch's temps are only removed.
+            let mut stop = None;
             for ((k, size), r) in batch.iter().zip(got) {
                 match r {
                     Ok(temp) => {
-                        let packed = packer.add_file(c.as_mut(), *k, &temp, *size);
+                        if stop.is_none() {
+                            match packer.add_file(c.as_mut(), *k, &temp, *size) {
+                                Ok(()) => {
+                                    report.objects += 1;
+                                    report.bytes_before += size;
+                                }
+                                Err(e) => stop = Some(e),
+                            }
+                        }
                         let _ = fs::remove_file(&temp);
-                        packed?;
-                        report.objects += 1;
-                        report.bytes_before += size;
                     }
                     Err(Error::CorruptObject { id, actual }) => {
                         report.corrupt.push(Skipped { id, error: format!("its content hashes to {actual}") })
                     }
-                    Err(e @ Error::Interrupted { .. }) => return Err(e),
+                    Err(e @ Error::Interrupted { .. }) => {
+                        stop.get_or_insert(e);
+                    }
                     Err(e) => report.failed.push(Skipped { id: k.display(), error: e.to_string() }),
                 }
                 reporter.advance(1, *size);
+            }
+            if let Some(e) = stop {
+                return Err(e);
             }
             lock.refresh(c.as_mut())?;
             if packer.unindexed_packs() >= INDEX_EVERY_PACKS {
