@@ -73,10 +73,18 @@ pub struct Report {
     /// packs (which were deleted).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub repaired: bool,
+    /// Layout 2: object files left under `objects/` by an upgrade that did not finish
+    /// (not checked; `trove remote upgrade` converts them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub leftovers: u64,
     /// The cache's quarantine folder (cache only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<PathBuf>,
     pub seconds: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -210,6 +218,7 @@ pub fn verify_remote(
         return Ok(report);
     };
     if layout != 1 {
+        report.leftovers = layout1::list_all(first.as_mut())?.len() as u64;
         let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
         let sound = |k: &ObjectKey| sound_copy(cache, k);
         verify2::verify(cache, &pool, repair, &sound, &mut report, reporter)?;

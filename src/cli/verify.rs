@@ -74,6 +74,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let gone = if report.repaired { "; replaced by a new index and deleted" } else { "" };
         out.say(format!("damaged index file: {} ({}){gone}", d.name, d.error));
     }
+    if report.leftovers > 0 {
+        out.note(format!(
+            "{} left under objects/ by an upgrade that did not finish: `trove remote upgrade {}` converts them",
+            plural(report.leftovers, "object file"),
+            report.store
+        ));
+    }
     if report.repaired && !report.damaged_index.is_empty() {
         out.note(format!(
             "objects named only by a damaged index file that no longer parsed are not on {} any more: \

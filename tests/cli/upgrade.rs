@@ -96,6 +96,8 @@ fn a_rerun_converts_and_deletes_object_files_left_under_objects() {
     fs::create_dir_all(at.parent().unwrap()).unwrap();
     fs::write(&at, &extra).unwrap();
 
+    let v = env.json(&["verify", "--remote", "store"]);
+    assert_eq!(v["verify"]["leftovers"], 13, "verify counts them: {v}");
     let out = env.ok(&["remote", "upgrade", "store"]);
     assert!(out.stdout.contains("left under objects/"), "{out}");
     let v = env.json(&["remote", "upgrade", "store"]);
