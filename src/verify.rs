@@ -3,7 +3,8 @@
 //! A corrupt object in the cache is moved to the cache's `quarantine/` folder, so the
 //! cache no longer claims to have it and the next fetch or pull downloads a sound copy.
 //! On a remote, corrupt objects are only reported, unless asked to repair: then they are
-//! deleted there and, where this cache holds a sound copy, uploaded again.
+//! deleted there and, where this cache holds a sound copy, uploaded again. A layout-2
+//! remote's packs and index files are checked too (see [`crate::store::verify2`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,15 +19,20 @@ use crate::hash::{ObjectId, hash_file};
 use crate::progress::Reporter;
 use crate::remote::pool::Pool;
 use crate::remote::{Backend, ObjectKey, Remote, check_layout};
-use crate::store::layout1;
+pub use crate::store::upgrade::Damaged;
+use crate::store::{layout1, verify2};
 
 /// An object whose content does not hash to its id.
 #[derive(Debug, Clone, Serialize)]
 pub struct Corrupt {
     /// The object's id (`<hex>.dir` for a manifest).
     pub id: String,
-    /// What its content hashes to.
+    /// What its content hashes to (empty when it could not be put together).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub actual: String,
+    /// Layout 2: why it cannot be rebuilt from the remote's sound packs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// Cache: where it was moved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<PathBuf>,
@@ -53,16 +59,43 @@ pub struct Report {
     pub bytes: u64,
     pub corrupt: Vec<Corrupt>,
     pub failed: Vec<Failed>,
+    /// Layout 2: packs that do not match their name or their index entries, or hold a
+    /// chunk that does not decode to its id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged_packs: Vec<Damaged>,
+    /// Layout 2: packs an index lists that are not there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_packs: Vec<String>,
+    /// Layout 2: index files whose bytes do not match their name, or do not parse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged_index: Vec<Damaged>,
+    /// Layout 2 with `--repair`: a new index replaced the old ones, without the damaged
+    /// packs (which were deleted).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repaired: bool,
+    /// Layout 2: object files left under `objects/` by an upgrade that did not finish
+    /// (not checked; `trove remote upgrade` converts them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub leftovers: u64,
     /// The cache's quarantine folder (cache only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<PathBuf>,
     pub seconds: f64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Report {
-    /// Nothing corrupt (or everything re-uploaded) and nothing unreadable.
+    /// Nothing corrupt (or everything re-uploaded), nothing unreadable, and no damaged
+    /// pack or index file left in use.
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.corrupt.iter().all(|c| c.repair == Some("reuploaded"))
+        let files_sound = self.repaired
+            || (self.damaged_packs.is_empty()
+                && self.missing_packs.is_empty()
+                && self.damaged_index.is_empty());
+        files_sound && self.failed.is_empty() && self.corrupt.iter().all(|c| c.repair == Some("reuploaded"))
     }
 }
 
@@ -104,6 +137,7 @@ pub fn verify_cache(cache: &Cache, reporter: &dyn Reporter) -> Result<Report> {
                 report.corrupt.push(Corrupt {
                     id: o.key.display(),
                     actual: actual.to_hex(),
+                    why: None,
                     quarantined: Some(quarantined),
                     repair: None,
                 });
@@ -115,19 +149,15 @@ pub fn verify_cache(cache: &Cache, reporter: &dyn Reporter) -> Result<Report> {
     Ok(report)
 }
 
-/// Connect and check the remote's layout. `None`: the remote's folder exists but nothing
-/// was pushed to it yet (no objects).
-pub(crate) fn connect_checked(remote: &dyn Remote) -> Result<Option<Box<dyn Backend>>> {
+/// Connect and read the remote's layout. `None`: the remote's folder exists but nothing
+/// was pushed to it yet.
+fn connect_layout(remote: &dyn Remote) -> Result<Option<(Box<dyn Backend>, u64)>> {
     let mut conn = remote.connect()?;
     match crate::remote::read_layout(conn.as_mut())? {
-        Some(text) => match check_layout(remote.name(), &text)? {
-            1 => Ok(Some(conn)),
-            layout => Err(Error::remote(
-                remote.name(),
-                crate::error::RemoteFailure::Denied,
-                format!("has layout {layout}: checking and pruning its packs is not built yet"),
-            )),
-        },
+        Some(text) => {
+            let layout = check_layout(remote.name(), &text)?;
+            Ok(Some((conn, layout)))
+        }
         None if conn.root_exists()? => Ok(None),
         None => Err(Error::remote(
             remote.name(),
@@ -135,6 +165,12 @@ pub(crate) fn connect_checked(remote: &dyn Remote) -> Result<Option<Box<dyn Back
             format!("{} does not exist; check the URL, or push to it first", remote.url()),
         )),
     }
+}
+
+/// Whether this cache holds a sound copy of `k`.
+fn sound_copy(cache: &Cache, k: &ObjectKey) -> bool {
+    let local = cache.path_of(k);
+    local.is_file() && rehash(&StoredObject { key: *k, path: local, size: 0 }).is_ok_and(|a| a == k.id)
 }
 
 /// A writer that only hashes.
@@ -163,10 +199,18 @@ pub fn verify_remote(
 ) -> Result<Report> {
     let started = Instant::now();
     let mut report = Report { store: remote.name().to_string(), remote: true, ..Report::default() };
-    let Some(mut first) = connect_checked(remote)? else {
+    let Some((mut first, layout)) = connect_layout(remote)? else {
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     };
+    if layout != 1 {
+        report.leftovers = layout1::list_all(first.as_mut())?.len() as u64;
+        let pool = Pool::new(remote, first, jobs.unwrap_or_else(|| remote.default_jobs()));
+        let sound = |k: &ObjectKey| sound_copy(cache, k);
+        verify2::verify(cache, &pool, repair, &sound, &mut report, reporter)?;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     let mut listed = layout1::list_all(first.as_mut())?;
     listed.sort();
     report.objects = listed.len() as u64;
@@ -186,7 +230,13 @@ pub fn verify_remote(
             Ok(actual) if actual == k.id => {}
             Ok(actual) => corrupt.push((
                 *k,
-                Corrupt { id: k.display(), actual: actual.to_hex(), quarantined: None, repair: None },
+                Corrupt {
+                    id: k.display(),
+                    actual: actual.to_hex(),
+                    why: None,
+                    quarantined: None,
+                    repair: None,
+                },
             )),
             Err(e) => report.failed.push(Failed { id: k.display(), error: e.to_string() }),
         }
@@ -197,9 +247,7 @@ pub fn verify_remote(
             // Delete first: an upload keeps an object that is already there.
             layout1::delete(c, k)?;
             let local = cache.path_of(k);
-            let sound = local.is_file()
-                && rehash(&StoredObject { key: *k, path: local.clone(), size: 0 }).is_ok_and(|a| a == k.id);
-            if !sound {
+            if !sound_copy(cache, k) {
                 return Ok("deleted");
             }
             layout1::upload(c, k, &local)?;

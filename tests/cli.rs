@@ -73,3 +73,9 @@ mod layout2;
 
 #[path = "cli/prune.rs"]
 mod prune;
+
+#[path = "cli/verify_remote.rs"]
+mod verify_remote;
+
+#[path = "cli/upgrade.rs"]
+mod upgrade;

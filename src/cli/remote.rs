@@ -42,6 +42,13 @@ enum Command {
         #[arg(long)]
         local: bool,
     },
+    /// Convert a layout-1 remote to layout 2 in place (resumable: rerun it after a failure)
+    Upgrade {
+        name: String,
+        /// Parallel connections
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+    },
 }
 
 #[derive(Serialize)]
@@ -152,7 +159,80 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             out.say(format!("remote {name}: {key} = {shown}"));
             out.emit(&serde_json::json!({ "remote": name, "key": key, "local": local }));
         }
+        Command::Upgrade { name, jobs } => upgrade(ctx, &repo, &name, jobs)?,
     }
+    Ok(())
+}
+
+fn upgrade(ctx: &Ctx, repo: &crate::repo::Repo, name: &str, jobs: Option<u16>) -> Result<()> {
+    use super::output::{bytes, plural};
+    let out = &ctx.out;
+    if !repo.config.remote_names().iter().any(|n| n == name) {
+        bail!(crate::error::Error::Usage(format!("no remote named `{name}`")));
+    }
+    let remote = crate::remote::open(repo, Some(name))?;
+    let progress = out.reporter();
+    // Objects are downloaded into the cache's temp folder.
+    repo.cache.ensure()?;
+    let report =
+        crate::store::upgrade::upgrade(&repo.cache, remote.as_ref(), jobs.map(usize::from), &progress)?;
+    if report.already {
+        out.say(format!("remote {name} is layout 2 already; nothing to do"));
+        out.emit(&serde_json::json!({ "upgrade": report }));
+        return Ok(());
+    }
+    if report.leftovers > 0 {
+        out.say(format!(
+            "remote {name} was layout 2 with {} left under objects/ by an earlier upgrade: converting those",
+            plural(report.leftovers, "object file")
+        ));
+    }
+    for c in &report.corrupt {
+        out.say(format!("corrupt: {} ({}); left under objects/, not converted", c.id, c.error));
+    }
+    for f in &report.failed {
+        out.say(format!("unreadable: {}: {}", f.id, f.error));
+    }
+    out.say(format!(
+        "converted {} ({}) to {} of packs and index files; deleted {} in {:.1} s",
+        plural(report.objects, "object"),
+        bytes(report.bytes_before),
+        bytes(report.bytes_after),
+        plural(report.deleted, "object file"),
+        report.seconds
+    ));
+    if !report.failed.is_empty() {
+        return Err(super::WithReport {
+            message: format!(
+                "{} could not be read; remote {name} stays layout {} until they are converted",
+                plural(report.failed.len() as u64, "object"),
+                report.from_layout
+            ),
+            hint: Some(format!(
+                "fix what the errors above say, then run `trove remote upgrade {name}` again"
+            )),
+            report: serde_json::json!({ "upgrade": report }),
+        }
+        .into());
+    }
+    if !report.corrupt.is_empty() {
+        return Err(super::WithReport {
+            message: format!(
+                "remote {name} is layout 2 now, but {} on it {} corrupt and {} left under objects/",
+                plural(report.corrupt.len() as u64, "object"),
+                if report.corrupt.len() == 1 { "was" } else { "were" },
+                if report.corrupt.len() == 1 { "is" } else { "are" },
+            ),
+            hint: Some(format!(
+                "push sound copies with `trove push -r {name}` from a clone whose cache has them, \
+                 then delete the corrupt files under objects/"
+            )),
+            report: serde_json::json!({ "upgrade": report }),
+        }
+        .into());
+    }
+    out.say(format!("remote {name} is layout 2"));
+    out.emit(&serde_json::json!({ "upgrade": report }));
     Ok(())
 }
 

@@ -12,7 +12,7 @@ pub struct Args {
     /// Verify a remote's objects instead of the cache's (default remote when NAME is omitted)
     #[arg(short, long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     remote: Option<String>,
-    /// With --remote: delete corrupt objects there, re-uploading sound copies from this cache
+    /// With --remote: delete corrupt objects there (layout 2: drop them and damaged packs from its index), re-uploading sound copies from this cache
     #[arg(long, requires = "remote")]
     repair: bool,
     /// Parallel connections for --remote
@@ -55,17 +55,58 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             (None, Some(_)) => format!("deleted from {}", report.store),
             (None, None) => "left in place".into(),
         };
-        out.say(format!("corrupt: {} (its content hashes to {}); {what}", c.id, c.actual));
+        let why = match &c.why {
+            Some(why) if c.actual.is_empty() => why.clone(),
+            Some(why) => format!("{why}: {}", c.actual),
+            None => format!("its content hashes to {}", c.actual),
+        };
+        out.say(format!("corrupt: {} ({why}); {what}", c.id));
+    }
+    let gone = if report.repaired { "; removed from its index and deleted" } else { "" };
+    for d in &report.damaged_packs {
+        out.say(format!("damaged pack: {} ({}){gone}", d.name, d.error));
+    }
+    for m in &report.missing_packs {
+        let gone = if report.repaired { "; removed from its index" } else { "" };
+        out.say(format!("missing pack: {m} (an index lists it){gone}"));
+    }
+    for d in &report.damaged_index {
+        let gone = if report.repaired { "; replaced by a new index and deleted" } else { "" };
+        out.say(format!("damaged index file: {} ({}){gone}", d.name, d.error));
+    }
+    if report.leftovers > 0 {
+        out.note(format!(
+            "{} left under objects/ by an upgrade that did not finish: `trove remote upgrade {}` converts them",
+            plural(report.leftovers, "object file"),
+            report.store
+        ));
+    }
+    if report.repaired && !report.damaged_index.is_empty() {
+        out.note(format!(
+            "objects named only by a damaged index file that no longer parsed are not on {} any more: \
+             run `trove push -r {}` in clones that have them",
+            report.store, report.store
+        ));
     }
     for f in &report.failed {
         out.say(format!("unreadable: {}: {}", f.id, f.error));
     }
-    let verdict = match (report.corrupt.len(), report.failed.len()) {
-        (0, 0) => "all sound".to_string(),
-        (c, 0) => format!("{c} corrupt"),
-        (0, f) => format!("{f} unreadable"),
-        (c, f) => format!("{c} corrupt, {f} unreadable"),
-    };
+    let mut verdict = Vec::new();
+    for (n, what) in [(report.corrupt.len(), "corrupt"), (report.failed.len(), "unreadable")] {
+        if n > 0 {
+            verdict.push(format!("{n} {what}"));
+        }
+    }
+    for (n, what) in [
+        (report.damaged_packs.len(), "damaged pack"),
+        (report.missing_packs.len(), "missing pack"),
+        (report.damaged_index.len(), "damaged index file"),
+    ] {
+        if n > 0 {
+            verdict.push(plural(n as u64, what));
+        }
+    }
+    let verdict = if verdict.is_empty() { "all sound".to_string() } else { verdict.join(", ") };
     out.say(format!(
         "verified {} ({}) {place} in {:.1} s: {verdict}",
         plural(report.objects, "object"),
@@ -131,6 +172,26 @@ fn problems(r: &Report, root: &std::path::Path, repair: bool) -> String {
         lines.push(format!(
             "run `trove verify --remote {} --repair` to delete them there and re-upload the sound copies this \
              cache has; push the rest from a clone that has them",
+            r.store
+        ));
+    }
+    let files: Vec<&str> = r
+        .damaged_packs
+        .iter()
+        .map(|d| d.name.as_str())
+        .chain(r.missing_packs.iter().map(|m| m.as_str()))
+        .chain(r.damaged_index.iter().map(|d| d.name.as_str()))
+        .collect();
+    if !files.is_empty() && !r.repaired {
+        lines.push(format!(
+            "remote {} has {} damaged or missing: {}",
+            r.store,
+            plural(files.len() as u64, "pack or index file"),
+            sample(files)
+        ));
+        lines.push(format!(
+            "run `trove verify --remote {} --repair` to rewrite its index without them, re-uploading the objects \
+             this cache has",
             r.store
         ));
     }

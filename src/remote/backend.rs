@@ -78,6 +78,12 @@ pub trait Backend: Send {
     fn replace(&mut self, path: &str, bytes: &[u8]) -> Result<()>;
     /// Delete file `path`; one that is already gone is not an error.
     fn delete(&mut self, path: &str) -> Result<()>;
+    /// Remove folder `dir` when it is empty; one that is gone or not empty is left alone
+    /// (an upgrade removes layout 1's emptied fan-out folders this way).
+    fn remove_empty_dir(&mut self, dir: &str) -> Result<()> {
+        let _ = dir;
+        Ok(())
+    }
     /// Make what was written durable (called once at the end of a push).
     fn flush(&mut self) -> Result<()> {
         Ok(())

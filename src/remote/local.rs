@@ -244,6 +244,12 @@ impl Backend for FolderBackend {
         }
     }
 
+    fn remove_empty_dir(&mut self, dir: &str) -> Result<()> {
+        // Fails (and is ignored) when the folder is not empty or not there.
+        let _ = fs::remove_dir(self.at(dir));
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         // One flush of the remote's file system makes every upload durable.
         let f = fs::File::open(&self.root).map_err(|e| self.err(&self.root, e))?;

@@ -1100,6 +1100,12 @@ impl Backend for SftpBackend {
         }
     }
 
+    fn remove_empty_dir(&mut self, rel: &str) -> Result<()> {
+        // A server refuses to remove a folder that is not empty; that is not an error here.
+        let _ = self.sftp.rmdir(Path::new(&self.path(rel)));
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         // SFTP has no "sync everything". fsync@openssh.com on one file commits the
         // server's file system journal, which on the common Linux file systems carries

@@ -11,6 +11,8 @@ pub mod layout1;
 pub mod layout2;
 pub mod locks;
 pub mod prune;
+pub mod upgrade;
+pub mod verify2;
 
 use std::collections::HashSet;
 
