@@ -538,3 +538,34 @@ fn an_unknown_manifest_keeps_every_file_object_in_the_index() {
     let out = clone.run(&["fetch", "--rev", "HEAD~2", "model.bin"]);
     assert_eq!(out.code, 0, "{out}");
 }
+
+/// A prune's index first lists the index files it replaces, and readers skip those names.
+/// Pushing an old version's object again, exactly as it was first pushed, writes an index
+/// with the very bytes, and so the name, of a replaced one: it must be seen.
+#[test]
+fn an_object_pruned_and_then_pushed_again_the_same_way_is_on_the_remote() {
+    let remote = Remote::new(Backend::Folder);
+    let env = Env::new();
+    remote.configure(&env);
+    three_versions(&env);
+    // A clone at v2 whose cache has v2's model.
+    let old = clone_repo(&env.root);
+    old.git_cmd(&["checkout", "-q", "HEAD~1"]);
+    old.ok(&["pull", "model.bin"]);
+    let before: Vec<String> = in_dir(&remote.files(), "index").iter().map(|(n, _)| n.to_string()).collect();
+
+    env.ok(&["gc", "-r", "store", "-f"]);
+    // v2's push sent only its model: the same push again writes the same index file.
+    old.ok(&["push", "model.bin"]);
+    let after: Vec<String> = in_dir(&remote.files(), "index").iter().map(|(n, _)| n.to_string()).collect();
+    assert!(
+        after.iter().any(|n| before.contains(n)),
+        "the push wrote a replaced index's name again: {after:?}"
+    );
+
+    let fresh = clone_repo(&env.root);
+    fresh.git_cmd(&["checkout", "-q", "HEAD~1"]);
+    let out = fresh.run(&["pull", "model.bin"]);
+    assert_eq!(out.code, 0, "v2's model was pushed again:\n{out}");
+    assert!(fresh.read("model.bin") == old.read("model.bin"));
+}
