@@ -67,8 +67,8 @@
 # one run, it is written to table.csv in each tool's folder and:
 #   trove: `trove add table.csv`, `git commit`, `trove --json push` to a folder remote and
 #     (unless --no-sftp) to an SFTP remote on the benchmark's sshd; recorded: each push's
-#     time and its JSON report (`bytes`, and `sent`, `received`, `content_bytes` when the
-#     push reports them), then `du -sb` and the file count of the remote's folder;
+#     time and its JSON report (`bytes` of content, `transferred`: the bytes sent), then
+#     `du -sb` and the file count of the remote's folder;
 #   restic (Debian package restic, installed with apt-get where missing and allowed, else
 #     skipped with a note): `restic backup table.csv` into a local repository made with
 #     `restic init` (password: $RESTIC_PASSWORD, default trove-bench); recorded: each

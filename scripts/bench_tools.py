@@ -390,7 +390,7 @@ VERSION_STORES = [
     ("dvc_folder", "DVC (folder)", "dvc", "push_folder"),
 ]
 # Fields of trove's push report shown per version, when a push reports them.
-PUSH_FIELDS = ["files", "bytes", "sent", "received", "content_bytes"]
+PUSH_FIELDS = ["files", "bytes", "transferred"]
 VERSIONS_PUSH_SHARE = 0.05
 VERSIONS_DVC_SHARE = 0.3
 
@@ -432,9 +432,9 @@ def versions_report(meta, data, p):
                 prefix = f"ver.{k}.{key}.push."
                 d["push"] = {f[len(prefix):]: num(f) for f in meta if f.startswith(prefix)}
                 push = d["push"]
-                # What the push sent: the new format reports it as `sent`; before it,
-                # `bytes` (the objects transferred) is all there is.
-                sent = push.get("sent", push.get("bytes"))
+                # What the push sent over the wire (`transferred`); a trove that does
+                # not report it sent whole objects (`bytes`).
+                sent = push.get("transferred", push.get("bytes"))
                 d["sent_bytes"] = sent
                 d["sent_share"] = sent / row["bytes"] if (sent is not None and row["bytes"]) else None
             row[key] = d
@@ -471,7 +471,7 @@ def versions_report(meta, data, p):
                         - set(fields) - {"seconds", "already_there"})
         p("")
         p("trove's push reports (`trove --json push`): " + ", ".join(f"`{f}`" for f in fields) +
-          "; the share of the table is `sent` where the push reports it, else `bytes`"
+          "; the share of the table is `transferred` (bytes sent) where the push reports it, else `bytes`"
           + (f"; other fields (in the JSON): {', '.join(others)}" if others else "") + ".")
         p("")
         p("| version | remote | " + " | ".join(fields) + " | share of the table | remote files |")
