@@ -224,7 +224,11 @@ pub fn push(
     let started = Instant::now();
     let mut report = Report::new(remote);
     let store = store::open(repo, remote, jobs, Access::Write)?.expect("a push creates the remote");
-    let plan = plan_push(&repo.cache, store.as_ref(), targets)?;
+    let mut plan = plan_push(&repo.cache, store.as_ref(), targets)?;
+    if !plan.files.is_empty() || !plan.manifests.is_empty() {
+        store.begin_writing()?;
+        plan = plan_push(&repo.cache, store.as_ref(), targets)?;
+    }
     report.already_there = plan.already_there;
     report.missing = plan.missing.iter().map(ObjectKey::display).collect();
 

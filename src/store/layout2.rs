@@ -102,14 +102,9 @@ impl<'a> Layout2<'a> {
             damaged: Vec::new(),
             pool,
         };
-        // A push locks before it reads the index: a prune that ran meanwhile could have
-        // removed chunks the index still showed, which the push would then not send.
-        if access == Access::Write {
-            let mut conn = store.pool.connection()?;
-            let lock = locks::acquire(conn.as_mut(), store.pool.remote_name(), locks::Kind::Shared)?;
-            *store.lock.lock().expect("lock") = Some(lock);
-            store.pool.idle(conn);
-        }
+        // A push locks only once it has something to send (`begin_writing`), and then
+        // reads the index again: a push with nothing new writes nothing, and needs none.
+        let _ = access;
         let (index, damaged) = store.load_index()?;
         *store.index.write().expect("index") = index;
         store.damaged = damaged;
@@ -332,6 +327,15 @@ impl<'a> Layout2<'a> {
         }
         out
     }
+}
+
+/// One ranged read through [`Backend::read_many`], which a backend with round trips
+/// pipelines (over SFTP many requests in flight on one channel, where a plain read waits
+/// for each answer).
+fn read_pipelined(c: &mut dyn Backend, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    let mut got = None;
+    c.read_many(&[(path.to_string(), offset, len)], &mut |_, r| got = Some(r))?;
+    got.unwrap_or_else(|| c.read_range(path, offset, len))
 }
 
 /// Whether an index file's `supersedes` list is not empty (its count follows the magic).
@@ -606,6 +610,22 @@ impl Store for Layout2<'_> {
 
     fn layout(&self) -> u64 {
         2
+    }
+
+    /// Take the push's shared lock, then read the index again: a prune that ran before
+    /// the lock could have removed chunks the first reading showed, which the push would
+    /// then not send.
+    fn begin_writing(&self) -> Result<()> {
+        if self.lock.lock().expect("lock").is_some() {
+            return Ok(());
+        }
+        let mut conn = self.pool.connection()?;
+        let lock = locks::acquire(conn.as_mut(), self.pool.remote_name(), locks::Kind::Shared)?;
+        *self.lock.lock().expect("lock") = Some(lock);
+        self.pool.idle(conn);
+        let (index, _) = self.load_index()?;
+        *self.index.write().expect("index") = index;
+        Ok(())
     }
 
     fn present(&self, keys: &[ObjectKey]) -> Result<HashSet<ObjectKey>> {
@@ -903,7 +923,7 @@ impl Layout2<'_> {
                 let start = u64::from(loc.entry.offset);
                 let len = plan[j - 1].1.entry.end() - start;
                 let name = pack_path(&loc.pack);
-                let bytes = c.read_range(&name, start, len).map_err(|e| match e {
+                let bytes = read_pipelined(c, &name, start, len).map_err(|e| match e {
                     Error::Remote { kind: RemoteFailure::NotFound, .. } => {
                         self.corrupt(format!("{name}, which the index lists, is missing"))
                     }

@@ -42,6 +42,11 @@ pub trait Store: Sync {
     fn name(&self) -> &str;
     /// Its layout version.
     fn layout(&self) -> u64;
+    /// Before a push writes anything: take what it needs to write safely (layout 2: a
+    /// shared lock, then a fresh reading of the index). The plan is made again after it.
+    fn begin_writing(&self) -> Result<()> {
+        Ok(())
+    }
     /// Which of `keys` the remote holds. A manifest it holds means every file the
     /// manifest lists is there too (manifests are stored only after their files).
     fn present(&self, keys: &[ObjectKey]) -> Result<HashSet<ObjectKey>>;
