@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{Outcomes, Store, check_id};
+use super::{Outcomes, Stage, Store, check_id};
 use crate::cache::{Cache, Staged};
 use crate::error::{Error, RemoteFailure, Result};
 use crate::hash::{ObjectId, ObjectKey};
@@ -282,13 +282,7 @@ impl Store for Layout1<'_> {
         Ok(whole_objects(outcomes, &sizes))
     }
 
-    fn download(
-        &self,
-        cache: &Cache,
-        items: &[(ObjectKey, u64)],
-        stage: &(dyn Fn(Staged, u64) + Sync),
-        _reporter: &dyn Reporter,
-    ) -> Result<Outcomes> {
+    fn download(&self, cache: &Cache, items: &[(ObjectKey, u64)], stage: &Stage<'_>) -> Result<Outcomes> {
         let sizes: Vec<u64> = items.iter().map(|(_, s)| *s).collect();
         let outcomes = run_batched(
             &self.pool,
