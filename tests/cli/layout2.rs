@@ -10,25 +10,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::*;
-use crate::remotes::{Backend, Remote, assert_same_tree, commit_all, writable};
+use crate::remotes::{Backend, Remote, assert_same_tree, both_backends, commit_all, writable};
 
 const MIB: usize = 1 << 20;
 /// The largest chunk the chunker cuts (`pack::CHUNK_MAX`).
 const CHUNK_MAX: u64 = 4 << 20;
 /// What a push or pull moves besides chunks: pack trailers, an index file, a manifest.
 const OVERHEAD: u64 = 256 << 10;
-
-/// Generate `#[test]`s running a function on the folder backend and on SFTP.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod folder {
-            $(#[test] fn $name() { super::$name(super::Backend::Folder) })*
-        }
-        mod sftp {
-            $(#[test] fn $name() { super::$name(super::Backend::Sftp) })*
-        }
-    };
-}
 
 both_backends!(
     edits_appends_and_copies_move_only_the_changed_chunks,

@@ -9,13 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::common::*;
+use crate::remotes::{Backend, both_backends};
 use crate::sshd::Sshd;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Folder,
-    Sftp,
-}
 
 /// A layout-2 remote for one test, and where its files are on this machine.
 struct Remote {
@@ -129,17 +124,6 @@ fn assert_tidy(remote: &Remote) {
     assert_eq!(in_dir(&files, "index").len(), 1, "one index after a prune: {files:?}");
     assert!(in_dir(&files, "locks").is_empty(), "a lock was left: {files:?}");
     assert!(in_dir(&files, "tmp").is_empty(), "a temp was left: {files:?}");
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod folder {
-            $(#[test] fn $name() { super::$name(super::Backend::Folder) })*
-        }
-        mod sftp {
-            $(#[test] fn $name() { super::$name(super::Backend::Sftp) })*
-        }
-    };
 }
 
 both_backends!(

@@ -19,6 +19,20 @@ pub(crate) enum Backend {
     Sftp,
 }
 
+/// Generate `#[test]`s running each named function (which takes a [`Backend`]) on the
+/// folder backend, in a module `folder`, and on SFTP, in a module `sftp`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod folder {
+            $(#[test] fn $name() { super::$name($crate::remotes::Backend::Folder) })*
+        }
+        mod sftp {
+            $(#[test] fn $name() { super::$name($crate::remotes::Backend::Sftp) })*
+        }
+    };
+}
+pub(crate) use both_backends;
+
 /// A remote for one test: where its files are on this machine, how trove reaches them,
 /// and the layout its pushes give it.
 pub(crate) struct Remote {
