@@ -831,10 +831,13 @@ fn unknown_layout_version_is_refused(b: Backend, layout: u32) {
         let out = who.fails(1, &[cmd]);
         assert!(out.stderr.contains("layout 3"), "{out}");
         assert!(out.stderr.contains("store"), "{out}");
+        assert!(out.stderr.contains("upgrade trove"), "{out}");
     }
     let out = env.fails(1, &["status", "--remote"]);
     assert!(out.stderr.contains("layout 3"), "{out}");
+    assert!(out.stderr.contains("upgrade trove"), "{out}");
     assert_eq!(remote.snapshot(&remote.root()), before, "nothing was written to a remote of another layout");
+    assert!(!clone.exists("a.txt"), "the refused pull placed nothing");
     if layout == 1 {
         assert_eq!(remote.objects().len(), 1);
     }
