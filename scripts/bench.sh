@@ -293,15 +293,18 @@ SSH_PORT=""
 # Why the SFTP steps are skipped, when they are.
 SFTP_SKIP=""
 
-# ensure_sshd: make sure $SSHD exists, installing openssh-server with apt-get if allowed.
-ensure_sshd() {
-    [ -x "$SSHD" ] && return 0
+# apt_install MISSING PKG HINT FOR: install the Debian package PKG with apt-get (as root,
+# or with password-less sudo) because MISSING is missing, to run FOR; unless BENCH_INSTALL=0.
+# On failure INSTALL_SKIP says why (HINT: what to install by hand without apt-get).
+INSTALL_SKIP=""
+apt_install() {
+    local missing=$1 pkg=$2 hint=$3 purpose=$4
     if [ "${BENCH_INSTALL:-1}" = "0" ]; then
-        SFTP_SKIP="$SSHD is missing (and BENCH_INSTALL=0)"
+        INSTALL_SKIP="$missing is missing (and BENCH_INSTALL=0)"
         return 1
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        SFTP_SKIP="$SSHD is missing and apt-get is not available: install an OpenSSH server"
+        INSTALL_SKIP="$missing is missing and apt-get is not available: install $hint"
         return 1
     fi
     local sudo=()
@@ -309,15 +312,24 @@ ensure_sshd() {
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
         else
-            SFTP_SKIP="$SSHD is missing, and installing openssh-server needs root: run \`apt-get install openssh-server\`"
+            INSTALL_SKIP="$missing is missing, and installing $pkg needs root: run \`apt-get install $pkg\`"
             return 1
         fi
     fi
-    say "installing openssh-server (apt-get) for the SFTP steps"
+    say "installing $pkg (apt-get) for $purpose"
     if ! { "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; } >>"$LOG" 2>&1; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; } >>"$LOG" 2>&1; then
         tail -n 20 "$LOG" >&2
-        SFTP_SKIP="apt-get install openssh-server failed (its output is above)"
+        INSTALL_SKIP="apt-get install $pkg failed (its output is above)"
+        return 1
+    fi
+}
+
+# ensure_sshd: make sure $SSHD exists, installing openssh-server with apt-get if allowed.
+ensure_sshd() {
+    [ -x "$SSHD" ] && return 0
+    if ! apt_install "$SSHD" openssh-server "an OpenSSH server" "the SFTP steps"; then
+        SFTP_SKIP=$INSTALL_SKIP
         return 1
     fi
     if [ ! -x "$SSHD" ]; then
@@ -811,28 +823,8 @@ ensure_restic() {
         RESTIC_BIN=$(command -v restic)
         return 0
     fi
-    if [ "${BENCH_INSTALL:-1}" = "0" ]; then
-        RESTIC_SKIP="restic is missing (and BENCH_INSTALL=0)"
-        return 1
-    fi
-    if ! command -v apt-get >/dev/null 2>&1; then
-        RESTIC_SKIP="restic is missing and apt-get is not available: install restic"
-        return 1
-    fi
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            sudo=(sudo -n)
-        else
-            RESTIC_SKIP="restic is missing, and installing it needs root: run \`apt-get install restic\`"
-            return 1
-        fi
-    fi
-    say "installing restic (apt-get) for the versions workload"
-    if ! { "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic; } >>"$LOG" 2>&1; then
-        tail -n 20 "$LOG" >&2
-        RESTIC_SKIP="apt-get install restic failed (its output is above)"
+    if ! apt_install restic restic restic "the versions workload"; then
+        RESTIC_SKIP=$INSTALL_SKIP
         return 1
     fi
     if ! command -v restic >/dev/null 2>&1; then

@@ -357,7 +357,7 @@ pub fn fetch(
         flush(false);
         reporter.advance(1, size);
     };
-    let got = store.download(&repo.cache, &needed, &stage, reporter);
+    let got = store.download(&repo.cache, &needed, &stage);
     flush(true);
     reporter.finish();
     if let Some(e) = commit_err.into_inner().expect("commit") {

@@ -75,6 +75,25 @@ impl FolderBackend {
         if rel.is_empty() { self.root.clone() } else { self.root.join(rel) }
     }
 
+    /// The entries of the folder `dir` with their names; none when it does not exist.
+    /// Names that are not UTF-8 are left out (trove writes none).
+    fn entries(&self, dir: &str) -> Result<Vec<(String, fs::DirEntry)>> {
+        let path = self.at(dir);
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(&path, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.err(&path, e))?;
+            if let Some(name) = entry.file_name().to_str() {
+                out.push((name.to_string(), entry));
+            }
+        }
+        Ok(out)
+    }
+
     /// Rename `temp` to `dest`, making `dest`'s folder when it is missing.
     fn put(&self, temp: &Path, dest: &Path) -> Result<()> {
         if let Err(e) = fs::rename(temp, dest) {
@@ -151,16 +170,8 @@ impl Backend for FolderBackend {
     }
 
     fn list(&mut self, dir: &str) -> Result<Vec<Listed>> {
-        let path = self.at(dir);
-        let entries = match fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(&path, e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| self.err(&path, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        for (name, entry) in self.entries(dir)? {
             // A file deleted between the listing and its stat is not listed.
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_file() {
@@ -172,22 +183,12 @@ impl Backend for FolderBackend {
     }
 
     fn list_dirs(&mut self, dir: &str) -> Result<Vec<String>> {
-        let path = self.at(dir);
-        let entries = match fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(&path, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| self.err(&path, e))?;
-            if entry.file_type().is_ok_and(|t| t.is_dir())
-                && let Some(name) = entry.file_name().to_str()
-            {
-                out.push(name.to_string());
-            }
-        }
-        Ok(out)
+        let entries = self.entries(dir)?;
+        Ok(entries
+            .into_iter()
+            .filter(|(_, entry)| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|(name, _)| name)
+            .collect())
     }
 
     fn exists(&mut self, path: &str) -> Result<bool> {

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{Outcomes, Store, check_id};
+use super::{Outcomes, Stage, Store, check_id};
 use crate::cache::{Cache, Staged};
 use crate::error::{Error, RemoteFailure, Result};
 use crate::hash::{ObjectId, ObjectKey};
@@ -114,10 +114,22 @@ fn download_failed(c: &mut dyn Backend, k: &ObjectKey, e: Error) -> Error {
     }
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
+/// A writer that hashes what passes through it: a download checked against its id as it
+/// is written (here and by the upgrade of a layout-1 remote).
+pub(super) struct Hashing<W> {
     inner: W,
     hasher: blake3::Hasher,
+}
+
+impl<W> Hashing<W> {
+    pub(super) fn new(inner: W) -> Self {
+        Hashing { inner, hasher: blake3::Hasher::new() }
+    }
+
+    /// The id of what was written so far.
+    pub(super) fn id(&self) -> ObjectId {
+        ObjectId::from_bytes(*self.hasher.finalize().as_bytes())
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -138,11 +150,10 @@ fn download_verified(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u6
     // A buffer no larger than the object: a 1 MiB one for each small file costs an
     // mmap/munmap pair per object.
     let capacity = size.clamp(4096, 1 << 20) as usize;
-    let mut w =
-        Hashing { inner: std::io::BufWriter::with_capacity(capacity, file), hasher: blake3::Hasher::new() };
+    let mut w = Hashing::new(std::io::BufWriter::with_capacity(capacity, file));
     let result = download(c, k, Some(size), &mut w).and_then(|_| {
         w.flush().map_err(|e| Error::io(&temp, e))?;
-        check_id(k, ObjectId::from_bytes(*w.hasher.finalize().as_bytes()))
+        check_id(k, w.id())
     });
     match result {
         Ok(()) => Ok(Cache::staged(temp, k.id)),
@@ -271,13 +282,7 @@ impl Store for Layout1<'_> {
         Ok(whole_objects(outcomes, &sizes))
     }
 
-    fn download(
-        &self,
-        cache: &Cache,
-        items: &[(ObjectKey, u64)],
-        stage: &(dyn Fn(Staged, u64) + Sync),
-        _reporter: &dyn Reporter,
-    ) -> Result<Outcomes> {
+    fn download(&self, cache: &Cache, items: &[(ObjectKey, u64)], stage: &Stage<'_>) -> Result<Outcomes> {
         let sizes: Vec<u64> = items.iter().map(|(_, s)| *s).collect();
         let outcomes = run_batched(
             &self.pool,

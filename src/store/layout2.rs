@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use super::locks::{self, Lock};
-use super::{Access, Outcomes, Store, check_id};
+use super::{Access, Outcomes, Stage, Store, check_id};
 use crate::cache::{Cache, Staged};
 use crate::error::{Error, IoContext, RemoteFailure, Result};
 use crate::hash::{ObjectId, ObjectKey};
@@ -726,14 +726,7 @@ impl Store for Layout2<'_> {
         Ok(Outcomes { each, wire: s.wire })
     }
 
-    fn download(
-        &self,
-        cache: &Cache,
-        items: &[(ObjectKey, u64)],
-        stage: &(dyn Fn(Staged, u64) + Sync),
-        reporter: &dyn Reporter,
-    ) -> Result<Outcomes> {
-        let _ = reporter;
+    fn download(&self, cache: &Cache, items: &[(ObjectKey, u64)], stage: &Stage<'_>) -> Result<Outcomes> {
         let outcomes: Mutex<Vec<Option<Result<()>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
         let set = |i: usize, r: Result<()>| {
             outcomes.lock().expect("outcomes")[i].get_or_insert(r);

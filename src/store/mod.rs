@@ -37,6 +37,9 @@ pub struct Outcomes {
 }
 
 /// A remote opened for transfers.
+/// Where a download hands each object it verified, with its size.
+pub type Stage<'a> = dyn Fn(Staged, u64) + Sync + 'a;
+
 pub trait Store: Sync {
     /// The remote's name in the config.
     fn name(&self) -> &str;
@@ -56,15 +59,10 @@ pub trait Store: Sync {
     /// as objects land.
     fn upload(&self, cache: &Cache, items: &[(ObjectKey, u64)], reporter: &dyn Reporter) -> Result<Outcomes>;
     /// Download these objects (with their sizes), each re-hashed as a whole, and hand
-    /// each to `stage`. A corrupt object is `Error::CorruptObject` (or a remote error of
-    /// kind `Corrupt` naming the damaged pack or index) and is never staged.
-    fn download(
-        &self,
-        cache: &Cache,
-        items: &[(ObjectKey, u64)],
-        stage: &(dyn Fn(Staged, u64) + Sync),
-        reporter: &dyn Reporter,
-    ) -> Result<Outcomes>;
+    /// each to `stage` (which reports the progress). A corrupt object is
+    /// `Error::CorruptObject` (or a remote error of kind `Corrupt` naming the damaged pack
+    /// or index) and is never staged.
+    fn download(&self, cache: &Cache, items: &[(ObjectKey, u64)], stage: &Stage<'_>) -> Result<Outcomes>;
     /// The end of a push: make what was written durable and remove this push's temps.
     fn finish_push(&self, wrote: bool) -> Result<()>;
     /// A push stopped by a signal: remove its temps and locks (best effort).

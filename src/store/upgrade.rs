@@ -21,7 +21,7 @@ use super::layout2::{INDEX, index_path, pack_path};
 use super::locks;
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, RemoteFailure, Result};
-use crate::hash::{ObjectId, ObjectKey};
+use crate::hash::ObjectKey;
 use crate::pack::{self, ChunkId, IndexFile, IndexId, ObjectRecord, PackRecord, PackWriter};
 use crate::progress::Reporter;
 use crate::remote::backend::{Backend, join};
@@ -405,10 +405,10 @@ fn round(
 fn download_checked(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64) -> Result<PathBuf> {
     let (file, temp) = cache.temp_file()?;
     let result = (|| {
-        let mut out = Hashing { inner: std::io::BufWriter::new(file), hasher: blake3::Hasher::new() };
+        let mut out = layout1::Hashing::new(std::io::BufWriter::new(file));
         layout1::download(c, k, Some(size), &mut out)?;
-        out.inner.flush().at(&temp)?;
-        super::check_id(k, ObjectId::from_bytes(*out.hasher.finalize().as_bytes()))
+        out.flush().at(&temp)?;
+        super::check_id(k, out.id())
     })();
     match result {
         Ok(()) => Ok(temp),
@@ -419,27 +419,10 @@ fn download_checked(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64
     }
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing<W: Write> {
-    inner: W,
-    hasher: blake3::Hasher,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::ObjectId;
     use crate::pack::chunker::tests::pseudo_random;
     use crate::remote::local::FolderRemote;
     use crate::remote::{Remote, Settings};

@@ -9,9 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -36,48 +35,6 @@ const _: () = assert!(
         >= 50
 );
 
-/// The campaign's seed: `TROVE_FAULT_SEED` (decimal or 0x-hex), else a fixed one.
-fn campaign_seed() -> u64 {
-    match std::env::var("TROVE_FAULT_SEED") {
-        Ok(s) => {
-            let s = s.trim();
-            let parsed = match s.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => s.parse(),
-            };
-            parsed.unwrap_or_else(|_| panic!("TROVE_FAULT_SEED={s} is not a number"))
-        }
-        Err(_) => DEFAULT_SEED,
-    }
-}
-
-/// xorshift64*, seeded from the campaign seed and the test's name.
-struct Rng(u64);
-
-impl Rng {
-    fn for_test(name: &str) -> Rng {
-        let seed = campaign_seed();
-        eprintln!("{name}: fault seed {seed} (TROVE_FAULT_SEED={seed} repeats these kill points)");
-        let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Rng(h | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, 1).
-    fn fraction(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The kill points of one operation: a seeded point in each of `n` equal slices of an
 /// uncut run, so the kills cover the whole run. A run that ends before its kill point
 /// shows the operation to be quicker than the timing said: later points shrink to fit.
@@ -90,7 +47,7 @@ struct Campaign {
 }
 
 impl Campaign {
-    fn new(rng: &mut Rng, label: &str, full: Duration, n: usize) -> Campaign {
+    fn new(rng: &mut KillRng, label: &str, full: Duration, n: usize) -> Campaign {
         let fractions = (0..n).map(|i| (i as f64 + rng.fraction()) / n as f64).collect();
         Campaign { label: label.to_string(), fractions, full, killed: 0, started: Instant::now() }
     }
@@ -131,38 +88,6 @@ fn timed(env: &Env, cwd: &Path, args: &[&str]) -> Duration {
     let out = env.run_in(cwd, args);
     assert_eq!(out.code, 0, "trove {args:?} failed:\n{out}");
     started.elapsed()
-}
-
-/// Start trove and SIGKILL it after `delay`: None when it was killed, else (it finished
-/// first, and must have succeeded) how long it took.
-fn kill_after(env: &Env, cwd: &Path, args: &[&str], delay: Duration) -> Option<Duration> {
-    let log = env.outside().join("killed.stderr");
-    let started = Instant::now();
-    let mut child = env
-        .command_in(cwd, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn trove");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= delay {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep((delay - elapsed).min(Duration::from_millis(2)));
-    };
-    let took = started.elapsed();
-    if status.signal() == Some(libc::SIGKILL) {
-        return None;
-    }
-    let stderr = fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "trove {args:?} failed before it was killed ({status}):\n{stderr}");
-    Some(took)
 }
 
 /// Object files already hashed, with the stat that was current then: objects are
@@ -368,7 +293,7 @@ fn make_removable(p: &Path) {
 #[test]
 fn kill_9_during_add_of_many_small_files() {
     const FILES: u64 = 3000;
-    let mut rng = Rng::for_test("add-many");
+    let mut rng = KillRng::from_env("add-many", DEFAULT_SEED);
     let env = Env::new();
     commit_all(&env, "trove init");
     let mut entries = write_files(&env, "many", FILES, 0);
@@ -490,7 +415,7 @@ fn temp_files_of_killed_writers_are_removed_by_the_next_writer() {
 #[test]
 fn kill_9_during_add_of_a_large_file() {
     const SIZE: usize = 96 << 20;
-    let mut rng = Rng::for_test("add-large");
+    let mut rng = KillRng::from_env("add-large", DEFAULT_SEED);
     let env = Env::new();
     commit_all(&env, "trove init");
     let mut content = noise(SIZE, 3);
@@ -584,7 +509,7 @@ fn wanted_ids(env: &Env) -> BTreeSet<String> {
 }
 
 /// One kill campaign against a push to `root` (reached as `url`).
-fn push_campaign(rng: &mut Rng, env: &Env, root: &Path, kills: usize, label: &str) {
+fn push_campaign(rng: &mut KillRng, env: &Env, root: &Path, kills: usize, label: &str) {
     let wanted = wanted_ids(env);
     // Each round starts from an empty remote (its layout kept, as a remote never loses it).
     let wipe = || {
@@ -624,7 +549,7 @@ fn push_campaign(rng: &mut Rng, env: &Env, root: &Path, kills: usize, label: &st
 
 #[test]
 fn kill_9_during_push_to_a_folder_remote() {
-    let mut rng = Rng::for_test("push-folder");
+    let mut rng = KillRng::from_env("push-folder", DEFAULT_SEED);
     let env = Env::new();
     transfer_dataset(&env);
     let root = env.outside().join("remote");
@@ -636,7 +561,7 @@ fn kill_9_during_push_to_a_folder_remote() {
 
 #[test]
 fn kill_9_during_push_to_an_sftp_remote() {
-    let mut rng = Rng::for_test("push-sftp");
+    let mut rng = KillRng::from_env("push-sftp", DEFAULT_SEED);
     let server = Sshd::start();
     let env = Env::new();
     dataset(&env, 500, 4 << 20);
@@ -676,7 +601,7 @@ fn assert_status_truthful(src: &Env, clone: &Env, context: &str) {
 
 #[test]
 fn kill_9_during_pull_into_a_fresh_clone() {
-    let mut rng = Rng::for_test("pull");
+    let mut rng = KillRng::from_env("pull", DEFAULT_SEED);
     let env = Env::new();
     transfer_dataset(&env);
     let root = env.outside().join("remote");
@@ -713,7 +638,7 @@ fn ids_of(entries: &[Entry]) -> Vec<String> {
 
 #[test]
 fn kill_9_during_gc() {
-    let mut rng = Rng::for_test("gc");
+    let mut rng = KillRng::from_env("gc", DEFAULT_SEED);
     let env = Env::new();
     // Branch `other` keeps a version of data/ the work tree no longer uses.
     let old = write_files(&env, "data", 400, 7);
@@ -789,7 +714,7 @@ fn record_ids(env: &Env, context: &str) -> Vec<String> {
 
 #[test]
 fn kill_9_during_exp_log() {
-    let mut rng = Rng::for_test("exp-log");
+    let mut rng = KillRng::from_env("exp-log", DEFAULT_SEED);
     let env = Env::new();
     env.write(".gitignore", "/out\n");
     env.write("data/a.txt", "a");

@@ -6,17 +6,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::*;
+use crate::remotes::{Backend, both_backends};
 use crate::sshd::Sshd;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Folder,
-    Sftp,
-}
 
 /// A layout-2 remote for one test, and where its files are on this machine.
 struct Remote {
@@ -130,17 +124,6 @@ fn assert_tidy(remote: &Remote) {
     assert_eq!(in_dir(&files, "index").len(), 1, "one index after a prune: {files:?}");
     assert!(in_dir(&files, "locks").is_empty(), "a lock was left: {files:?}");
     assert!(in_dir(&files, "tmp").is_empty(), "a temp was left: {files:?}");
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod folder {
-            $(#[test] fn $name() { super::$name(super::Backend::Folder) })*
-        }
-        mod sftp {
-            $(#[test] fn $name() { super::$name(super::Backend::Sftp) })*
-        }
-    };
 }
 
 both_backends!(
@@ -268,54 +251,6 @@ fn a_running_push_makes_prune_refuse_and_a_stale_lock_is_recovered(b: Backend) {
     assert_pulls(&env, "after recovering a stale lock");
 }
 
-/// xorshift64*: kill points from a seed the test prints (`TROVE_FAULT_SEED` repeats them).
-struct Rng(u64);
-
-impl Rng {
-    fn new(name: &str) -> Rng {
-        let seed = std::env::var("TROVE_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
-        eprintln!("{name}: fault seed {seed}");
-        let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Rng(h | 1)
-    }
-
-    fn fraction(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Run trove and SIGKILL it after `delay`; true when the kill landed.
-fn killed_after(env: &Env, args: &[&str], delay: Duration) -> bool {
-    let mut child = env
-        .command_in(&env.root, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start trove");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            assert!(status.success(), "trove {args:?} failed before it was killed:\n{err}");
-            return false;
-        }
-        if started.elapsed() >= delay {
-            let _ = child.kill();
-            child.wait().unwrap();
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn copy_tree(from: &Path, to: &Path) {
     let _ = fs::remove_dir_all(to);
     let st = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
@@ -326,7 +261,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// pulls into a fresh clone and verifies, and a rerun finishes the prune exactly as an uncut
 /// run does.
 fn kill_campaign(b: Backend, kills: usize) {
-    let mut rng = Rng::new(&format!("prune-{b:?}"));
+    let mut rng = KillRng::from_env(&format!("prune-{b:?}"), 0x5eed);
     let remote = Remote::new(b);
     let env = Env::new();
     remote.configure(&env);
@@ -346,12 +281,10 @@ fn kill_campaign(b: Backend, kills: usize) {
     let want_packs: Vec<String> =
         in_dir(&remote.files(), "packs").iter().map(|(p, _)| (*p).clone()).collect();
     let mut landed = 0;
-    for round in 0..kills {
+    for (round, delay) in rng.points(full, kills).into_iter().enumerate() {
         restore();
-        let delay =
-            full.mul_f64((round as f64 + rng.fraction()) / kills as f64).max(Duration::from_millis(1));
         let context = format!("round {round}: killed after {delay:?} of {full:?}");
-        if killed_after(&env, &args, delay) {
+        if kill_after(&env, &env.root, &args, delay).is_none() {
             landed += 1;
         }
         assert_pulls(&env, &context);

@@ -19,6 +19,20 @@ pub(crate) enum Backend {
     Sftp,
 }
 
+/// Generate `#[test]`s running each named function (which takes a [`Backend`]) on the
+/// folder backend, in a module `folder`, and on SFTP, in a module `sftp`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod folder {
+            $(#[test] fn $name() { super::$name($crate::remotes::Backend::Folder) })*
+        }
+        mod sftp {
+            $(#[test] fn $name() { super::$name($crate::remotes::Backend::Sftp) })*
+        }
+    };
+}
+pub(crate) use both_backends;
+
 /// A remote for one test: where its files are on this machine, how trove reaches them,
 /// and the layout its pushes give it.
 pub(crate) struct Remote {
@@ -817,10 +831,13 @@ fn unknown_layout_version_is_refused(b: Backend, layout: u32) {
         let out = who.fails(1, &[cmd]);
         assert!(out.stderr.contains("layout 3"), "{out}");
         assert!(out.stderr.contains("store"), "{out}");
+        assert!(out.stderr.contains("upgrade trove"), "{out}");
     }
     let out = env.fails(1, &["status", "--remote"]);
     assert!(out.stderr.contains("layout 3"), "{out}");
+    assert!(out.stderr.contains("upgrade trove"), "{out}");
     assert_eq!(remote.snapshot(&remote.root()), before, "nothing was written to a remote of another layout");
+    assert!(!clone.exists("a.txt"), "the refused pull placed nothing");
     if layout == 1 {
         assert_eq!(remote.objects().len(), 1);
     }

@@ -3,9 +3,7 @@
 //! nothing and a rerun finishes.
 
 use std::fs;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -160,35 +158,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Start `trove remote upgrade store` and SIGKILL it after `delay`: None when killed,
-/// else (it finished first, and must have succeeded) how long it took.
-fn killed_after(env: &Env, delay: Duration) -> Option<Duration> {
-    let log = env.outside().join("killed.stderr");
-    let started = Instant::now();
-    let mut child = env
-        .command_in(&env.root, &["remote", "upgrade", "store"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn trove");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() >= delay {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    if status.signal() == Some(libc::SIGKILL) {
-        return None;
-    }
-    assert!(status.success(), "upgrade failed before it was killed:\n{}", fs::read_to_string(&log).unwrap());
-    Some(started.elapsed())
-}
-
 #[test]
 fn kill_9_during_upgrade_loses_nothing_and_a_rerun_finishes() {
     let env = Env::new();
@@ -210,7 +179,7 @@ fn kill_9_during_upgrade_loses_nothing_and_a_rerun_finishes() {
         // Spread over the whole run: one point in each tenth of it.
         let delay = full.mul_f64((round as f64 + 0.5) / rounds as f64).max(Duration::from_millis(1));
         let context = format!("round {round}: killed after {delay:?} of {full:?}");
-        match killed_after(&env, delay) {
+        match kill_after(&env, &env.root, &["remote", "upgrade", "store"], delay) {
             None => killed += 1,
             // Quicker than the timed run: later points shrink to fit.
             Some(took) => full = full.min(took),
@@ -246,24 +215,10 @@ fn a_rerun_after_a_kill_skips_what_an_index_already_names() {
     env.ok(&["push"]);
 
     // Kill it as soon as its first index file is there.
-    let mut child = env
-        .command_in(&env.root, &["remote", "upgrade", "store"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn trove");
-    let killed = loop {
-        if child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        if !files_under(&root, "index").is_empty() {
-            let _ = child.kill();
-            break child.wait().unwrap().signal() == Some(libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    assert!(killed, "the upgrade ended before a kill after its first index");
+    let outcome = kill_when(&env, &env.root, &["remote", "upgrade", "store"], |_| {
+        !files_under(&root, "index").is_empty()
+    });
+    assert!(outcome.is_none(), "the upgrade ended before a kill after its first index");
     assert!(layout_of(&root).contains("layout: 1"), "not switched before every object is converted");
 
     let v = env.json(&["remote", "upgrade", "store"]);

@@ -1,5 +1,6 @@
-//! Killing trove mid-run, as `cli/faults.rs` does: seeded kill points and a `kill -9`
-//! after a delay, for tests in other modules.
+//! Killing trove mid-run, for the fault tests of every module (`cli/faults.rs`,
+//! `layout2.rs`, `prune.rs`, `upgrade.rs`): seeded kill points, and a `kill -9` after a
+//! delay or once a condition holds.
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -8,6 +9,21 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::Env;
+
+/// The seed of a test's kill points: `TROVE_FAULT_SEED` (decimal or 0x-hex), else `default`.
+pub fn fault_seed(default: u64) -> u64 {
+    match std::env::var("TROVE_FAULT_SEED") {
+        Ok(s) => {
+            let s = s.trim();
+            let parsed = match s.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => s.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("TROVE_FAULT_SEED={s} is not a number"))
+        }
+        Err(_) => default,
+    }
+}
 
 /// xorshift64*, seeded from a fixed seed and the test's name (deterministic points).
 pub struct KillRng(u64);
@@ -19,6 +35,13 @@ impl KillRng {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         KillRng(h | 1)
+    }
+
+    /// Seeded by [`fault_seed`], which it prints, so that a failing run can be repeated.
+    pub fn from_env(name: &str, default_seed: u64) -> KillRng {
+        let seed = fault_seed(default_seed);
+        eprintln!("{name}: fault seed {seed} (TROVE_FAULT_SEED={seed} repeats these kill points)");
+        KillRng::for_test(name, seed)
     }
 
     pub fn next(&mut self) -> u64 {
