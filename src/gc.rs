@@ -73,6 +73,8 @@ pub struct Packs {
     pub written: u64,
     /// The bytes the remote frees: packs deleted plus what repacking saves.
     pub bytes_freed: u64,
+    /// Locks of processes that died, as `locks/…` (removed by taking the prune's lock).
+    pub stale_locks: Vec<String>,
 }
 
 impl Packs {
@@ -82,6 +84,7 @@ impl Packs {
             repacked: p.repack.iter().map(|r| crate::store::layout2::pack_path(&r.id)).collect(),
             written: 0,
             bytes_freed: p.bytes_freed(),
+            stale_locks: p.stale_locks.iter().map(|n| format!("{}/{n}", crate::store::locks::DIR)).collect(),
         }
     }
 }
@@ -121,7 +124,9 @@ impl Side {
     }
 
     fn has_packs(&self) -> bool {
-        self.packs.as_ref().is_some_and(|p| !p.deleted.is_empty() || !p.repacked.is_empty())
+        self.packs
+            .as_ref()
+            .is_some_and(|p| !p.deleted.is_empty() || !p.repacked.is_empty() || !p.stale_locks.is_empty())
     }
 
     /// Whether deleting would change nothing here.
@@ -465,6 +470,10 @@ fn prune_remote(
         let kept: u64 =
             p.delete.iter().filter(|(id, _)| done.packs_written.contains(id)).map(|(_, s)| s).sum();
         packs.bytes_freed -= kept;
+        // Taking the lock removed the stale ones the first plan saw.
+        if let Some(seen) = plan.remote.as_ref().and_then(|r| r.packs.as_ref()) {
+            packs.stale_locks.clone_from(&seen.stale_locks);
+        }
     }
     failed.extend(done.failed.into_iter().map(|(path, e)| (format!("{name}:{path}"), e)));
     Ok(side)

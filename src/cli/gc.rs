@@ -97,6 +97,13 @@ fn print_packs(ctx: &Ctx, packs: &Packs, label: &str, name: &str, dry_run: bool)
     for p in &packs.repacked {
         ctx.out.detail(format!("  {name}:{p} (repacked)"));
     }
+    if !packs.stale_locks.is_empty() {
+        ctx.out.say(format!(
+            "{label} locks: {} {} left by processes that died",
+            if dry_run { "would remove" } else { "removed" },
+            plural(packs.stale_locks.len() as u64, "lock"),
+        ));
+    }
     if packs.deleted.is_empty() && packs.repacked.is_empty() {
         return;
     }

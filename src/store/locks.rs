@@ -58,6 +58,16 @@ fn text(kind: Kind) -> String {
     )
 }
 
+/// Whether a listed lock belongs to a process that died.
+fn is_stale(l: &crate::remote::backend::Listed) -> bool {
+    l.age.is_some_and(|a| a > STALE) || made_by_a_dead_process_here(&l.name)
+}
+
+/// The names of the stale locks under `locks/` (which the next lock taken removes).
+pub fn stale(b: &mut dyn Backend) -> Result<Vec<String>> {
+    Ok(b.list(DIR)?.into_iter().filter(is_stale).map(|l| l.name).collect())
+}
+
 /// Take a lock of `kind` on the remote `remote` (its name, for messages).
 pub fn acquire(b: &mut dyn Backend, remote: &str, kind: Kind) -> Result<Lock> {
     let name = process_name(kind.word());
@@ -68,8 +78,7 @@ pub fn acquire(b: &mut dyn Backend, remote: &str, kind: Kind) -> Result<Lock> {
         if other.name == name {
             continue;
         }
-        let stale = other.age.is_some_and(|a| a > STALE) || made_by_a_dead_process_here(&other.name);
-        if stale {
+        if is_stale(&other) {
             // Its process died: recover the lock (best effort; another process may too).
             let _ = b.delete(&join(DIR, &other.name));
             continue;

@@ -52,6 +52,9 @@ pub struct Prune {
     pub repack: Vec<Repack>,
     /// Stale upload temps under `tmp/`.
     pub temps: Vec<Temp>,
+    /// Locks of processes that died (a prune killed before it let go of its lock), which
+    /// taking the prune's lock removes.
+    pub stale_locks: Vec<String>,
     /// Every index file listed (the new index supersedes them all).
     index_files: Vec<IndexId>,
     /// Packs that stay as they are, as their index files list them.
@@ -71,7 +74,11 @@ impl Prune {
 
     /// Whether it would change nothing on the remote.
     pub fn is_empty(&self) -> bool {
-        !self.rewrite && self.delete.is_empty() && self.repack.is_empty() && self.temps.is_empty()
+        !self.rewrite
+            && self.delete.is_empty()
+            && self.repack.is_empty()
+            && self.temps.is_empty()
+            && self.stale_locks.is_empty()
     }
 }
 
@@ -102,6 +109,7 @@ pub fn plan(pool: &Pool, drop: &dyn Fn(&ObjectKey) -> bool) -> Result<Prune> {
         }
     }
     let temps = crate::remote::list_temps(conn.as_mut())?.into_iter().filter(|t| t.is_stale()).collect();
+    let stale_locks = locks::stale(conn.as_mut())?;
     pool.idle(conn);
     let read = pool.run(&listed, |c, id| {
         let mut bytes = Vec::new();
@@ -127,7 +135,7 @@ pub fn plan(pool: &Pool, drop: &dyn Fn(&ObjectKey) -> bool) -> Result<Prune> {
         }
     }
 
-    let mut prune = Prune { temps, index_files: listed.clone(), ..Prune::default() };
+    let mut prune = Prune { temps, stale_locks, index_files: listed.clone(), ..Prune::default() };
     let mut live: HashSet<pack::ChunkId> = HashSet::new();
     for (key, size, chunks) in index.objects() {
         if drop(&key) {

@@ -249,6 +249,18 @@ fn a_running_push_makes_prune_refuse_and_a_stale_lock_is_recovered(b: Backend) {
     assert!(!lock.exists(), "the stale lock was recovered");
     assert_tidy(&remote);
     assert_pulls(&env, "after recovering a stale lock");
+
+    // A prune killed after its work, before it let go of its lock, leaves only the lock:
+    // the rerun, with nothing else to do, still removes it.
+    let left = remote.root().join("locks").join("prune-0123456789ab-4343-deadbeef");
+    fs::write(&left, "kind: prune\nhost: elsewhere\npid: 4343\ntime: 0\n").unwrap();
+    let touched =
+        std::process::Command::new("touch").args(["-d", "-40 minutes"]).arg(&left).status().unwrap();
+    assert!(touched.success());
+    let out = env.ok(&["gc", "-r", "store", "-f"]);
+    assert!(out.stdout.contains("remote store locks: removed 1 lock left by processes that died"), "{out}");
+    assert!(!left.exists(), "the dead prune's lock was removed");
+    assert_tidy(&remote);
 }
 
 fn copy_tree(from: &Path, to: &Path) {
