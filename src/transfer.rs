@@ -390,12 +390,17 @@ pub fn remote_status(
 ) -> Result<Vec<RemoteState>> {
     let store = store::open(repo, remote, jobs, Access::Read)?;
     // Folders whose manifest only the remote has: read it from there (verified) into the cache.
-    let all: Vec<&Tracked> = targets.iter().collect();
-    let w = wanted(&repo.cache, &all)?;
+    let unknown: Vec<ObjectKey> = targets
+        .iter()
+        .filter(|t| t.pointer.kind == Kind::Dir && !repo.cache.has_manifest(&t.pointer.hash))
+        .map(|t| ObjectKey::manifest(t.pointer.hash))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     if let Some(store) = &store
-        && !w.unknown_manifests.is_empty()
+        && !unknown.is_empty()
     {
-        for m in store.manifests(&w.unknown_manifests)?.into_iter().flatten() {
+        for m in store.manifests(&unknown)?.into_iter().flatten() {
             repo.cache.insert_manifest(&m)?;
         }
     }

@@ -156,19 +156,20 @@ impl<'a> Layout2<'a> {
             }
         }
         // Files that supersede others (a prune's) go first, so the ones they replace are
-        // skipped rather than merged and then found stale.
+        // skipped rather than merged and then found stale. Each file is read once.
+        let current: Vec<IndexId> = listed.iter().filter(|id| !skip.contains(id)).copied().collect();
+        let mut first = Vec::new();
+        let mut then = Vec::new();
+        for id in current {
+            let path = self.cache_dir.join(id.to_hex());
+            if supersedes_others(&path) { first.push(id) } else { then.push(id) }
+        }
         let mut index = RemoteIndex::default();
-        for superseding in [true, false] {
-            for id in listed.iter().filter(|id| !skip.contains(id)) {
-                let path = self.cache_dir.join(id.to_hex());
-                let bytes = fs::read(&path).at(&path)?;
-                if supersedes_others(&bytes) != superseding {
-                    continue;
-                }
-                let file =
-                    IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
-                index.add(*id, &file);
-            }
+        for id in first.iter().chain(&then) {
+            let path = self.cache_dir.join(id.to_hex());
+            let bytes = fs::read(&path).at(&path)?;
+            let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
+            index.add(*id, &file);
         }
         Ok((index, damaged))
     }
@@ -338,9 +339,11 @@ fn read_pipelined(c: &mut dyn Backend, path: &str, offset: u64, len: u64) -> Res
     got.unwrap_or_else(|| c.read_range(path, offset, len))
 }
 
-/// Whether an index file's `supersedes` list is not empty (its count follows the magic).
-fn supersedes_others(bytes: &[u8]) -> bool {
-    bytes.get(8..12).is_some_and(|n| n != [0, 0, 0, 0])
+/// Whether the index file at `path` has a `supersedes` list (its count follows the
+/// 8-byte magic): only its first 12 bytes are read.
+fn supersedes_others(path: &Path) -> bool {
+    let mut head = [0u8; 12];
+    fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[8..12] != [0, 0, 0, 0]
 }
 
 /// The index of the files no other listed file supersedes. A prune killed before it
