@@ -33,7 +33,7 @@
 #
 # References, timed in the same runs: `cp -r` of the dataset; `cp -r` followed by
 # `sync -f` (what a durable copy costs); `cp -al`; a walk that stats every file
-# (`find DIR -type f -printf '%s %T@\n'`); and, with SFTP, `scp -r` of the dataset to the
+# (`find DIR -type f -printf '%s %T@\n'`); and, with SFTP, `scp -r` and `tar c | ssh … tar x` of the dataset to the
 # benchmark's sshd and back (not for the growth datasets).
 #
 # trove's steps (wall clock, CPU, peak RSS and I/O of each, measured by bench_tools.py run):
@@ -624,6 +624,16 @@ bench_refs() {
         timed "$ds" ref scp_up scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$src" "$SSH_USER@127.0.0.1:$there"
         timed "$ds" ref scp_down scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$SSH_USER@127.0.0.1:$there" "$back"
         verify "$ds" "scp -r" "$back"
+        rm -rf "$there" "$back"
+        # The stream a shell user would pipe: one tar over one ssh, each way.
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        timed "$ds" ref tar_up bash -c 'tar -C "$1" -cf - . | ssh -p "$2" "${@:5}" "$3" "mkdir -p $4 && tar -C $4 -xf -"' \
+            tar_up "$src" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
+        mkdir -p "$back"
+        # shellcheck disable=SC2016
+        timed "$ds" ref tar_down bash -c 'ssh -p "$2" "${@:5}" "$3" "tar -C $4 -cf - ." | tar -C "$1" -xf -' \
+            tar_down "$back" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
+        verify "$ds" "tar | ssh" "$back"
         rm -rf "$there" "$back"
     fi
 }

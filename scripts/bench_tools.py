@@ -261,11 +261,11 @@ STEPS = [
     ("status_remote_folder", "status --remote (folder), in sync", None),
     ("fetch_folder", "fetch from the folder remote into an empty cache (no checkout)", "cp"),
     ("pull_folder", "pull from the folder remote into a fresh clone (fetch + checkout)", "cp"),
-    ("push_sftp", "push over SFTP", "scp_up"),
+    ("push_sftp", "push over SFTP", "tar_up"),
     ("push_sftp_noop", "push over SFTP again, nothing to send", None),
     ("status_remote_sftp", "status --remote (SFTP), in sync", None),
-    ("fetch_sftp", "fetch over SFTP into an empty cache (no checkout)", "scp_down"),
-    ("pull_sftp", "pull over SFTP into a fresh clone (fetch + checkout)", "scp_down"),
+    ("fetch_sftp", "fetch over SFTP into an empty cache (no checkout)", "tar_down"),
+    ("pull_sftp", "pull over SFTP into a fresh clone (fetch + checkout)", "tar_down"),
 ]
 STEP_LABEL = {k: label for k, label, _ in STEPS}
 STEP_REF = {k: ref for k, _, ref in STEPS}
@@ -277,6 +277,8 @@ REFS = [
     ("walk", "walk: `find -printf '%s %T@'`"),
     ("scp_up", "`scp -r` to sshd"),
     ("scp_down", "`scp -r` from sshd"),
+    ("tar_up", "`tar c` piped to `ssh … tar x` (to sshd)"),
+    ("tar_down", "`ssh … tar c` piped to `tar x` (from sshd)"),
 ]
 REF_LABEL = dict(REFS)
 
@@ -296,6 +298,8 @@ TARGETS = [
     (("small", "large"), "push_folder", "ref", 1.3, "≤ 1.3× `cp -r`"),
     (("small", "large"), "pull_folder", "ref", 1.3, "≤ 1.3× `cp -r`"),
     (("small",), "push_sftp", "dvc", 10, "≥ 10× faster than DVC"),
+    (("small",), "push_sftp", "ref", 1.2, "≤ 1.2× tar piped to ssh"),
+    (("small",), "pull_sftp", "ref", 1.2, "≤ 1.2× ssh piped to tar"),
     (("small",), "pull_sftp", "dvc", 6, "≥ 6× faster than DVC"),
     (("large",), "push_sftp", "faster", 1, "faster than DVC"),
     (("large",), "pull_sftp", "faster", 1, "faster than DVC"),
