@@ -122,6 +122,27 @@ impl<'a> Layout2<'a> {
     /// The index files on the remote, read from the local copies where there are some,
     /// and why damaged ones were left out.
     fn load_index(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
+        // An index file listed but gone when read was removed by a prune meanwhile (which
+        // wrote the index replacing it first): list again.
+        for _ in 0..4 {
+            match self.load_index_once() {
+                Err(Error::Remote { kind: RemoteFailure::NotFound, .. }) => continue,
+                other => return other,
+            }
+        }
+        self.load_index_once().map_err(|e| match e {
+            Error::Remote { kind: RemoteFailure::NotFound, remote, message } => Error::Remote {
+                remote,
+                kind: RemoteFailure::Io,
+                message: format!(
+                    "its index files kept changing while they were read (a prune may be running): {message}; run the command again"
+                ),
+            },
+            e => e,
+        })
+    }
+
+    fn load_index_once(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
         let mut conn = self.pool.connection()?;
         let listed: Vec<IndexId> = conn.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
         let _ = fs::create_dir_all(&self.cache_dir);
