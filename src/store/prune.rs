@@ -175,7 +175,9 @@ pub fn plan(pool: &Pool, drop: &dyn Fn(&ObjectKey) -> bool) -> Result<Prune> {
         on_remote.iter().filter(|(id, _)| !index.has_pack(id)).map(|(id, s)| (*id, *s)).collect();
     unlisted.sort();
     prune.delete.extend(unlisted);
-    prune.rewrite = !prune.dropped.is_empty() || removed_from_index || index.index_ids().len() < listed.len();
+    // More than one index file is compacted into one: among them, the copy without
+    // `supersedes` that a prune killed before deleting its first copy left beside it.
+    prune.rewrite = !prune.dropped.is_empty() || removed_from_index || listed.len() > 1;
     Ok(prune)
 }
 
