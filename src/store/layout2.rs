@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use super::locks::{self, Lock};
-use super::{Access, Outcomes, Stage, Store, check_id};
+use super::{Outcomes, Stage, Store, check_id};
 use crate::cache::{Cache, Staged};
 use crate::error::{Error, IoContext, RemoteFailure, Result};
 use crate::hash::{ObjectId, ObjectKey};
@@ -91,8 +91,8 @@ fn cache_dir_of(repo: &Repo, url: &str) -> PathBuf {
 
 impl<'a> Layout2<'a> {
     /// Refresh the cached index (one listing of `index/`, then only the new files), load
-    /// it, and for a push take a shared lock.
-    pub fn open(repo: &Repo, pool: Pool<'a>, access: Access) -> Result<Self> {
+    /// it. A push takes its lock later, in `begin_writing`.
+    pub fn open(repo: &Repo, pool: Pool<'a>) -> Result<Self> {
         let cache_dir = cache_dir_of(repo, pool.remote_url());
         let mut store = Layout2 {
             index: RwLock::new(RemoteIndex::default()),
@@ -104,7 +104,6 @@ impl<'a> Layout2<'a> {
         };
         // A push locks only once it has something to send (`begin_writing`), and then
         // reads the index again: a push with nothing new writes nothing, and needs none.
-        let _ = access;
         let (index, damaged) = store.load_index()?;
         *store.index.write().expect("index") = index;
         store.damaged = damaged;

@@ -107,7 +107,7 @@ pub fn open<'a>(
     let pool = Pool::new(remote, conn, jobs);
     Ok(Some(match layout {
         1 => Box::new(layout1::Layout1::new(pool)),
-        _ => Box::new(layout2::Layout2::open(repo, pool, access)?),
+        _ => Box::new(layout2::Layout2::open(repo, pool)?),
     }))
 }
 
