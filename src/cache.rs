@@ -1,7 +1,10 @@
 //! The content-addressed object store: `objects/<2 hex>/<62 hex>[.dir]`, immutable, read-only.
 //!
-//! Writes go to a temp file under the cache's own `tmp/`, are made durable, then renamed
-//! into place, so an id never names a partial object.
+//! Writes go to a temp file `obj-PID-N` in the object's own folder, are made durable, then
+//! renamed into place, so an id never names a partial object. A rename within one folder
+//! does not take the file system's rename lock, and writers spread over 256 folders rather
+//! than queueing on one. A process with temp files keeps a marker `tmp/writer-PID`, so that
+//! the debris of a killed one is found without listing every object folder.
 
 use std::fs;
 use std::io::Write;
@@ -9,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -28,6 +31,19 @@ pub struct Cache {
     root: PathBuf,
     /// Objects this process put in place: their bytes were hashed on the way in.
     committed: Arc<Mutex<Vec<ObjectId>>>,
+    /// `tmp/writer-PID`, made before this process's first temp file, deleted when the last
+    /// clone of this cache is dropped.
+    marker: Arc<OnceLock<WriterMarker>>,
+}
+
+/// A file saying that a process may have temp files in the object folders.
+#[derive(Debug)]
+struct WriterMarker(PathBuf);
+
+impl Drop for WriterMarker {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// An object found in the cache (see [`Cache::list_objects`]).
@@ -56,7 +72,7 @@ impl Drop for Staged {
 
 impl Cache {
     pub fn new(root: PathBuf) -> Self {
-        Cache { root, committed: Arc::default() }
+        Cache { root, committed: Arc::default(), marker: Arc::default() }
     }
 
     pub fn root(&self) -> &Path {
@@ -80,7 +96,8 @@ impl Cache {
         Ok(())
     }
 
-    /// Temp files are named `obj-PID-N`; those of processes no longer running are debris.
+    /// Temp files are named `obj-PID-N`; those of processes no longer running are debris,
+    /// and so is a marker whose process is gone.
     fn clean_stale_temps(&self) {
         for (path, _) in self.stale_temps() {
             let _ = fs::remove_file(path);
@@ -166,11 +183,11 @@ impl Cache {
     /// or mtime differ).
     pub fn stage_file(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Staged> {
         // Made first, so that any failure below deletes what was written.
-        let s = Staged { temp: self.temp_path(), id };
-        if link::reflink(src, &s.temp).is_ok() {
+        let s = Staged { temp: self.temp_path(&id)?, id };
+        if in_folder(&s.temp, || link::reflink(src, &s.temp)).is_ok() {
             fs::set_permissions(&s.temp, fs::Permissions::from_mode(0o444)).at(&s.temp)?;
         } else {
-            link::copy_new(src, &s.temp, 0o444).at(&s.temp)?;
+            in_folder(&s.temp, || link::copy_new(src, &s.temp, 0o444)).at(&s.temp)?;
         }
         unchanged_since(src, before)?;
         Ok(s)
@@ -182,7 +199,8 @@ impl Cache {
     pub fn can_reflink(&self, sample: &Path) -> bool {
         static PROBED: std::sync::Once = std::sync::Once::new();
         PROBED.call_once(|| {
-            let temp = self.temp_path();
+            let temp = self.tmp_dir().join(format!("obj-{}-probe", link::pid()));
+            let _ = fs::create_dir_all(self.tmp_dir());
             let _ = link::reflink(sample, &temp);
             let _ = fs::remove_file(&temp);
         });
@@ -191,7 +209,7 @@ impl Cache {
 
     /// Stage an object from bytes already read (and hashed to `id`).
     pub fn stage_bytes(&self, bytes: &[u8], id: ObjectId) -> Result<Staged> {
-        let (mut file, temp) = self.temp_file()?;
+        let (mut file, temp) = self.temp_file(&id)?;
         let s = Staged { temp, id };
         file.write_all(bytes).at(&s.temp)?;
         Ok(s)
@@ -201,16 +219,8 @@ impl Cache {
     /// the workspace share one inode, made read-only. `None` when `src` cannot be linked
     /// (another file system); an error when it changed since it was hashed.
     pub fn stage_link(&self, src: &Path, id: ObjectId, before: &fs::Metadata) -> Result<Option<Staged>> {
-        let s = Staged { temp: self.temp_path(), id };
-        let dir = self.tmp_dir();
-        let linked = match fs::hard_link(src, &s.temp) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
-                fs::create_dir_all(&dir).at(&dir)?;
-                fs::hard_link(src, &s.temp)
-            }
-            other => other,
-        };
-        if linked.is_err() {
+        let s = Staged { temp: self.temp_path(&id)?, id };
+        if in_folder(&s.temp, || fs::hard_link(src, &s.temp)).is_err() {
             return Ok(None);
         }
         fs::set_permissions(&s.temp, fs::Permissions::from_mode(0o444)).at(&s.temp)?;
@@ -218,25 +228,33 @@ impl Cache {
         Ok(Some(s))
     }
 
-    /// A new temp file name in the cache's temp folder, `obj-PID-N`.
-    fn temp_path(&self) -> PathBuf {
-        self.tmp_dir().join(format!("obj-{}-{}", link::pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)))
+    /// A new temp file name, `obj-PID-N`, in the folder object `id` goes to (which may not
+    /// exist yet). This process's marker is made first.
+    fn temp_path(&self, id: &ObjectId) -> Result<PathBuf> {
+        self.mark_writer()?;
+        let mut path = self.object_path(id);
+        path.set_file_name(format!("obj-{}-{}", link::pid(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        Ok(path)
     }
 
-    /// A new read-only temp file in the cache's own file system, open for writing.
-    pub fn temp_file(&self) -> Result<(fs::File, PathBuf)> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let dir = self.tmp_dir();
-        let temp = self.temp_path();
-        let open = || fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&temp);
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir).at(&dir)?;
-                open()
-            }
-            other => other,
+    /// Make `tmp/writer-PID` once per process (see [`WriterMarker`]).
+    fn mark_writer(&self) -> Result<()> {
+        if self.marker.get().is_some() {
+            return Ok(());
         }
-        .at(&temp)?;
+        let path = self.tmp_dir().join(format!("writer-{}", link::pid()));
+        in_folder(&path, || fs::write(&path, b"")).at(&path)?;
+        // Another thread may have made it meanwhile: one marker either way.
+        let _ = self.marker.set(WriterMarker(path));
+        Ok(())
+    }
+
+    /// A new read-only temp file for object `id`, in the folder it goes to, open for writing.
+    pub fn temp_file(&self, id: &ObjectId) -> Result<(fs::File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let temp = self.temp_path(id)?;
+        let open = || fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&temp);
+        let file = in_folder(&temp, open).at(&temp)?;
         Ok((file, temp))
     }
 
@@ -250,7 +268,7 @@ impl Cache {
         if staged.is_empty() {
             return Ok(());
         }
-        sync_files(&self.tmp_dir(), &staged)?;
+        sync_files(&self.objects_dir(), &staged)?;
         // The folders whose renames are made durable one by one (else one syncfs).
         let dirs: Option<std::collections::BTreeSet<PathBuf>> =
             (staged.len() < SYNCFS_MIN_FILES).then(|| {
@@ -298,7 +316,7 @@ impl Cache {
             return Ok(id);
         }
         // A read-only temp file, deleted if anything below fails.
-        let (mut file, temp) = self.temp_file()?;
+        let (mut file, temp) = self.temp_file(&id)?;
         let mut s = Staged { temp, id };
         file.write_all(&bytes).at(&s.temp)?;
         file.sync_all().at(&s.temp)?;
@@ -484,29 +502,59 @@ impl Cache {
         Ok(dest)
     }
 
-    /// Temp files under `tmp/` whose process no longer runs (debris of killed
-    /// processes), with their sizes. [`Cache::ensure`] deletes the same ones.
+    /// Temp files whose process no longer runs (debris of killed processes), with their
+    /// sizes: those in the object folders of each dead process's marker, the marker itself,
+    /// and `obj-PID-N` files under `tmp/` (where earlier versions put them).
+    /// [`Cache::ensure`] deletes the same ones.
     pub fn stale_temps(&self) -> Vec<(PathBuf, u64)> {
         let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
             return Vec::new();
         };
+        let dead = |pid: &str| {
+            pid.parse::<u32>()
+                .is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
+        };
         let mut out = Vec::new();
+        let mut writers = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name();
-            let Some(pid) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("obj-"))
-                .and_then(|n| n.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let Some(name) = name.to_str() else { continue };
+            if let Some(pid) = name.strip_prefix("writer-").filter(|p| dead(p)) {
+                writers.push((pid.to_string(), e.path()));
+            } else if name.strip_prefix("obj-").and_then(|n| n.split('-').next()).is_some_and(dead) {
                 out.push((e.path(), e.metadata().map_or(0, |m| m.len())));
             }
         }
+        if !writers.is_empty() {
+            let prefixes: Vec<String> = writers.iter().map(|(pid, _)| format!("obj-{pid}-")).collect();
+            let folders = fs::read_dir(self.objects_dir()).into_iter().flatten().flatten();
+            for folder in folders.filter(|f| f.file_type().is_ok_and(|t| t.is_dir())) {
+                let Ok(files) = fs::read_dir(folder.path()) else { continue };
+                for f in files.flatten() {
+                    if f.file_name().to_str().is_some_and(|n| prefixes.iter().any(|p| n.starts_with(p))) {
+                        out.push((f.path(), f.metadata().map_or(0, |m| m.len())));
+                    }
+                }
+            }
+        }
         out.sort();
+        // The markers last: one deleted before its temp files would hide them.
+        out.extend(writers.into_iter().map(|(_, path)| (path, 0)));
         out
+    }
+}
+
+/// Run `f`, which makes the file `path`; when it fails because the folder is missing,
+/// make the folder and run it again.
+fn in_folder<T>(path: &Path, f: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    match f() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            f()
+        }
+        other => other,
     }
 }
 

@@ -146,7 +146,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Download one object into a cache temp file, verifying its content against its id.
 fn download_verified(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64) -> Result<Staged> {
-    let (file, temp) = cache.temp_file()?;
+    let (file, temp) = cache.temp_file(&k.id)?;
     // A buffer no larger than the object: a 1 MiB one for each small file costs an
     // mmap/munmap pair per object.
     let capacity = size.clamp(4096, 1 << 20) as usize;

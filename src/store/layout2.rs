@@ -910,7 +910,7 @@ impl Layout2<'_> {
                 })
                 .collect::<Result<_>>()?
         };
-        let (file, temp) = cache.temp_file()?;
+        let (file, temp) = cache.temp_file(&k.id)?;
         let result = (|| {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             let mut hasher = blake3::Hasher::new();

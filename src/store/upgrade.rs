@@ -403,7 +403,7 @@ fn round(
 
 /// Download object `k` into a cache temp file, checked against its id.
 fn download_checked(cache: &Cache, c: &mut dyn Backend, k: &ObjectKey, size: u64) -> Result<PathBuf> {
-    let (file, temp) = cache.temp_file()?;
+    let (file, temp) = cache.temp_file(&k.id)?;
     let result = (|| {
         let mut out = layout1::Hashing::new(std::io::BufWriter::new(file));
         layout1::download(c, k, Some(size), &mut out)?;

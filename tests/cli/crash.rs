@@ -76,8 +76,7 @@ fn killing_add_never_leaves_a_partial_object() {
     assert_eq!(st["tracked"][0]["in_cache"], true, "{st}");
 
     // Temp files of the killed processes are cleaned up.
-    let mut left = Vec::new();
-    walk(&env.path(".trove/cache/tmp"), &mut left);
+    let left = cache_temps(&env.path(".trove/cache"));
     assert!(left.is_empty(), "temp files of killed processes remain: {left:?}");
 
     // And the data can be restored from the cache.

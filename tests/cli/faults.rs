@@ -104,11 +104,12 @@ fn stat_key(m: &fs::Metadata) -> (u64, u64, i64, i64) {
     )
 }
 
-/// Every object file under `objects` has an object's name, hashes to it and is read-only.
+/// Every object file under `objects` has an object's name, hashes to it and is read-only
+/// (the temp files of writers, `obj-PID-N`, are checked by [`cache_temps`] after a rerun).
 fn assert_objects_sound(objects: &Path, context: &str) {
     let mut files = Vec::new();
     walk(objects, &mut files);
-    for f in files {
+    for f in files.into_iter().filter(|f| !is_cache_temp(f)) {
         let rel = f.strip_prefix(objects).unwrap();
         let parts: Vec<&str> = rel.iter().map(|c| c.to_str().unwrap()).collect();
         assert_eq!(parts.len(), 2, "{context}: stray file in the cache: {}", f.display());
@@ -226,8 +227,7 @@ fn assert_finished(env: &Env, context: &str) {
         assert_eq!(t["state"], "unchanged", "{context}: {t}");
         assert_eq!(t["in_cache"], true, "{context}: {t}");
     }
-    let mut temps = Vec::new();
-    walk(&env.path(".trove/cache/tmp"), &mut temps);
+    let temps = cache_temps(&env.path(".trove/cache"));
     assert!(
         temps.is_empty(),
         "{context}: {} temp files remain in the cache: {:?}",
@@ -791,14 +791,9 @@ fn pushed_to_sftp(server: &Sshd) -> Env {
 /// Start `pull -j 1` in `clone` and wait until the large file's download is under way.
 fn pull_until_big_download(clone: &Env) -> Child {
     let mut child = clone.spawn_in(&clone.root, &["pull", "-j", "1"]);
-    let tmp = clone.root.join(".trove/cache/tmp");
-    let downloading = || {
-        fs::read_dir(&tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.metadata().is_ok_and(|m| m.len() >= 8 << 20))
-    };
+    let cache = clone.root.join(".trove/cache");
+    let downloading =
+        || cache_temps(&cache).iter().any(|t| fs::metadata(t).is_ok_and(|m| m.len() >= 8 << 20));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !downloading() {
         assert!(Instant::now() < deadline, "pull made no progress");
@@ -887,9 +882,7 @@ impl CacheOnSmallDisk {
     }
 
     fn temps(&self) -> Vec<PathBuf> {
-        let mut v = Vec::new();
-        walk(&self.disk.path().join("cache/tmp"), &mut v);
-        v
+        cache_temps(&self.disk.path().join("cache"))
     }
 
     fn free_space(&self) {

@@ -166,6 +166,33 @@ fn gc_removes_stale_temp_files_and_keeps_experiment_artifacts() {
 }
 
 #[test]
+fn temp_files_in_object_folders_go_with_their_dead_writer_only() {
+    let env = Env::new();
+    env.write("a.csv", "a\n");
+    env.ok(&["add", "a.csv"]);
+    assert!(
+        cache_temps(&env.path(".trove/cache")).is_empty(),
+        "a finished add leaves no temp files or marker"
+    );
+    // A writer killed mid-copy leaves its marker and a temp file beside the objects; a
+    // running one (this test's own process) has the same and must keep them.
+    let cache = env.path(".trove/cache");
+    let live = std::process::id();
+    for (pid, name) in [(999_999_999, "ab"), (live, "cd")] {
+        fs::create_dir_all(cache.join("objects").join(name)).unwrap();
+        fs::write(cache.join(format!("objects/{name}/obj-{pid}-7")), "half").unwrap();
+        fs::write(cache.join(format!("tmp/writer-{pid}")), "").unwrap();
+    }
+    env.write("b.csv", "b\n");
+    env.ok(&["add", "b.csv"]);
+    let mut left: Vec<String> =
+        cache_temps(&cache).iter().map(|p| p.strip_prefix(&cache).unwrap().display().to_string()).collect();
+    left.sort();
+    assert_eq!(left, [format!("objects/cd/obj-{live}-7"), format!("tmp/writer-{live}")]);
+    assert_eq!(env.json(&["verify"])["verify"]["corrupt"], serde_json::json!([]));
+}
+
+#[test]
 fn gc_remote_cleans_a_folder_remote() {
     let h = three_commits(DataRemote::PushedEachCommit);
     let env = &h.env;

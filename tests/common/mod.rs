@@ -254,9 +254,12 @@ impl Env {
     }
 
     /// Every file under the cache's objects folder.
+    /// The object files of the cache (not the `obj-PID-N` temp files beside them: see
+    /// [`cache_temps`]).
     pub fn object_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         walk(&self.objects_dir(), &mut out);
+        out.retain(|p| !is_cache_temp(p));
         out.sort();
         out
     }
@@ -319,6 +322,22 @@ pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             }
         }
     }
+}
+
+/// The temp files of a cache (the folder holding `objects/`): anything under `tmp/`, and
+/// the `obj-PID-N` files that writers make in the object folders.
+pub fn cache_temps(cache: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(&cache.join("tmp"), &mut out);
+    let mut objects = Vec::new();
+    walk(&cache.join("objects"), &mut objects);
+    out.extend(objects.into_iter().filter(|p| is_cache_temp(p)));
+    out
+}
+
+/// Whether `path` is a writer's temp file in a cache's object folder (`obj-PID-N`).
+pub fn is_cache_temp(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("obj-"))
 }
 
 /// A pointer file's fields, as docs/formats.md lays them out.
