@@ -29,6 +29,8 @@ APT_TOOLS=(
     "python3:python3"
     # The SFTP tests start a real OpenSSH server on 127.0.0.1 with throwaway keys.
     "/usr/sbin/sshd:openssh-server"
+    # The https test of `exp pull` makes a throwaway certificate.
+    "openssl:openssl"
     "ssh-keygen:openssh-client"
     "ssh-keyscan:openssh-client"
     "ssh-agent:openssh-client"

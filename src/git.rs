@@ -6,6 +6,57 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::pointer::{self, Pointer};
 
+/// Start libgit2 without reading the system's CA certificates.
+///
+/// libgit2 is built with OpenSSL for https remotes, and starting it parses the whole CA
+/// bundle (about 140 certificates, 25–60 ms here) even though only `trove exp push` and
+/// `exp pull` to an https git remote verify a certificate. Every command that opens the
+/// git repository (`push` reads the experiment records, `add` stages pointers) paid for
+/// it. libgit2 starts with the empty file `/dev/null` as its bundle, then the environment
+/// is put back as it was (neither the commands trove runs nor anything else sees a
+/// change); [`load_certificates`] loads the real ones before an https transfer.
+///
+/// Call it at the start of `main`, before any thread starts: it sets environment
+/// variables.
+pub fn start_without_certificates() {
+    const VARS: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+    let saved: Vec<_> = VARS.iter().map(std::env::var_os).collect();
+    // SAFETY: called from main before any other thread exists.
+    unsafe { std::env::set_var("SSL_CERT_FILE", "/dev/null") };
+    // Any libgit2 option call starts the library; caching is on by default.
+    git2::opts::enable_caching(true);
+    for (var, value) in VARS.iter().zip(saved) {
+        // SAFETY: as above; libgit2's start-up has returned and started no thread.
+        unsafe {
+            match value {
+                Some(v) => std::env::set_var(var, v),
+                None => std::env::remove_var(var),
+            }
+        }
+    }
+}
+
+/// Give libgit2 the CA certificates [`start_without_certificates`] left out: the files
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` name, else the system's usual places. Before any
+/// https fetch or push; once per process.
+pub fn load_certificates() {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        let from_env = |var: &str| std::env::var_os(var).map(PathBuf::from).filter(|p| p.exists());
+        let probed = openssl_probe::probe();
+        // SAFETY: these options are set before the transfer that uses them starts, and
+        // no other thread uses libgit2 meanwhile (Once serialises callers).
+        unsafe {
+            if let Some(file) = from_env("SSL_CERT_FILE").or(probed.cert_file) {
+                let _ = git2::opts::set_ssl_cert_file(&file);
+            }
+            if let Some(dir) = from_env("SSL_CERT_DIR").or(probed.cert_dir) {
+                let _ = git2::opts::set_ssl_cert_dir(&dir);
+            }
+        }
+    });
+}
+
 fn rel_to<'a>(root: &Path, path: &'a Path) -> Result<&'a Path> {
     path.strip_prefix(root).map_err(|_| Error::path(path, "is outside the repository"))
 }

@@ -5,5 +5,6 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    trove::git::start_without_certificates();
     trove::cli::main()
 }

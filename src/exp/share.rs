@@ -46,8 +46,16 @@ fn callbacks<'a>(git_config: Option<git2::Config>) -> git2::RemoteCallbacks<'a> 
     cb
 }
 
+/// The git remote `name`; for an https one, the CA certificates are loaded first (see
+/// [`crate::git::start_without_certificates`]).
 fn find_remote<'r>(git: &'r git2::Repository, name: &str) -> Result<git2::Remote<'r>> {
-    git.find_remote(name).map_err(|_| {
+    let remote = git.find_remote(name);
+    if let Ok(r) = &remote
+        && [r.url().ok(), r.pushurl().ok().flatten()].into_iter().flatten().any(|u| u.starts_with("https://"))
+    {
+        crate::git::load_certificates();
+    }
+    remote.map_err(|_| {
         Error::Usage(format!(
             "no git remote named `{name}` (`git remote -v` lists them; `git remote add {name} URL`)"
         ))

@@ -288,3 +288,75 @@ fn a_removed_record_stays_removed_when_records_are_merged() {
     bob.ok(&["exp", "pull"]);
     assert_eq!(names(&bob), ["a2", "a3", "a4"]);
 }
+
+/// An HTTPS server on 127.0.0.1 with a throwaway self-signed certificate, answering 404 to
+/// everything: enough for a git client to get through (or fail) the TLS handshake.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpsServer {
+    fn start() -> HttpsServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("run openssl (Debian package openssl)");
+        assert!(made.status.success(), "openssl req: {}", String::from_utf8_lossy(&made.stderr));
+        let script = "import http.server, ssl, sys\n\
+            class H(http.server.BaseHTTPRequestHandler):\n    \
+                def do_GET(self): self.send_error(404)\n    \
+                def log_message(self, *a): pass\n\
+            s = http.server.HTTPServer(('127.0.0.1', 0), H)\n\
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[1], sys.argv[2])\n\
+            s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+            print(s.server_address[1], flush=True)\n\
+            s.serve_forever()\n";
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&cert)
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the server printed {line:?}"));
+        HttpsServer { child, port, cert, _dir: dir }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// libgit2 starts without the CA certificates (parsing them cost every command 25–60 ms);
+/// trove loads them before an https transfer, from SSL_CERT_FILE or the system's places.
+#[test]
+fn an_https_git_remote_is_checked_against_the_certificates_loaded_for_it() {
+    let server = HttpsServer::start();
+    let env = Env::new();
+    env.git_cmd(&["remote", "add", "origin", &format!("https://127.0.0.1:{}/records.git", server.port)]);
+    // The system's certificates do not vouch for the throwaway one: refused.
+    let out = env.fails(1, &["exp", "pull"]);
+    assert!(out.stderr.contains("certificate"), "{out}");
+    // Trusted through SSL_CERT_FILE, the handshake succeeds and the server's answer shows.
+    let cert = server.cert.to_str().unwrap();
+    let out = run_with(&env, &env.root, &["exp", "pull"], &[("SSL_CERT_FILE", cert)]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("404") && !out.stderr.contains("certificate"), "{out}");
+}
