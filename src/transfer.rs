@@ -388,61 +388,76 @@ pub fn remote_status(
     targets: &[Tracked],
     jobs: Option<usize>,
 ) -> Result<Vec<RemoteState>> {
-    let store = store::open(repo, remote, jobs, Access::Read)?;
-    // Folders whose manifest only the remote has: read it from there (verified) into the cache.
-    let unknown: Vec<ObjectKey> = targets
+    let state = repo.state();
+    let mut whole_here: HashSet<ObjectKey> = HashSet::new();
+    // Each target's objects (a folder's manifest first), and whether the cache is known
+    // to hold all of a folder's files without a stat per file (see `Cache::has_all`).
+    let mut keys_of = |t: &Tracked| match t.pointer.kind {
+        Kind::File => vec![ObjectKey::file(t.pointer.hash)],
+        Kind::Dir => {
+            let mk = ObjectKey::manifest(t.pointer.hash);
+            let mut keys = vec![mk];
+            if let Ok(m) = repo.cache.read_manifest(&t.pointer.hash) {
+                if repo.cache.has_all(&t.pointer.hash, &m, &state) {
+                    whole_here.insert(mk);
+                }
+                keys.extend(m.entries.iter().map(|e| ObjectKey::file(e.hash)));
+            }
+            keys
+        }
+    };
+    // The cache's side is read while the remote is opened (an SSH login, then its
+    // index): neither waits for the other.
+    let (store, mut per_target) = std::thread::scope(|s| {
+        let opening = s.spawn(|| store::open(repo, remote, jobs, Access::Read));
+        let per_target: Vec<(String, Vec<ObjectKey>)> =
+            targets.iter().map(|t| (t.rel(repo), keys_of(t))).collect();
+        (opening.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), per_target)
+    });
+    let store = store?;
+    // Folders whose manifest only the remote has: read it from there (verified) into the
+    // cache, then list their files.
+    let unknown: Vec<usize> = targets
         .iter()
-        .filter(|t| t.pointer.kind == Kind::Dir && !repo.cache.has_manifest(&t.pointer.hash))
-        .map(|t| ObjectKey::manifest(t.pointer.hash))
-        .collect::<HashSet<_>>()
-        .into_iter()
+        .enumerate()
+        .filter(|(_, t)| t.pointer.kind == Kind::Dir && !repo.cache.has_manifest(&t.pointer.hash))
+        .map(|(i, _)| i)
         .collect();
     if let Some(store) = &store
         && !unknown.is_empty()
     {
-        for m in store.manifests(&unknown)?.into_iter().flatten() {
+        let keys: Vec<ObjectKey> = unknown
+            .iter()
+            .map(|&i| ObjectKey::manifest(targets[i].pointer.hash))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for m in store.manifests(&keys)?.into_iter().flatten() {
             repo.cache.insert_manifest(&m)?;
         }
+        for i in unknown {
+            per_target[i].1 = keys_of(&targets[i]);
+        }
     }
-    // Each target's objects (a folder's manifest first), and whether the cache is known
-    // to hold all of a folder's files without a stat per file (see `Cache::has_all`).
-    let state = repo.state();
-    let mut whole_here: HashSet<ObjectKey> = HashSet::new();
-    let per_target: Vec<(String, Vec<ObjectKey>)> = targets
-        .iter()
-        .map(|t| {
-            let keys = match t.pointer.kind {
-                Kind::File => vec![ObjectKey::file(t.pointer.hash)],
-                Kind::Dir => {
-                    let mk = ObjectKey::manifest(t.pointer.hash);
-                    let mut keys = vec![mk];
-                    if let Ok(m) = repo.cache.read_manifest(&t.pointer.hash) {
-                        if repo.cache.has_all(&t.pointer.hash, &m, &state) {
-                            whole_here.insert(mk);
-                        }
-                        keys.extend(m.entries.iter().map(|e| ObjectKey::file(e.hash)));
-                    }
-                    keys
-                }
-            };
-            (t.rel(repo), keys)
-        })
-        .collect();
-    let all: HashSet<ObjectKey> = per_target.iter().flat_map(|(_, k)| k.iter().copied()).collect();
+    // The files of a folder whose manifest the remote has are there (see `push`); one the
+    // cache is known to hold whole too is in sync without a look at its files.
+    let complete = match &store {
+        Some(store) => complete_folders(store.as_ref(), targets)?,
+        None => HashSet::new(),
+    };
+    let settled = |keys: &[ObjectKey]| whole_here.contains(&keys[0]) && complete.contains(&keys[0]);
+    let unsettled = || per_target.iter().map(|(_, keys)| keys).filter(|keys| !settled(keys));
+    let all: HashSet<ObjectKey> = unsettled().flat_map(|k| k.iter().copied()).collect();
     let mut on_remote = HashSet::new();
     if let Some(store) = &store {
-        // The files of a folder whose manifest the remote has are there (see `push`).
-        let complete = complete_folders(store.as_ref(), targets)?;
-        for (_, keys) in &per_target {
-            if complete.contains(&keys[0]) {
-                on_remote.extend(keys.iter().copied());
-            }
+        for keys in unsettled().filter(|keys| complete.contains(&keys[0])) {
+            on_remote.extend(keys.iter().copied());
         }
         let unsure: Vec<ObjectKey> = all.iter().filter(|k| !on_remote.contains(k)).copied().collect();
         on_remote.extend(store.present(&unsure)?);
     }
     let mut local: HashMap<ObjectKey, bool> = HashMap::with_capacity(all.len());
-    for (_, keys) in &per_target {
+    for keys in unsettled() {
         let known = whole_here.contains(&keys[0]);
         for k in keys {
             local.entry(*k).or_insert_with(|| known || in_cache(&repo.cache, k));
@@ -453,6 +468,9 @@ pub fn remote_status(
         .map(|(path, keys)| {
             let mut s =
                 RemoteState { path, not_pushed: 0, not_pulled: 0, missing_everywhere: 0, in_sync: true };
+            if settled(&keys) {
+                return s;
+            }
             for k in keys.iter().collect::<HashSet<_>>() {
                 match (local[k], on_remote.contains(k)) {
                     (true, false) => s.not_pushed += 1,

@@ -25,9 +25,12 @@ pub struct Args {
 
 fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
     let repo = ctx.open()?;
+    // The login overlaps the reading of pointers (see `connect_early`).
+    let remote =
+        crate::remote::open(&repo, (!name.is_empty()).then_some(name)).map(crate::remote::connect_early);
     let items = crate::history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
     let targets: Vec<tracked::Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
-    let remote = crate::remote::open(&repo, (!name.is_empty()).then_some(name))?;
+    let remote = remote?;
     let mut states =
         crate::transfer::remote_status(&repo, remote.as_ref(), &targets, args.jobs.map(usize::from))?;
     // Data of other revisions is shown as `path@commit`.

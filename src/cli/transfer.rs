@@ -41,6 +41,10 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     let progress = ctx.out.reporter();
     // Pushing only reads the cache; fetching writes it.
     let _lock = if direction == Direction::Push { None } else { Some(repo.lock(&progress)?) };
+    // The login overlaps the reading of pointers and records below (once the lock is
+    // held: a connection does not wait idle behind another process). A bad remote
+    // setting is still reported after a bad path, as before.
+    let remote = remote::open(&repo, args.remote.as_deref()).map(remote::connect_early);
     let mut scope = args.scope.scope();
     if let Some(git_remote) = &args.git_pre_push {
         if direction != Direction::Push {
@@ -58,7 +62,7 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     if direction == Direction::Push && args.paths.is_empty() {
         targets.extend(crate::exp::artifacts::in_cache(&repo)?);
     }
-    let remote = remote::open(&repo, args.remote.as_deref())?;
+    let remote = remote?;
     let jobs = args.jobs.map(usize::from);
     let out = &ctx.out;
     let summary = |report: &Report| {

@@ -265,6 +265,51 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
     }
 }
 
+/// Start opening `remote`'s first connection in the background, so that an SSH login
+/// (most of a no-op push or `status --remote` over SFTP) overlaps the local work that
+/// comes before the first request: reading pointers, experiment records, manifests. The
+/// first [`Remote::connect`] takes that connection (or its error); later ones connect as
+/// usual. A command that ends without connecting leaves the login to end with it.
+pub fn connect_early(remote: Box<dyn Remote>) -> Box<dyn Remote> {
+    let remote: std::sync::Arc<dyn Remote> = remote.into();
+    let connecting = std::sync::Arc::clone(&remote);
+    let first = std::thread::spawn(move || connecting.connect());
+    Box::new(Early { inner: remote, first: std::sync::Mutex::new(Some(first)) })
+}
+
+/// A connection being opened on another thread.
+type Connecting = std::thread::JoinHandle<Result<Box<dyn Backend>>>;
+
+/// See [`connect_early`].
+struct Early {
+    inner: std::sync::Arc<dyn Remote>,
+    first: std::sync::Mutex<Option<Connecting>>,
+}
+
+impl Remote for Early {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    fn connect(&self) -> Result<Box<dyn Backend>> {
+        let first = self.first.lock().expect("first connection").take();
+        match first {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Err(Error::remote(self.name(), RemoteFailure::Io, "connecting failed unexpectedly"))
+            }),
+            None => self.inner.connect(),
+        }
+    }
+    fn default_jobs(&self) -> usize {
+        self.inner.default_jobs()
+    }
+    fn new_layout(&self) -> u64 {
+        self.inner.new_layout()
+    }
+}
+
 /// The layout a remote's `TROVE_REMOTE` text names, when this trove understands it.
 pub fn check_layout(remote: &str, text: &str) -> Result<u64> {
     let bad = |message: String| Error::remote(remote, RemoteFailure::Corrupt, message);

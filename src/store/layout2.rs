@@ -92,7 +92,9 @@ fn cache_dir_of(repo: &Repo, url: &str) -> PathBuf {
 impl<'a> Layout2<'a> {
     /// Refresh the cached index (one listing of `index/`, then only the new files), load
     /// it. A push takes its lock later, in `begin_writing`.
-    pub fn open(repo: &Repo, pool: Pool<'a>) -> Result<Self> {
+    /// `preloaded`: the index made from this client's copies while the connection was
+    /// being opened ([`preload`]), used when the remote lists exactly those files.
+    pub fn open(repo: &Repo, pool: Pool<'a>, preloaded: Option<Preloaded>) -> Result<Self> {
         let cache_dir = cache_dir_of(repo, pool.remote_url());
         let mut store = Layout2 {
             index: RwLock::new(RemoteIndex::default()),
@@ -104,7 +106,7 @@ impl<'a> Layout2<'a> {
         };
         // A push locks only once it has something to send (`begin_writing`), and then
         // reads the index again: a push with nothing new writes nothing, and needs none.
-        let (index, damaged) = store.load_index()?;
+        let (index, damaged) = store.load_index_with(preloaded)?;
         *store.index.write().expect("index") = index;
         store.damaged = damaged;
         Ok(store)
@@ -121,15 +123,23 @@ impl<'a> Layout2<'a> {
     /// The index files on the remote, read from the local copies where there are some,
     /// and why damaged ones were left out.
     fn load_index(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
+        self.load_index_with(None)
+    }
+
+    /// [`Layout2::load_index`], starting from what [`preload`] made when there is that.
+    fn load_index_with(
+        &self,
+        mut preloaded: Option<Preloaded>,
+    ) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
         // An index file listed but gone when read was removed by a prune meanwhile (which
         // wrote the index replacing it first): list again.
         for _ in 0..4 {
-            match self.load_index_once() {
+            match self.load_index_once(preloaded.take()) {
                 Err(Error::Remote { kind: RemoteFailure::NotFound, .. }) => continue,
                 other => return other,
             }
         }
-        self.load_index_once().map_err(|e| match e {
+        self.load_index_once(None).map_err(|e| match e {
             Error::Remote { kind: RemoteFailure::NotFound, remote, message } => Error::Remote {
                 remote,
                 kind: RemoteFailure::Io,
@@ -141,9 +151,17 @@ impl<'a> Layout2<'a> {
         })
     }
 
-    fn load_index_once(&self) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
+    fn load_index_once(&self, preloaded: Option<Preloaded>) -> Result<(RemoteIndex, Vec<(IndexId, String)>)> {
         let mut conn = self.pool.connection()?;
         let listed: Vec<IndexId> = conn.list(INDEX)?.iter().filter_map(|l| l.name.parse().ok()).collect();
+        // Nothing new on the remote and nothing gone: the copies are the index.
+        if let Some(p) = preloaded
+            && p.files.len() == listed.len()
+            && listed.iter().all(|id| p.files.contains(id))
+        {
+            self.pool.idle(conn);
+            return Ok((p.index, Vec::new()));
+        }
         let _ = fs::create_dir_all(&self.cache_dir);
         let cached: HashSet<IndexId> = match fs::read_dir(&self.cache_dir) {
             Ok(rd) => rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect(),
@@ -361,6 +379,36 @@ fn read_pipelined(c: &mut dyn Backend, path: &str, offset: u64, len: u64) -> Res
 
 /// Whether the index file at `path` has a `supersedes` list (its count follows the
 /// 8-byte magic): only its first 12 bytes are read.
+/// The index made from a client's copies of a remote's index files, before the remote
+/// was asked which files it has (see [`preload`]).
+pub struct Preloaded {
+    files: HashSet<IndexId>,
+    index: RemoteIndex,
+}
+
+/// Read this client's copies of remote `url`'s index files into an index, as
+/// [`Layout2::open`] would once the remote lists the same files: run beside the SSH login,
+/// it takes the reading off a no-op push's and `status --remote`'s path. `None` when there
+/// are no copies or one cannot be read (the usual way then reads them).
+pub fn preload(repo: &Repo, url: &str) -> Option<Preloaded> {
+    let dir = cache_dir_of(repo, url);
+    let files: HashSet<IndexId> =
+        fs::read_dir(&dir).ok()?.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    if files.is_empty() {
+        return None;
+    }
+    let mut order: Vec<(bool, IndexId)> =
+        files.iter().map(|id| (!supersedes_others(&dir.join(id.to_hex())), *id)).collect();
+    // Superseding files first, as `load_index_once` merges them.
+    order.sort();
+    let mut index = RemoteIndex::default();
+    for (_, id) in order {
+        let bytes = fs::read(dir.join(id.to_hex())).ok()?;
+        index.add(id, &IndexFile::parse(&bytes, &index_path(&id)).ok()?);
+    }
+    Some(Preloaded { files, index })
+}
+
 fn supersedes_others(path: &Path) -> bool {
     let mut head = [0u8; 12];
     fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[8..12] != [0, 0, 0, 0]

@@ -40,7 +40,7 @@ pub struct Outcomes {
 /// Where a download hands each object it verified, with its size.
 pub type Stage<'a> = dyn Fn(Staged, u64) + Sync + 'a;
 
-pub trait Store: Sync {
+pub trait Store: Send + Sync {
     /// The remote's name in the config.
     fn name(&self) -> &str;
     /// Its layout version.
@@ -86,7 +86,13 @@ pub fn open<'a>(
     access: Access,
 ) -> Result<Option<Box<dyn Store + 'a>>> {
     let jobs = jobs.unwrap_or_else(|| remote.default_jobs());
-    let mut conn = remote.connect()?;
+    // This client's copies of a layout-2 index are read while the connection opens.
+    let (conn, preloaded) = std::thread::scope(|s| {
+        let preloading = s.spawn(|| layout2::preload(repo, remote.url()));
+        let conn = remote.connect();
+        (conn, preloading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    let mut conn = conn?;
     let layout = match crate::remote::read_layout(conn.as_mut())? {
         Some(text) => check_layout(remote.name(), &text)?,
         None if access == Access::Write => {
@@ -107,7 +113,7 @@ pub fn open<'a>(
     let pool = Pool::new(remote, conn, jobs);
     Ok(Some(match layout {
         1 => Box::new(layout1::Layout1::new(pool)),
-        _ => Box::new(layout2::Layout2::open(repo, pool)?),
+        _ => Box::new(layout2::Layout2::open(repo, pool, preloaded)?),
     }))
 }
 
