@@ -193,22 +193,8 @@ impl<'a> Layout2<'a> {
                 Err(e) => return Err(e),
             }
         }
-        // Files that supersede others (a prune's) go first, so the ones they replace are
-        // skipped rather than merged and then found stale. Each file is read once.
         let current: Vec<IndexId> = listed.iter().filter(|id| !skip.contains(id)).copied().collect();
-        let mut first = Vec::new();
-        let mut then = Vec::new();
-        for id in current {
-            let path = self.cache_dir.join(id.to_hex());
-            if supersedes_others(&path) { first.push(id) } else { then.push(id) }
-        }
-        let mut index = RemoteIndex::default();
-        for id in first.iter().chain(&then) {
-            let path = self.cache_dir.join(id.to_hex());
-            let bytes = fs::read(&path).at(&path)?;
-            let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| self.corrupt(e.to_string()))?;
-            index.add(*id, &file);
-        }
+        let index = merge_copies(&self.cache_dir, &current, |message| self.corrupt(message))?;
         Ok((index, damaged))
     }
 
@@ -397,16 +383,27 @@ pub fn preload(repo: &Repo, url: &str) -> Option<Preloaded> {
     if files.is_empty() {
         return None;
     }
-    let mut order: Vec<(bool, IndexId)> =
-        files.iter().map(|id| (!supersedes_others(&dir.join(id.to_hex())), *id)).collect();
-    // Superseding files first, as `load_index_once` merges them.
-    order.sort();
-    let mut index = RemoteIndex::default();
-    for (_, id) in order {
-        let bytes = fs::read(dir.join(id.to_hex())).ok()?;
-        index.add(id, &IndexFile::parse(&bytes, &index_path(&id)).ok()?);
-    }
+    let ids: Vec<IndexId> = files.iter().copied().collect();
+    let index =
+        merge_copies(&dir, &ids, |message| Error::remote(url, RemoteFailure::Corrupt, message)).ok()?;
     Some(Preloaded { files, index })
+}
+
+/// Merge this client's copies (in `dir`) of index files `ids` into one index. Files that
+/// supersede others (a prune's) go first, so the ones they replace are skipped rather
+/// than merged and then found stale. Each file is read once; `corrupt` words a copy that
+/// does not parse.
+fn merge_copies(dir: &Path, ids: &[IndexId], corrupt: impl Fn(String) -> Error) -> Result<RemoteIndex> {
+    let (first, then): (Vec<IndexId>, Vec<IndexId>) =
+        ids.iter().partition(|id| supersedes_others(&dir.join(id.to_hex())));
+    let mut index = RemoteIndex::default();
+    for id in first.iter().chain(&then) {
+        let path = dir.join(id.to_hex());
+        let bytes = fs::read(&path).at(&path)?;
+        let file = IndexFile::parse(&bytes, &index_path(id)).map_err(|e| corrupt(e.to_string()))?;
+        index.add(*id, &file);
+    }
+    Ok(index)
 }
 
 fn supersedes_others(path: &Path) -> bool {
