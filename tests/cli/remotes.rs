@@ -1394,3 +1394,23 @@ fn sftp_a_dropped_connection_is_retried_within_the_same_push() {
     assert_eq!(remote.objects().len(), FILES + 1);
     remote.assert_sound(&remote.root());
 }
+
+/// push, fetch and pull start logging in to an SFTP remote while they read the local side
+/// (`connect_early`); a fetch or pull that finds everything in the cache never waits for
+/// that login, so it works with the server down, and says nothing of it.
+#[test]
+fn fetch_and_pull_with_everything_cached_need_no_server() {
+    let env = Env::new();
+    env.write("data/a.csv", "a\n");
+    env.write("b.bin", "b");
+    env.ok(&["add", "data", "b.bin"]);
+    // Nothing listens on port 1 of 127.0.0.1: a login would be refused at once.
+    env.ok(&["remote", "add", "--default", "store", "sftp://tester@127.0.0.1:1/srv/store"]);
+    for args in [&["fetch"][..], &["pull"]] {
+        let out = env.ok(args);
+        assert!(!out.stderr.contains("127.0.0.1"), "{args:?}: {out}");
+    }
+    // A push needs the server, and says so, naming the remote.
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("store"), "{out}");
+}
