@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -33,7 +33,7 @@ pub struct Cache {
     committed: Arc<Mutex<Vec<ObjectId>>>,
     /// `tmp/writer-PID`, made before this process's first temp file, deleted when the last
     /// clone of this cache is dropped.
-    marker: Arc<OnceLock<WriterMarker>>,
+    marker: Arc<Mutex<Option<WriterMarker>>>,
 }
 
 /// A file saying that a process may have temp files in the object folders.
@@ -239,13 +239,14 @@ impl Cache {
 
     /// Make `tmp/writer-PID` once per process (see [`WriterMarker`]).
     fn mark_writer(&self) -> Result<()> {
-        if self.marker.get().is_some() {
-            return Ok(());
+        // Held while the marker is made: a second thread making it too would, on losing
+        // the race to record it, drop its copy and so delete the file the first one made.
+        let mut marker = self.marker.lock().expect("marker");
+        if marker.is_none() {
+            let path = self.tmp_dir().join(format!("writer-{}", link::pid()));
+            in_folder(&path, || fs::write(&path, b"")).at(&path)?;
+            *marker = Some(WriterMarker(path));
         }
-        let path = self.tmp_dir().join(format!("writer-{}", link::pid()));
-        in_folder(&path, || fs::write(&path, b"")).at(&path)?;
-        // Another thread may have made it meanwhile: one marker either way.
-        let _ = self.marker.set(WriterMarker(path));
         Ok(())
     }
 
@@ -607,5 +608,35 @@ fn sync_filesystem(dir: &Path) -> Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         fs::File::open(dir).and_then(|f| f.sync_all()).at(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads that start writing at once leave one marker, in place while the cache
+    /// lives (a second thread making it too once dropped its copy, deleting the file: a
+    /// process killed then left temp files no cleanup could find).
+    #[test]
+    fn the_writer_marker_outlives_threads_racing_to_make_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = Cache::new(dir.path().to_path_buf());
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                for i in 0..8u8 {
+                    let (cache, start) = (&cache, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        cache.temp_file(&ObjectId::of_bytes(&[i])).unwrap();
+                    });
+                }
+            });
+            let marker = dir.path().join(format!("tmp/writer-{}", link::pid()));
+            assert!(marker.exists(), "the marker is gone while the cache lives");
+            drop(cache);
+            assert!(!marker.exists(), "the marker outlives the cache");
+        }
     }
 }
