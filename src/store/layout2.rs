@@ -710,6 +710,11 @@ impl Store for Layout2<'_> {
     }
 
     fn upload(&self, cache: &Cache, items: &[(ObjectKey, u64)], reporter: &dyn Reporter) -> Result<Outcomes> {
+        // Nothing to send starts no workers (a no-op push would start and join `jobs`
+        // threads twice, about 5 ms on 2 cores).
+        if items.is_empty() {
+            return Ok(Outcomes { each: Vec::new(), wire: 0 });
+        }
         let state = Mutex::new(Pushing {
             claimed: HashMap::new(),
             unindexed: Vec::new(),
