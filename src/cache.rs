@@ -511,10 +511,7 @@ impl Cache {
         let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
             return Vec::new();
         };
-        let dead = |pid: &str| {
-            pid.parse::<u32>()
-                .is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
-        };
+        let dead = |pid: &str| pid.parse::<u32>().is_ok_and(link::is_gone);
         let mut out = Vec::new();
         let mut writers = Vec::new();
         for e in entries.flatten() {

@@ -101,8 +101,12 @@ pub fn temp_pid(name: &str) -> Option<u32> {
 /// Whether `name` is a temp file of a process that is no longer running (a killed checkout
 /// or atomic write).
 pub fn is_stale_temp(name: &str) -> bool {
-    temp_pid(name)
-        .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
+    temp_pid(name).is_some_and(is_gone)
+}
+
+/// Whether process `pid` (not this one) no longer runs: what it left behind is debris.
+pub fn is_gone(pid: u32) -> bool {
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Delete the temp files that killed processes left in `dir` (not recursive).

@@ -111,7 +111,7 @@ pub fn made_by_a_dead_process_here(name: &str) -> bool {
         return false;
     };
     let Ok(pid) = pid.parse::<u32>() else { return false };
-    m == machine() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+    m == machine() && crate::link::is_gone(pid)
 }
 
 /// The content of `TROVE_REMOTE`, or None when there is none (or no root folder).

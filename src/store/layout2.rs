@@ -363,8 +363,6 @@ fn read_pipelined(c: &mut dyn Backend, path: &str, offset: u64, len: u64) -> Res
     got.unwrap_or_else(|| c.read_range(path, offset, len))
 }
 
-/// Whether the index file at `path` has a `supersedes` list (its count follows the
-/// 8-byte magic): only its first 12 bytes are read.
 /// The index made from a client's copies of a remote's index files, before the remote
 /// was asked which files it has (see [`preload`]).
 pub struct Preloaded {
@@ -406,6 +404,8 @@ fn merge_copies(dir: &Path, ids: &[IndexId], corrupt: impl Fn(String) -> Error) 
     Ok(index)
 }
 
+/// Whether the index file at `path` has a `supersedes` list (its count follows the
+/// 8-byte magic): only its first 12 bytes are read.
 fn supersedes_others(path: &Path) -> bool {
     let mut head = [0u8; 12];
     fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[8..12] != [0, 0, 0, 0]
