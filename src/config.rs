@@ -67,7 +67,7 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
         Builtin::Number(10),
     ),
     key("core.remote", "the remote push, fetch and pull use when -r is not given"),
-    key("remote.NAME.url", "where the remote is: a folder, file://, sftp:// or ssh:// URL"),
+    key("remote.NAME.url", "where the remote is: a folder, file://, sftp://, ssh:// or s3:// URL"),
     key("remote.NAME.user", "SFTP login name (else the URL's, ~/.ssh/config's, or $USER)"),
     key("remote.NAME.port", "SFTP port (else the URL's, ~/.ssh/config's, or 22)"),
     key("remote.NAME.keyfile", "SFTP private key; its passphrase comes from TROVE_SFTP_KEY_PASSPHRASE"),
@@ -75,6 +75,18 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
     key("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
     key("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
     key("remote.NAME.jobs", "parallel connections for transfers"),
+    key("remote.NAME.endpoint", "S3: https://HOST[:PORT] of a store other than AWS (http:// without TLS)"),
+    key("remote.NAME.region", "S3: the bucket's region (else AWS_REGION, the profile's, or us-east-1)"),
+    key("remote.NAME.path_style", "S3: true puts the bucket in the path (default: true with an endpoint)"),
+    key("remote.NAME.profile", "S3: the profile of ~/.aws/credentials and ~/.aws/config (else AWS_PROFILE)"),
+    key("remote.NAME.ca_file", "S3: PEM file of the CAs that sign the endpoint's certificate"),
+    key("remote.NAME.access_key_id", "S3: access key id, after the environment and the profile"),
+    key("remote.NAME.secret_access_key", "S3: secret key: config.local only (or AWS_SECRET_ACCESS_KEY)"),
+    key("remote.NAME.session_token", "S3: session token of temporary keys: config.local only"),
+    key(
+        "remote.NAME.multipart_threshold",
+        "S3: objects larger than this many MiB go up in parts (default 64)",
+    ),
     key(
         "remote.NAME.layout",
         "the layout a push gives a new remote: 2 (default: packed chunks) or 1 (a file per object)",
@@ -101,7 +113,7 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
 ];
 
 /// Settings that must never be written to the committed config.
-pub const SECRET_KEYS: &[&str] = &["password"];
+pub const SECRET_KEYS: &[&str] = &["password", "secret_access_key", "session_token"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -323,6 +335,22 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             ),
             _ => Ok(()),
         },
+        "remote.NAME.path_style" => match value {
+            Value::Bool(_) => Ok(()),
+            Value::String(s) if s == "true" || s == "false" => Ok(()),
+            other => Err(format!("must be true or false, not {}", show(other))),
+        },
+        "remote.NAME.endpoint" => match value.as_str() {
+            Some(e) if (e.starts_with("https://") || e.starts_with("http://")) && e.len() > 8 => {
+                if crate::redact::url(e) != e { Err("credentials do not belong in URLs".into()) } else { Ok(()) }
+            }
+            _ => Err(format!("must be https://HOST[:PORT] (or http:// for a server without TLS), not {}", show(value))),
+        },
+        "remote.NAME.multipart_threshold" => value
+            .as_u64()
+            .filter(|m| (5..=5 * 1024 * 1024).contains(m))
+            .map(|_| ())
+            .ok_or_else(|| format!("must be a number of MiB from 5 (S3's smallest part), not {}", show(value))),
         "remote.NAME.host_key" => match value.as_str() {
             Some("strict" | "accept-new") => Ok(()),
             _ => Err(format!("must be `strict` or `accept-new`, not {}", show(value))),

@@ -5,6 +5,9 @@ mod common;
 #[path = "support/sshd.rs"]
 mod sshd;
 
+#[path = "support/s3.rs"]
+mod s3;
+
 #[path = "cli/init.rs"]
 mod init;
 

@@ -33,7 +33,9 @@ enum Command {
     Remove { name: String },
     /// Make a remote the default
     Default { name: String },
-    /// Set a remote's setting: user, port, keyfile, password (--local only), known_hosts, host_key, jobs, layout
+    /// Set a remote's setting: jobs, layout; SFTP: user, port, keyfile, password (--local
+    /// only), known_hosts, host_key; S3: endpoint, region, path_style, profile, ca_file,
+    /// access_key_id, secret_access_key and session_token (--local only), multipart_threshold
     Set {
         name: String,
         key: String,
@@ -93,15 +95,31 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .remote_names()
                 .into_iter()
                 .map(|name| {
-                    let settings = ["user", "port", "keyfile", "known_hosts", "host_key", "jobs", "layout"]
-                        .iter()
-                        .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
-                        .chain(
-                            repo.config
-                                .remote_value(&name, "password")
-                                .map(|_| ("password".into(), "(set)".into())),
-                        )
-                        .collect();
+                    let settings = [
+                        "user",
+                        "port",
+                        "keyfile",
+                        "known_hosts",
+                        "host_key",
+                        "jobs",
+                        "layout",
+                        "endpoint",
+                        "region",
+                        "path_style",
+                        "profile",
+                        "ca_file",
+                        "access_key_id",
+                        "multipart_threshold",
+                    ]
+                    .iter()
+                    .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
+                    .chain(
+                        crate::config::SECRET_KEYS
+                            .iter()
+                            .filter(|k| repo.config.remote_value(&name, k).is_some())
+                            .map(|k| (k.to_string(), "(set)".into())),
+                    )
+                    .collect();
                     Listed {
                         url: crate::remote::redact_url(
                             &repo.config.remote_value(&name, "url").unwrap_or_default(),

@@ -3,9 +3,11 @@
 //! Layout on every remote: `<root>/TROVE_REMOTE` (names the layout version),
 //! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]), and `<root>/tmp/` for uploads in flight.
 
+pub mod aws;
 pub mod backend;
 pub mod local;
 pub mod pool;
+pub mod s3;
 pub mod sftp;
 mod sftp_pipe;
 pub mod ssh_config;
@@ -187,6 +189,25 @@ pub struct Settings {
     pub jobs: Option<usize>,
     /// The layout a push gives the remote when it creates it (`layout`).
     pub layout: Option<u64>,
+    /// An S3 remote's settings.
+    pub s3: S3Settings,
+}
+
+/// The settings only S3 remotes have.
+#[derive(Clone, Default, Debug)]
+pub struct S3Settings {
+    /// `https://HOST[:PORT]` of a store other than AWS (`http://` for one without TLS).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than in the host name; the
+    /// default is true with an endpoint, false for AWS.
+    pub path_style: Option<bool>,
+    /// PEM file of the CAs that sign the endpoint's certificate (else the webpki roots).
+    pub ca_file: Option<PathBuf>,
+    /// Objects larger than this many bytes go up in parts.
+    pub multipart_threshold: Option<u64>,
+    /// Where the credentials are (`profile`, and keys from config.local).
+    pub sources: aws::Sources,
 }
 
 impl std::fmt::Debug for Settings {
@@ -205,6 +226,7 @@ impl std::fmt::Debug for Settings {
             .field("accept_new_host_key", &self.accept_new_host_key)
             .field("jobs", &self.jobs)
             .field("layout", &self.layout)
+            .field("s3", &self.s3)
             .finish()
     }
 }
@@ -241,6 +263,22 @@ impl Settings {
             accept_new_host_key: cfg.remote_value(&name, "host_key").as_deref() == Some("accept-new"),
             jobs: cfg.remote_value(&name, "jobs").and_then(|j| j.parse().ok()),
             layout: cfg.remote_value(&name, "layout").and_then(|l| l.parse().ok()),
+            s3: S3Settings {
+                endpoint: cfg.remote_value(&name, "endpoint"),
+                region: cfg.remote_value(&name, "region"),
+                path_style: cfg.remote_value(&name, "path_style").and_then(|v| v.parse().ok()),
+                ca_file: cfg.remote_value(&name, "ca_file").map(home_relative),
+                multipart_threshold: cfg
+                    .remote_value(&name, "multipart_threshold")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(|mib| mib << 20),
+                sources: aws::Sources {
+                    profile: cfg.remote_value(&name, "profile"),
+                    access_key_id: cfg.remote_value(&name, "access_key_id"),
+                    secret_access_key: cfg.remote_value(&name, "secret_access_key"),
+                    session_token: cfg.remote_value(&name, "session_token"),
+                },
+            },
             name,
             url,
         })
@@ -262,6 +300,7 @@ pub fn open(repo: &Repo, name: Option<&str>) -> Result<Box<dyn Remote>> {
     match parse_url(&settings.url, &repo.root)? {
         Location::Folder(path) => Ok(Box::new(local::FolderRemote::new(&settings, path))),
         Location::Sftp { user, host, port, path } => sftp::open(&settings, user, host, port, path),
+        Location::S3(location) => s3::open(&settings, location),
     }
 }
 
@@ -335,12 +374,17 @@ pub use crate::redact::url as redact_url;
 pub enum Location {
     Folder(std::path::PathBuf),
     Sftp { user: Option<String>, host: String, port: Option<u16>, path: String },
+    S3(s3::Location),
 }
 
-/// Parse `/path`, `file:///path`, `sftp://[user@]host[:port]/path` or `ssh://…`.
+/// Parse `/path`, `file:///path`, `sftp://[user@]host[:port]/path`, `ssh://…` or
+/// `s3://bucket[/prefix]`.
 pub fn parse_url(url: &str, base: &Path) -> Result<Location> {
     let shown = redact_url(url);
     let bad = |m: &str| Error::Usage(format!("remote URL `{shown}`: {m}"));
+    if let Some(rest) = url.strip_prefix("s3://") {
+        return s3::parse(rest).map(Location::S3).map_err(|m| bad(&m));
+    }
     if let Some(rest) = url.strip_prefix("sftp://").or_else(|| url.strip_prefix("ssh://")) {
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -386,7 +430,7 @@ pub fn parse_url(url: &str, base: &Path) -> Result<Location> {
         }
         std::path::PathBuf::from(p)
     } else if url.contains("://") {
-        return Err(bad("unknown scheme; use a folder path, file://, sftp:// or ssh://"));
+        return Err(bad("unknown scheme; use a folder path, file://, sftp://, ssh:// or s3://"));
     } else {
         base.join(url)
     };
@@ -415,7 +459,11 @@ mod tests {
             parse_url("ssh://host/~/data", base).unwrap(),
             Location::Sftp { user: None, host: "host".into(), port: None, path: "data".into() }
         );
-        assert!(parse_url("s3://bucket/x", base).is_err());
+        assert_eq!(
+            parse_url("s3://bucket/x/y", base).unwrap(),
+            Location::S3(s3::Location { bucket: "bucket".into(), prefix: "x/y".into() })
+        );
+        assert!(parse_url("gs://bucket/x", base).is_err());
         assert!(parse_url("sftp://u:pw@host/x", base).is_err());
     }
 

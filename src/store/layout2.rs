@@ -458,7 +458,7 @@ struct Pushing {
     unindexed: Vec<PackRecord>,
     /// Pack numbers uploaded; those that failed, with why.
     uploaded: HashSet<u32>,
-    failed: HashMap<u32, String>,
+    failed: HashMap<u32, Error>,
     /// Objects chunked: (item, record, packs it needs), waiting for their packs.
     waiting: Vec<(usize, ObjectRecord, Vec<u32>)>,
     /// Objects whose packs are all uploaded, for the next index.
@@ -624,7 +624,7 @@ impl Layout2<'_> {
         let waiting = std::mem::take(&mut s.waiting);
         for (i, record, deps) in waiting {
             if let Some(why) = deps.iter().find_map(|d| s.failed.get(d)) {
-                s.outcomes[i] = Some(Err(Error::remote(self.name(), RemoteFailure::Io, why.clone())));
+                s.outcomes[i] = Some(Err(why.again(self.name())));
             } else if deps.iter().all(|d| s.uploaded.contains(d)) {
                 reporter.advance(1, record.size);
                 s.complete.push((i, record));
@@ -756,8 +756,8 @@ impl Store for Layout2<'_> {
                             s.unindexed.push(PackRecord { id: finished.id, entries: finished.entries });
                         }
                         Err(e) => {
-                            // Kept as text for every object it stops (errors are not `Clone`).
-                            s.failed.insert(seq, e.to_string());
+                            // Copied for every object it stops (errors are not `Clone`).
+                            s.failed.insert(seq, e);
                         }
                     }
                     self.settle(&mut s, reporter);

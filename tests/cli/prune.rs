@@ -1,7 +1,8 @@
 //! `gc --remote` on a layout-2 remote: a prune. Objects leave the index, dead packs are
 //! deleted and mostly-garbage packs repacked, under an exclusive lock, in an order that a
 //! kill -9 at any point cannot turn into lost data. Run against a folder remote and an
-//! SFTP remote on a real OpenSSH server (`support/sshd.rs`) where that is cheap.
+//! SFTP remote on a real OpenSSH server (`support/sshd.rs`) and an S3 remote on s3s-fs
+//! (`support/s3.rs`) where that is cheap.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,40 +10,48 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::common::*;
-use crate::remotes::{Backend, both_backends};
+use crate::remotes::{Backend, both_backends, configure_s3};
+use crate::s3::S3Server;
 use crate::sshd::Sshd;
 
 /// A layout-2 remote for one test, and where its files are on this machine.
 struct Remote {
     server: Option<Sshd>,
+    s3: Option<S3Server>,
     scratch: tempfile::TempDir,
 }
 
 impl Remote {
     fn new(backend: Backend) -> Remote {
         let server = (backend == Backend::Sftp).then(Sshd::start);
+        let s3 = (backend == Backend::S3).then(S3Server::start);
         let scratch = tempfile::Builder::new().prefix("trove-prune-").tempdir().expect("temp dir");
-        Remote { server, scratch }
+        Remote { server, s3, scratch }
     }
 
     fn root(&self) -> PathBuf {
-        match &self.server {
-            Some(s) => s.data.join("store"),
-            None => fs::canonicalize(self.scratch.path()).unwrap().join("store"),
+        match (&self.server, &self.s3) {
+            (Some(s), _) => s.data.join("store"),
+            (_, Some(s3)) => s3.bucket_dir().join("store"),
+            _ => fs::canonicalize(self.scratch.path()).unwrap().join("store"),
         }
     }
 
     /// `remote add store URL --default` (layout 2, the default for a new remote).
     fn configure(&self, env: &Env) {
         let root = self.root();
-        let url = match &self.server {
-            Some(s) => s.url(&root),
-            None => root.display().to_string(),
+        let url = match (&self.server, &self.s3) {
+            (Some(s), _) => s.url(&root),
+            (_, Some(s3)) => s3.url(&root),
+            _ => root.display().to_string(),
         };
         env.ok(&["remote", "add", "store", &url, "--default"]);
         if let Some(s) = &self.server {
             env.ok(&["remote", "set", "store", "keyfile", s.key.to_str().unwrap()]);
             env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
+        }
+        if let Some(s3) = &self.s3 {
+            configure_s3(env, "store", s3);
         }
     }
 

@@ -117,6 +117,8 @@ impl Env {
             .env("TMPDIR", self.outside())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            // The test S3 server's keys, as a machine's ~/.aws/credentials holds them.
+            .env("AWS_SHARED_CREDENTIALS_FILE", s3_credentials())
             .env("LC_ALL", "C");
     }
 
@@ -553,4 +555,25 @@ pub fn run_with(env: &Env, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> 
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// A credentials file holding the test S3 server's keys as profile `default`, written
+/// once per test run: every repository and clone of the tests finds its keys there.
+pub fn s3_credentials() -> &'static Path {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("trove-test-aws-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("credentials");
+        fs::write(
+            &file,
+            format!(
+                "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                crate::s3::ACCESS_KEY,
+                crate::s3::SECRET_KEY
+            ),
+        )
+        .unwrap();
+        file
+    })
 }
