@@ -7,12 +7,20 @@
 #   SFTP client), git, OpenSSH (the SFTP tests start a real server), Chromium
 #   (the plot tests render the page headless), python3-venv (for the MLflow venv)…
 # - rustfmt and clippy (rustup), where rustup manages the toolchain;
+# - S3 servers, built once with cargo install into cargo's bin folder (later runs, and
+#   every clone, reuse them): s3s-fs (an S3 API over a folder; the S3 remote suite) and
+#   Garage (a distributed store; the 3-node cluster test). The first build of both takes
+#   about 15 minutes on 2 cores.
 # - MLflow from PyPI, into the git-ignored venv .venv/mlflow (the sync tests start a real
 #   tracking server). Its first install takes a few minutes; later runs reuse the venv.
 #   scripts/test.sh passes its path to the tests as TROVE_TEST_MLFLOW.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+# The S3 servers the tests run against (newer s3s-fs releases need a newer rustc).
+S3S_FS_VERSION=0.14.1
+GARAGE_VERSION=2.5.0
 
 # The MLflow release the sync tests run against.
 MLFLOW_VERSION=3.17.2
@@ -41,6 +49,10 @@ APT_TOOLS=(
     "/usr/sbin/useradd:passwd"
     "/usr/sbin/chpasswd:passwd"
     "mount:mount"
+    # The Garage cluster script waits for the nodes over HTTP.
+    "curl:curl"
+    # The clock-skew test of S3 remotes runs trove with a shifted clock.
+    "faketime:faketime"
     # The `exp plot` tests render the page in headless Chromium.
     "/usr/bin/chromium:chromium"
 )
@@ -99,6 +111,24 @@ ensure_rust_tools() {
     fi
 }
 
+# `cargo install NAME --version VERSION [flags]` unless cargo's bin folder has that
+# version (its `--version` prints it).
+cargo_tool() {
+    local name=$1 version=$2
+    shift 2
+    local bin="${CARGO_HOME:-$HOME/.cargo}/bin/$name"
+    if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qF "$version"; then
+        return
+    fi
+    step "cargo install $name --version $version $* (built once; later runs reuse it)"
+    cargo install "$name" --version "$version" --locked "$@"
+}
+
+ensure_s3_servers() {
+    cargo_tool s3s-fs "$S3S_FS_VERSION" --features binary
+    cargo_tool garage "$GARAGE_VERSION"
+}
+
 mlflow_works() {
     [ -e "$MLFLOW_VENV/.installed" ] && "$MLFLOW_VENV/bin/mlflow" --version 2>/dev/null | grep -qF "$MLFLOW_VERSION"
 }
@@ -127,9 +157,12 @@ ensure_mlflow() {
 step "checking tools"
 ensure_apt_tools
 ensure_rust_tools
+ensure_s3_servers
 ensure_mlflow
 cargo --version
 cargo fmt --version
 cargo clippy --version
 /usr/bin/chromium --version 2>/dev/null || true
+"${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version
+"${CARGO_HOME:-$HOME/.cargo}/bin/garage" --version
 "$MLFLOW_VENV/bin/mlflow" --version

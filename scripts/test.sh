@@ -4,8 +4,8 @@
 #   bash scripts/test.sh
 #
 # Installs what the tests need where it is missing (scripts/setup-test-tools.sh: Debian
-# packages such as OpenSSH and Chromium, and MLflow in the git-ignored venv .venv/mlflow),
-# then runs
+# packages such as OpenSSH and Chromium, the S3 servers s3s-fs and Garage (built once with
+# cargo install), and MLflow in the git-ignored venv .venv/mlflow), then runs
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo test --release

@@ -82,3 +82,6 @@ mod verify_remote;
 
 #[path = "cli/upgrade.rs"]
 mod upgrade;
+
+#[path = "cli/s3_remote.rs"]
+mod s3_remote;

@@ -173,7 +173,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let progress = out.reporter();
             let _lock = repo.lock(&progress)?;
             repo.config.set(&format!("remote.{name}.{key}"), &value, local)?;
-            let shown = if key == "password" { "(hidden)" } else { value.as_str() };
+            let shown = if crate::config::is_secret(&format!("remote.{name}.{key}")) {
+                "(hidden)"
+            } else {
+                value.as_str()
+            };
             out.say(format!("remote {name}: {key} = {shown}"));
             out.emit(&serde_json::json!({ "remote": name, "key": key, "local": local }));
         }

@@ -370,7 +370,8 @@ impl Client {
                     self.endpoint
                 ),
             ),
-            "InvalidAccessKeyId" => (
+            // (s3s-fs answers an unknown key with NotSignedUp.)
+            "InvalidAccessKeyId" | "NotSignedUp" => (
                 RemoteFailure::Auth,
                 format!(
                     "the server does not know the access key `{}` (InvalidAccessKeyId), from {}; check the key",

@@ -257,3 +257,49 @@ fn experiment_records_redact_secrets_from_environment_files_params_and_arguments
     assert!(history.contains("[redacted]"), "{history}");
     assert!(!history.contains(SECRET), "a secret reached the records:\n{history}");
 }
+
+#[test]
+fn s3_secret_keys_are_kept_like_passwords() {
+    let env = Env::new();
+    env.ok(&["remote", "add", "bucket", "s3://team-data/project"]);
+    let committed = env.read(".trove/config");
+    for key in ["secret_access_key", "session_token"] {
+        let setting = format!("remote.bucket.{key}");
+        // Refused in the committed config, without echoing the value.
+        for args in [
+            &["config", setting.as_str(), SECRET][..],
+            &["remote", "set", "bucket", key, SECRET],
+            &["--json", "remote", "set", "bucket", key, SECRET],
+        ] {
+            let out = env.fails(2, args);
+            assert!(out.stderr.contains("--local"), "{out}");
+            never_shown(&out, SECRET);
+        }
+        assert_eq!(env.read(".trove/config"), committed);
+        // In config.local it is stored, and every way of looking at it hides it.
+        for args in [
+            &["remote", "set", "bucket", key, SECRET, "--local"][..],
+            &["-v", "--json", "remote", "set", "bucket", key, SECRET, "--local"],
+            &["config", "--local", setting.as_str(), SECRET],
+        ] {
+            never_shown(&env.ok(args), SECRET);
+        }
+        for args in [
+            &["config", setting.as_str()][..],
+            &["--json", "config", setting.as_str()],
+            &["-v", "remote", "list"],
+            &["--json", "remote", "list"],
+        ] {
+            never_shown(&env.ok(args), SECRET);
+        }
+        assert_eq!(env.json(&["config", setting.as_str()])["value"], "(set)");
+    }
+    // A URL with keys in it is refused.
+    let out = env.fails(2, &["remote", "add", "other", &format!("s3://AKIA:{SECRET}@team-data/x")]);
+    never_shown(&out, SECRET);
+    assert!(env.read_string(".trove/config.local").contains(SECRET));
+    assert_eq!(local_mode(&env), 0o600);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "settings"]);
+    assert!(!env.git_cmd(&["log", "-p", "--all"]).contains(SECRET));
+}
