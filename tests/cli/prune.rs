@@ -169,6 +169,12 @@ fn prune_drops_old_versions_and_the_current_data_still_pulls(b: Backend) {
     for p in packs["deleted"].as_array().unwrap().iter().chain(packs["repacked"].as_array().unwrap()) {
         assert!(!after.contains_key(p.as_str().unwrap()), "{p} is still there");
     }
+    if let Some(s3) = &remote.s3 {
+        // The dead packs went in one DeleteObjects request.
+        let batch: Vec<String> =
+            s3.requests().into_iter().filter(|r| r.starts_with("POST") && r.contains("delete")).collect();
+        assert_eq!(batch.len(), 1, "{:#?}", s3.requests());
+    }
     assert_tidy(&remote);
     assert_pulls(&env, "after the prune");
 

@@ -195,6 +195,41 @@ fn large_objects_go_up_in_parts_and_a_no_op_push_sends_two_requests() {
     assert_eq!(server.requests().len() - before, 2, "{:#?}", server.requests());
 }
 
+#[test]
+fn verify_names_a_damaged_pack_and_repair_reuploads_it() {
+    let server = S3Server::start();
+    let env = Env::new();
+    let root = server.bucket_dir().join("store");
+    env.ok(&["remote", "add", "store", &server.url(&root), "--default"]);
+    configure_s3(&env, "store", &server);
+    env.write("model.bin", noise(3 << 20, 5));
+    for i in 0..20u64 {
+        env.write(&format!("shards/s{i:02}.bin"), noise(1000 + i as usize * 300, i));
+    }
+    env.ok(&["add", "model.bin", "shards"]);
+    commit_all(&env);
+    env.ok(&["push"]);
+    let clean = env.json(&["verify", "--remote"]);
+    assert!(clean["verify"]["corrupt"].as_array().unwrap().is_empty(), "{clean}");
+    // One byte of a pack flipped on the server's disk.
+    let mut packs = Vec::new();
+    walk(&root.join("packs"), &mut packs);
+    let pack = packs.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap().clone();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&pack, &bytes).unwrap();
+    let out = env.run(&["--json", "verify", "--remote"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains(pack.file_name().unwrap().to_str().unwrap()), "the pack is named: {out}");
+    let v = env.json(&["verify", "--remote", "--repair"]);
+    assert_eq!(v["verify"]["repaired"], true, "{v}");
+    assert_eq!(blake3_file(&pack), pack.file_name().unwrap().to_str().unwrap(), "a sound copy replaced it");
+    let clone = clone_repo(&env.root);
+    clone.ok(&["pull"]);
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+    assert_same_tree(&env, &clone, "shards");
+}
+
 /// A TLS front for `upstream` (a port on 127.0.0.1) with a certificate signed by a CA of
 /// its own: the CA's file and the front's port.
 struct TlsFront {
