@@ -18,6 +18,25 @@
         the process tree read and wrote through read()/write() (rchar, wchar) and from /
         to the block device (read_bytes, write_bytes), from /proc/PID/io. With --stdout,
         CMD's standard output goes to O instead of L. Exits with CMD's status.
+    bench_tools.py s3-requests LOG BUCKET
+        count the requests in LOG, the log of s3s-fs run with RUST_LOG=s3s::service=debug
+        (one `s3s::service: req: Request { method: M, uri: U, ...` line per request, U
+        path-style: /BUCKET/KEY?QUERY); prints one line of counts by kind, as
+        `total=N list=N get=N head=N put=N post=N delete=N other=N lists=PREFIX:N,...`:
+        list is a GET of the bucket with list-type=2 (ListObjectsV2), whose prefixes are
+        counted in lists; get, head, put, post and delete are the other requests by method.
+    bench_tools.py s3-requests --text COUNTS
+        COUNTS (the line above) in words.
+    bench_tools.py s3-clear ROOT BUCKET PREFIX
+        remove the objects under PREFIX/ of BUCKET from an s3s-fs folder ROOT: the folder
+        ROOT/BUCKET/PREFIX and the metadata files (ROOT/.bucket-B64.object-B64...) of its
+        keys, and leftovers of multipart uploads.
+    bench_tools.py s3-dir-head ROOT BUCKET KEY
+        make s3s-fs answer a HEAD of KEY, a "folder" of its ROOT/BUCKET, with 200 (an
+        ETag of its own) instead of 500: s3s-fs 0.14.1 hashes the object's bytes for an
+        ETag it has no record of, and a folder cannot be read (EISDIR). Real S3 answers
+        404 there; DVC's fetch and pull check that their remote's root (KEY) exists first,
+        and stop on the 500.
     bench_tools.py report --tsv F --meta M --json OUT
         medians, ratios, targets: markdown to stdout, everything to OUT as JSON.
 
@@ -190,6 +209,111 @@ def transfer_meta(args):
 
 
 # ---------------------------------------------------------------------------------------
+# s3s-fs: requests in its log, clearing a prefix
+
+S3_KINDS = ["list", "get", "head", "put", "post", "delete", "other"]
+S3_KIND_WORD = {"list": "LIST", "get": "GET", "head": "HEAD", "put": "PUT", "post": "POST",
+                "delete": "DELETE", "other": "other"}
+
+
+def s3_count(log, bucket):
+    import re
+    from urllib.parse import parse_qs, unquote, urlsplit
+    req = re.compile(r"s3s::service: req: Request \{ method: ([A-Z]+), uri: ([^ ,]+)")
+    counts = dict.fromkeys(S3_KINDS, 0)
+    lists = {}
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = req.search(line)
+            if not m:
+                continue
+            method, uri = m.groups()
+            parts = urlsplit(uri)
+            path = unquote(parts.path)
+            query = parse_qs(parts.query, keep_blank_values=True)
+            on_bucket = path.rstrip("/") == "/" + bucket
+            if method == "GET" and on_bucket and query.get("list-type") == ["2"]:
+                kind = "list"
+                prefix = query.get("prefix", [""])[0]
+                lists[prefix] = lists.get(prefix, 0) + 1
+            else:
+                kind = method.lower() if method.lower() in counts else "other"
+            counts[kind] += 1
+    total = sum(counts.values())
+    cells = [f"total={total}"] + [f"{k}={counts[k]}" for k in S3_KINDS]
+    # Prefixes have no commas or colons here (trove's and DVC's keys are hex and slashes).
+    cells.append("lists=" + ",".join(f"{p or '/'}:{n}" for p, n in sorted(lists.items())))
+    return " ".join(cells)
+
+
+def s3_parse(counts):
+    """The line of s3_count as {"total": N, kinds..., "lists": {prefix: n}}."""
+    out = {"lists": {}}
+    for cell in counts.split():
+        k, v = cell.split("=", 1)
+        if k == "lists":
+            for item in filter(None, v.split(",")):
+                p, n = item.rsplit(":", 1)
+                out["lists"][p] = int(n)
+        else:
+            out[k] = int(v)
+    return out
+
+
+def s3_text(counts):
+    c = s3_parse(counts) if isinstance(counts, str) else counts
+    kinds = ", ".join(f"{c[k]} {S3_KIND_WORD[k]}" for k in S3_KINDS if c.get(k))
+    text = f"{c['total']} request{'s' if c['total'] != 1 else ''}"
+    if kinds:
+        text += f": {kinds}"
+    if c["lists"]:
+        shown = sorted(c["lists"].items(), key=lambda x: (-x[1], x[0]))
+        more = f", +{len(shown) - 3} more" if len(shown) > 3 else ""
+        text += " (LIST of " + ", ".join(f"{p} ×{n}" if n > 1 else p for p, n in shown[:3]) + more + ")"
+    return text
+
+
+def s3_requests(args):
+    if args and args[0] == "--text":
+        print(s3_text(args[1]))
+        return 0
+    print(s3_count(args[0], args[1]))
+    return 0
+
+
+def s3_clear(root, bucket, prefix):
+    import base64
+    import shutil
+    prefix = prefix.strip("/")
+    shutil.rmtree(os.path.join(root, bucket, prefix), ignore_errors=True)
+    b64 = base64.urlsafe_b64encode(bucket.encode()).rstrip(b"=").decode()
+    head = f".bucket-{b64}.object-"
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if name.startswith(head):
+            enc = name[len(head):].split(".", 1)[0]
+            key = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode(errors="replace")
+            if key == prefix or key.startswith(prefix + "/"):
+                os.remove(path)
+        elif name.startswith(".upload"):
+            # Parts and records of multipart uploads: none is in flight between steps.
+            os.remove(path)
+    return 0
+
+
+def s3_dir_head(root, bucket, key):
+    import base64
+
+    def b64(x):
+        return base64.urlsafe_b64encode(x.encode()).rstrip(b"=").decode()
+    path = os.path.join(root, f".bucket-{b64(bucket)}.object-{b64(key.strip('/'))}.internal.json")
+    with open(path, "w") as f:
+        # The MD5 of nothing: what S3 reports for an empty object.
+        json.dump({"e_tag": "d41d8cd98f00b204e9800998ecf8427e"}, f)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
 # run
 
 
@@ -266,6 +390,11 @@ STEPS = [
     ("status_remote_sftp", "status --remote (SFTP), in sync", None),
     ("fetch_sftp", "fetch over SFTP into an empty cache (no checkout)", "tar_down"),
     ("pull_sftp", "pull over SFTP into a fresh clone (fetch + checkout)", "tar_down"),
+    ("push_s3", "push to S3", None),
+    ("push_s3_noop", "push to S3 again, nothing to send", None),
+    ("status_remote_s3", "status --remote (S3), in sync", None),
+    ("fetch_s3", "fetch from S3 into an empty cache (no checkout)", None),
+    ("pull_s3", "pull from S3 into a fresh clone (fetch + checkout)", None),
 ]
 STEP_LABEL = {k: label for k, label, _ in STEPS}
 STEP_REF = {k: ref for k, _, ref in STEPS}
@@ -282,11 +411,15 @@ REFS = [
 ]
 REF_LABEL = dict(REFS)
 
-NOOP_STEPS = ["push_folder_noop", "status_remote_folder", "push_sftp_noop", "status_remote_sftp"]
+NOOP_STEPS = ["push_folder_noop", "status_remote_folder", "push_sftp_noop", "status_remote_sftp",
+              "push_s3_noop", "status_remote_s3"]
+S3_STEPS = [k for k, _, _ in STEPS if k.endswith("_s3") or "_s3_" in k]
 
 # Targets of the issue: (datasets, step, kind, bound, text).
 #   ref:  trove / reference <= bound     dvc: DVC / trove >= bound (> for "faster")
 #   noread: the step opens no content file (strace), client and server side
+#   onelist: in every run the step made exactly one S3 LIST, of the remote's index/ prefix
+#     (counted in s3s-fs's log); the other requests are shown beside it
 TARGETS = [
     (("small", "large"), "add", "ref", 1.2, "≤ 1.2× `cp -r`"),
     (("large",), "add", "dvc", 6, "≥ 6× faster than DVC"),
@@ -303,6 +436,11 @@ TARGETS = [
     (("small",), "pull_sftp", "dvc", 6, "≥ 6× faster than DVC"),
     (("large",), "push_sftp", "faster", 1, "faster than DVC"),
     (("large",), "pull_sftp", "faster", 1, "faster than DVC"),
+    (("small",), "push_s3", "dvc", 10, "≥ 10× faster than DVC"),
+    (("small",), "pull_s3", "dvc", 10, "≥ 10× faster than DVC"),
+    (("large",), "push_s3", "dvc", 1.5, "≥ 1.5× faster than DVC"),
+    (("large",), "pull_s3", "dvc", 1.5, "≥ 1.5× faster than DVC"),
+    (("small",), "push_s3_noop", "onelist", 1, "one LIST, of the index/ prefix"),
 ] + [
     (("small", "large"), s, "noread", 0, "opens no file content")
     for s in NOOP_STEPS
@@ -595,6 +733,12 @@ def report(args):
         return {"client": None if client == "-" else int(client),
                 "server": None if server == "-" else int(server)}
 
+    def s3req(ds, tool, step):
+        """The requests of an S3 step per run: [(run, counts)], in run order."""
+        head = f"s3req.{ds}.{tool}.{step}."
+        runs = [(int(k[len(head):]), s3_parse(v)) for k, v in meta.items() if k.startswith(head)]
+        return sorted(runs, key=lambda x: x[0])
+
     # ---- targets
     results = []
     for dss, step, kind, bound, text in TARGETS:
@@ -629,6 +773,17 @@ def report(args):
                     res["met"] = n == 0
                     side = "" if o["server"] is None else f" + {o['server']} on the server"
                     res["text"] = f"{o['client']} content files opened{side}"
+            elif kind == "onelist":
+                runs = s3req(ds, "trove", step)
+                res["requests"] = {r: c for r, c in runs}
+                if runs:
+                    def one_index_list(c):
+                        return c["list"] == 1 and all(p.rstrip("/").endswith("index")
+                                                      for p in c["lists"])
+                    res["met"] = all(one_index_list(c) for _, c in runs)
+                    res["measured"] = max(c["list"] for _, c in runs)
+                    texts = sorted({s3_text(c) for _, c in runs})
+                    res["text"] = "; ".join(texts) + (f" (in each of {len(runs)} runs)" if len(runs) > 1 and len(texts) == 1 else "")
             # Steps that did not run (--no-remote, no DVC, ...) have no verdict.
             if res["trove"] is None or (kind in ("dvc", "faster") and res.get("dvc") is None):
                 continue
@@ -661,6 +816,8 @@ def report(args):
         p(f"- restic (versions workload): {meta['restic']}")
     if meta.get("sftp"):
         p(f"- SFTP remote: {meta['sftp']}")
+    if meta.get("s3"):
+        p(f"- S3 remote: {meta['s3']}")
     p(f"- load average before / after the run: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}")
     p(f"- started {meta.get('started', '?')}, finished {meta.get('finished', '?')}")
     if datasets:
@@ -723,13 +880,54 @@ def report(args):
             tc = f"{t['median_user']:.2f} | {t['median_sys']:.2f}" if t else "- | -"
             dc = f"{d['median_user']:.2f} | {d['median_sys']:.2f}" if d else "- | -"
             p(f"| {label} | {tc} | {dc} |")
+        if any(s(ds, "ref", ref) for ref, _ in REFS):
+            p("")
+            p("| reference | median (s) | min (s) | max (s) |")
+            p("|---|---:|---:|---:|")
+            for ref, label in REFS:
+                x = s(ds, "ref", ref)
+                if x:
+                    p(f"| {label} | {fmt_s(x['median'])} | {fmt_s(x['min'])} | {fmt_s(x['max'])} |")
+
+    # ---- S3: requests per step
+    s3_json = {}
+    s3_rows = []
+    for ds in datasets:
+        for step in S3_STEPS:
+            per_tool = {tool: s3req(ds, tool, step) for tool in ("trove", "dvc")}
+            if any(per_tool.values()):
+                s3_rows.append((ds, step, per_tool))
+                s3_json.setdefault(ds, {})[step] = {
+                    tool: {str(r): c for r, c in runs} for tool, runs in per_tool.items() if runs}
+    if s3_rows:
+        def cell(runs):
+            if not runs:
+                return "-"
+            texts = sorted({s3_text(c) for _, c in runs}, key=lambda t: int(t.split()[0]))
+            if len(texts) == 1:
+                return texts[0]
+            return " / ".join(f"run {r}: {s3_text(c)}" for r, c in runs)
         p("")
-        p("| reference | median (s) | min (s) | max (s) |")
-        p("|---|---:|---:|---:|")
-        for ref, label in REFS:
-            x = s(ds, "ref", ref)
-            if x:
-                p(f"| {label} | {fmt_s(x['median'])} | {fmt_s(x['min'])} | {fmt_s(x['max'])} |")
+        p("### S3 requests per step")
+        p("")
+        p("Counted in s3s-fs's log (`RUST_LOG=s3s::service=debug`: one `req:` line per request), "
+          "per step and run; LIST is a GET of the bucket with `list-type=2` (ListObjectsV2), "
+          "with the prefixes it listed. Where runs differ, each run is shown.")
+        p("")
+        p("| dataset | step | trove | DVC |")
+        p("|---|---|---|---|")
+        for ds, step, per_tool in s3_rows:
+            p(f"| {info[ds]['label']} | {STEP_LABEL[step]} | {cell(per_tool['trove'])} | "
+              f"{cell(per_tool['dvc']) if have_dvc else ''} |")
+        for ds, step, per_tool in s3_rows:
+            if step == "push_s3_noop" and per_tool["trove"]:
+                runs = per_tool["trove"]
+                totals = sorted({c["total"] for _, c in runs})
+                lists = sorted({c["list"] for _, c in runs})
+                p("")
+                p(f"trove's no-op push to S3 at {info[ds]['label']}: "
+                  f"{'–'.join(map(str, totals))} requests, of which "
+                  f"{'–'.join(map(str, lists))} LIST ({len(runs)} run{'s' if len(runs) > 1 else ''}).")
 
     # ---- no-op steps: what they read
     noop_rows = []
@@ -867,6 +1065,7 @@ def report(args):
     print("\n".join(lines))
 
     doc = {
+        "s3_requests": s3_json,
         "versions": versions,
         "meta": meta,
         "datasets": json_ds,
@@ -897,6 +1096,12 @@ def main():
         return transfer_meta(args)
     if cmd == "run":
         return run(args)
+    if cmd == "s3-requests":
+        return s3_requests(args)
+    if cmd == "s3-clear":
+        return s3_clear(args[0], args[1], args[2])
+    if cmd == "s3-dir-head":
+        return s3_dir_head(args[0], args[1], args[2])
     if cmd == "report":
         return report(args)
     print(__doc__, file=sys.stderr)

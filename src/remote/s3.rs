@@ -39,6 +39,8 @@ const PART_MIN: u64 = 5 << 20;
 const PARTS_MAX: u64 = 10_000;
 /// Parts of one upload sent at once.
 const PART_THREADS: usize = 4;
+/// Ranged reads of one [`Backend::read_many`] call sent at once.
+const READ_THREADS: usize = 4;
 /// Keys per DeleteObjects request (S3's limit).
 const DELETE_BATCH: usize = 1000;
 
@@ -312,42 +314,34 @@ impl Client {
     /// The error for a request that got no answer.
     fn transport(&self, what: &str, e: ureq::Error) -> Error {
         use std::io::ErrorKind as K;
-        match &e {
-            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => self.error(
+        let tls = match &e {
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => true,
+            ureq::Error::Io(io) => io.to_string().contains("certificate"),
+            _ => false,
+        };
+        let unreachable = match &e {
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+            ureq::Error::Io(io) => matches!(io.kind(), K::ConnectionRefused | K::AddrNotAvailable),
+            _ => false,
+        };
+        let (endpoint, remote) = (&self.endpoint, &self.remote);
+        if tls {
+            self.error(
                 RemoteFailure::HostKey,
                 format!(
-                    "{what}: the TLS connection to {} failed: {e}; for a server whose certificate a private \
-                     CA signed, set `trove remote set {} ca_file PATH`",
-                    self.endpoint, self.remote
+                    "{what}: the TLS connection to {endpoint} failed: {e}; for a server whose certificate a \
+                     private CA signed, set `trove remote set {remote} ca_file PATH`"
                 ),
-            ),
-            ureq::Error::Io(io) if io.to_string().contains("certificate") => self.error(
-                RemoteFailure::HostKey,
-                format!(
-                    "{what}: the TLS connection to {} failed: {e}; for a server whose certificate a private \
-                     CA signed, set `trove remote set {} ca_file PATH`",
-                    self.endpoint, self.remote
-                ),
-            ),
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => self.error(
+            )
+        } else if unreachable {
+            self.error(
                 RemoteFailure::Connect,
-                format!(
-                    "{what}: cannot reach {} ({e}); check the endpoint setting and that the server runs",
-                    self.endpoint
-                ),
-            ),
-            ureq::Error::Io(io) if matches!(io.kind(), K::ConnectionRefused | K::AddrNotAvailable) => self
-                .error(
-                    RemoteFailure::Connect,
-                    format!(
-                        "{what}: cannot reach {} ({e}); check the endpoint setting and that the server runs",
-                        self.endpoint
-                    ),
-                ),
-            ureq::Error::Timeout(_) => {
-                self.error(RemoteFailure::Connect, format!("{what}: {} timed out: {e}", self.endpoint))
-            }
-            _ => self.error(RemoteFailure::Io, format!("{what}: {e}")),
+                format!("{what}: cannot reach {endpoint} ({e}); check the endpoint setting and that the server runs"),
+            )
+        } else if let ureq::Error::Timeout(_) = e {
+            self.error(RemoteFailure::Connect, format!("{what}: {endpoint} timed out: {e}"))
+        } else {
+            self.error(RemoteFailure::Io, format!("{what}: {e}"))
         }
     }
 
@@ -362,14 +356,7 @@ impl Client {
         let bucket = self.bucket.name();
         let (kind, text) = match code.as_str() {
             "NoSuchKey" => (RemoteFailure::NotFound, format!("{what}: not found")),
-            "NoSuchBucket" => (
-                RemoteFailure::NotFound,
-                format!(
-                    "bucket `{bucket}` does not exist at {} (NoSuchBucket); create it (e.g. `aws s3 mb s3://{bucket}`) \
-                     or check the URL and endpoint",
-                    self.endpoint
-                ),
-            ),
+            "NoSuchBucket" => (RemoteFailure::NotFound, self.no_bucket()),
             // (s3s-fs answers an unknown key with NotSignedUp.)
             "InvalidAccessKeyId" | "NotSignedUp" => (
                 RemoteFailure::Auth,
@@ -439,6 +426,14 @@ impl Client {
             _ => (RemoteFailure::Protocol, format!("{what}: HTTP {status} {detail}")),
         };
         self.error(kind, text)
+    }
+
+    fn no_bucket(&self) -> String {
+        format!(
+            "bucket `{0}` does not exist at {1}; create it (e.g. `aws s3 mb s3://{0}`) or check the URL and endpoint",
+            self.bucket.name(),
+            self.endpoint
+        )
     }
 
     /// Sign `action` now (the closure [`Client::send`] calls for each attempt).
@@ -679,6 +674,29 @@ impl Client {
         }
     }
 
+    /// `len` bytes of `path` from `offset` (fewer where it ends).
+    fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let mut response = self.get(path, Some((offset, len)))?;
+        let status = response.status().as_u16();
+        if status == 416 {
+            return Ok(Vec::new()); // the range starts past the end
+        }
+        let mut bytes = Vec::with_capacity(len.min(64 << 20) as usize);
+        let mut reader = response.body_mut().as_reader();
+        let read = if status == 206 {
+            (&mut reader).take(len).read_to_end(&mut bytes)
+        } else {
+            // The server sent the whole object: keep the range.
+            std::io::copy(&mut (&mut reader).take(offset), &mut std::io::sink())
+                .and_then(|_| (&mut reader).take(len).read_to_end(&mut bytes))
+        };
+        read.map_err(|e| self.error(RemoteFailure::Io, format!("reading {path}: {e}")))?;
+        Ok(bytes)
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         let key = self.key(path);
         let action = self.bucket.delete_object(Some(&self.credentials), &key);
@@ -782,15 +800,7 @@ impl Backend for S3Backend {
         if self.client.bucket_exists()? {
             return Ok(());
         }
-        let c = &self.client;
-        Err(c.error(
-            RemoteFailure::NotFound,
-            format!(
-                "bucket `{0}` does not exist at {1}; create it (e.g. `aws s3 mb s3://{0}`) or check the URL and endpoint",
-                c.bucket.name(),
-                c.endpoint
-            ),
-        ))
+        Err(self.client.error(RemoteFailure::NotFound, self.client.no_bucket()))
     }
 
     fn list(&mut self, dir: &str) -> Result<Vec<Listed>> {
@@ -826,25 +836,50 @@ impl Backend for S3Backend {
     }
 
     fn read_range(&mut self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        if len == 0 {
-            return Ok(Vec::new());
+        self.client.read_range(path, offset, len)
+    }
+
+    /// HTTP/1.1 answers one request at a time per connection: the reads go out over
+    /// [`READ_THREADS`] connections at once (a large object's chunks all come through one
+    /// call), and reach `done` on this thread as they complete.
+    fn read_many(
+        &mut self,
+        items: &[(String, u64, u64)],
+        done: &mut dyn FnMut(usize, Result<Vec<u8>>),
+    ) -> Result<()> {
+        if items.len() < 2 {
+            for (i, (path, offset, len)) in items.iter().enumerate() {
+                done(i, self.client.read_range(path, *offset, *len));
+            }
+            return Ok(());
         }
-        let mut response = self.client.get(path, Some((offset, len)))?;
-        let status = response.status().as_u16();
-        if status == 416 {
-            return Ok(Vec::new()); // the range starts past the end
-        }
-        let mut bytes = Vec::with_capacity(len.min(64 << 20) as usize);
-        let mut reader = response.body_mut().as_reader();
-        let read = if status == 206 {
-            (&mut reader).take(len).read_to_end(&mut bytes)
-        } else {
-            // The server sent the whole object: keep the range.
-            std::io::copy(&mut (&mut reader).take(offset), &mut std::io::sink())
-                .and_then(|_| (&mut reader).take(len).read_to_end(&mut bytes))
-        };
-        read.map_err(|e| self.client.error(RemoteFailure::Io, format!("reading {path}: {e}")))?;
-        Ok(bytes)
+        let next = AtomicUsize::new(0);
+        let threads = READ_THREADS.min(items.len());
+        // Bounded: reads wait while `done` catches up, so memory stays at a few reads.
+        let (tx, rx) = std::sync::mpsc::sync_channel(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let (tx, next, client) = (tx.clone(), &next, &self.client);
+                s.spawn(move || {
+                    crate::interrupt::shield_this_thread();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= items.len() || crate::interrupt::signal().is_some() {
+                            return;
+                        }
+                        let (path, offset, len) = &items[i];
+                        if tx.send((i, client.read_range(path, *offset, *len))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (i, r) in rx {
+                done(i, r);
+            }
+        });
+        Ok(())
     }
 
     fn write_file(&mut self, path: &str, local: &Path) -> Result<()> {

@@ -53,6 +53,9 @@ const INDEX_EVERY_PACKS: usize = 8;
 const READ_GAP: u64 = 64 << 10;
 /// ... into reads of at most this much.
 const READ_MAX: u64 = 8 << 20;
+/// Reads of one large object requested at once while it is assembled (at most this many
+/// times [`READ_MAX`] bytes held).
+const ASSEMBLE_READS: usize = 4;
 /// A batch of ranged reads (pipelined over one connection) holds about this much.
 const BATCH_BYTES: u64 = 16 << 20;
 
@@ -965,18 +968,17 @@ impl Layout2<'_> {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             let mut hasher = blake3::Hasher::new();
             let mut written = 0u64;
+            // Runs of chunks the cache lacks that lie back to back in one pack (one read
+            // each), and chunks the cache has, in the object's order.
+            let mut segments: Vec<(usize, usize, bool)> = Vec::new();
             let mut i = 0;
             while i < plan.len() {
-                crate::interrupt::check()?;
                 let (id, loc) = &plan[i];
-                if let Some(raw) = local_chunk(cache, local, id, loc.entry.raw_len) {
-                    hasher.update(&raw);
-                    out.write_all(&raw).at(&temp)?;
-                    written += raw.len() as u64;
+                if local.contains_key(id) {
+                    segments.push((i, i + 1, false));
                     i += 1;
                     continue;
                 }
-                // A run of chunks the cache lacks that lie back to back in one pack: one read.
                 let mut j = i + 1;
                 while j < plan.len()
                     && plan[j].1.pack == loc.pack
@@ -986,29 +988,77 @@ impl Layout2<'_> {
                 {
                     j += 1;
                 }
-                let start = u64::from(loc.entry.offset);
-                let len = plan[j - 1].1.entry.end() - start;
-                let name = pack_path(&loc.pack);
-                let bytes = read_pipelined(c, &name, start, len).map_err(|e| match e {
-                    Error::Remote { kind: RemoteFailure::NotFound, .. } => {
-                        self.corrupt(format!("{name}, which the index lists, is missing"))
-                    }
-                    e => e,
-                })?;
-                if bytes.len() as u64 != len {
-                    return Err(self.corrupt(format!("{name} is shorter than the index says")));
-                }
-                *wire.lock().expect("wire") += len;
-                for (_, l) in &plan[i..j] {
-                    let from = (u64::from(l.entry.offset) - start) as usize;
-                    let raw =
-                        pack::decode_chunk(&bytes[from..from + l.entry.stored_len as usize], &l.entry, &name)
-                            .map_err(|e| self.corrupt(e.to_string()))?;
-                    hasher.update(&raw);
-                    out.write_all(&raw).at(&temp)?;
-                    written += raw.len() as u64;
-                }
+                segments.push((i, j, true));
                 i = j;
+            }
+            let range = |i: usize, j: usize| {
+                let start = u64::from(plan[i].1.entry.offset);
+                (pack_path(&plan[i].1.pack), start, plan[j - 1].1.entry.end() - start)
+            };
+            // A window of reads at a time, which a backend with round trips overlaps (SFTP
+            // pipelines them, S3 sends them over several connections); written in order.
+            let mut rest = &segments[..];
+            while !rest.is_empty() {
+                crate::interrupt::check()?;
+                let mut take = 0;
+                let mut remote = 0;
+                while take < rest.len() && remote < ASSEMBLE_READS {
+                    remote += usize::from(rest[take].2);
+                    take += 1;
+                }
+                let (window, after) = rest.split_at(take);
+                rest = after;
+                let reads: Vec<(String, u64, u64)> =
+                    window.iter().filter(|s| s.2).map(|&(i, j, _)| range(i, j)).collect();
+                let mut got: Vec<Option<Result<Vec<u8>>>> = (0..reads.len()).map(|_| None).collect();
+                c.read_many(&reads, &mut |r, bytes| got[r] = Some(bytes))?;
+                let mut got = got.into_iter();
+                for &(i, j, is_remote) in window {
+                    let fetched = if is_remote {
+                        Some(got.next().flatten().unwrap_or_else(|| {
+                            let (name, start, len) = range(i, j);
+                            c.read_range(&name, start, len)
+                        }))
+                    } else {
+                        match local_chunk(cache, local, &plan[i].0, plan[i].1.entry.raw_len) {
+                            Some(raw) => {
+                                hasher.update(&raw);
+                                out.write_all(&raw).at(&temp)?;
+                                written += raw.len() as u64;
+                                None
+                            }
+                            // The cache's copy went or changed: read it from the pack.
+                            None => {
+                                let (name, start, len) = range(i, j);
+                                Some(read_pipelined(c, &name, start, len))
+                            }
+                        }
+                    };
+                    let Some(fetched) = fetched else { continue };
+                    let (name, start, len) = range(i, j);
+                    let bytes = fetched.map_err(|e| match e {
+                        Error::Remote { kind: RemoteFailure::NotFound, .. } => {
+                            self.corrupt(format!("{name}, which the index lists, is missing"))
+                        }
+                        e => e,
+                    })?;
+                    if bytes.len() as u64 != len {
+                        return Err(self.corrupt(format!("{name} is shorter than the index says")));
+                    }
+                    *wire.lock().expect("wire") += len;
+                    for (_, l) in &plan[i..j] {
+                        let from = (u64::from(l.entry.offset) - start) as usize;
+                        let raw = pack::decode_chunk(
+                            &bytes[from..from + l.entry.stored_len as usize],
+                            &l.entry,
+                            &name,
+                        )
+                        .map_err(|e| self.corrupt(e.to_string()))?;
+                        hasher.update(&raw);
+                        out.write_all(&raw).at(&temp)?;
+                        written += raw.len() as u64;
+                    }
+                }
             }
             out.flush().at(&temp)?;
             if written != size {
