@@ -425,6 +425,22 @@ impl Garage {
         );
     }
 
+    /// Run the garage command line against node 1.
+    fn cli(&self, args: &[&str]) {
+        let garage = std::env::var_os("GARAGE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/garage")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("garage"));
+        let out = Command::new(garage)
+            .arg("-c")
+            .arg(self.dir.path().join("c/n1.toml"))
+            .args(args)
+            .output()
+            .expect("run garage");
+        assert!(out.status.success(), "garage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     fn logs(&self) -> String {
         (1..=3)
             .map(|n| {
@@ -516,4 +532,21 @@ fn a_garage_cluster_loses_a_node_mid_push_and_still_serves_everything() {
     garage.configure(&clone, 2);
     let out = run_with(&clone, &clone.root, &["--json", "verify", "--remote"], &garage.keys());
     assert_eq!(out.code, 0, "{out}\n{}", garage.logs());
+
+    // A key that may only read: pulls work, a push is refused, naming the permissions.
+    let (id, secret) = ("GK00112233445566778899aabb", "0123456789abcdef".repeat(4));
+    garage.cli(&["key", "import", "--yes", "-n", "readonly", id, &secret]);
+    garage.cli(&["bucket", "allow", "--read", garage.var("S3_BUCKET"), "--key", id]);
+    garage.configure(&clone, 1);
+    let read_only = [NO_FILE, ("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret.as_str())];
+    let fresh = clone_repo(&env.root);
+    garage.configure(&fresh, 1);
+    let out = run_with(&fresh, &fresh.root, &["pull"], &read_only);
+    assert_eq!(out.code, 0, "{out}");
+    clone.write("new.txt", "new");
+    clone.ok(&["add", "new.txt"]);
+    let out = run_with(&clone, &clone.root, &["push"], &read_only);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("access denied") && out.stderr.contains("s3:PutObject"), "{out}");
+    assert!(!out.stderr.contains(&secret), "{out}");
 }
