@@ -54,8 +54,9 @@ pub trait Backend: Send {
         }
         Ok(())
     }
-    /// Write local file `local` as `path`, atomically: under a temp name in `tmp/`, then
-    /// renamed into place, making the folders on the way. Names are written once: when
+    /// Write local file `local` as `path`, atomically (no reader ever sees part of it):
+    /// on a folder or SFTP under a temp name in `tmp/`, then renamed into place, making
+    /// the folders on the way; on S3 in one PUT (or a completed multipart upload). Names are written once: when
     /// `path` exists already, it is kept (its content is the same by its name).
     fn write_file(&mut self, path: &str, local: &Path) -> Result<()>;
     /// Write `bytes` as `path`, as [`Backend::write_file`] does.

@@ -1,7 +1,9 @@
 //! Remotes: where objects are pushed to and fetched from. One trait, a backend per URL scheme.
 //!
-//! Layout on every remote: `<root>/TROVE_REMOTE` (names the layout version),
-//! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]), and `<root>/tmp/` for uploads in flight.
+//! Backends: a folder (`local`), SFTP (`sftp`), S3 (`s3`, keys from `aws`). Layout on
+//! every remote: `<root>/TROVE_REMOTE` (names the layout version), then layout 1's
+//! `<root>/objects/<2 hex>/<62 hex>[.dir]` (see [`ObjectKey`]) or layout 2's packs and
+//! index (`crate::store`), and `<root>/tmp/` for uploads in flight (none on S3).
 
 pub mod aws;
 pub mod backend;

@@ -658,7 +658,8 @@ impl Client {
         completed
     }
 
-    /// GET `path` (a byte range of it when `range` is given) and hand the answer's body to `each`.
+    /// GET `path` (a byte range of it when `range` is given); the answer is a success (200,
+    /// 206) or 416, a range past the end.
     fn get(&self, path: &str, range: Option<(u64, u64)>) -> Result<Response> {
         let key = self.key(path);
         let action = self.bucket.get_object(Some(&self.credentials), &key);
