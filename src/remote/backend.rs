@@ -79,13 +79,11 @@ pub trait Backend: Send {
     fn replace(&mut self, path: &str, bytes: &[u8]) -> Result<()>;
     /// Delete file `path`; one that is already gone is not an error.
     fn delete(&mut self, path: &str) -> Result<()>;
-    /// Delete several files; ones already gone are not an error. The default deletes one
-    /// at a time; a backend with batch deletes (S3's DeleteObjects) sends few requests.
-    fn delete_many(&mut self, paths: &[String]) -> Result<()> {
-        for path in paths {
-            self.delete(path)?;
-        }
-        Ok(())
+    /// Delete several files; ones already gone are not an error. Returns those that could
+    /// not be deleted, each with why. The default deletes one at a time; a backend with
+    /// batch deletes (S3's DeleteObjects) sends few requests.
+    fn delete_many(&mut self, paths: &[String]) -> Vec<(String, crate::error::Error)> {
+        paths.iter().filter_map(|p| self.delete(p).err().map(|e| (p.clone(), e))).collect()
     }
     /// Remove folder `dir` when it is empty; one that is gone or not empty is left alone
     /// (an upgrade removes layout 1's emptied fan-out folders this way).

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rusty_s3::actions::{CompleteMultipartUpload, CreateMultipartUpload, ListObjectsV2, ObjectIdentifier};
+use rusty_s3::actions::{
+    CompleteMultipartUpload, CreateMultipartUpload, DeleteObjectsResponse, ListObjectsV2, ObjectIdentifier,
+};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::backend::{Backend, Listed};
@@ -709,28 +711,50 @@ impl Client {
         }
     }
 
-    /// Delete `paths` with DeleteObjects, 1,000 keys a request.
-    fn delete_many(&self, paths: &[String]) -> Result<()> {
+    /// Delete `paths` with DeleteObjects, 1,000 keys a request; those not deleted, with why.
+    fn delete_many(&self, paths: &[String]) -> Vec<(String, Error)> {
+        let mut failed = Vec::new();
         for batch in paths.chunks(DELETE_BATCH) {
-            let what = format!("deleting {} files", batch.len());
-            let objects: Vec<ObjectIdentifier> =
-                batch.iter().map(|p| ObjectIdentifier::new(self.key(p))).collect();
-            let mut action = self.bucket.delete_objects(Some(&self.credentials), objects.iter());
-            action.set_quiet(true);
-            let signed = Self::signed(&action);
-            let (xml, md5) = action.body_with_md5();
-            let headers = [("content-md5", md5)];
-            let mut response = self.send(&what, &|| signed.clone(), &headers, Body::Bytes(xml.as_bytes()))?;
-            if response.status().as_u16() != 200 {
-                return Err(self.failed(&what, response));
-            }
-            let text = response.body_mut().read_to_string().unwrap_or_default();
-            if let Some(code) = between(&text, "<Code>", "</Code>") {
-                let key = between(&text, "<Key>", "</Key>").unwrap_or("a file");
-                return Err(self.error(RemoteFailure::Io, format!("deleting {key}: {code}")));
+            match self.delete_batch(batch) {
+                Ok(errors) => failed.extend(errors),
+                Err(e) => failed.extend(batch.iter().map(|p| (p.clone(), e.again(&self.remote)))),
             }
         }
-        Ok(())
+        failed
+    }
+
+    /// One DeleteObjects request: the keys the store reports it could not delete.
+    fn delete_batch(&self, batch: &[String]) -> Result<Vec<(String, Error)>> {
+        let what = format!("deleting {} files", batch.len());
+        let objects: Vec<ObjectIdentifier> =
+            batch.iter().map(|p| ObjectIdentifier::new(self.key(p))).collect();
+        let mut action = self.bucket.delete_objects(Some(&self.credentials), objects.iter());
+        action.set_quiet(true);
+        let signed = Self::signed(&action);
+        let (xml, md5) = action.body_with_md5();
+        let headers = [("content-md5", md5)];
+        let mut response = self.send(&what, &|| signed.clone(), &headers, Body::Bytes(xml.as_bytes()))?;
+        if response.status().as_u16() != 200 {
+            return Err(self.failed(&what, response));
+        }
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.error(RemoteFailure::Io, format!("{what}: reading the answer: {e}")))?;
+        let answer = DeleteObjectsResponse::parse(&text).map_err(|e| {
+            self.error(RemoteFailure::Protocol, format!("{what}: the answer is not a result: {e}"))
+        })?;
+        let prefix = self.dir_prefix("");
+        Ok(answer
+            .errors
+            .into_iter()
+            .map(|e| {
+                let path = e.key.strip_prefix(&prefix).unwrap_or(&e.key).to_string();
+                let error =
+                    self.error(RemoteFailure::Io, format!("deleting {path}: {}: {}", e.code, e.message));
+                (path, error)
+            })
+            .collect())
     }
 }
 
@@ -899,7 +923,7 @@ impl Backend for S3Backend {
         self.client.delete(path)
     }
 
-    fn delete_many(&mut self, paths: &[String]) -> Result<()> {
+    fn delete_many(&mut self, paths: &[String]) -> Vec<(String, Error)> {
         self.client.delete_many(paths)
     }
 }

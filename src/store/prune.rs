@@ -279,13 +279,10 @@ pub fn execute(pool: &Pool, prune: &Prune, lock: &Lock, reporter: &dyn Reporter)
         .filter(|id| !written.contains(id))
         .collect();
     reporter.start("deleting", dead.len() as u64, prune.bytes_freed());
-    // In batches: one request per 1,000 packs on S3 (DeleteObjects), one at a time elsewhere.
+    // In batches (S3 deletes 1,000 keys a request), refreshing the lock between them.
     for batch in dead.chunks(1000) {
         let paths: Vec<String> = batch.iter().map(|id| pack_path(id)).collect();
-        if let Err(e) = c.delete_many(&paths) {
-            let why = e.to_string();
-            done.failed.extend(paths.into_iter().map(|p| (p, why.clone())));
-        }
+        done.failed.extend(c.delete_many(&paths).into_iter().map(|(p, e)| (p, e.to_string())));
         let _ = lock.refresh(c);
         reporter.advance(batch.len() as u64, 0);
     }
