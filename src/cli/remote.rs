@@ -95,31 +95,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .remote_names()
                 .into_iter()
                 .map(|name| {
-                    let settings = [
-                        "user",
-                        "port",
-                        "keyfile",
-                        "known_hosts",
-                        "host_key",
-                        "jobs",
-                        "layout",
-                        "endpoint",
-                        "region",
-                        "path_style",
-                        "profile",
-                        "ca_file",
-                        "access_key_id",
-                        "multipart_threshold",
-                    ]
-                    .iter()
-                    .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
-                    .chain(
-                        crate::config::SECRET_KEYS
-                            .iter()
-                            .filter(|k| repo.config.remote_value(&name, k).is_some())
-                            .map(|k| (k.to_string(), "(set)".into())),
-                    )
-                    .collect();
+                    // Every remote setting config knows (the URL is shown apart), secrets
+                    // last and only as `(set)`.
+                    let keys = crate::config::KNOWN_KEYS
+                        .iter()
+                        .filter_map(|k| k.key.strip_prefix("remote.NAME."))
+                        .filter(|k| *k != "url");
+                    let (secret, plain): (Vec<&str>, Vec<&str>) =
+                        keys.partition(|k| crate::config::SECRET_KEYS.contains(k));
+                    let settings = plain
+                        .into_iter()
+                        .filter_map(|k| repo.config.remote_value(&name, k).map(|v| (k.to_string(), v)))
+                        .chain(
+                            secret
+                                .into_iter()
+                                .filter(|k| repo.config.remote_value(&name, k).is_some())
+                                .map(|k| (k.to_string(), "(set)".into())),
+                        )
+                        .collect();
                     Listed {
                         url: crate::remote::redact_url(
                             &repo.config.remote_value(&name, "url").unwrap_or_default(),

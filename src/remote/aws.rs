@@ -62,14 +62,10 @@ pub fn keys(sources: &Sources) -> Option<Keys> {
         });
     }
     let profile = profile_name(sources);
-    // The credentials file's section is `[NAME]`; the config file's is `[profile NAME]`
-    // (`[default]` for the default profile), and may hold keys too.
+    // The credentials file's section is `[NAME]`; the config file's may hold keys too.
     let files = [
         (home_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"), profile.clone()),
-        (
-            home_file("AWS_CONFIG_FILE", ".aws/config"),
-            if profile == "default" { profile.clone() } else { format!("profile {profile}") },
-        ),
+        (home_file("AWS_CONFIG_FILE", ".aws/config"), config_section(&profile)),
     ];
     for (file, section) in files {
         let Some(file) = file else { continue };
@@ -103,10 +99,13 @@ pub fn region(sources: &Sources) -> Option<String> {
     if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
         return Some(r);
     }
-    let profile = profile_name(sources);
-    let section = if profile == "default" { profile } else { format!("profile {profile}") };
     let text = std::fs::read_to_string(home_file("AWS_CONFIG_FILE", ".aws/config")?).ok()?;
-    section_of(&text, &section).get("region").cloned()
+    section_of(&text, &config_section(&profile_name(sources))).get("region").cloned()
+}
+
+/// Profile `profile`'s section in ~/.aws/config: `[profile NAME]`, `[default]` for the default.
+fn config_section(profile: &str) -> String {
+    if profile == "default" { profile.to_string() } else { format!("profile {profile}") }
 }
 
 /// The `key = value` lines of section `[name]` of an INI file such as ~/.aws/credentials

@@ -199,9 +199,7 @@ impl Remote for S3Remote {
     fn connect(&self) -> Result<Box<dyn Backend>> {
         // A connection costs nothing until its first request; a server found unreachable
         // stays so for this command, or every transfer would wait through its retries.
-        if let Some(message) = self.client.unreachable.lock().expect("unreachable").clone() {
-            return Err(self.client.error(RemoteFailure::Connect, message));
-        }
+        self.client.reachable()?;
         Ok(Box::new(S3Backend { client: Arc::clone(&self.client) }))
     }
     fn default_jobs(&self) -> usize {
@@ -255,6 +253,14 @@ impl Client {
         if key.is_empty() { key } else { format!("{key}/") }
     }
 
+    /// The error that made the server unreachable, once a request found it so.
+    fn reachable(&self) -> Result<()> {
+        match self.unreachable.lock().expect("unreachable").clone() {
+            Some(message) => Err(self.error(RemoteFailure::Connect, message)),
+            None => Ok(()),
+        }
+    }
+
     fn error(&self, kind: RemoteFailure, message: impl Into<String>) -> Error {
         Error::remote(&self.remote, kind, message)
     }
@@ -269,9 +275,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Body<'_>,
     ) -> Result<Response> {
-        if let Some(message) = self.unreachable.lock().expect("unreachable").clone() {
-            return Err(self.error(RemoteFailure::Connect, message));
-        }
+        self.reachable()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -574,15 +578,17 @@ impl Client {
         })?;
         let upload_id = created.upload_id().to_string();
         let next = AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let etags: std::sync::Mutex<Vec<Option<String>>> = std::sync::Mutex::new(vec![None; parts]);
         let sent: Result<()> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..PART_THREADS.min(parts))
                 .map(|_| {
                     s.spawn(|| -> Result<()> {
                         crate::interrupt::shield_this_thread();
-                        loop {
+                        let sent = (|| loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= parts {
+                            // (After a failed part the upload is aborted: send no more.)
+                            if i >= parts || failed.load(Ordering::Relaxed) {
                                 return Ok(());
                             }
                             crate::interrupt::check()?;
@@ -614,7 +620,11 @@ impl Client {
                                 )
                             })?;
                             etags.lock().expect("etags")[i] = Some(etag);
+                        })();
+                        if sent.is_err() {
+                            failed.store(true, Ordering::Relaxed);
                         }
+                        sent
                     })
                 })
                 .collect();

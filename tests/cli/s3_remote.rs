@@ -427,11 +427,8 @@ impl Garage {
 
     /// Run the garage command line against node 1.
     fn cli(&self, args: &[&str]) {
-        let garage = std::env::var_os("GARAGE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/garage")))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from("garage"));
+        // (As scripts/garage-cluster.sh finds it.)
+        let garage = crate::s3::tool("garage", "GARAGE").expect("garage is installed");
         let out = Command::new(garage)
             .arg("-c")
             .arg(self.dir.path().join("c/n1.toml"))

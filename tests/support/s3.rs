@@ -28,19 +28,24 @@ pub struct S3Server {
     child: Option<Child>,
 }
 
-/// The s3s-fs program: `S3S_FS`, else on PATH, else cargo's bin folder.
-pub fn program() -> PathBuf {
-    if let Some(p) = std::env::var_os("S3S_FS") {
-        return PathBuf::from(p);
+/// A program a test needs: the file `$var` names, else `name` on PATH, else in cargo's
+/// bin folder (where scripts/setup-test-tools.sh installs it).
+pub fn tool(name: &str, var: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
+        return Some(PathBuf::from(p));
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("s3s-fs"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file());
-    let cargo_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/s3s-fs"));
-    let found = on_path.or(cargo_bin.filter(|p| p.is_file()));
-    found.unwrap_or_else(|| {
+    let cargo_bin = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin").join(name));
+    on_path.or(cargo_bin.filter(|p| p.is_file()))
+}
+
+/// The s3s-fs program (`S3S_FS` names another).
+pub fn program() -> PathBuf {
+    tool("s3s-fs", "S3S_FS").unwrap_or_else(|| {
         panic!(
             "s3s-fs is missing: the S3 tests need it; run `bash scripts/setup-test-tools.sh` \
              (cargo install s3s-fs --version 0.14.1 --features binary --locked)"
