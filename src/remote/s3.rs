@@ -434,6 +434,19 @@ impl Client {
         self.error(kind, text)
     }
 
+    /// The text of an answer that must be 200 OK (an XML document), else its error.
+    fn text_of(&self, what: &str, mut response: Response) -> Result<String> {
+        if response.status().as_u16() != 200 {
+            return Err(self.failed(what, response));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| self.error(RemoteFailure::Io, format!("{what}: reading the answer: {e}")))
+    }
+
     fn no_bucket(&self) -> String {
         format!(
             "bucket `{0}` does not exist at {1}; create it (e.g. `aws s3 mb s3://{0}`) or check the URL and endpoint",
@@ -476,17 +489,9 @@ impl Client {
             action.with_max_keys(m);
         }
         let what = format!("listing {}", if prefix.is_empty() { "/" } else { prefix });
-        let mut response = self.send(&what, &|| Self::signed(&action), &[], Body::Empty)?;
-        if response.status().as_u16() != 200 {
-            return Err(self.failed(&what, response));
-        }
+        let response = self.send(&what, &|| Self::signed(&action), &[], Body::Empty)?;
         let now = server_time(&response);
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| self.error(RemoteFailure::Io, format!("{what}: reading the answer: {e}")))?;
+        let text = self.text_of(&what, response)?;
         let parsed = ListObjectsV2::parse_response(&text).map_err(|e| {
             self.error(RemoteFailure::Protocol, format!("{what}: the answer is not a listing: {e}"))
         })?;
@@ -565,14 +570,8 @@ impl Client {
         let part_size = self.part_size.max(size.div_ceil(PARTS_MAX));
         let parts = size.div_ceil(part_size) as usize;
         let create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
-        let mut response = self.send(&what, &|| Self::signed(&create), &[], Body::Empty)?;
-        if response.status().as_u16() != 200 {
-            return Err(self.failed(&what, response));
-        }
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.error(RemoteFailure::Io, format!("{what}: reading the answer: {e}")))?;
+        let response = self.send(&what, &|| Self::signed(&create), &[], Body::Empty)?;
+        let text = self.text_of(&what, response)?;
         let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
             self.error(RemoteFailure::Protocol, format!("{what}: starting a multipart upload: {e}"))
         })?;
@@ -743,14 +742,8 @@ impl Client {
         let signed = Self::signed(&action);
         let (xml, md5) = action.body_with_md5();
         let headers = [("content-md5", md5)];
-        let mut response = self.send(&what, &|| signed.clone(), &headers, Body::Bytes(xml.as_bytes()))?;
-        if response.status().as_u16() != 200 {
-            return Err(self.failed(&what, response));
-        }
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.error(RemoteFailure::Io, format!("{what}: reading the answer: {e}")))?;
+        let response = self.send(&what, &|| signed.clone(), &headers, Body::Bytes(xml.as_bytes()))?;
+        let text = self.text_of(&what, response)?;
         let answer = DeleteObjectsResponse::parse(&text).map_err(|e| {
             self.error(RemoteFailure::Protocol, format!("{what}: the answer is not a result: {e}"))
         })?;
