@@ -58,6 +58,8 @@ pub enum Error {
     Interrupted { signal: i32 },
     #[error("{name}: {message}")]
     Format { name: String, message: String },
+    #[error("model {name} {message}")]
+    Model { name: String, message: String },
 }
 
 /// Why an operation on a remote failed, as far as the backend can tell: it decides

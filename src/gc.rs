@@ -3,9 +3,9 @@
 //!
 //! What is kept: every object the scope's pointers name (file contents and folder
 //! manifests) and every file a kept manifest lists, plus the artifacts of every
-//! experiment record (and, with all commits, the data records name). A folder whose
-//! manifest cannot be read leaves its files unknown: then no file object is deleted at
-//! all. Planning and deleting are separate steps, so the caller can show the plan and ask
+//! experiment record and of every registered model version (and, with all commits, the
+//! data records name). A folder whose manifest cannot be read leaves its files unknown:
+//! then no file object is deleted at all. Planning and deleting are separate steps, so the caller can show the plan and ask
 //! before anything goes.
 //!
 //! On a layout-2 remote the objects are records in index files and their data chunks in
@@ -211,8 +211,11 @@ fn roots(repo: &Repo, cwd: &Path, scope: &Scope) -> Result<Vec<(ObjectId, Kind)>
         push(a.tracked.pointer.hash, a.tracked.pointer.kind);
     }
     // Experiment artifacts live only in the cache (and on remotes): always kept; so does
-    // the data a dirty record stored from the workspace.
+    // the data a dirty record stored from the workspace, and every registered model version.
     if let Ok(git) = repo.git() {
+        for (_, pointer) in crate::model::objects(&git)? {
+            push(pointer.hash, pointer.kind);
+        }
         for record in crate::exp::store::list(&git)? {
             for a in &record.artifacts {
                 push(a.hash, Kind::File);

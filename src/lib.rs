@@ -19,6 +19,7 @@ pub mod interrupt;
 pub mod link;
 pub mod manifest;
 pub mod merge;
+pub mod model;
 pub mod pack;
 pub mod pointer;
 pub mod progress;

@@ -11,6 +11,7 @@ mod get;
 mod hooks;
 mod init;
 mod ls;
+mod model;
 mod output;
 mod remote;
 mod remove;
@@ -86,6 +87,8 @@ enum Command {
     Get(get::Args),
     /// Experiment records: log, run, list, show, diff, checkout, push/pull, plot, sync
     Exp(exp::Args),
+    /// The model registry: register versions, promote them to stages, get them by name
+    Model(model::Args),
     /// Delete objects that nothing in the chosen scope uses, from the cache (and a remote)
     Gc(gc::Args),
     /// Re-hash the cache's objects (or a remote's); quarantine corrupt ones
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
         Command::Exp(a) => exp::run(&ctx, a),
+        Command::Model(a) => model::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::InstallHooks(a) => hooks::run(&ctx, a),

@@ -57,10 +57,12 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
     }
     let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &scope)?;
     let mut targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
-    // A whole push also sends the artifacts of experiment records that this cache holds
-    // (`trove exp checkout` fetches them back).
+    // A whole push also sends the artifacts of experiment records and the registered
+    // model versions that this cache holds (`trove exp checkout` and `trove model get`
+    // fetch them back).
     if direction == Direction::Push && args.paths.is_empty() {
         targets.extend(crate::exp::artifacts::in_cache(&repo)?);
+        targets.extend(crate::model::in_cache(&repo)?);
     }
     let remote = remote?;
     let jobs = args.jobs.map(usize::from);
