@@ -7,8 +7,9 @@
 //! - `NAME@vX.Y.Z!`: that version deprecated.
 //! - `NAME@deprecated`: the whole model deprecated.
 //! - `NAME#LABEL#N`: the stage or alias LABEL given to a version; `NAME#LABEL!#N`: taken
-//!   away from it. N is the event's time in milliseconds, so two people's events never
-//!   share a tag name, and the last event of a label decides where it points.
+//!   away from it. N is the event's time in milliseconds followed by three digits of the
+//!   process's own, so two people's events never share a tag name; the last event of a
+//!   label decides where it points.
 //!
 //! Every tag is created once and never moved: a version cannot change, and the history
 //! (who, when, why) is the list of tags. Two clones that register or promote at once
@@ -403,7 +404,8 @@ pub fn load(git: &git2::Repository) -> Result<BTreeMap<String, Model>> {
                 deprecations.push((name, version, raw.who, rfc3339(time), note, raw.tag, time));
             }
             TagName::Label { name, label, removed, n } => {
-                let n = if n > 1_000_000_000_000 { n } else { 0 };
+                // Milliseconds and three digits (older tags of other tools: a counter).
+                let n = if n > 1_000_000_000_000_000 { n / 1000 } else { 0 };
                 let Some(record) = body::<LabelRecord>(&raw.message) else { continue };
                 if record.name != name || record.label != label {
                     continue;
@@ -684,8 +686,15 @@ pub fn set_label(
     let verb = if removed { "demote" } else { "promote" };
     let summary = format!("trove model {verb} {name} {version} {} {label}", kind_word(kind));
     let text = message(&summary, note, &record);
-    // Another event of this label in the same millisecond: the next free number.
-    for n in record.time..record.time + 100 {
+    // N is the time in ms with three digits of this process's own after it: two people's
+    // events of one label in the same millisecond still get different tags.
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        .wrapping_add(std::process::id().wrapping_mul(7919))
+        % 1000;
+    let first = record.time * 1000 + i64::from(salt);
+    for n in first..first + 100 {
         let tag = format!("{name}#{label}{}#{n}", if removed { "!" } else { "" });
         if create_tag(git, &tag, target, &text)? {
             return Ok(version);

@@ -85,3 +85,6 @@ mod upgrade;
 
 #[path = "cli/s3_remote.rs"]
 mod s3_remote;
+
+#[path = "cli/model.rs"]
+mod model;
