@@ -30,6 +30,7 @@ pub mod state;
 pub mod store;
 pub mod tracked;
 pub mod transfer;
+pub mod upstream;
 pub mod verify;
 pub mod wildcard;
 pub mod workspace;
