@@ -15,6 +15,7 @@ pub mod git;
 pub mod hash;
 pub mod history;
 pub mod hooks;
+pub mod import;
 pub mod interrupt;
 pub mod link;
 pub mod manifest;

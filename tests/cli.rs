@@ -85,3 +85,6 @@ mod upgrade;
 
 #[path = "cli/s3_remote.rs"]
 mod s3_remote;
+
+#[path = "cli/import.rs"]
+mod import;
