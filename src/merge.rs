@@ -224,6 +224,7 @@ pub fn merge_pointers(
         hash,
         size: manifest.total_size(),
         files: Some(manifest.entries.len() as u64),
+        source: None,
     }))
 }
 
@@ -297,7 +298,14 @@ mod tests {
         let manifest = Manifest::new(entries);
         let hash = cache.insert_manifest(&manifest).unwrap();
         let files = Some(manifest.entries.len() as u64);
-        Pointer { path: "data".into(), kind: Kind::Dir, hash, size: manifest.total_size(), files }
+        Pointer {
+            path: "data".into(),
+            kind: Kind::Dir,
+            hash,
+            size: manifest.total_size(),
+            files,
+            source: None,
+        }
     }
 
     fn merged_files(cache: &Cache, m: Merged) -> Vec<(String, u64)> {

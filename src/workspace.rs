@@ -192,9 +192,17 @@ fn add_one(
             hash,
             size: manifest.total_size(),
             files: Some(manifest.entries.len() as u64),
+            source: None,
         }
     } else {
-        Pointer { path: name.clone(), kind: Kind::File, hash: ids[0], size: files[0].meta.len(), files: None }
+        Pointer {
+            path: name.clone(),
+            kind: Kind::File,
+            hash: ids[0],
+            size: files[0].meta.len(),
+            files: None,
+            source: None,
+        }
     };
     let parent = abs.parent().expect("inside the repository");
     // Temp files of a killed add (pointer, .gitignore) are debris git would see.

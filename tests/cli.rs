@@ -88,3 +88,6 @@ mod s3_remote;
 
 #[path = "cli/model.rs"]
 mod model;
+
+#[path = "cli/import.rs"]
+mod import;

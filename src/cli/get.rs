@@ -1,4 +1,5 @@
-//! `trove get PATH --rev REV [-o OUT]`: the data of PATH as it was at REV, without moving HEAD.
+//! `trove get PATH --rev REV [-o OUT]`: the data of PATH as it was at REV, without moving HEAD;
+//! `trove get --repo URL PATH [--rev REV] [-o OUT]`: the data of PATH in another repository.
 
 use std::path::PathBuf;
 
@@ -13,12 +14,19 @@ use crate::{remote, transfer, workspace};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The tracked file or folder (its data path or pointer path, as in the work tree)
+    /// The tracked file or folder (its data path or pointer path, as in the work tree;
+    /// with --repo, relative to the top of that repository)
     path: PathBuf,
-    /// The git revision to take it from (a commit, branch or tag)
+    /// The git revision to take it from (a commit, branch or tag); with --repo the
+    /// default is that repository's default branch
     #[arg(long, value_name = "REV")]
-    rev: String,
-    /// Where to write it (default: PATH, when nothing is there)
+    rev: Option<String>,
+    /// Take it from another trove repository: a path, file://, ssh:// or https:// git URL
+    /// (works outside any repository)
+    #[arg(long, value_name = "GIT_URL")]
+    repo: Option<String>,
+    /// Where to write it (default: PATH, when nothing is there; with --repo, PATH's name
+    /// in the current folder)
     #[arg(short, long, value_name = "OUT")]
     out: Option<PathBuf>,
     /// The remote to fetch missing data from (default: core.remote)
@@ -30,11 +38,35 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if let Some(url) = &args.repo {
+        if args.remote.is_some() {
+            return Err(Error::Usage(
+                "-r/--remote names a remote of this repository; with --repo the data comes from that repository's default remote".into(),
+            )
+            .into());
+        }
+        let out = super::import::fetch_from(
+            ctx,
+            url,
+            &args.path,
+            args.rev.as_deref(),
+            args.out.as_deref(),
+            args.jobs,
+        )?;
+        return super::import::report_get(ctx, &out);
+    }
+    let Some(rev) = args.rev.clone() else {
+        return Err(Error::Usage(
+            "--rev REV is required (or --repo GIT_URL to take data from another repository)".into(),
+        )
+        .into());
+    };
+    let rev = rev.as_str();
     let repo = ctx.open()?;
     let progress = ctx.out.reporter();
     let _lock = repo.lock(&progress)?;
     let git = repo.git()?;
-    let commit = history::resolve(&git, &repo.root, &args.rev)?;
+    let commit = history::resolve(&git, &repo.root, rev)?;
     let target = tracked::resolve_in_repo(&repo, &ctx.cwd, &args.path)?;
     let found = history::pointers_in_commit(&git, commit, None)?.into_iter().find_map(|(rel, pointer)| {
         let pointer_path = repo.root.join(&rel);
@@ -48,7 +80,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let Some(at_rev) = found else {
         return Err(Error::path(
             &args.path,
-            format!("is not tracked by trove at {} (`trove ls {}` lists what is)", args.rev, args.rev),
+            format!("is not tracked by trove at {rev} (`trove ls {rev}` lists what is)"),
         )
         .into());
     };
@@ -89,9 +121,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             report.remote.clone(),
             crate::error::RemoteFailure::NotFound,
             format!(
-                "cannot supply all of {} at {}: {}{}",
+                "cannot supply all of {} at {rev}: {}{}",
                 display_rel(&repo.root, &at_rev.data_path),
-                args.rev,
                 ids.join(", "),
                 report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or_default()
             ),
@@ -100,15 +131,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     };
     let shown = dest.strip_prefix(&ctx.cwd).unwrap_or(&dest).display().to_string();
     ctx.out.say(format!(
-        "wrote {} at {} to {shown} ({}, {})",
+        "wrote {} at {rev} to {shown} ({}, {})",
         display_rel(&repo.root, &at_rev.data_path),
-        args.rev,
         plural(done.placed, "file"),
         bytes(at_rev.pointer.size)
     ));
     ctx.out.emit(&serde_json::json!({
         "path": display_rel(&repo.root, &at_rev.data_path),
-        "rev": args.rev,
+        "rev": rev,
         "commit": commit.to_string(),
         "out": dest,
         "kind": at_rev.pointer.kind,

@@ -9,6 +9,7 @@ mod exp;
 mod gc;
 mod get;
 mod hooks;
+mod import;
 mod init;
 mod ls;
 mod model;
@@ -83,8 +84,12 @@ enum Command {
     Pull(transfer::Args),
     /// Show which files inside tracked data differ between revisions or the work tree
     Diff(diff::Args),
-    /// Write tracked data as it was at a git revision, without moving HEAD
+    /// Write tracked data as it was at a git revision, or as another repository has it
     Get(get::Args),
+    /// Track data from another trove repository, with a pointer that remembers its source
+    Import(import::ImportArgs),
+    /// Move imported data to what its source's revision names now (or to --rev)
+    Update(import::UpdateArgs),
     /// Experiment records: log, run, list, show, diff, checkout, push/pull, plot, sync
     Exp(exp::Args),
     /// The model registry: register versions, promote them to stages, get them by name
@@ -141,6 +146,8 @@ pub fn main() -> ExitCode {
         Command::Pull(a) => transfer::run(&ctx, a, transfer::Direction::Pull),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
+        Command::Import(a) => import::run_import(&ctx, a),
+        Command::Update(a) => import::run_update(&ctx, a),
         Command::Exp(a) => exp::run(&ctx, a),
         Command::Model(a) => model::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),

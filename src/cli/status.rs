@@ -21,6 +21,44 @@ pub struct Args {
     /// With --remote: also the data of other git revisions
     #[command(flatten)]
     scope: super::scope::ScopeArgs,
+    /// Ask the sources of imported data whether their revision now names other data
+    /// (fetches each source's git refs; plain status stays offline)
+    #[arg(long)]
+    imports: bool,
+}
+
+fn run_imports(ctx: &Ctx, args: &Args) -> Result<()> {
+    let repo = ctx.open()?;
+    let targets: Vec<tracked::Tracked> = tracked::select(&repo, &ctx.cwd, &args.paths)?
+        .into_iter()
+        .filter(crate::import::is_imported)
+        .collect();
+    let checked = crate::import::check(&repo, &targets)?;
+    let out = &ctx.out;
+    if checked.is_empty() {
+        out.say("no imported data");
+    }
+    let short = |c: &str| c[..10.min(c.len())].to_string();
+    for c in &checked {
+        let rev = c.rev.as_deref().unwrap_or("its default branch");
+        if c.moved {
+            out.say(format!(
+                "{}: source moved on: {rev} of {} is now commit {} with other data ({} -> {})",
+                quote_name(&c.path),
+                c.repo,
+                short(&c.latest_commit),
+                short(&c.hash.to_hex()),
+                short(&c.latest_hash.to_hex())
+            ));
+        } else {
+            out.say(format!("{}: up to date with {rev} of {}", quote_name(&c.path), c.repo));
+        }
+    }
+    if checked.iter().any(|c| c.moved) {
+        out.hint("`trove update PATH` moves imported data to its source's current version");
+    }
+    out.emit(&serde_json::json!({ "imports": checked }));
+    Ok(())
 }
 
 fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
@@ -28,7 +66,10 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
     // The login overlaps the reading of pointers (see `connect_early`).
     let remote =
         crate::remote::open(&repo, (!name.is_empty()).then_some(name)).map(crate::remote::connect_early);
-    let items = crate::history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
+    let all = crate::history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &args.scope.scope())?;
+    // Imported data lives in its source's remote, not in this one.
+    let (imported, items): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|a| a.tracked.pointer.source.is_some());
     let targets: Vec<tracked::Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
     let remote = remote?;
     let mut states =
@@ -40,6 +81,14 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
         }
     }
     let out = &ctx.out;
+    for a in &imported {
+        let source = a.tracked.pointer.source.as_ref().expect("imported");
+        out.say(format!(
+            "{}: imported from {} (its data stays in that repository's remote)",
+            quote_name(&a.tracked.rel(&repo)),
+            source.repo
+        ));
+    }
     for s in &states {
         if s.in_sync {
             out.say(format!("{}: in sync with {}", quote_name(&s.path), remote.name()));
@@ -68,6 +117,14 @@ fn run_remote(ctx: &Ctx, args: &Args, name: &str) -> Result<()> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if args.imports {
+        if args.remote.is_some() {
+            return Err(
+                Error::Usage("--imports and --remote are separate checks; run one at a time".into()).into()
+            );
+        }
+        return run_imports(ctx, &args);
+    }
     if let Some(name) = &args.remote {
         return run_remote(ctx, &args, name);
     }

@@ -9,7 +9,7 @@ use super::Ctx;
 use super::output::{bytes, plural};
 use crate::tracked::Tracked;
 use crate::transfer::{self, Report};
-use crate::{history, hooks, remote, workspace};
+use crate::{history, hooks, import, remote, workspace};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -56,7 +56,9 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         scope.revs.extend(pushed.iter().map(|c| c.to_string()));
     }
     let items = history::tracked_in_scope(&repo, &ctx.cwd, &args.paths, &scope)?;
-    let mut targets: Vec<Tracked> = items.iter().map(|a| a.tracked.clone()).collect();
+    // Imported data lives in its source's remote: it is fetched from there, never pushed here.
+    let (imported, mut targets): (Vec<Tracked>, Vec<Tracked>) =
+        items.iter().map(|a| a.tracked.clone()).partition(import::is_imported);
     // A whole push also sends the artifacts of experiment records and the registered
     // model versions that this cache holds (`trove exp checkout` and `trove model get`
     // fetch them back).
@@ -64,8 +66,30 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
         targets.extend(crate::exp::artifacts::in_cache(&repo)?);
         targets.extend(crate::model::in_cache(&repo)?);
     }
-    let remote = remote?;
     let jobs = args.jobs.map(usize::from);
+    let from_sources = match direction {
+        Direction::Push => Vec::new(),
+        _ => import::fetch(&repo, &imported, jobs, &progress)?,
+    };
+    for r in &from_sources {
+        ctx.out.say(format!(
+            "fetched {}, {} of content from remote {} ({} already in the cache)",
+            plural(r.files, "file"),
+            bytes(r.bytes),
+            r.remote,
+            r.already_there
+        ));
+    }
+    // A project that only imports data needs no remote of its own.
+    if direction != Direction::Push && targets.is_empty() && !imported.is_empty() && remote.is_err() {
+        return finish_imports_only(ctx, &repo, items, direction, from_sources, &progress);
+    }
+    if direction == Direction::Push && targets.is_empty() && !imported.is_empty() {
+        ctx.out.say("nothing to push: imported data stays in its source's remote");
+        ctx.out.emit(&serde_json::json!({ "transfer": null }));
+        return Ok(());
+    }
+    let remote = remote?;
     let out = &ctx.out;
     let summary = |report: &Report| {
         let (verb, wire, where_) = match direction {
@@ -98,7 +122,7 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
             if !report.ok() {
                 return Err(failed(report));
             }
-            out.emit(&serde_json::json!({ "transfer": report }));
+            out.emit(&serde_json::json!({ "transfer": report, "imports": from_sources }));
         }
         Direction::Pull => {
             // Only the work tree's data is checked out; other revisions' data waits in the cache.
@@ -113,9 +137,34 @@ pub fn run(ctx: &Ctx, args: Args, direction: Direction) -> Result<()> {
             for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
                 out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
             }
-            out.emit(&serde_json::json!({ "transfer": report, "checked_out": done }));
+            out.emit(
+                &serde_json::json!({ "transfer": report, "imports": from_sources, "checked_out": done }),
+            );
         }
     }
+    Ok(())
+}
+
+/// The end of a fetch or pull whose data is all imported, in a repository without a
+/// remote of its own: the imports were fetched; a pull checks the work tree out.
+fn finish_imports_only(
+    ctx: &Ctx,
+    repo: &crate::repo::Repo,
+    items: Vec<history::AtRevision>,
+    direction: Direction,
+    from_sources: Vec<Report>,
+    progress: &dyn crate::progress::Reporter,
+) -> Result<()> {
+    if direction == Direction::Fetch {
+        ctx.out.emit(&serde_json::json!({ "transfer": null, "imports": from_sources }));
+        return Ok(());
+    }
+    let here: Vec<Tracked> = items.into_iter().filter(|a| a.commit.is_none()).map(|a| a.tracked).collect();
+    let done = workspace::checkout(repo, &here, false, progress)?;
+    for c in done.iter().filter(|c| c.placed > 0 || c.removed > 0) {
+        ctx.out.say(format!("{}: {} written, {} removed", c.path, plural(c.placed, "file"), c.removed));
+    }
+    ctx.out.emit(&serde_json::json!({ "transfer": null, "imports": from_sources, "checked_out": done }));
     Ok(())
 }
 

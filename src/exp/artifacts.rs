@@ -25,8 +25,14 @@ pub fn in_cache(repo: &Repo) -> Result<Vec<Tracked>> {
             if !seen.insert(a.hash) || !repo.cache.has_object(&a.hash) {
                 continue;
             }
-            let pointer =
-                Pointer { path: name_of(&a.path), kind: Kind::File, hash: a.hash, size: a.size, files: None };
+            let pointer = Pointer {
+                path: name_of(&a.path),
+                kind: Kind::File,
+                hash: a.hash,
+                size: a.size,
+                files: None,
+                source: None,
+            };
             out.push(target(&a.path, pointer));
         }
         if !record.dirty {
@@ -34,7 +40,14 @@ pub fn in_cache(repo: &Repo) -> Result<Vec<Tracked>> {
         }
         for d in &record.data {
             let files = (d.kind == Kind::Dir).then_some(0);
-            let pointer = Pointer { path: name_of(&d.path), kind: d.kind, hash: d.hash, size: d.size, files };
+            let pointer = Pointer {
+                path: name_of(&d.path),
+                kind: d.kind,
+                hash: d.hash,
+                size: d.size,
+                files,
+                source: None,
+            };
             if seen.insert(d.hash) && workspace::in_cache(repo, &pointer) {
                 out.push(target(&d.path, pointer));
             }

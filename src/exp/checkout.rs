@@ -199,7 +199,7 @@ fn targets(
         Tracked {
             pointer_path: pointer_path_for(&data_path),
             data_path,
-            pointer: Pointer { path, kind, hash, size, files },
+            pointer: Pointer { path, kind, hash, size, files, source: None },
         }
     };
     let mut out = Vec::new();

@@ -22,7 +22,7 @@ fn err(remote: &str, e: git2::Error) -> Error {
 
 /// Credentials as git would find them: ssh-agent for SSH URLs, then the git credential
 /// helpers (for HTTPS), then the default.
-fn callbacks<'a>(git_config: Option<git2::Config>) -> git2::RemoteCallbacks<'a> {
+pub(crate) fn callbacks<'a>(git_config: Option<git2::Config>) -> git2::RemoteCallbacks<'a> {
     let mut cb = git2::RemoteCallbacks::new();
     let mut tried_agent = false;
     let mut tried_helper = false;
