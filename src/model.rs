@@ -971,7 +971,7 @@ fn pointer_of(
     files: Option<u64>,
 ) -> crate::pointer::Pointer {
     let name = path.rsplit('/').next().unwrap_or(path).to_string();
-    crate::pointer::Pointer { path: name, kind, hash, size, files }
+    crate::pointer::Pointer { path: name, kind, hash, size, files, source: None }
 }
 
 #[cfg(test)]
