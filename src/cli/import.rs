@@ -86,29 +86,7 @@ pub fn fetch_from(
         Some(o) => crate::tracked::normalize(&ctx.cwd, o),
         None => import::default_out(&ctx.cwd, &found.path),
     };
-    if std::fs::symlink_metadata(&dest).is_ok() {
-        return Err(Error::path(&dest, "already exists; choose another place with -o").into());
-    }
-    // Outside a repository, the objects pass through a cache that goes with the command.
-    let scratch = match &local {
-        Some(_) => None,
-        None => Some(Scratch::new()?),
-    };
-    let repo = match (&local, &scratch) {
-        (Some(r), _) => r,
-        (None, Some(s)) => &s.repo,
-        (None, None) => unreachable!("one of them is set"),
-    };
-    let jobs = jobs.map(usize::from);
-    up.fetch_objects(
-        commit,
-        std::slice::from_ref(&found.pointer),
-        &repo.cache,
-        local.as_ref(),
-        jobs,
-        &progress,
-    )?;
-    let done = upstream::place(repo, &found.pointer, &dest, &progress)?;
+    let files = fetch_and_place(ctx, &up, commit, &found.pointer, &dest, local.as_ref(), jobs)?;
     Ok(Got {
         url: up.url().to_string(),
         path: found.path,
@@ -118,8 +96,44 @@ pub fn fetch_from(
         kind: found.pointer.kind,
         hash: found.pointer.hash,
         size: found.pointer.size,
-        files: done.placed,
+        files,
     })
+}
+
+/// Fetch the object(s) of `pointer` (of the repository `up` at `commit`) and write them at
+/// `dest`, which must not exist: through `local`'s cache, or outside any repository a
+/// temporary one that goes with the command. Returns the number of files written.
+pub fn fetch_and_place(
+    ctx: &Ctx,
+    up: &Upstream,
+    commit: git2::Oid,
+    pointer: &crate::pointer::Pointer,
+    dest: &Path,
+    local: Option<&Repo>,
+    jobs: Option<u16>,
+) -> Result<u64> {
+    let progress = ctx.out.reporter();
+    if std::fs::symlink_metadata(dest).is_ok() {
+        return Err(Error::path(dest, "already exists; choose another place with -o").into());
+    }
+    let scratch = match local {
+        Some(_) => None,
+        None => Some(Scratch::new()?),
+    };
+    let repo = match (local, &scratch) {
+        (Some(r), _) => r,
+        (None, Some(s)) => &s.repo,
+        (None, None) => unreachable!("one of them is set"),
+    };
+    up.fetch_objects(
+        commit,
+        std::slice::from_ref(pointer),
+        &repo.cache,
+        local,
+        jobs.map(usize::from),
+        &progress,
+    )?;
+    Ok(upstream::place(repo, pointer, dest, &progress)?.placed)
 }
 
 pub fn report_get(ctx: &Ctx, got: &Got) -> Result<()> {

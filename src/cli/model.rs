@@ -116,6 +116,14 @@ struct GetArgs {
     /// Parallel connections
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: Option<u16>,
+    /// Read the registry from this git repository (a path or URL) and fetch the model
+    /// from its data remote: works anywhere, without cloning its code or data
+    #[arg(long, value_name = "GIT_URL", conflicts_with = "remote")]
+    repo: Option<String>,
+    /// With --repo: the revision whose .trove/config names the data remote (default: its
+    /// default branch)
+    #[arg(long, value_name = "REV", requires = "repo")]
+    rev: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -324,57 +332,111 @@ fn show_version(ctx: &Ctx, v: &Version) {
     }
 }
 
-fn get(ctx: &Ctx, a: GetArgs) -> Result<()> {
-    let repo = ctx.open()?;
-    let progress = ctx.out.reporter();
-    let _lock = repo.lock(&progress)?;
-    let models = model::load(&repo.git()?)?;
-    let version = model::resolve(&models, &a.spec)?;
-    if version.deprecated || models[&version.record.name].deprecated {
-        ctx.out.warn(format!("{} {} is deprecated", version.record.name, version.record.version));
+/// Warn about a deprecated version; where to write it.
+fn destination(
+    ctx: &Ctx,
+    models: &std::collections::BTreeMap<String, Model>,
+    v: &Version,
+    out: Option<&std::path::Path>,
+) -> PathBuf {
+    if v.deprecated || models[&v.record.name].deprecated {
+        ctx.out.warn(format!("{} {} is deprecated", v.record.name, v.record.version));
     }
-    let record = &version.record;
-    let dest = match &a.out {
+    match out {
         Some(o) => crate::tracked::normalize(&ctx.cwd, o),
-        None => ctx.cwd.join(record.file_name()),
-    };
-    if std::fs::symlink_metadata(&dest).is_ok() {
-        return Err(Error::path(&dest, "already exists; choose another place with -o").into());
+        None => ctx.cwd.join(v.record.file_name()),
     }
-    let pointer = record.pointer();
-    let item = Tracked { pointer_path: pointer_path_for(&dest), data_path: dest.clone(), pointer };
-    let remote = match workspace::in_cache(&repo, &item.pointer) {
-        true => None,
-        false => Some(remote::open(&repo, a.remote.as_deref())?),
-    };
-    let pulled = transfer::pull(
-        &repo,
-        remote.as_deref(),
-        std::slice::from_ref(&item),
-        a.jobs.map(usize::from),
-        &progress,
-        || workspace::materialize(&repo, &item, &progress),
-    )?;
-    if pulled.placed.is_none() {
-        let report = pulled.fetched.expect("an incomplete pull fetched");
-        let why = report.failed.first().map(|(id, e)| format!(": {id}: {e}")).unwrap_or_default();
-        return Err(Error::remote(
-            report.remote.clone(),
-            crate::error::RemoteFailure::NotFound,
-            format!("cannot supply {} {} ({}){why}", record.name, record.version, record.hash),
-        )
-        .into());
-    }
-    let shown = dest.strip_prefix(&ctx.cwd).unwrap_or(&dest).display().to_string();
-    ctx.out.say(format!("wrote {} {} to {shown} ({})", record.name, record.version, bytes(record.size)));
+}
+
+fn report_written(ctx: &Ctx, record: &model::VersionRecord, dest: &std::path::Path, repo: Option<&str>) {
+    let shown = dest.strip_prefix(&ctx.cwd).unwrap_or(dest).display().to_string();
+    let from = repo.map(|r| format!(" of {r}")).unwrap_or_default();
+    ctx.out.say(format!(
+        "wrote {} {}{from} to {shown} ({})",
+        record.name,
+        record.version,
+        bytes(record.size)
+    ));
     ctx.out.emit(&serde_json::json!({
         "name": record.name,
         "version": record.version,
+        "repo": repo,
         "out": dest,
         "kind": record.kind,
         "hash": record.hash,
         "size": record.size,
         "commit": record.commit,
     }));
+}
+
+/// `model get --repo`: the registry of another repository, read from a mirror of its git
+/// objects; the object from the data remote its config names.
+fn get_from_repo(ctx: &Ctx, url: &str, a: &GetArgs) -> Result<()> {
+    let local = crate::repo::Repo::open(&ctx.cwd).ok();
+    let _lock = match &local {
+        Some(repo) => Some(repo.lock(&ctx.out.reporter())?),
+        None => None,
+    };
+    let up = crate::upstream::Upstream::open(url, &ctx.cwd)?;
+    let commit = up.resolve(a.rev.as_deref())?;
+    let models = model::load(up.git())?;
+    let version = model::resolve(&models, &a.spec).map_err(|e| match e {
+        Error::Model { name, message } => {
+            Error::Model { name, message: format!("{message} (in {})", up.url()) }
+        }
+        other => other,
+    })?;
+    let dest = destination(ctx, &models, version, a.out.as_deref());
+    super::import::fetch_and_place(
+        ctx,
+        &up,
+        commit,
+        &version.record.pointer(),
+        &dest,
+        local.as_ref(),
+        a.jobs,
+    )?;
+    report_written(ctx, &version.record, &dest, Some(up.url()));
+    Ok(())
+}
+
+fn get(ctx: &Ctx, a: GetArgs) -> Result<()> {
+    if let Some(url) = &a.repo {
+        return get_from_repo(ctx, url, &a);
+    }
+    let repo = ctx.open()?;
+    let progress = ctx.out.reporter();
+    let _lock = repo.lock(&progress)?;
+    let models = model::load(&repo.git()?)?;
+    let version = model::resolve(&models, &a.spec)?;
+    let record = &version.record;
+    let dest = destination(ctx, &models, version, a.out.as_deref());
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(Error::path(&dest, "already exists; choose another place with -o").into());
+    }
+    let pointer = record.pointer();
+    if !workspace::in_cache(&repo, &pointer) {
+        let remote = remote::open(&repo, a.remote.as_deref())?;
+        let item = Tracked {
+            pointer_path: pointer_path_for(&dest),
+            data_path: dest.clone(),
+            pointer: pointer.clone(),
+        };
+        let report = transfer::fetch(&repo, remote.as_ref(), &[item], a.jobs.map(usize::from), &progress)?;
+        if !report.ok() {
+            let ids =
+                report.missing.iter().chain(&report.corrupt).take(3).cloned().collect::<Vec<_>>().join(", ");
+            let why = report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or(ids);
+            return Err(Error::remote(
+                report.remote.clone(),
+                crate::error::RemoteFailure::NotFound,
+                format!("cannot supply {} {}: {why}", record.name, record.version),
+            )
+            .into());
+        }
+    }
+    // Written beside `dest` under a temporary name, then renamed: never half there.
+    crate::upstream::place(&repo, &pointer, &dest, &progress)?;
+    report_written(ctx, record, &dest, None);
     Ok(())
 }

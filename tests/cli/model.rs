@@ -382,3 +382,78 @@ fn registered_versions_survive_gc_and_reach_a_fresh_clone() {
     clone.ok(&["model", "get", "churn@0.1.0", "-o", "m.pkl"]);
     assert_eq!(fs::read(clone.path("m.pkl")).unwrap(), b"v1");
 }
+
+#[test]
+fn model_get_repo_works_from_outside_any_clone() {
+    let (reg, _store) = with_model();
+    reg.ok(&["model", "register", "churn", "models/churn.pkl"]);
+    retrain(&reg, "v2");
+    reg.ok(&["model", "register", "churn", "models/churn.pkl"]);
+    reg.ok(&["model", "promote", "churn", "0.1.0", "--stage", "prod"]);
+    reg.ok(&["push"]);
+    let url = format!("file://{}", reg.root.display());
+
+    let deploy = Env::plain();
+    let get = |args: &[&str]| deploy.run_in(&deploy.root, args);
+    let out = get(&["--json", "model", "get", "churn:prod", "--repo", &url, "-o", "model.pkl"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json()["version"], "v0.1.0");
+    assert_eq!(fs::read(deploy.root.join("model.pkl")).unwrap(), b"v1");
+    // The newest version, under its own name; nothing else is left behind.
+    assert_eq!(get(&["model", "get", "churn", "--repo", &url]).code, 0);
+    assert_eq!(fs::read(deploy.root.join("churn.pkl")).unwrap(), b"v2");
+    assert_eq!(names_in(&deploy.root), ["churn.pkl", "model.pkl"]);
+
+    // A promotion in the registry is seen by the next get (the mirror is fetched again).
+    reg.ok(&["model", "promote", "churn", "0.2.0", "--stage", "prod"]);
+    assert_eq!(get(&["model", "get", "churn:prod", "--repo", &url, "-o", "new.pkl"]).code, 0);
+    assert_eq!(fs::read(deploy.root.join("new.pkl")).unwrap(), b"v2");
+
+    // Errors name the repository, and write nothing.
+    let out = get(&["model", "get", "fraud", "--repo", &url]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("model fraud is not registered") && out.stderr.contains(&url), "{out}");
+    let out = get(&["model", "get", "churn:prod", "--repo", "file:///nowhere/at/all"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("/nowhere/at/all"), "{out}");
+    let out = get(&["model", "get", "churn:prod", "--repo", &url, "-o", "model.pkl"]);
+    assert!(out.code != 0 && out.stderr.contains("already exists"), "{out}");
+    assert_eq!(names_in(&deploy.root), ["churn.pkl", "model.pkl", "new.pkl"]);
+}
+
+#[test]
+fn model_get_repo_over_an_sftp_data_remote() {
+    let server = crate::sshd::Sshd::start();
+    let reg = Env::new();
+    let root = server.data.join("models-store");
+    reg.ok(&["remote", "add", "store", &server.url(&root), "--default"]);
+    let login = format!(
+        "remote:\n  store:\n    keyfile: {}\n    known_hosts: {}\n",
+        server.key.display(),
+        server.known_hosts.display()
+    );
+    fs::write(reg.path(".trove/config.local"), &login).unwrap();
+    reg.write("models/weights.bin", noise(400_000, 3));
+    reg.ok(&["add", "models/weights.bin"]);
+    reg.git_cmd(&["add", "-A"]);
+    reg.git_cmd(&["commit", "-q", "-m", "weights"]);
+    reg.ok(&["model", "register", "weights", "models/weights.bin"]);
+    reg.ok(&["model", "promote", "weights", "0.1.0", "--alias", "champion"]);
+    reg.ok(&["push"]);
+    let url = format!("file://{}", reg.root.display());
+
+    // A deploy machine: its login for the data server in ~/.ssh (as ssh itself reads it).
+    let deploy = Env::plain();
+    let ssh = deploy.home.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    fs::copy(&server.known_hosts, ssh.join("known_hosts")).unwrap();
+    let out = deploy.run_in(&deploy.root, &["model", "get", "weights@champion", "--repo", &url]);
+    assert_eq!(out.code, 1, "no key for the server yet: {out}");
+    assert!(out.stderr.contains("remote store of"), "{out}");
+    assert!(names_in(&deploy.root).is_empty(), "nothing half-written");
+    fs::write(ssh.join("config"), format!("Host 127.0.0.1\n  IdentityFile {}\n", server.key.display()))
+        .unwrap();
+    let out = deploy.run_in(&deploy.root, &["model", "get", "weights@champion", "--repo", &url]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(fs::read(deploy.root.join("weights.bin")).unwrap(), reg.read("models/weights.bin"));
+}
