@@ -6,7 +6,9 @@ learning rate and number of epochs, and writes its metrics to a JSON file that
 `trove exp run --metrics-file` records: the final accuracy, the final loss, and the loss
 at every epoch as a series.
 
-    python3 train.py --data data --lr 0.05 --epochs 20 --metrics metrics.json
+    python3 train.py --data data --lr 0.05 --epochs 20 --metrics metrics.json [--model model.json]
+
+With --model it also writes the fitted weight, the "model" that examples/models.sh registers.
 """
 
 import argparse
@@ -33,6 +35,7 @@ def main():
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--metrics", default="metrics.json")
+    parser.add_argument("--model", help="also write the fitted model (its weight) to this JSON file")
     args = parser.parse_args()
 
     points = load(args.data)
@@ -50,6 +53,9 @@ def main():
     with open(args.metrics, "w") as f:
         json.dump(metrics, f, indent=2)
     print(f"accuracy {metrics['acc']:.2%}")
+    if args.model:
+        with open(args.model, "w") as f:
+            json.dump({"w": w, "lr": args.lr, "epochs": args.epochs}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,12 @@ fn remotes_example_runs() {
 }
 
 #[test]
+fn models_example_runs() {
+    run_example("models.sh", Binary::OnPath);
+    run_example("models.sh", Binary::Named);
+}
+
+#[test]
 fn an_example_without_trove_says_how_to_name_it() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join("quickstart.sh");
     let env = Env::plain();
