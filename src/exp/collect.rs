@@ -198,9 +198,12 @@ pub fn redact_patterns(repo: &Repo) -> Result<Vec<String>> {
     list_setting(repo, "exp.redact")
 }
 
-/// Environment files at the top of the repository and the versions of interpreters on PATH.
+/// Environment files at the top of the repository, the versions of interpreters on PATH
+/// and the installed Python packages.
 pub fn environment(repo: &Repo) -> Result<Environment> {
     let mut env = Environment::default();
+    // Read while the interpreters answer: it may ask python3 for its sys.path.
+    let packages = std::thread::spawn(crate::exp::packages::installed);
     for name in list_setting(repo, "exp.env_files")? {
         let path = repo.root.join(&name);
         let Ok(meta) = fs::metadata(&path) else { continue };
@@ -232,6 +235,7 @@ pub fn environment(repo: &Repo) -> Result<Environment> {
             env.interpreters.insert(name, v);
         }
     }
+    env.packages = packages.join().unwrap_or_default();
     Ok(env)
 }
 

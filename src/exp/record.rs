@@ -109,6 +109,9 @@ pub struct Environment {
     pub files: BTreeMap<String, String>,
     /// Interpreter -> its `--version` line.
     pub interpreters: BTreeMap<String, String>,
+    /// The Python packages installed for the run's interpreter, `name==version`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 /// What `trove exp run` knows about the command.
