@@ -611,10 +611,10 @@ impl Client {
         let reply = self.reply(&what, response)?;
         if reply.status != 200 {
             let mut error = self.api_error(&what, &reply);
-            if reply.status == 404 || reply.status == 503 {
-                if let Error::Remote { message, .. } = &mut error {
-                    message.push_str(" (does the server serve artifacts? start it with --serve-artifacts)");
-                }
+            if matches!(reply.status, 404 | 503)
+                && let Error::Remote { message, .. } = &mut error
+            {
+                message.push_str(" (does the server serve artifacts? start it with --serve-artifacts)");
             }
             return Err(error);
         }

@@ -186,7 +186,7 @@ mod tests {
         write("broken-1.dist-info/RECORD", "");
         write("foo/__init__.py", "");
         let dirs = prefix_site_packages(d.path());
-        assert_eq!(dirs, [site.clone()]);
+        assert_eq!(dirs, std::slice::from_ref(&site));
         assert_eq!(read_site_packages(&dirs), ["foo==1.2", "legacy==2.0", "old==0.9", "Zed==0.1"]);
         // The first folder wins for a name in two.
         let other = d.path().join("other");
