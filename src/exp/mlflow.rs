@@ -903,19 +903,19 @@ pub fn payload(record: &Record, series: &BTreeMap<String, Vec<Point>>) -> Result
     let params = record.params.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     let mut metrics = Vec::new();
     for (key, metric) in &record.metrics {
-        let entry = |value: f64, step: u64| MetricEntry {
+        let entry = |value: f64, step: u64, time: Option<i64>| MetricEntry {
             key: key.clone(),
             value,
-            timestamp: start_time,
+            timestamp: time.unwrap_or(start_time),
             step: i64::try_from(step).unwrap_or(i64::MAX),
         };
         match metric {
             Metric::Series(_) => {
                 let points = series.get(key).map_or(&[][..], Vec::as_slice);
-                metrics.extend(points.iter().map(|&(step, value)| entry(value, step)));
+                metrics.extend(points.iter().map(|p| entry(p.value, p.step, p.time)));
             }
-            Metric::Value(Value::Number(n)) => metrics.push(entry(*n, 0)),
-            Metric::Value(Value::Bool(b)) => metrics.push(entry(if *b { 1.0 } else { 0.0 }, 0)),
+            Metric::Value(Value::Number(n)) => metrics.push(entry(*n, 0, None)),
+            Metric::Value(Value::Bool(b)) => metrics.push(entry(if *b { 1.0 } else { 0.0 }, 0, None)),
             Metric::Value(Value::Text(t)) => tags.push((format!("trove.metric.{key}"), t.clone())),
         }
     }
@@ -1306,7 +1306,10 @@ mod tests {
     #[test]
     fn a_record_becomes_a_run() {
         let mut series = BTreeMap::new();
-        series.insert("loss".to_string(), vec![(0, 1.0), (5, 0.5), (10, 0.2)]);
+        series.insert(
+            "loss".to_string(),
+            vec![Point::new(0, 1.0), Point::new(5, 0.5), Point { step: 10, value: 0.2, time: Some(42) }],
+        );
         let run = payload(&record(), &series).unwrap();
         let start = parse_time("2026-11-23T07:10:00.123Z").unwrap();
         assert_eq!(run.start_time, start);
@@ -1331,7 +1334,9 @@ mod tests {
             metrics,
             [("acc", 0.9, 0), ("converged", 1.0, 0), ("loss", 1.0, 0), ("loss", 0.5, 5), ("loss", 0.2, 10)]
         );
-        assert!(run.metrics.iter().all(|m| m.timestamp == start));
+        // A point's own time when it has one, else the run's start.
+        let times: Vec<i64> = run.metrics.iter().map(|m| m.timestamp).collect();
+        assert_eq!(times, [start, start, start, start, 42]);
         let create: BTreeMap<&str, &str> =
             run.create_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(create["trove.command"], "python train.py");
@@ -1382,7 +1387,7 @@ mod tests {
     #[test]
     fn batches_stay_within_mlflow_limits() {
         let mut series = BTreeMap::new();
-        series.insert("loss".to_string(), (0..2500).map(|i| (i, 1.0 / (i + 1) as f64)).collect());
+        series.insert("loss".to_string(), (0..2500).map(|i| Point::new(i, 1.0 / (i + 1) as f64)).collect());
         let mut r = record();
         for i in 0..250 {
             r.params.insert(format!("p{i:03}"), Value::Number(f64::from(i)));

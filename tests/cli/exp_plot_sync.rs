@@ -823,6 +823,68 @@ fn sync_sends_artifacts_packages_inputs_and_the_command() {
     assert!(!tags.contains_key("trove.artifacts.missing"), "{tags:?}");
 }
 
+/// (step, timestamp) of a run's metric history.
+fn history_times(server: &Mlflow, run_id: &str, key: &str) -> Vec<(i64, i64)> {
+    let history = server.get("metrics/get-history", &[("run_id", run_id), ("metric_key", key)]);
+    let mut out: Vec<(i64, i64)> = history["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["step"].as_i64().unwrap(), m["timestamp"].as_i64().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn series_points_keep_their_times_in_mlflow() {
+    let server = Mlflow::start();
+    let env = Env::new();
+    env.write("train.py", "print('train')\n");
+    env.write(".gitignore", "/metrics.json\n");
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-qm", "code"]);
+    // exp run: a point is stamped when it first appears in the metrics file.
+    let script =
+        r#"printf '{"loss": [1.0]}' > metrics.json; sleep 2; printf '{"loss": [1.0, 0.5]}' > metrics.json"#;
+    let out = env.ok(&[
+        "exp",
+        "run",
+        "--name",
+        "staged",
+        "--metrics-file",
+        "metrics.json",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(out.code == 0, "{out}");
+    let shown = env.json(&["exp", "show", "staged"]);
+    let values = shown["metrics"]["loss"]["values"].as_array().unwrap();
+    let (t0, t1) = (values[0]["timestamp"].as_i64().unwrap(), values[1]["timestamp"].as_i64().unwrap());
+    assert!(t1 - t0 >= 1000, "{values:?}");
+    // exp log: times the metrics file gives (seconds, milliseconds or RFC 3339).
+    let timed = json!({"acc": [
+        {"step": 0, "value": 0.5, "timestamp": 1_795_000_000},
+        {"step": 1, "value": 0.7, "timestamp": 1_795_000_060_000_i64},
+        {"step": 2, "value": 0.9, "timestamp": "2026-11-18T11:08:40Z"},
+    ]});
+    log(&env, "timed", &[], &timed);
+
+    env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "times"]);
+    let runs = server.runs(&server.experiment_id("times"));
+    let run_id = |name: &str| {
+        let run = runs.iter().find(|r| r["info"]["run_name"] == name).unwrap();
+        run["info"]["run_id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(history_times(&server, &run_id("staged"), "loss"), [(0, t0), (1, t1)]);
+    assert_eq!(
+        history_times(&server, &run_id("timed"), "acc"),
+        [(0, 1_795_000_000_000), (1, 1_795_000_060_000), (2, 1_795_000_120_000)]
+    );
+}
+
 #[test]
 fn sync_over_https_checks_the_certificate() {
     let server = Mlflow::start();

@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::super::Ctx;
 use super::super::output::{bytes, plural};
 use super::log::record_json;
-use crate::exp::record::{Metric, Record};
+use crate::exp::record::{Metric, Point, Record};
 use crate::exp::store;
 
 #[derive(clap::Args)]
@@ -64,7 +64,7 @@ fn lines(git: &git2::Repository, r: &Record, verbose: bool) -> Result<Vec<String
                 let last = s.last.map_or("-".to_string(), |l| l.to_string());
                 metrics.push((k.clone(), format!("{last} (last of a series of {} points)", s.points)));
                 if verbose {
-                    for (step, value) in store::read_series(git, s)? {
+                    for Point { step, value, .. } in store::read_series(git, s)? {
                         metrics.push((String::new(), format!("  step {step}: {value}")));
                     }
                 }
