@@ -3,7 +3,14 @@
 //! so a second sync finds it and sends nothing again. A run left unfinished by an
 //! interrupted sync (still RUNNING) is deleted and sent again whole.
 //!
-//! Only plain `http://` servers are supported: the client is built without a TLS stack.
+//! A run gets the record's params, metrics, tags, data (as dataset inputs) and artifacts
+//! (through the server's artifact proxy). `http://` and `https://` servers (rustls, the
+//! webpki roots or a CA file).
+//!
+//! The pieces are public for other syncs to reuse (a model registry's versions, say):
+//! [`Client::experiment`], [`Client::create_run`], [`Client::upload_artifact`] (with
+//! [`proxied_artifact_root`] of the run's `artifact_uri`), [`Client::set_tag`],
+//! [`Client::end_run`], [`Client::list_artifacts`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
