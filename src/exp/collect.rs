@@ -203,7 +203,8 @@ pub fn redact_patterns(repo: &Repo) -> Result<Vec<String>> {
 pub fn environment(repo: &Repo) -> Result<Environment> {
     let mut env = Environment::default();
     // Read while the interpreters answer: it may ask python3 for its sys.path.
-    let packages = std::thread::spawn(crate::exp::packages::installed);
+    let listed = !matches!(repo.config.effective("exp.packages"), Some(serde_yaml::Value::Bool(false)));
+    let packages = listed.then(|| std::thread::spawn(crate::exp::packages::installed));
     for name in list_setting(repo, "exp.env_files")? {
         let path = repo.root.join(&name);
         let Ok(meta) = fs::metadata(&path) else { continue };
@@ -235,7 +236,7 @@ pub fn environment(repo: &Repo) -> Result<Environment> {
             env.interpreters.insert(name, v);
         }
     }
-    env.packages = packages.join().unwrap_or_default();
+    env.packages = packages.and_then(|p| p.join().ok()).unwrap_or_default();
     Ok(env)
 }
 

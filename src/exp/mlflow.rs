@@ -190,7 +190,11 @@ impl Client {
             // A redirect could carry the credentials elsewhere.
             .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_global(Some(Duration::from_secs(300)))
+            // No cap on a whole request (an artifact may take long to upload), only on a
+            // server that stops answering.
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_per_read(Some(Duration::from_secs(300)))
+            .timeout_per_write(Some(Duration::from_secs(300)))
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls_config(&base, tls)?)
             .build()
@@ -1511,6 +1515,41 @@ mod tests {
         assert!(request.to_ascii_lowercase().contains("authorization: bearer tok123"), "{request}");
         assert!(err.contains("HTTP 401 UNAUTHENTICATED: You are not authenticated."), "{err}");
         assert!(err.contains("MLFLOW_TRACKING_TOKEN") && !err.contains("tok123"), "{err}");
+    }
+
+    #[test]
+    fn artifacts_stream_with_their_length_and_credentials() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&request).contains("weights v1") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+            stream.write_all(head.as_bytes()).unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("model.bin");
+        std::fs::write(&file, "weights v1").unwrap();
+        let c = Client::new(&format!("http://127.0.0.1:{port}/prefix"), Auth::Bearer("tok".into())).unwrap();
+        c.upload_artifact("1/abc/artifacts", "models/my model.bin", ArtifactBody::File(&file)).unwrap();
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with(
+                "PUT /prefix/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/models/my%20model.bin "
+            ),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(lower.contains("content-length: 10\r\n") && !lower.contains("chunked"), "{request}");
+        assert!(lower.contains("authorization: bearer tok"), "{request}");
     }
 
     #[test]

@@ -717,6 +717,14 @@ fn a_record_lists_the_packages_of_its_virtual_env() {
     let out = env.ok(&["exp", "diff", "first", "second"]);
     assert!(out.stdout.contains("package foo: 1.2 -> 1.3"), "{out}");
     assert!(!out.stdout.contains("Bar_Baz"), "{out}");
+    // The setting turns the list off.
+    env.ok(&["config", "exp.packages", "false"]);
+    let record: Value = serde_json::from_str(
+        &ok_with(&env, &vars, &["--json", "exp", "log", "--name", "third", "--allow-dirty"]).stdout,
+    )
+    .unwrap();
+    assert!(record["env"].get("packages").is_none(), "{record}");
+    env.fails(2, &["config", "exp.packages", "maybe"]);
 }
 
 #[test]
