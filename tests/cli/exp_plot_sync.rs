@@ -926,4 +926,10 @@ fn sync_over_https_checks_the_certificate() {
     let run = server.runs(&exp_id).into_iter().find(|r| r["info"]["run_name"] == "with-artifact").unwrap();
     let run_id = run["info"]["run_id"].as_str().unwrap();
     assert_eq!(server.download(&exp_id, run_id, "model.bin"), b"weights");
+    // MLFLOW_TRACKING_INSECURE_TLS=true skips the check, as MLflow's own client does.
+    let mut cmd = env.command_in(&env.path(""), &["exp", "sync", "--mlflow", &uri, "--experiment", "tls"]);
+    cmd.env("MLFLOW_TRACKING_INSECURE_TLS", "true");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("synced 0, already there 4"));
 }
