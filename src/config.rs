@@ -110,6 +110,7 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
         "exp.mlflow_experiment",
         "the MLflow experiment `exp sync` uses (default: the origin's repository name)",
     ),
+    key("exp.packages", "whether experiment records list the installed Python packages (default true)"),
 ];
 
 /// Settings that must never be written to the committed config.
@@ -367,6 +368,10 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
         "exp.mlflow_experiment" => match value {
             Value::String(s) if !s.trim().is_empty() => Ok(()),
             other => Err(format!("must be an experiment name, not {}", show(other))),
+        },
+        "exp.packages" => match value {
+            Value::Bool(_) => Ok(()),
+            other => Err(format!("must be true or false, not {}", show(other))),
         },
         "exp.env_files" | "exp.interpreters" | "exp.redact" => match value {
             Value::String(_) | Value::Null => Ok(()),

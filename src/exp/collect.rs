@@ -198,9 +198,13 @@ pub fn redact_patterns(repo: &Repo) -> Result<Vec<String>> {
     list_setting(repo, "exp.redact")
 }
 
-/// Environment files at the top of the repository and the versions of interpreters on PATH.
+/// Environment files at the top of the repository, the versions of interpreters on PATH
+/// and the installed Python packages.
 pub fn environment(repo: &Repo) -> Result<Environment> {
     let mut env = Environment::default();
+    // Read while the interpreters answer: it may ask python3 for its sys.path.
+    let listed = !matches!(repo.config.effective("exp.packages"), Some(serde_yaml::Value::Bool(false)));
+    let packages = listed.then(|| std::thread::spawn(crate::exp::packages::installed));
     for name in list_setting(repo, "exp.env_files")? {
         let path = repo.root.join(&name);
         let Ok(meta) = fs::metadata(&path) else { continue };
@@ -232,6 +236,7 @@ pub fn environment(repo: &Repo) -> Result<Environment> {
             env.interpreters.insert(name, v);
         }
     }
+    env.packages = packages.and_then(|p| p.join().ok()).unwrap_or_default();
     Ok(env)
 }
 
@@ -482,6 +487,7 @@ fn series_of(items: &[serde_yaml::Value]) -> std::result::Result<Vec<Point>, Str
     let bad = "a series is a list of numbers or of {step, value} objects";
     let mut points: Vec<Point> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
+        let mut time = None;
         let (step, value) = match item {
             Y::Number(n) => (i as u64, n.as_f64()),
             Y::Mapping(m) => {
@@ -495,16 +501,39 @@ fn series_of(items: &[serde_yaml::Value]) -> std::result::Result<Vec<Point>, Str
                 let Some(step) = step else {
                     return Err(format!("item {i}: `step` must be a whole number ≥ 0"));
                 };
+                if let Some(t) = m.get("timestamp") {
+                    time = Some(point_time(t).ok_or_else(|| {
+                        format!(
+                            "item {i}: `timestamp` must be seconds or milliseconds since 1970, or an RFC 3339 \
+                             UTC time like 2026-11-23T07:10:00Z"
+                        )
+                    })?);
+                }
                 (step, value)
             }
             _ => return Err(format!("item {i}: {bad}")),
         };
         match value.filter(|v| v.is_finite()) {
-            Some(v) => points.push((step, v)),
+            Some(value) => points.push(Point { step, value, time }),
             None => return Err(format!("item {i}: the value must be a finite number")),
         }
     }
     Ok(points)
+}
+
+/// A point's time in milliseconds since the epoch: a number of seconds (as Python's
+/// `time.time()` gives) or of milliseconds (as MLflow takes; told apart by size: 10^11
+/// seconds is far in the future), or an RFC 3339 UTC text.
+fn point_time(v: &serde_yaml::Value) -> Option<i64> {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Number(n) => {
+            let f = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0)?;
+            Some(if f < 1e11 { (f * 1000.0).round() as i64 } else { f.round() as i64 })
+        }
+        Y::String(s) => crate::exp::mlflow::parse_time(s.trim()),
+        _ => None,
+    }
 }
 
 /// A scalar YAML value as a record value (None for null and collections).
@@ -670,8 +699,19 @@ mod tests {
         );
         let (values, series) = read_metrics_file(&m).unwrap();
         assert_eq!(values["acc"], Value::Number(0.9));
-        assert_eq!(series["loss"], vec![(0, 1.0), (1, 0.5), (2, 0.25)]);
-        assert_eq!(series["val.loss"], vec![(10, 0.7), (20, 0.6)]);
+        assert_eq!(series["loss"], vec![Point::new(0, 1.0), Point::new(1, 0.5), Point::new(2, 0.25)]);
+        assert_eq!(series["val.loss"], vec![Point::new(10, 0.7), Point::new(20, 0.6)]);
+        let timed = write(
+            d.path(),
+            "timed.yaml",
+            "loss:\n  - {step: 0, value: 1, timestamp: 1795000000.5}\n  - {step: 1, value: 0.5, timestamp: 1795000001000}\n  - {step: 2, value: 0.2, timestamp: '2026-11-18T11:06:42Z'}\n",
+        );
+        let times: Vec<Option<i64>> =
+            read_metrics_file(&timed).unwrap().1["loss"].iter().map(|p| p.time).collect();
+        assert_eq!(times, [Some(1_795_000_000_500), Some(1_795_000_001_000), Some(1_795_000_002_000)]);
+        let bad =
+            write(d.path(), "bad3.json", r#"{"loss": [{"step": 0, "value": 1, "timestamp": "yesterday"}]}"#);
+        assert!(read_metrics_file(&bad).unwrap_err().to_string().contains("timestamp"));
         let bad = write(d.path(), "bad.json", r#"{"loss": ["a"]}"#);
         let e = read_metrics_file(&bad).unwrap_err().to_string();
         assert!(e.contains("metric `loss`") && e.contains("item 0"), "{e}");

@@ -56,6 +56,9 @@ pub struct RecordDiff {
     pub artifacts: Vec<ObjectChange>,
     pub env_files: Vec<FileChange>,
     pub interpreters: Vec<ValueChange>,
+    /// Python packages whose version differs, or that only one side has (key: the name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<ValueChange>,
 }
 
 impl RecordDiff {
@@ -68,6 +71,7 @@ impl RecordDiff {
             && self.artifacts.is_empty()
             && self.env_files.is_empty()
             && self.interpreters.is_empty()
+            && self.packages.is_empty()
     }
 }
 
@@ -134,7 +138,20 @@ pub fn diff(a: &Record, b: &Record) -> RecordDiff {
             .into_iter()
             .filter(|c| c.changed)
             .collect(),
+        packages: changes(&packages(a), &packages(b)).into_iter().filter(|c| c.changed).collect(),
     }
+}
+
+/// A record's packages by name, their versions as values (`name==version` lines).
+fn packages(r: &Record) -> BTreeMap<String, Value> {
+    r.env
+        .packages
+        .iter()
+        .map(|line| match line.split_once("==") {
+            Some((name, version)) => (name.to_string(), Value::Text(version.to_string())),
+            None => (line.clone(), Value::Text(String::new())),
+        })
+        .collect()
 }
 
 /// Above this many cells the line diff falls back to "lines only in one side".

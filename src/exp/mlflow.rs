@@ -3,9 +3,17 @@
 //! so a second sync finds it and sends nothing again. A run left unfinished by an
 //! interrupted sync (still RUNNING) is deleted and sent again whole.
 //!
-//! Only plain `http://` servers are supported: the client is built without a TLS stack.
+//! A run gets the record's params, metrics, tags, data (as dataset inputs) and artifacts
+//! (through the server's artifact proxy). `http://` and `https://` servers (rustls, the
+//! webpki roots or a CA file).
+//!
+//! The pieces are public for other syncs to reuse (a model registry's versions, say):
+//! [`Client::experiment`], [`Client::create_run`], [`Client::upload_artifact`] (with
+//! [`proxied_artifact_root`] of the run's `artifact_uri`), [`Client::set_tag`],
+//! [`Client::end_run`], [`Client::list_artifacts`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,10 +22,20 @@ use serde_json::{Value as Json, json};
 use crate::error::{Error, Result};
 use crate::exp::record::{Metric, Point, Record, Status, Value};
 use crate::exp::store;
+use crate::hash::ObjectId;
 use crate::redact;
 
 /// The run tag that names the record a run was made from.
 pub const ID_TAG: &str = "trove.id";
+/// The run tag that counts the record's artifacts not sent because the local cache lacked
+/// them: a later sync that has them sends them and removes the tag.
+pub const MISSING_TAG: &str = "trove.artifacts.missing";
+/// MLflow's limit of datasets in one `runs/log-inputs` request.
+pub const MAX_DATASETS: usize = 1000;
+/// MLflow's longest dataset digest.
+pub const MAX_DIGEST_CHARS: usize = 36;
+/// MLflow's longest tag value.
+pub const MAX_TAG_VALUE_CHARS: usize = 8000;
 
 /// MLflow's limits for one `runs/log-batch` request.
 pub const MAX_METRICS: usize = 1000;
@@ -110,21 +128,37 @@ impl Reply {
     }
 }
 
+/// How to check the server's TLS certificate (https only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// Trust only the CA certificates in this PEM file (MLFLOW_TRACKING_SERVER_CERT_PATH)
+    /// instead of the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Do not check the certificate at all (MLFLOW_TRACKING_INSECURE_TLS=true).
+    pub insecure: bool,
+}
+
 impl Client {
-    /// A client for `uri` (`http://host:port`, optionally with a path prefix). Credentials
-    /// in the URI (`http://user:password@host`) are used when `auth` is `None`.
+    /// A client for `uri` (`http://host:port` or `https://…`, optionally with a path
+    /// prefix), with certificates checked against the webpki roots. Credentials in the URI
+    /// (`http://user:password@host`) are used when `auth` is `None`.
     pub fn new(uri: &str, auth: Auth) -> Result<Client> {
-        let Some(rest) = uri.strip_prefix("http://") else {
-            let shown = redact::url_credentials(uri);
-            let message = if uri.starts_with("https://") {
-                format!(
-                    "{shown}: https is not supported: trove talks to MLflow over plain http only \
-                     (reach the server through an SSH tunnel or a local proxy, and give its http:// URI)"
-                )
-            } else {
-                format!("{shown}: not an MLflow tracking server URI; give one like http://127.0.0.1:5000")
-            };
-            return Err(Error::Usage(message));
+        Client::with_tls(uri, auth, &Tls::default())
+    }
+
+    /// [`Client::new`] with how to check an https server's certificate.
+    pub fn with_tls(uri: &str, auth: Auth, tls: &Tls) -> Result<Client> {
+        let (scheme, rest) = match uri.split_once("://") {
+            Some((s, rest)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
+                (s.to_ascii_lowercase(), rest)
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{}: not an MLflow tracking server URI; give one like http://127.0.0.1:5000 or \
+                     https://mlflow.example.com",
+                    redact::url_credentials(uri)
+                )));
+            }
         };
         let rest = rest.trim_end_matches('/');
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -135,6 +169,7 @@ impl Client {
         if host.is_empty() {
             return Err(Error::Usage(format!("{}: the URI names no host", redact::url_credentials(uri))));
         }
+        let base = format!("{scheme}://{host}{path}");
         let auth = match (auth, userinfo) {
             (Auth::None, Some(u)) => {
                 let (user, password) = u.split_once(':').unwrap_or((u, ""));
@@ -152,12 +187,19 @@ impl Client {
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A redirect could carry the credentials elsewhere.
+            .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_global(Some(Duration::from_secs(300)))
+            // No cap on a whole request (an artifact may take long to upload), only on a
+            // server that stops answering.
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_per_read(Some(Duration::from_secs(300)))
+            .timeout_per_write(Some(Duration::from_secs(300)))
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls_config(&base, tls)?)
             .build()
             .new_agent();
-        Ok(Client { base: format!("http://{host}{path}"), agent, authorization })
+        Ok(Client { base, agent, authorization })
     }
 
     /// The server's URI as shown to people (never with credentials).
@@ -191,21 +233,41 @@ impl Client {
                 req.call()
             }
         };
-        let mut response = result.map_err(|e| {
-            let unreachable = match &e {
-                ureq::Error::Io(io) => matches!(
+        let response = result.map_err(|e| self.transport_error(endpoint, e))?;
+        self.reply(endpoint, response)
+    }
+
+    /// The error for a request that got no answer.
+    fn transport_error(&self, what: &str, e: ureq::Error) -> Error {
+        let unreachable = match &e {
+            ureq::Error::Io(io) => {
+                matches!(
                     io.kind(),
                     std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                ),
-                ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
-                _ => false,
-            };
-            if unreachable {
-                self.fail(format!("{endpoint}: cannot connect ({e}); is the MLflow server running there?"))
-            } else {
-                self.fail(format!("{endpoint}: {e}"))
+                )
             }
-        })?;
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+            _ => false,
+        };
+        let tls = match &e {
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => true,
+            ureq::Error::Io(io) => io.to_string().contains("certificate"),
+            _ => false,
+        };
+        if tls {
+            self.fail(format!(
+                "{what}: the TLS connection failed: {e}; for a server whose certificate a private CA \
+                 signed, set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA's PEM file"
+            ))
+        } else if unreachable {
+            self.fail(format!("{what}: cannot connect ({e}); is the MLflow server running there?"))
+        } else {
+            self.fail(format!("{what}: {e}"))
+        }
+    }
+
+    /// An answer's status and JSON body.
+    fn reply(&self, endpoint: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<Reply> {
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -339,6 +401,10 @@ impl Client {
                         out.entry(record_id.to_string()).or_default().push(RemoteRun {
                             run_id: run["info"]["run_id"].as_str().unwrap_or_default().to_string(),
                             status: run["info"]["status"].as_str().unwrap_or_default().to_string(),
+                            missing_artifacts: tags
+                                .into_iter()
+                                .flatten()
+                                .any(|t| t["key"].as_str() == Some(MISSING_TAG)),
                         });
                     }
                 }
@@ -351,29 +417,26 @@ impl Client {
     /// that cannot be finished is deleted, so that no half-made run is left RUNNING; a
     /// request the server refuses as invalid (HTTP 400) makes the record `Refused`, any
     /// other failure is an error.
-    pub fn send(&self, experiment_id: &str, run: &RunPayload) -> Result<Sent> {
-        let created = self.request(
-            "runs/create",
-            Some(&json!({
-                "experiment_id": experiment_id,
-                "run_name": run.run_name,
-                "start_time": run.start_time,
-                "user_id": run.user,
-                "tags": key_values(&run.create_tags),
-            })),
-            &[],
-        )?;
-        if created.status != 200 {
-            return self.refused_or_error("runs/create", &created);
-        }
-        let run_id = created.body["run"]["info"]["run_id"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| self.fail("runs/create: the answer names no run_id"))?
-            .to_string();
-        let failed = match self.finish(&run_id, run) {
-            Ok(None) => return Ok(Sent::Run(run_id)),
-            Ok(Some(answer)) => Ok(answer),
+    pub fn send(
+        &self,
+        experiment_id: &str,
+        run: &RunPayload,
+        objects: &dyn Fn(&ObjectId) -> Option<PathBuf>,
+    ) -> Result<Sent> {
+        let created = match self.try_create_run(
+            experiment_id,
+            &run.run_name,
+            run.start_time,
+            &run.user,
+            &run.create_tags,
+        )? {
+            Ok(created) => created,
+            Err(reply) => return self.refused_or_error("runs/create", &reply),
+        };
+        let run_id = created.run_id.clone();
+        let failed = match self.finish(&created, run, objects) {
+            Ok(Ok(unsent)) => return Ok(Sent::Run { run_id, unsent }),
+            Ok(Err(answer)) => Ok(answer),
             Err(e) => Err(e),
         };
         // Whatever went wrong, leave no half-made run. Should deleting fail too (the server
@@ -384,9 +447,52 @@ impl Client {
         self.refused_or_error(endpoint, &reply)
     }
 
-    /// Log the run's batches and close it; the first answer that is not a success.
-    fn finish(&self, run_id: &str, run: &RunPayload) -> Result<Option<(&'static str, Reply)>> {
-        for batch in batches(run) {
+    /// Log the run's batches, inputs and artifacts, and close it: the artifacts that could
+    /// not be sent, or the first answer that is not a success.
+    fn finish(
+        &self,
+        created: &CreatedRun,
+        run: &RunPayload,
+        objects: &dyn Fn(&ObjectId) -> Option<PathBuf>,
+    ) -> Result<std::result::Result<Vec<UnsentArtifact>, (&'static str, Reply)>> {
+        let run_id = created.run_id.as_str();
+        let mut unsent = Vec::new();
+        let root = proxied_artifact_root(&created.artifact_uri);
+        let mut sendable = Vec::new();
+        for file in &run.files {
+            let source = match &file.content {
+                RunFileContent::Text(t) => ArtifactSource::Text(t),
+                RunFileContent::Object(id) => match objects(id) {
+                    Some(p) => ArtifactSource::File(p),
+                    None => {
+                        unsent.push(UnsentArtifact {
+                            path: file.path.clone(),
+                            reason: format!("object {id} is not in the local cache (trove pull or trove exp checkout fetches it)"),
+                        });
+                        continue;
+                    }
+                },
+            };
+            if root.is_none() {
+                unsent.push(UnsentArtifact {
+                    path: file.path.clone(),
+                    reason: format!(
+                        "the server does not take artifacts: the run's artifact location {:?} is not its \
+                         proxy (mlflow server --serve-artifacts, without --default-artifact-root)",
+                        created.artifact_uri
+                    ),
+                });
+                continue;
+            }
+            sendable.push((file.path.as_str(), source));
+        }
+        let missing = unsent.len();
+        let mut tags = run.tags.clone();
+        if missing > 0 && root.is_some() {
+            tags.push((MISSING_TAG.to_string(), missing.to_string()));
+        }
+        let with_tags = RunPayload { tags, ..run.clone() };
+        for batch in batches(&with_tags) {
             let reply = self.request(
                 "runs/log-batch",
                 Some(&json!({
@@ -398,7 +504,19 @@ impl Client {
                 &[],
             )?;
             if reply.status != 200 {
-                return Ok(Some(("runs/log-batch", reply)));
+                return Ok(Err(("runs/log-batch", reply)));
+            }
+        }
+        if let Err(answer) = self.log_data(run_id, &run.inputs)? {
+            return Ok(Err(answer));
+        }
+        if let Some(root) = &root {
+            for (path, source) in &sendable {
+                let body = match source {
+                    ArtifactSource::Text(t) => ArtifactBody::Bytes(t.as_bytes()),
+                    ArtifactSource::File(p) => ArtifactBody::File(p),
+                };
+                self.upload_artifact(root, path, body)?;
             }
         }
         let reply = self.request(
@@ -406,7 +524,48 @@ impl Client {
             Some(&json!({ "run_id": run_id, "status": run.status, "end_time": run.end_time })),
             &[],
         )?;
-        Ok((reply.status != 200).then_some(("runs/update", reply)))
+        if reply.status != 200 {
+            return Ok(Err(("runs/update", reply)));
+        }
+        Ok(Ok(unsent))
+    }
+
+    /// The data a run used, as MLflow dataset inputs (`runs/log-inputs`, MLflow 2.4+);
+    /// on a server without that endpoint, as `trove.data.PATH` tags instead.
+    fn log_data(
+        &self,
+        run_id: &str,
+        inputs: &[DataInput],
+    ) -> Result<std::result::Result<(), (&'static str, Reply)>> {
+        for chunk in inputs.chunks(MAX_DATASETS) {
+            let datasets: Vec<Json> = chunk.iter().map(DataInput::to_json).collect();
+            let reply = self.request(
+                "runs/log-inputs",
+                Some(&json!({ "run_id": run_id, "datasets": datasets })),
+                &[],
+            )?;
+            if reply.status == 200 {
+                continue;
+            }
+            if reply.status == 404 || reply.error_code() == "ENDPOINT_NOT_FOUND" {
+                let tags: Vec<(String, String)> =
+                    inputs.iter().map(|d| (d.tag_key(), d.hash.clone())).collect();
+                let fallback = RunPayload::only_tags(tags);
+                for batch in batches(&fallback) {
+                    let reply = self.request(
+                        "runs/log-batch",
+                        Some(&json!({ "run_id": run_id, "tags": key_values(batch.tags) })),
+                        &[],
+                    )?;
+                    if reply.status != 200 {
+                        return Ok(Err(("runs/log-batch", reply)));
+                    }
+                }
+                return Ok(Ok(()));
+            }
+            return Ok(Err(("runs/log-inputs", reply)));
+        }
+        Ok(Ok(()))
     }
 
     /// A failed answer: the record refused (HTTP 400: something in it is invalid), or an
@@ -423,13 +582,149 @@ impl Client {
     pub fn delete_run(&self, run_id: &str) -> Result<()> {
         self.call("runs/delete", Some(&json!({ "run_id": run_id })), &[]).map(|_| ())
     }
+
+    /// The `artifact_uri` of a run (`mlflow-artifacts:/…` when the server proxies
+    /// artifacts; see [`proxied_artifact_root`]).
+    pub fn artifact_uri(&self, run_id: &str) -> Result<String> {
+        let run = self.call("runs/get", None, &[("run_id", run_id)])?;
+        run["run"]["info"]["artifact_uri"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.fail(format!("runs/get: run {run_id} has no artifact_uri")))
+    }
+
+    /// Upload one artifact through the server's artifact proxy (`mlflow server
+    /// --serve-artifacts`, its default): `body` goes to `rel_path` (slash-separated) under
+    /// `artifact_root` (from [`proxied_artifact_root`]). Uploading the same path again
+    /// replaces it.
+    pub fn upload_artifact(&self, artifact_root: &str, rel_path: &str, body: ArtifactBody) -> Result<()> {
+        let path: Vec<String> = artifact_root
+            .split('/')
+            .chain(rel_path.split('/'))
+            .filter(|s| !s.is_empty())
+            .map(percent_encode)
+            .collect();
+        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{}", self.base, path.join("/"));
+        let what = format!("uploading artifact {rel_path}");
+        let mut req = self.agent.put(&url).header("Content-Type", "application/octet-stream");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let result = match body {
+            ArtifactBody::Bytes(bytes) => req.send(bytes),
+            ArtifactBody::File(file) => {
+                let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+                let len = f.metadata().map_err(|e| Error::io(file, e))?.len();
+                req.header("Content-Length", len.to_string()).send(ureq::SendBody::from_reader(&mut f))
+            }
+        };
+        let response = result.map_err(|e| self.transport_error(&what, e))?;
+        let reply = self.reply(&what, response)?;
+        if reply.status != 200 {
+            let mut error = self.api_error(&what, &reply);
+            if matches!(reply.status, 404 | 503)
+                && let Error::Remote { message, .. } = &mut error
+            {
+                message.push_str(" (does the server serve artifacts? start it with --serve-artifacts)");
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The files and folders (`path`, `is_dir`, `file_size`) in a run's artifact folder
+    /// `path` ("" for the top).
+    pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<Json>> {
+        let listing = self.call("artifacts/list", None, &[("run_id", run_id), ("path", path)])?;
+        Ok(listing["files"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Create a run in `experiment_id`, RUNNING, with `tags`; its id and artifact URI.
+    pub fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        start_time: i64,
+        user: &str,
+        tags: &[(String, String)],
+    ) -> Result<CreatedRun> {
+        match self.try_create_run(experiment_id, run_name, start_time, user, tags)? {
+            Ok(run) => Ok(run),
+            Err(reply) => Err(self.api_error("runs/create", &reply)),
+        }
+    }
+
+    fn try_create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        start_time: i64,
+        user: &str,
+        tags: &[(String, String)],
+    ) -> Result<std::result::Result<CreatedRun, Reply>> {
+        let created = self.request(
+            "runs/create",
+            Some(&json!({
+                "experiment_id": experiment_id,
+                "run_name": run_name,
+                "start_time": start_time,
+                "user_id": user,
+                "tags": key_values(tags),
+            })),
+            &[],
+        )?;
+        if created.status != 200 {
+            return Ok(Err(created));
+        }
+        let info = &created.body["run"]["info"];
+        let run_id = info["run_id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| self.fail("runs/create: the answer names no run_id"))?
+            .to_string();
+        let artifact_uri = info["artifact_uri"].as_str().unwrap_or_default().to_string();
+        Ok(Ok(CreatedRun { run_id, artifact_uri }))
+    }
+
+    /// Close a run with `status` (FINISHED, FAILED, KILLED) at `end_time` (ms).
+    pub fn end_run(&self, run_id: &str, status: &str, end_time: i64) -> Result<()> {
+        let body = json!({ "run_id": run_id, "status": status, "end_time": end_time });
+        self.call("runs/update", Some(&body), &[]).map(|_| ())
+    }
+
+    /// Set one tag of a run.
+    pub fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        let body = json!({ "run_id": run_id, "key": key, "value": value });
+        self.call("runs/set-tag", Some(&body), &[]).map(|_| ())
+    }
+
+    /// Remove one tag of a run.
+    pub fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        self.call("runs/delete-tag", Some(&json!({ "run_id": run_id, "key": key })), &[]).map(|_| ())
+    }
+}
+
+/// What an artifact upload sends.
+#[derive(Debug, Clone, Copy)]
+pub enum ArtifactBody<'a> {
+    /// A file, streamed.
+    File(&'a std::path::Path),
+    Bytes(&'a [u8]),
+}
+
+/// A run just created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRun {
+    pub run_id: String,
+    /// Where its artifacts go (`mlflow-artifacts:/EXP/RUN/artifacts` with the proxy).
+    pub artifact_uri: String,
 }
 
 /// What became of one record sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    /// The run made for it, finished.
-    Run(String),
+    /// The run made for it, finished; and the artifacts that could not go with it.
+    Run { run_id: String, unsent: Vec<UnsentArtifact> },
     /// The server refused it (MLflow's message); no run is left for it.
     Refused(String),
 }
@@ -439,6 +734,8 @@ pub enum Sent {
 pub struct RemoteRun {
     pub run_id: String,
     pub status: String,
+    /// Sent without some artifacts the local cache lacked then (tag `trove.artifacts.missing`).
+    pub missing_artifacts: bool,
 }
 
 impl RemoteRun {
@@ -476,6 +773,111 @@ pub struct RunPayload {
     pub tags: Vec<(String, String)>,
     pub params: Vec<(String, String)>,
     pub metrics: Vec<MetricEntry>,
+    /// The data the run used, sent as dataset inputs.
+    pub inputs: Vec<DataInput>,
+    /// The artifacts: the record's, its environment files and its package list.
+    pub files: Vec<RunFile>,
+}
+
+impl RunPayload {
+    fn only_tags(tags: Vec<(String, String)>) -> RunPayload {
+        RunPayload {
+            run_name: String::new(),
+            user: String::new(),
+            start_time: 0,
+            end_time: 0,
+            status: "FINISHED",
+            create_tags: Vec::new(),
+            tags,
+            params: Vec::new(),
+            metrics: Vec::new(),
+            inputs: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
+/// One data path a run used, at its trove hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataInput {
+    pub path: String,
+    pub hash: String,
+    /// `file` or `dir`.
+    pub kind: String,
+    pub size: u64,
+    pub commit: String,
+}
+
+impl DataInput {
+    /// An MLflow `DatasetInput`: name the path, digest the hash (cut to MLflow's 36
+    /// characters), source type `trove`, source a JSON text with path, hash and commit.
+    pub fn to_json(&self) -> Json {
+        let source = json!({
+            "path": self.path, "hash": self.hash, "kind": self.kind, "size": self.size, "commit": self.commit,
+        });
+        json!({
+            "tags": [{ "key": "mlflow.data.context", "value": "trove" }],
+            "dataset": {
+                "name": self.path,
+                "digest": self.hash.chars().take(MAX_DIGEST_CHARS).collect::<String>(),
+                "source_type": "trove",
+                "source": source.to_string(),
+            },
+        })
+    }
+
+    /// The tag that names the data on a server without dataset inputs: `trove.data.PATH`,
+    /// with characters MLflow refuses in keys made `_`.
+    pub fn tag_key(&self) -> String {
+        let allowed = |c: char| c.is_alphanumeric() || "_-./: ".contains(c);
+        let path: String = self.path.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+        let key = format!("trove.data.{path}");
+        key.chars().take(MAX_KEY_CHARS).collect()
+    }
+}
+
+/// An artifact of a run: where it goes under the run's artifacts, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFile {
+    pub path: String,
+    pub content: RunFileContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunFileContent {
+    /// An object of the cache.
+    Object(ObjectId),
+    Text(String),
+}
+
+enum ArtifactSource<'a> {
+    Text(&'a str),
+    File(PathBuf),
+}
+
+/// An artifact not sent with its run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsentArtifact {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Where a record's environment files go among its run's artifacts.
+pub const ENV_DIR: &str = "trove/env";
+/// The run artifact that lists the record's Python packages, one `name==version` a line
+/// (as `pip freeze` prints them: `pip install -r` takes it).
+pub const PACKAGES_FILE: &str = "trove/packages.txt";
+
+/// A command line as a shell would take it back: arguments with spaces or quotes quoted.
+pub fn command_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain =
+                !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain { a.clone() } else { format!("'{}'", a.replace('\'', "'\\''")) }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The MLflow run for `record`, with its metric `series` (key -> points): params as
@@ -495,6 +897,12 @@ pub fn payload(record: &Record, series: &BTreeMap<String, Vec<Point>>) -> Result
     if let Some(branch) = &record.branch {
         create_tags.push(("mlflow.source.git.branch".to_string(), branch.clone()));
     }
+    if let Some(run) = record.run.as_ref().filter(|r| !r.argv.is_empty()) {
+        let line: String = command_line(&run.argv).chars().take(MAX_TAG_VALUE_CHARS).collect();
+        create_tags.push(("trove.command".to_string(), line.clone()));
+        create_tags.push(("mlflow.source.name".to_string(), line));
+        create_tags.push(("mlflow.source.type".to_string(), "LOCAL".to_string()));
+    }
     let reserved: BTreeSet<&str> = create_tags.iter().map(|(k, _)| k.as_str()).collect();
     let mut tags: Vec<(String, String)> = record
         .tags
@@ -506,19 +914,19 @@ pub fn payload(record: &Record, series: &BTreeMap<String, Vec<Point>>) -> Result
     let params = record.params.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
     let mut metrics = Vec::new();
     for (key, metric) in &record.metrics {
-        let entry = |value: f64, step: u64| MetricEntry {
+        let entry = |value: f64, step: u64, time: Option<i64>| MetricEntry {
             key: key.clone(),
             value,
-            timestamp: start_time,
+            timestamp: time.unwrap_or(start_time),
             step: i64::try_from(step).unwrap_or(i64::MAX),
         };
         match metric {
             Metric::Series(_) => {
                 let points = series.get(key).map_or(&[][..], Vec::as_slice);
-                metrics.extend(points.iter().map(|&(step, value)| entry(value, step)));
+                metrics.extend(points.iter().map(|p| entry(p.value, p.step, p.time)));
             }
-            Metric::Value(Value::Number(n)) => metrics.push(entry(*n, 0)),
-            Metric::Value(Value::Bool(b)) => metrics.push(entry(if *b { 1.0 } else { 0.0 }, 0)),
+            Metric::Value(Value::Number(n)) => metrics.push(entry(*n, 0, None)),
+            Metric::Value(Value::Bool(b)) => metrics.push(entry(if *b { 1.0 } else { 0.0 }, 0, None)),
             Metric::Value(Value::Text(t)) => tags.push((format!("trove.metric.{key}"), t.clone())),
         }
     }
@@ -535,7 +943,39 @@ pub fn payload(record: &Record, series: &BTreeMap<String, Vec<Point>>) -> Result
         tags,
         params,
         metrics,
+        inputs: record
+            .data
+            .iter()
+            .map(|d| DataInput {
+                path: d.path.clone(),
+                hash: d.hash.to_hex(),
+                kind: d.kind.as_str().to_string(),
+                size: d.size,
+                commit: record.commit.clone(),
+            })
+            .collect(),
+        files: run_files(record),
     })
+}
+
+/// A record's artifacts at their paths, its environment files under `trove/env/`, its
+/// package list as `trove/packages.txt`.
+pub fn run_files(record: &Record) -> Vec<RunFile> {
+    let mut files: Vec<RunFile> = record
+        .artifacts
+        .iter()
+        .map(|a| RunFile { path: a.path.clone(), content: RunFileContent::Object(a.hash) })
+        .collect();
+    for (name, text) in &record.env.files {
+        files
+            .push(RunFile { path: format!("{ENV_DIR}/{name}"), content: RunFileContent::Text(text.clone()) });
+    }
+    if !record.env.packages.is_empty() {
+        let mut text = record.env.packages.join("\n");
+        text.push('\n');
+        files.push(RunFile { path: PACKAGES_FILE.to_string(), content: RunFileContent::Text(text) });
+    }
+    files
 }
 
 /// One `runs/log-batch` request's share of a run.
@@ -612,12 +1052,27 @@ pub struct SyncReport {
     pub replaced: Vec<String>,
     /// Records the server refused (no run is left for them); the others were still sent.
     pub refused: Vec<RefusedRecord>,
+    /// Runs sent before without artifacts the cache lacked, given them now.
+    pub completed: Vec<SyncedRun>,
+    /// Artifacts not sent (not in the local cache, or the server takes none), and why.
+    pub unsent: Vec<UnsentRecordArtifact>,
+}
+
+/// An artifact of a record that its run lacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsentRecordArtifact {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub reason: String,
 }
 
 /// What `sync` tells its caller as it goes.
 pub enum Progress<'a> {
     Sent(&'a SyncedRun),
     Already(&'a SyncedRun),
+    /// A run sent before without some artifacts got them now.
+    Completed(&'a SyncedRun),
     Refused(&'a RefusedRecord),
 }
 
@@ -627,10 +1082,20 @@ pub enum Progress<'a> {
 pub fn sync(
     client: &Client,
     git: &git2::Repository,
+    cache: &crate::cache::Cache,
     experiment: &str,
     records: &[Record],
     on_record: &mut dyn FnMut(Progress),
 ) -> Result<SyncReport> {
+    let objects = |id: &ObjectId| cache.has_object(id).then(|| cache.object_path(id));
+    let in_record = |record: &Record, e: Error| match e {
+        Error::Remote { remote, kind, message } => Error::Remote {
+            remote,
+            kind,
+            message: format!("record {} ({}): {message}", record.short_id(), record.name),
+        },
+        e => e,
+    };
     let (experiment_id, created_experiment) = client.experiment(experiment)?;
     let existing = client.runs_by_record()?;
     let mut report = SyncReport {
@@ -642,6 +1107,8 @@ pub fn sync(
         already: Vec::new(),
         replaced: Vec::new(),
         refused: Vec::new(),
+        completed: Vec::new(),
+        unsent: Vec::new(),
     };
     let mut seen = BTreeSet::new();
     for record in records.iter().filter(|r| seen.insert(r.id.as_str())) {
@@ -649,8 +1116,15 @@ pub fn sync(
         if let Some(done) = found.iter().find(|r| r.is_complete()) {
             let run =
                 SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id: done.run_id.clone() };
-            on_record(Progress::Already(&run));
-            report.already.push(run);
+            let all_here = record.artifacts.iter().all(|a| cache.has_object(&a.hash));
+            if done.missing_artifacts && all_here {
+                send_artifacts(client, &done.run_id, record, &objects).map_err(|e| in_record(record, e))?;
+                on_record(Progress::Completed(&run));
+                report.completed.push(run);
+            } else {
+                on_record(Progress::Already(&run));
+                report.already.push(run);
+            }
             continue;
         }
         for unfinished in found {
@@ -664,16 +1138,15 @@ pub fn sync(
             }
         }
         let run = payload(record, &series)?;
-        let sent = client.send(&experiment_id, &run).map_err(|e| match e {
-            Error::Remote { remote, kind, message } => Error::Remote {
-                remote,
-                kind,
-                message: format!("record {} ({}): {message}", record.short_id(), record.name),
-            },
-            e => e,
-        })?;
+        let sent = client.send(&experiment_id, &run, &objects).map_err(|e| in_record(record, e))?;
         match sent {
-            Sent::Run(run_id) => {
+            Sent::Run { run_id, unsent } => {
+                report.unsent.extend(unsent.into_iter().map(|u| UnsentRecordArtifact {
+                    id: record.id.clone(),
+                    name: record.name.clone(),
+                    path: u.path,
+                    reason: u.reason,
+                }));
                 let run = SyncedRun { id: record.id.clone(), name: record.name.clone(), run_id };
                 on_record(Progress::Sent(&run));
                 report.synced.push(run);
@@ -686,6 +1159,26 @@ pub fn sync(
         }
     }
     Ok(report)
+}
+
+/// Send a finished run the record's artifacts it was sent without, then remove its
+/// `trove.artifacts.missing` tag.
+fn send_artifacts(
+    client: &Client,
+    run_id: &str,
+    record: &Record,
+    objects: &dyn Fn(&ObjectId) -> Option<PathBuf>,
+) -> Result<()> {
+    let uri = client.artifact_uri(run_id)?;
+    let root = proxied_artifact_root(&uri).ok_or_else(|| {
+        client.fail(format!("run {run_id}: artifact location {uri:?} is not the server's proxy"))
+    })?;
+    for a in &record.artifacts {
+        let path = objects(&a.hash)
+            .ok_or_else(|| Error::exp(&record.id, format!("object {} is missing", a.hash)))?;
+        client.upload_artifact(&root, &a.path, ArtifactBody::File(&path))?;
+    }
+    client.delete_tag(run_id, MISSING_TAG)
 }
 
 /// Milliseconds since the epoch of an RFC 3339 UTC time (`2026-11-23T07:10:00.123Z`).
@@ -715,6 +1208,65 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
+}
+
+/// The TLS settings: the webpki roots, or only the CAs in `tls.ca_file`, or no check.
+fn tls_config(base: &str, tls: &Tls) -> Result<ureq::tls::TlsConfig> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let roots = match &tls.ca_file {
+        None => RootCerts::WebPki,
+        Some(path) => {
+            let bad = |m: String| {
+                Error::remote(
+                    base,
+                    crate::error::RemoteFailure::HostKey,
+                    format!("CA file {} (MLFLOW_TRACKING_SERVER_CERT_PATH): {m}", path.display()),
+                )
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+            if certs.is_empty() {
+                return Err(bad("holds no PEM certificate".into()));
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+    };
+    Ok(TlsConfig::builder().root_certs(roots).disable_verification(tls.insecure).build())
+}
+
+/// `s` for a URL path segment: all but unreserved characters percent-encoded.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The path under the server's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/`)
+/// of a run's `artifact_uri`: `1/RUN/artifacts` for `mlflow-artifacts:/1/RUN/artifacts`
+/// (or `mlflow-artifacts://host:port/1/…`). None for a location the server does not
+/// proxy (a local path, `s3://…`: the server was started with `--no-serve-artifacts` or
+/// `--default-artifact-root`).
+pub fn proxied_artifact_root(artifact_uri: &str) -> Option<String> {
+    let rest = artifact_uri.strip_prefix("mlflow-artifacts:")?;
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) => &authority_and_path[authority_and_path.find('/')?..],
+        None => rest,
+    };
+    let path = path.trim_matches('/');
+    (!path.is_empty()).then(|| path.to_string())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -765,7 +1317,10 @@ mod tests {
     #[test]
     fn a_record_becomes_a_run() {
         let mut series = BTreeMap::new();
-        series.insert("loss".to_string(), vec![(0, 1.0), (5, 0.5), (10, 0.2)]);
+        series.insert(
+            "loss".to_string(),
+            vec![Point::new(0, 1.0), Point::new(5, 0.5), Point { step: 10, value: 0.2, time: Some(42) }],
+        );
         let run = payload(&record(), &series).unwrap();
         let start = parse_time("2026-11-23T07:10:00.123Z").unwrap();
         assert_eq!(run.start_time, start);
@@ -790,13 +1345,60 @@ mod tests {
             metrics,
             [("acc", 0.9, 0), ("converged", 1.0, 0), ("loss", 1.0, 0), ("loss", 0.5, 5), ("loss", 0.2, 10)]
         );
-        assert!(run.metrics.iter().all(|m| m.timestamp == start));
+        // A point's own time when it has one, else the run's start.
+        let times: Vec<i64> = run.metrics.iter().map(|m| m.timestamp).collect();
+        assert_eq!(times, [start, start, start, start, 42]);
+        let create: BTreeMap<&str, &str> =
+            run.create_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(create["trove.command"], "python train.py");
+        assert_eq!(create["mlflow.source.name"], "python train.py");
+    }
+
+    #[test]
+    fn data_artifacts_and_commands() {
+        let mut r = record();
+        r.data.push(crate::exp::record::DataRef {
+            path: "data/images@v1".into(),
+            kind: crate::pointer::Kind::Dir,
+            hash: ObjectId::of_bytes(b"x"),
+            size: 3,
+        });
+        r.env.files.insert("requirements.txt".into(), "torch==2.0\n".into());
+        r.env.packages = vec!["foo==1.2".into(), "bar==3".into()];
+        let run = payload(&r, &BTreeMap::new()).unwrap();
+        let input = run.inputs[0].to_json();
+        assert_eq!(input["dataset"]["name"], "data/images@v1");
+        assert_eq!(input["dataset"]["digest"].as_str().unwrap().len(), MAX_DIGEST_CHARS);
+        let source: Json = serde_json::from_str(input["dataset"]["source"].as_str().unwrap()).unwrap();
+        assert_eq!(source["hash"], ObjectId::of_bytes(b"x").to_hex());
+        assert_eq!(source["commit"], "a".repeat(40));
+        assert_eq!(run.inputs[0].tag_key(), "trove.data.data/images_v1");
+        let paths: Vec<&str> = run.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["trove/env/requirements.txt", "trove/packages.txt"]);
+        assert_eq!(run.files[1].content, RunFileContent::Text("foo==1.2\nbar==3\n".into()));
+        let argv: Vec<String> = ["python", "train.py", "--name", "my run", "it's"].map(String::from).to_vec();
+        assert_eq!(command_line(&argv), r#"python train.py --name 'my run' 'it'\''s'"#);
+    }
+
+    #[test]
+    fn artifact_roots() {
+        assert_eq!(
+            proxied_artifact_root("mlflow-artifacts:/1/abc/artifacts").as_deref(),
+            Some("1/abc/artifacts")
+        );
+        assert_eq!(
+            proxied_artifact_root("mlflow-artifacts://host:5000/1/abc/artifacts").as_deref(),
+            Some("1/abc/artifacts")
+        );
+        assert_eq!(proxied_artifact_root("/tmp/mlruns/1/abc/artifacts"), None);
+        assert_eq!(proxied_artifact_root("s3://b/1/abc/artifacts"), None);
+        assert_eq!(percent_encode("a b%/ü"), "a%20b%25%2F%C3%BC");
     }
 
     #[test]
     fn batches_stay_within_mlflow_limits() {
         let mut series = BTreeMap::new();
-        series.insert("loss".to_string(), (0..2500).map(|i| (i, 1.0 / (i + 1) as f64)).collect());
+        series.insert("loss".to_string(), (0..2500).map(|i| Point::new(i, 1.0 / (i + 1) as f64)).collect());
         let mut r = record();
         for i in 0..250 {
             r.params.insert(format!("p{i:03}"), Value::Number(f64::from(i)));
@@ -857,10 +1459,16 @@ mod tests {
 
     #[test]
     fn uris_and_auth() {
-        assert!(matches!(Client::new("https://mlflow.example.com", Auth::None), Err(Error::Usage(_))));
+        let c = Client::new("https://mlflow.example.com/", Auth::None).unwrap();
+        assert_eq!(c.uri(), "https://mlflow.example.com");
         assert!(matches!(Client::new("databricks", Auth::None), Err(Error::Usage(_))));
-        let Err(Error::Usage(m)) = Client::new("https://ann:secret@h", Auth::None) else { panic!("refused") };
-        assert!(m.contains("https is not supported") && !m.contains("secret"), "{m}");
+        let Err(Error::Usage(m)) = Client::new("ftp://ann:secret@h", Auth::None) else { panic!("refused") };
+        assert!(m.contains("not an MLflow tracking server URI") && !m.contains("secret"), "{m}");
+        let c = Client::new("https://ann:secret@h", Auth::None).unwrap();
+        assert_eq!((c.uri(), c.authorization.as_deref()), ("https://h", Some("Basic YW5uOnNlY3JldA==")));
+        let bad_ca = Tls { ca_file: Some("/no/such/ca.pem".into()), insecure: false };
+        let err = Client::with_tls("https://h", Auth::None, &bad_ca).err().unwrap().to_string();
+        assert!(err.contains("/no/such/ca.pem") && err.contains("MLFLOW_TRACKING_SERVER_CERT_PATH"), "{err}");
         assert!(matches!(Client::new("http://", Auth::None), Err(Error::Usage(_))));
         let c = Client::new("http://127.0.0.1:5000/", Auth::None).unwrap();
         assert_eq!(c.uri(), "http://127.0.0.1:5000");
@@ -907,6 +1515,41 @@ mod tests {
         assert!(request.to_ascii_lowercase().contains("authorization: bearer tok123"), "{request}");
         assert!(err.contains("HTTP 401 UNAUTHENTICATED: You are not authenticated."), "{err}");
         assert!(err.contains("MLFLOW_TRACKING_TOKEN") && !err.contains("tok123"), "{err}");
+    }
+
+    #[test]
+    fn artifacts_stream_with_their_length_and_credentials() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&request).contains("weights v1") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+            stream.write_all(head.as_bytes()).unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("model.bin");
+        std::fs::write(&file, "weights v1").unwrap();
+        let c = Client::new(&format!("http://127.0.0.1:{port}/prefix"), Auth::Bearer("tok".into())).unwrap();
+        c.upload_artifact("1/abc/artifacts", "models/my model.bin", ArtifactBody::File(&file)).unwrap();
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with(
+                "PUT /prefix/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/models/my%20model.bin "
+            ),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(lower.contains("content-length: 10\r\n") && !lower.contains("chunked"), "{request}");
+        assert!(lower.contains("authorization: bearer tok"), "{request}");
     }
 
     #[test]

@@ -506,9 +506,9 @@ fn series_chart(h: &mut String, runs: &[PlotRun], key: &str) {
         .filter_map(|(i, r)| r.series.get(key).map(|p| (i, r, p)))
         .filter(|(_, _, p)| !p.is_empty())
         .collect();
-    let steps = lines.iter().flat_map(|(_, _, p)| p.iter().map(|&(s, _)| s as f64));
+    let steps = lines.iter().flat_map(|(_, _, p)| p.iter().map(|pt| pt.step as f64));
     let (smin, smax) = steps.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| (a.min(s), b.max(s)));
-    let values = lines.iter().flat_map(|(_, _, p)| p.iter().map(|&(_, v)| v));
+    let values = lines.iter().flat_map(|(_, _, p)| p.iter().map(|pt| pt.value));
     let (vmin, vmax) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let (smin, smax) = if smin.is_finite() { (smin, smax) } else { (0.0, 1.0) };
     let (vmin, vmax) = if vmin.is_finite() { (vmin, vmax) } else { (0.0, 1.0) };
@@ -566,9 +566,10 @@ fn series_chart(h: &mut String, runs: &[PlotRun], key: &str) {
         let c = colour(i);
         let shown = decimate(points, (2.0 * (right - left)) as usize);
         let coords: Vec<String> =
-            shown.iter().map(|&(s, v)| format!("{},{}", px(x_of(s as f64)), px(y_of(v)))).collect();
-        let last =
-            points.last().map_or(String::new(), |p| format!(", last {} at step {}", fmt_num(p.1), p.0));
+            shown.iter().map(|p| format!("{},{}", px(x_of(p.step as f64)), px(y_of(p.value)))).collect();
+        let last = points
+            .last()
+            .map_or(String::new(), |p| format!(", last {} at step {}", fmt_num(p.value), p.step));
         let _ = write!(
             h,
             "<polyline class=\"series-line hl\" data-exp=\"{id}\" data-metric=\"{k}\" stroke=\"{c}\" \
@@ -582,8 +583,8 @@ fn series_chart(h: &mut String, runs: &[PlotRun], key: &str) {
             let _ = write!(
                 h,
                 "<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{c}\"/>",
-                px(x_of(only.0 as f64)),
-                px(y_of(only.1))
+                px(x_of(only.step as f64)),
+                px(y_of(only.value))
             );
         }
         h.push('\n');
@@ -601,8 +602,10 @@ fn decimate(points: &[Point], budget: usize) -> Vec<Point> {
     let size = points.len().div_ceil(buckets);
     let mut out = Vec::with_capacity(buckets * 4);
     for chunk in points.chunks(size) {
-        let lowest = chunk.iter().enumerate().min_by(|a, b| a.1.1.total_cmp(&b.1.1)).map_or(0, |(i, _)| i);
-        let highest = chunk.iter().enumerate().max_by(|a, b| a.1.1.total_cmp(&b.1.1)).map_or(0, |(i, _)| i);
+        let lowest =
+            chunk.iter().enumerate().min_by(|a, b| a.1.value.total_cmp(&b.1.value)).map_or(0, |(i, _)| i);
+        let highest =
+            chunk.iter().enumerate().max_by(|a, b| a.1.value.total_cmp(&b.1.value)).map_or(0, |(i, _)| i);
         let mut keep = [0, lowest, highest, chunk.len() - 1];
         keep.sort_unstable();
         let mut prev = None;
@@ -646,9 +649,9 @@ mod tests {
             &[("acc", n(0.9))],
         );
         let c = run("01cccccccccccccccccccccccc", "partial", &[("lr", n(0.001))], &[]);
-        a.series.insert("loss".into(), vec![(0, 1.0), (1, 0.6), (2, 0.4)]);
-        b.series.insert("loss".into(), vec![(0, 0.9), (1, 0.3)]);
-        b.series.insert("val/loss".into(), vec![(5, 0.5)]);
+        a.series.insert("loss".into(), vec![Point::new(0, 1.0), Point::new(1, 0.6), Point::new(2, 0.4)]);
+        b.series.insert("loss".into(), vec![Point::new(0, 0.9), Point::new(1, 0.3)]);
+        b.series.insert("val/loss".into(), vec![Point::new(5, 0.5)]);
         vec![a, b, c]
     }
 
@@ -749,15 +752,15 @@ mod tests {
 
     #[test]
     fn long_series_are_thinned_keeping_peaks() {
-        let mut points: Vec<Point> = (0..10_000).map(|i| (i, (i as f64 / 100.0).sin())).collect();
-        points[5_000].1 = 50.0;
+        let mut points: Vec<Point> = (0..10_000).map(|i| Point::new(i, (i as f64 / 100.0).sin())).collect();
+        points[5_000].value = 50.0;
         let thin = decimate(&points, 800);
         assert!(thin.len() <= 800, "{}", thin.len());
-        assert!(thin.contains(&(5_000, 50.0)));
+        assert!(thin.contains(&Point::new(5_000, 50.0)));
         assert_eq!(thin.first(), points.first());
         assert_eq!(thin.last(), points.last());
-        assert!(thin.windows(2).all(|w| w[0].0 < w[1].0));
-        let short: Vec<Point> = vec![(0, 1.0), (1, 2.0)];
+        assert!(thin.windows(2).all(|w| w[0].step < w[1].step));
+        let short: Vec<Point> = vec![Point::new(0, 1.0), Point::new(1, 2.0)];
         assert_eq!(decimate(&short, 800), short);
     }
 

@@ -80,8 +80,61 @@ pub struct SeriesRef {
     pub last: Option<f64>,
 }
 
-/// One (step, value) point of a metric series.
-pub type Point = (u64, f64);
+/// One point of a metric series: its step, value and, when known, the time it was
+/// measured. Stored as `[step, value]` or `[step, value, time]` (older series have no
+/// times).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub step: u64,
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    pub time: Option<i64>,
+}
+
+impl Point {
+    pub fn new(step: u64, value: f64) -> Point {
+        Point { step, value, time: None }
+    }
+}
+
+impl Serialize for Point {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(if self.time.is_some() { 3 } else { 2 })?;
+        t.serialize_element(&self.step)?;
+        t.serialize_element(&self.value)?;
+        if let Some(time) = self.time {
+            t.serialize_element(&time)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Point {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Point, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Point;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[step, value] or [step, value, time]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Point, A::Error> {
+                use serde::de::Error as _;
+                let step = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let value = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let time = seq.next_element::<Option<i64>>()?.flatten();
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(4, &self));
+                }
+                Ok(Point { step, value, time })
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
 
 /// A tracked item of the work tree at the record's commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +162,9 @@ pub struct Environment {
     pub files: BTreeMap<String, String>,
     /// Interpreter -> its `--version` line.
     pub interpreters: BTreeMap<String, String>,
+    /// The Python packages installed for the run's interpreter, `name==version`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 /// What `trove exp run` knows about the command.
@@ -363,6 +419,18 @@ mod tests {
         assert_eq!(format_time(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_time(1_795_000_000, 5), "2026-11-18T11:06:40.005Z");
         assert_eq!(format_time(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn points_with_and_without_times() {
+        let old: Vec<Point> = serde_json::from_str("[[0, 1.5], [3, 0.5]]").unwrap();
+        assert_eq!(old, [Point::new(0, 1.5), Point::new(3, 0.5)]);
+        let timed = Point { step: 1, value: 2.0, time: Some(1_795_000_000_005) };
+        let text = serde_json::to_string(&[Point::new(0, 1.0), timed]).unwrap();
+        assert_eq!(text, "[[0,1.0],[1,2.0,1795000000005]]");
+        assert_eq!(serde_json::from_str::<Vec<Point>>(&text).unwrap()[1], timed);
+        assert!(serde_json::from_str::<Point>("[1]").is_err());
+        assert!(serde_json::from_str::<Point>("[1, 2, 3, 4]").is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn append(
             Metric::Series(SeriesRef {
                 series: path,
                 points: points.len() as u64,
-                last: points.last().map(|p| p.1),
+                last: points.last().map(|p| p.value),
             }),
         );
     }
@@ -414,7 +414,7 @@ mod tests {
     fn append_list_find_and_series() {
         let (_d, git, c) = repo_with_commit();
         let mut series = BTreeMap::new();
-        series.insert("loss".to_string(), vec![(0, 1.0), (1, 0.5)]);
+        series.insert("loss".to_string(), vec![Point::new(0, 1.0), Point::new(1, 0.5)]);
         let a = append(&git, record(&c, "first"), &series).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = append(&git, record(&c, "second"), &BTreeMap::new()).unwrap();
@@ -425,7 +425,7 @@ mod tests {
         assert!(find(&git, "nothing").is_err());
         let Metric::Series(s) = &all[0].metrics["loss"] else { panic!("a series") };
         assert_eq!(s.last, Some(0.5));
-        assert_eq!(read_series(&git, s).unwrap(), vec![(0, 1.0), (1, 0.5)]);
+        assert_eq!(read_series(&git, s).unwrap(), vec![Point::new(0, 1.0), Point::new(1, 0.5)]);
         // Each record commit: previous record first, code commit second.
         let tip = tip(&git, REF).unwrap().unwrap();
         assert_eq!(tip.parent_count(), 2);

@@ -306,10 +306,16 @@ fn run_records_the_command_and_what_it_wrote() {
     assert_eq!(r["run"]["exit_code"], 0);
     assert!(r["run"]["duration_secs"].as_f64().unwrap() >= 0.0);
     assert_eq!(r["metrics"]["acc"], 0.8);
-    assert_eq!(
-        r["metrics"]["loss"]["values"],
-        json!([{"step": 0, "value": 3.0}, {"step": 1, "value": 2.0}, {"step": 2, "value": 1.0}])
-    );
+    // Each point with the time it was seen in the metrics file (milliseconds since 1970).
+    let values = r["metrics"]["loss"]["values"].as_array().unwrap();
+    let points: Vec<(i64, f64)> =
+        values.iter().map(|p| (p["step"].as_i64().unwrap(), p["value"].as_f64().unwrap())).collect();
+    assert_eq!(points, [(0, 3.0), (1, 2.0), (2, 1.0)]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for p in values {
+        let t = p["timestamp"].as_i64().unwrap();
+        assert!(t <= now && now - t < 600_000, "{p}");
+    }
     assert_eq!(env.read_string("out/id.txt").trim(), r["id"].as_str().unwrap(), "TROVE_EXP_ID");
     assert_eq!(r["artifacts"][0]["path"], "out/id.txt");
 

@@ -319,6 +319,7 @@ fn mlflow_bin() -> PathBuf {
 /// A real MLflow tracking server on 127.0.0.1, with a SQLite store in a temp folder.
 struct Mlflow {
     uri: String,
+    port: u16,
     log: PathBuf,
     _process: Group,
     _dir: tempfile::TempDir,
@@ -334,7 +335,8 @@ impl Mlflow {
         cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
             .arg("--backend-store-uri")
             .arg(format!("sqlite:///{}", dir.path().join("ml.db").display()))
-            .arg("--default-artifact-root")
+            // Artifacts through the server's proxy (mlflow-artifacts:/…), as in production.
+            .arg("--artifacts-destination")
             .arg(dir.path().join("artifacts"))
             .current_dir(dir.path())
             .env("HOME", dir.path())
@@ -363,7 +365,7 @@ impl Mlflow {
             );
             std::thread::sleep(Duration::from_millis(250));
         }
-        Mlflow { uri, log, _process: process, _dir: dir }
+        Mlflow { uri, port, log, _process: process, _dir: dir }
     }
 
     fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Value {
@@ -615,9 +617,8 @@ fn clones_sync_to_one_experiment_named_after_the_repository() {
 #[test]
 fn sync_refuses_what_it_cannot_reach() {
     let (env, _) = three_records();
-    let out = env.fails(2, &["exp", "sync", "--mlflow", "https://mlflow.example.com"]);
-    assert!(out.stderr.contains("https is not supported"), "{out}");
-    env.fails(2, &["exp", "sync", "--mlflow", "databricks"]);
+    let out = env.fails(2, &["exp", "sync", "--mlflow", "databricks"]);
+    assert!(out.stderr.contains("not an MLflow tracking server URI"), "{out}");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let uri = format!("http://127.0.0.1:{port}");
     let out = env.fails(1, &["exp", "sync", "--mlflow", &uri]);
@@ -625,4 +626,310 @@ fn sync_refuses_what_it_cannot_reach() {
     // Credentials in the URI are never printed.
     let out = env.fails(1, &["exp", "sync", "--mlflow", &format!("http://ann:hunter2@127.0.0.1:{port}")]);
     assert!(!out.stderr.contains("hunter2"), "{out}");
+}
+
+/// Run trove with extra environment variables; it must succeed.
+fn ok_with(env: &Env, vars: &[(&str, &Path)], args: &[&str]) -> crate::common::Out {
+    let mut cmd = env.command_in(&env.path(""), args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = crate::common::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(out.code, 0, "{out}");
+    out
+}
+
+impl Mlflow {
+    /// An artifact's bytes, downloaded through the server's artifact proxy.
+    fn download(&self, experiment_id: &str, run_id: &str, path: &str) -> Vec<u8> {
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}",
+            self.uri
+        );
+        let mut resp = ureq::get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        resp.body_mut().read_to_vec().unwrap()
+    }
+
+    /// Every file among a run's artifacts (REST `artifacts/list`, folders walked).
+    fn artifact_files(&self, run_id: &str, path: &str) -> Vec<(String, u64)> {
+        let listing = self.get("artifacts/list", &[("run_id", run_id), ("path", path)]);
+        let mut out = Vec::new();
+        for f in listing["files"].as_array().into_iter().flatten() {
+            let p = f["path"].as_str().unwrap().to_string();
+            if f["is_dir"].as_bool() == Some(true) {
+                out.extend(self.artifact_files(run_id, &p));
+            } else {
+                out.push((
+                    p,
+                    f["file_size"]
+                        .as_str()
+                        .map_or_else(|| f["file_size"].as_u64().unwrap(), |s| s.parse().unwrap()),
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// A repository with tracked data, a requirements.txt and a fake venv holding `foo 1.2`.
+fn project_with_venv() -> (Env, PathBuf) {
+    let env = Env::new();
+    env.write("data/a.csv", "a,1\n");
+    env.write("requirements.txt", "torch==2.0\n");
+    env.write("train.py", "print('train')\n");
+    env.write(".gitignore", "/model.bin\n/out/\n");
+    env.ok(&["add", "data"]);
+    env.ok(&["config", "exp.interpreters", "[git]"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-qm", "code and data"]);
+    let venv = env.outside().join("venv");
+    let site = venv.join("lib/python3.11/site-packages");
+    for (dir, text) in [
+        ("foo-1.2.dist-info", "Metadata-Version: 2.1\nName: foo\nVersion: 1.2\n\nA long description.\n"),
+        ("Bar_Baz-0.3.dist-info", "Metadata-Version: 2.1\nName: Bar_Baz\nVersion: 0.3\n"),
+    ] {
+        fs::create_dir_all(site.join(dir)).unwrap();
+        fs::write(site.join(dir).join("METADATA"), text).unwrap();
+    }
+    (env, venv)
+}
+
+#[test]
+fn a_record_lists_the_packages_of_its_virtual_env() {
+    let (env, venv) = project_with_venv();
+    let vars = [("VIRTUAL_ENV", venv.as_path())];
+    let record: Value =
+        serde_json::from_str(&ok_with(&env, &vars, &["--json", "exp", "log", "--name", "first"]).stdout)
+            .unwrap();
+    assert_eq!(record["env"]["packages"], json!(["Bar_Baz==0.3", "foo==1.2"]), "{record}");
+    let out = env.ok(&["exp", "show", "-v", "first"]);
+    assert!(out.stdout.contains("2 Python packages") && out.stdout.contains("| foo==1.2"), "{out}");
+    // Another version of foo: exp diff names it.
+    let meta = venv.join("lib/python3.11/site-packages/foo-1.2.dist-info/METADATA");
+    fs::write(&meta, "Name: foo\nVersion: 1.3\n").unwrap();
+    ok_with(&env, &vars, &["exp", "log", "--name", "second"]);
+    let out = env.ok(&["exp", "diff", "first", "second"]);
+    assert!(out.stdout.contains("package foo: 1.2 -> 1.3"), "{out}");
+    assert!(!out.stdout.contains("Bar_Baz"), "{out}");
+    // The setting turns the list off.
+    env.ok(&["config", "exp.packages", "false"]);
+    let record: Value = serde_json::from_str(
+        &ok_with(&env, &vars, &["--json", "exp", "log", "--name", "third", "--allow-dirty"]).stdout,
+    )
+    .unwrap();
+    assert!(record["env"].get("packages").is_none(), "{record}");
+    env.fails(2, &["config", "exp.packages", "maybe"]);
+}
+
+#[test]
+fn sync_sends_artifacts_packages_inputs_and_the_command() {
+    let server = Mlflow::start();
+    let (env, venv) = project_with_venv();
+    let vars = [("VIRTUAL_ENV", venv.as_path())];
+    let script = "mkdir -p out && printf 'weights v1' > model.bin && printf 'plot' > 'out/loss plot.svg'";
+    let record: Value = serde_json::from_str(
+        &ok_with(
+            &env,
+            &vars,
+            &[
+                "--json",
+                "exp",
+                "run",
+                "--name",
+                "trained",
+                "--artifact",
+                "model.bin",
+                "out",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "art"]);
+    assert_eq!(count(&doc, "synced"), 1, "{doc}");
+    assert_eq!(doc["unsent"], json!([]), "{doc}");
+    let exp_id = server.experiment_id("art");
+    let run = &server.runs(&exp_id)[0];
+    let run_id = run["info"]["run_id"].as_str().unwrap();
+    assert_eq!(run["info"]["status"], "FINISHED");
+
+    // The artifacts, listed through the REST API and downloaded through the proxy.
+    let files = server.artifact_files(run_id, "");
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        ["model.bin", "out/loss plot.svg", "trove/env/requirements.txt", "trove/packages.txt"],
+        "{files:?}"
+    );
+    assert_eq!(files[0].1, 10);
+    assert_eq!(server.download(&exp_id, run_id, "model.bin"), b"weights v1");
+    assert_eq!(server.download(&exp_id, run_id, "out/loss%20plot.svg"), b"plot");
+    assert_eq!(server.download(&exp_id, run_id, "trove/env/requirements.txt"), b"torch==2.0\n");
+    assert_eq!(server.download(&exp_id, run_id, "trove/packages.txt"), b"Bar_Baz==0.3\nfoo==1.2\n");
+
+    // The data as a dataset input, the command as tags.
+    let got = server.get("runs/get", &[("run_id", run_id)]);
+    let inputs = got["run"]["inputs"]["dataset_inputs"].as_array().expect("dataset inputs");
+    assert_eq!(inputs.len(), 1, "{got}");
+    let dataset = &inputs[0]["dataset"];
+    let hash = record["data"][0]["hash"].as_str().unwrap();
+    assert_eq!(dataset["name"], "data");
+    assert_eq!(dataset["digest"], &hash[..36]);
+    assert_eq!(dataset["source_type"], "trove");
+    let source: Value = serde_json::from_str(dataset["source"].as_str().unwrap()).unwrap();
+    assert_eq!(source["hash"], hash);
+    assert_eq!(source["commit"], record["commit"]);
+    let tags = pairs(&got["run"]["data"]["tags"]);
+    let command = format!("sh -c '{}'", script.replace('\'', "'\\''"));
+    assert_eq!(tags["trove.command"], command);
+    assert_eq!(tags["mlflow.source.name"], command);
+    assert!(!tags.contains_key("trove.artifacts.missing"), "{tags:?}");
+
+    // Again: nothing is sent twice.
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "art"]);
+    assert_eq!((count(&doc, "synced"), count(&doc, "already")), (0, 1), "{doc}");
+    assert_eq!(server.artifact_files(run_id, "").len(), 4);
+    assert_eq!(server.runs(&exp_id).len(), 1);
+
+    // An artifact whose object the cache lacks: the run goes without it, says so, and a
+    // later sync that has the object sends it.
+    fs::write(env.path("model.bin"), "weights v2").unwrap();
+    let second: Value = serde_json::from_str(
+        &ok_with(&env, &vars, &["--json", "exp", "log", "--name", "later", "--artifact", "model.bin"]).stdout,
+    )
+    .unwrap();
+    let hash = second["artifacts"][0]["hash"].as_str().unwrap();
+    let object = env.object_path(hash);
+    let saved = fs::read(&object).unwrap();
+    let mut perms = fs::metadata(&object).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&object, perms).unwrap();
+    fs::remove_file(&object).unwrap();
+    let out = env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "art"]);
+    assert!(out.stderr.contains("model.bin") && out.stderr.contains("not in the local cache"), "{out}");
+    let later = server.runs(&exp_id).into_iter().find(|r| r["info"]["run_name"] == "later").unwrap();
+    let later_id = later["info"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(pairs(&later["data"]["tags"])["trove.artifacts.missing"], "1");
+    assert!(server.artifact_files(&later_id, "").iter().all(|(p, _)| p != "model.bin"));
+    fs::write(&object, saved).unwrap();
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "art"]);
+    assert_eq!((count(&doc, "synced"), count(&doc, "completed")), (0, 1), "{doc}");
+    assert_eq!(server.download(&exp_id, &later_id, "model.bin"), b"weights v2");
+    let tags = pairs(&server.get("runs/get", &[("run_id", &later_id)])["run"]["data"]["tags"]);
+    assert!(!tags.contains_key("trove.artifacts.missing"), "{tags:?}");
+}
+
+/// (step, timestamp) of a run's metric history.
+fn history_times(server: &Mlflow, run_id: &str, key: &str) -> Vec<(i64, i64)> {
+    let history = server.get("metrics/get-history", &[("run_id", run_id), ("metric_key", key)]);
+    let mut out: Vec<(i64, i64)> = history["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["step"].as_i64().unwrap(), m["timestamp"].as_i64().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn series_points_keep_their_times_in_mlflow() {
+    let server = Mlflow::start();
+    let env = Env::new();
+    env.write("train.py", "print('train')\n");
+    env.write(".gitignore", "/metrics.json\n");
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-qm", "code"]);
+    // exp run: a point is stamped when it first appears in the metrics file.
+    let script =
+        r#"printf '{"loss": [1.0]}' > metrics.json; sleep 2; printf '{"loss": [1.0, 0.5]}' > metrics.json"#;
+    let out = env.ok(&[
+        "exp",
+        "run",
+        "--name",
+        "staged",
+        "--metrics-file",
+        "metrics.json",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(out.code == 0, "{out}");
+    let shown = env.json(&["exp", "show", "staged"]);
+    let values = shown["metrics"]["loss"]["values"].as_array().unwrap();
+    let (t0, t1) = (values[0]["timestamp"].as_i64().unwrap(), values[1]["timestamp"].as_i64().unwrap());
+    assert!(t1 - t0 >= 1000, "{values:?}");
+    // exp log: times the metrics file gives (seconds, milliseconds or RFC 3339).
+    let timed = json!({"acc": [
+        {"step": 0, "value": 0.5, "timestamp": 1_795_000_000},
+        {"step": 1, "value": 0.7, "timestamp": 1_795_000_060_000_i64},
+        {"step": 2, "value": 0.9, "timestamp": "2026-11-18T11:08:40Z"},
+    ]});
+    log(&env, "timed", &[], &timed);
+
+    env.ok(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "times"]);
+    let runs = server.runs(&server.experiment_id("times"));
+    let run_id = |name: &str| {
+        let run = runs.iter().find(|r| r["info"]["run_name"] == name).unwrap();
+        run["info"]["run_id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(history_times(&server, &run_id("staged"), "loss"), [(0, t0), (1, t1)]);
+    assert_eq!(
+        history_times(&server, &run_id("timed"), "acc"),
+        [(0, 1_795_000_000_000), (1, 1_795_000_060_000), (2, 1_795_000_120_000)]
+    );
+}
+
+#[test]
+fn sync_over_https_checks_the_certificate() {
+    let server = Mlflow::start();
+    let front = crate::s3_remote::tls_front(server.port);
+    let (env, _) = three_records();
+    env.write("model.bin", "weights");
+    env.ok(&["exp", "log", "--name", "with-artifact", "--artifact", "model.bin", "--allow-dirty"]);
+    let uri = format!("https://127.0.0.1:{}", front.port);
+    // A private CA the public roots do not know: refused, clearly.
+    let out = env.fails(1, &["exp", "sync", "--mlflow", &uri]);
+    assert!(out.stderr.contains("TLS") && out.stderr.contains("MLFLOW_TRACKING_SERVER_CERT_PATH"), "{out}");
+    // Another CA's file: refused too.
+    let other = crate::s3_remote::tls_front(server.port);
+    let mut cmd = env.command_in(&env.path(""), &["exp", "sync", "--mlflow", &uri]);
+    cmd.env("MLFLOW_TRACKING_SERVER_CERT_PATH", &other.ca);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
+    // The right CA, with a token: everything arrives, artifacts too; the token is never shown.
+    let mut cmd =
+        env.command_in(&env.path(""), &["--json", "exp", "sync", "--mlflow", &uri, "--experiment", "tls"]);
+    cmd.env("MLFLOW_TRACKING_SERVER_CERT_PATH", &front.ca).env("MLFLOW_TRACKING_TOKEN", "tok-s3cr3t");
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("tok-s3cr3t") && !stderr.contains("tok-s3cr3t"));
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(count(&doc, "synced"), 4, "{doc}");
+    assert_eq!(doc["mlflow"], uri);
+    let exp_id = server.experiment_id("tls");
+    let run = server.runs(&exp_id).into_iter().find(|r| r["info"]["run_name"] == "with-artifact").unwrap();
+    let run_id = run["info"]["run_id"].as_str().unwrap();
+    assert_eq!(server.download(&exp_id, run_id, "model.bin"), b"weights");
+    // MLFLOW_TRACKING_INSECURE_TLS=true skips the check, as MLflow's own client does.
+    let mut cmd = env.command_in(&env.path(""), &["exp", "sync", "--mlflow", &uri, "--experiment", "tls"]);
+    cmd.env("MLFLOW_TRACKING_INSECURE_TLS", "true");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("synced 0, already there 4"));
 }

@@ -231,11 +231,11 @@ fn verify_names_a_damaged_pack_and_repair_reuploads_it() {
 }
 
 /// A TLS front for `upstream` (a port on 127.0.0.1) with a certificate signed by a CA of
-/// its own: the CA's file and the front's port.
-struct TlsFront {
+/// its own: the CA's file and the front's port (the MLflow tests use it too).
+pub struct TlsFront {
     child: Child,
-    port: u16,
-    ca: PathBuf,
+    pub port: u16,
+    pub ca: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -255,7 +255,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn tls_front(upstream: u16) -> TlsFront {
+pub fn tls_front(upstream: u16) -> TlsFront {
     let dir = tempfile::tempdir().unwrap();
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     openssl(

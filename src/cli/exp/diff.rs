@@ -98,10 +98,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             }
         }
     }
-    if !d.env_files.is_empty() || !d.interpreters.is_empty() {
+    if !d.env_files.is_empty() || !d.interpreters.is_empty() || !d.packages.is_empty() {
         out.say("environment:");
         for c in &d.interpreters {
             out.say(format!("    {}", change_line(c)));
+        }
+        for c in &d.packages {
+            let version = |v: &Option<crate::exp::Value>| v.as_ref().map_or(String::new(), |v| v.to_string());
+            let what = match (&c.a, &c.b) {
+                (None, _) => format!("added ({})", version(&c.b)),
+                (_, None) => format!("removed (was {})", version(&c.a)),
+                _ => format!("{} -> {}", version(&c.a), version(&c.b)),
+            };
+            out.say(format!("    package {}: {what}", c.key));
         }
         for f in &d.env_files {
             let presence = match (f.in_a, f.in_b) {

@@ -118,7 +118,10 @@ pub fn record_json(git: &git2::Repository, r: &Record) -> Result<serde_json::Val
         if let record::Metric::Series(s) = metric {
             let points: Vec<serde_json::Value> = store::read_series(git, s)?
                 .into_iter()
-                .map(|(step, value)| serde_json::json!({ "step": step, "value": value }))
+                .map(|p| match p.time {
+                    Some(t) => serde_json::json!({ "step": p.step, "value": p.value, "timestamp": t }),
+                    None => serde_json::json!({ "step": p.step, "value": p.value }),
+                })
                 .collect();
             doc["metrics"][key]["values"] = serde_json::Value::Array(points);
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -78,6 +78,50 @@ impl Drop for SignalGuard {
     }
 }
 
+/// How often a running command's metrics file is looked at for new series points.
+const SERIES_LOOK: Duration = Duration::from_millis(500);
+
+/// When each series point first appeared in the metrics file while the command ran: the
+/// time a point without its own `timestamp` is given (a point first seen in the file the
+/// run left gets the time the run ended).
+#[derive(Default)]
+struct SeriesClock {
+    seen: Option<std::fs::Metadata>,
+    first: BTreeMap<(String, u64), i64>,
+}
+
+impl SeriesClock {
+    fn look(&mut self, file: &std::path::Path) {
+        let Ok(now) = std::fs::metadata(file) else { return };
+        if self.seen.as_ref().is_some_and(|b| !crate::cache::changed(b, &now)) {
+            return;
+        }
+        // A file caught half-written does not parse: the next look reads it whole.
+        let Ok((_, series)) = collect::read_metrics_file(file) else { return };
+        self.seen = Some(now);
+        let t = now_millis();
+        for (key, points) in series {
+            for p in points {
+                self.first.entry((key.clone(), p.step)).or_insert(t);
+            }
+        }
+    }
+
+    fn stamp(&self, series: &mut collect::SeriesMap) {
+        let end = now_millis();
+        for (key, points) in series.iter_mut() {
+            for p in points.iter_mut().filter(|p| p.time.is_none()) {
+                p.time = Some(self.first.get(&(key.clone(), p.step)).copied().unwrap_or(end));
+            }
+        }
+    }
+}
+
+fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let repo = ctx.open()?;
     let git = repo.git()?;
@@ -101,9 +145,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let before = prepared.metrics_file.as_ref().and_then(|f| std::fs::metadata(f).ok());
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| Error::path(&argv[0], format!("cannot run the command: {e}")))?;
+    // The file as it was before is not this run's: only its changes are looked at.
+    let mut clock = SeriesClock { seen: before.clone(), ..SeriesClock::default() };
     let status = {
         let _guard = SignalGuard::install(child.id());
-        child.wait().map_err(|e| Error::path(&argv[0], format!("waiting for the command: {e}")))?
+        let mut last_look = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => return Err(Error::path(&argv[0], format!("waiting for the command: {e}")).into()),
+            }
+            if let Some(f) = &prepared.metrics_file
+                && last_look.elapsed() >= SERIES_LOOK
+            {
+                clock.look(f);
+                last_look = Instant::now();
+            }
+        }
     };
     let duration = started.elapsed();
     let exit_code = status.code();
@@ -123,6 +182,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     for problem in collect::take_invalid_metrics(&mut v, &mut s) {
                         ctx.out.warn(format!("{shown}: {problem}; not recorded"));
                     }
+                    clock.stamp(&mut s);
                     (values, series) = (v, s);
                 }
                 Err(e) => ctx.out.warn(format!("{e}; metrics from it not recorded")),

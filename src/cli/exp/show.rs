@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::super::Ctx;
 use super::super::output::{bytes, plural};
 use super::log::record_json;
-use crate::exp::record::{Metric, Record};
+use crate::exp::record::{Metric, Point, Record};
 use crate::exp::store;
 
 #[derive(clap::Args)]
@@ -64,7 +64,7 @@ fn lines(git: &git2::Repository, r: &Record, verbose: bool) -> Result<Vec<String
                 let last = s.last.map_or("-".to_string(), |l| l.to_string());
                 metrics.push((k.clone(), format!("{last} (last of a series of {} points)", s.points)));
                 if verbose {
-                    for (step, value) in store::read_series(git, s)? {
+                    for Point { step, value, .. } in store::read_series(git, s)? {
                         metrics.push((String::new(), format!("  step {step}: {value}")));
                     }
                 }
@@ -92,6 +92,12 @@ fn lines(git: &git2::Repository, r: &Record, verbose: bool) -> Result<Vec<String
             env.extend(text.lines().map(|l| (String::new(), format!("| {l}"))));
         }
     }
+    if !r.env.packages.is_empty() {
+        env.push(("packages".into(), plural(r.env.packages.len() as u64, "Python package")));
+        if verbose {
+            env.extend(r.env.packages.iter().map(|p| (String::new(), format!("| {p}"))));
+        }
+    }
     section("environment", env);
     Ok(out)
 }
@@ -108,7 +114,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for line in lines(&git, &r, out.verbose > 0)? {
         out.say(line);
     }
-    if !r.env.files.is_empty() || r.metrics.values().any(|m| matches!(m, Metric::Series(_))) {
+    if !r.env.files.is_empty()
+        || !r.env.packages.is_empty()
+        || r.metrics.values().any(|m| matches!(m, Metric::Series(_)))
+    {
         out.hint("-v shows series points and environment files in full; --json the whole record");
     }
     Ok(())

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::{Ctx, WithReport};
 use crate::error::Error;
-use crate::exp::mlflow::{self, Auth, Client, Progress};
+use crate::exp::mlflow::{self, Auth, Client, Progress, Tls};
 use crate::exp::store;
 use crate::repo::Repo;
 
@@ -29,6 +29,16 @@ fn auth_from_env() -> Auth {
     match (var("MLFLOW_TRACKING_USERNAME"), var("MLFLOW_TRACKING_PASSWORD")) {
         (Some(user), password) => Auth::Basic { user, password: password.unwrap_or_default() },
         _ => Auth::None,
+    }
+}
+
+/// How to check an https server's certificate, from MLflow's own environment variables.
+fn tls_from_env() -> Tls {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    Tls {
+        ca_file: var("MLFLOW_TRACKING_SERVER_CERT_PATH").map(std::path::PathBuf::from),
+        insecure: var("MLFLOW_TRACKING_INSECURE_TLS")
+            .is_some_and(|v| v.to_string_lossy().trim().eq_ignore_ascii_case("true")),
     }
 }
 
@@ -61,7 +71,7 @@ fn repository_name(url: &str) -> Option<String> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let client = Client::new(&args.mlflow, auth_from_env())?;
+    let client = Client::with_tls(&args.mlflow, auth_from_env(), &tls_from_env())?;
     let repo = ctx.open()?;
     let git = repo.git()?;
     let experiment = match args.experiment {
@@ -75,9 +85,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Progress::Already(r) => {
             out.detail(format!("already there: {} {} (run {})", short(&r.id), r.name, r.run_id))
         }
+        Progress::Completed(r) => out.detail(format!(
+            "sent the missing artifacts of {} {} (run {})",
+            short(&r.id),
+            r.name,
+            r.run_id
+        )),
         Progress::Refused(r) => out.problem("refused", format!("{} {}: {}", short(&r.id), r.name, r.error)),
     };
-    let report = mlflow::sync(&client, &git, &experiment, &records, &mut each)?;
+    let report = mlflow::sync(&client, &git, &repo.cache, &experiment, &records, &mut each)?;
 
     out.say(format!(
         "synced {}, already there {}{} (experiment {:?}{}, id {}, at {})",
@@ -89,6 +105,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         report.experiment_id,
         report.mlflow
     ));
+    if !report.completed.is_empty() {
+        out.say(format!("sent the artifacts missing from {} runs before", report.completed.len()));
+    }
+    for u in &report.unsent {
+        out.problem("not sent", format!("artifact {} of {} {}: {}", u.path, short(&u.id), u.name, u.reason));
+    }
     if !report.replaced.is_empty() {
         out.say(format!("replaced {} unfinished runs left by an interrupted sync", report.replaced.len()));
     }
