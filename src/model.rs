@@ -219,6 +219,16 @@ pub struct Model {
     pub history: Vec<Event>,
 }
 
+impl Version {
+    /// When it was registered, in milliseconds since the epoch.
+    pub fn time_ms(&self) -> i64 {
+        if self.record.time > 0 {
+            return self.record.time;
+        }
+        self.registered_at.parse::<jiff::Timestamp>().map_or(0, |t| t.as_millisecond())
+    }
+}
+
 impl Model {
     /// The newest version that is not deprecated.
     pub fn latest(&self) -> Option<&Version> {

@@ -292,6 +292,39 @@ impl Client {
     }
 
     /// A request that must succeed: its JSON body.
+    /// POST `body` to `endpoint`; an error unless the server answers 200.
+    pub fn post(&self, endpoint: &str, body: &Json) -> Result<Json> {
+        self.call(endpoint, Some(body), &[])
+    }
+
+    /// GET `endpoint`; None when the server says it does not exist.
+    pub fn get_if_exists(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Option<Json>> {
+        let reply = self.request(endpoint, None, query)?;
+        match reply.status {
+            200 => Ok(Some(reply.body)),
+            404 if reply.error_code() == "RESOURCE_DOES_NOT_EXIST" => Ok(None),
+            _ => Err(self.api_error(endpoint, &reply)),
+        }
+    }
+
+    /// DELETE with a JSON body, as the Model Registry's alias endpoint takes it.
+    pub fn delete(&self, endpoint: &str, body: &Json) -> Result<()> {
+        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
+        let mut req = self.agent.delete(&url).header("Content-Type", "application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let response = req
+            .force_send_body()
+            .send(serde_json::to_vec(body).expect("JSON serialises"))
+            .map_err(|e| self.transport_error(endpoint, e))?;
+        let reply = self.reply(endpoint, response)?;
+        if reply.status == 200 {
+            return Ok(());
+        }
+        Err(self.api_error(endpoint, &reply))
+    }
+
     fn call(&self, endpoint: &str, body: Option<&Json>, query: &[(&str, &str)]) -> Result<Json> {
         let reply = self.request(endpoint, body, query)?;
         if reply.status == 200 {

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod collect;
 pub mod compare;
 pub mod mlflow;
+pub mod mlflow_registry;
 pub mod packages;
 pub mod plot;
 pub mod query;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::Env;
+use crate::common::{Env, blake3_hex, noise};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -932,4 +932,113 @@ fn sync_over_https_checks_the_certificate() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("synced 0, already there 4"));
+}
+
+/// The MLflow Python client beside the `mlflow` command, downloading `uri` into `dst`:
+/// the file paths under what it returned, each with its bytes.
+fn mlflow_download(server: &Mlflow, uri: &str, dst: &Path) -> Vec<(String, Vec<u8>)> {
+    let python = mlflow_bin().parent().unwrap().join("python");
+    let script =
+        "import sys, mlflow\nprint(mlflow.artifacts.download_artifacts(sys.argv[1], dst_path=sys.argv[2]))\n";
+    let out = Command::new(python)
+        .args(["-c", script, uri])
+        .arg(dst)
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("HOME", dst.parent().unwrap())
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .output()
+        .expect("run the MLflow Python client");
+    assert!(out.status.success(), "download {uri}: {}", String::from_utf8_lossy(&out.stderr));
+    let root = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let mut files = Vec::new();
+    crate::common::walk(&root, &mut files);
+    let mut found: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), fs::read(f).unwrap()))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn registered_models_reach_mlflows_model_registry() {
+    let server = Mlflow::start();
+    let env = Env::new();
+    env.write("models/churn.pkl", "churn v1 bytes");
+    env.ok(&["add", "models/churn.pkl"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "v1"]);
+    env.ok(&["model", "register", "churn", "models/churn.pkl", "-m", "from a path"]);
+    env.write("out/model.onnx", "churn v2 onnx");
+    env.ok(&["exp", "log", "--name", "run-2", "-m", "acc=0.91", "--artifact", "out/model.onnx"]);
+    env.ok(&["model", "register", "churn", "--exp", "run-2"]);
+    env.write("models/bert/config.json", "{}");
+    env.write("models/bert/weights.bin", noise(5000, 1));
+    env.ok(&["add", "models/bert"]);
+    env.git_cmd(&["add", "-A"]);
+    env.git_cmd(&["commit", "-q", "-m", "bert"]);
+    env.ok(&["model", "register", "bert", "models/bert"]);
+    env.ok(&["model", "promote", "churn", "0.1.0", "--stage", "prod"]);
+    env.ok(&["model", "promote", "churn", "0.2.0", "--alias", "champion"]);
+    env.ok(&["model", "promote", "bert", "0.1.0", "--stage", "staging"]);
+
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "reg"]);
+    assert_eq!(doc["models"]["sent"].as_array().unwrap().len(), 3, "{doc}");
+    let dl = tempfile::Builder::new().prefix("trove-mlflow-dl-").tempdir().unwrap();
+    // The real MLflow client gets the bytes trove registered, by alias and by stage.
+    let got = mlflow_download(&server, "models:/churn@prod", &dl.path().join("a"));
+    assert_eq!(got, [("churn.pkl".to_string(), b"churn v1 bytes".to_vec())]);
+    let got = mlflow_download(&server, "models:/churn@champion", &dl.path().join("b"));
+    assert_eq!(got, [("model.onnx".to_string(), b"churn v2 onnx".to_vec())]);
+    let got = mlflow_download(&server, "models:/bert/Staging", &dl.path().join("c"));
+    assert_eq!(
+        got,
+        [("config.json".to_string(), b"{}".to_vec()), ("weights.bin".to_string(), noise(5000, 1))]
+    );
+
+    // The version from a record belongs to the record's run; its number and hash are tags.
+    let run_id = doc["synced"][0]["run_id"].as_str().unwrap();
+    let versions = server.get("model-versions/search", &[("filter", "name='churn'")]);
+    let v2 = versions["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| pairs(&v["tags"]).get("trove.version").map(String::as_str) == Some("v0.2.0"))
+        .unwrap()
+        .clone();
+    assert_eq!(v2["run_id"], run_id);
+    assert_eq!(pairs(&v2["tags"])["trove.hash"], blake3_hex(b"churn v2 onnx"));
+
+    // A second sync sends nothing; moved labels move the aliases, removed ones go.
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "reg"]);
+    assert_eq!(doc["models"]["sent"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(doc["models"]["already"], 3);
+    assert_eq!(doc["models"]["aliases_set"].as_array().unwrap().len(), 0, "{doc}");
+    env.ok(&["model", "promote", "churn", "0.2.0", "--stage", "prod"]);
+    env.ok(&["model", "demote", "churn", "--alias", "champion"]);
+    env.ok(&["model", "deprecate", "churn", "0.1.0"]);
+    let doc = env.json(&["exp", "sync", "--mlflow", &server.uri, "--experiment", "reg"]);
+    assert_eq!(doc["models"]["aliases_set"], json!(["churn@prod"]), "{doc}");
+    assert_eq!(doc["models"]["aliases_removed"], json!(["churn@champion"]), "{doc}");
+    let got = mlflow_download(&server, "models:/churn@prod", &dl.path().join("d"));
+    assert_eq!(got, [("model.onnx".to_string(), b"churn v2 onnx".to_vec())]);
+    let model = server.get("registered-models/get", &[("name", "churn")]);
+    let aliases: Vec<&str> = model["registered_model"]["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alias"].as_str().unwrap())
+        .collect();
+    assert_eq!(aliases, ["prod"]);
+    let stages: BTreeMap<String, String> = server.get("model-versions/search", &[("filter", "name='churn'")])
+        ["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (pairs(&v["tags"])["trove.version"].clone(), v["current_stage"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(stages["v0.1.0"], "Archived");
+    assert_eq!(stages["v0.2.0"], "Production");
 }

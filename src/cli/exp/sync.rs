@@ -4,7 +4,10 @@ use anyhow::Result;
 
 use crate::cli::{Ctx, WithReport};
 use crate::error::Error;
+use std::collections::HashMap;
+
 use crate::exp::mlflow::{self, Auth, Client, Progress, Tls};
+use crate::exp::mlflow_registry;
 use crate::exp::store;
 use crate::repo::Repo;
 
@@ -94,6 +97,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Progress::Refused(r) => out.problem("refused", format!("{} {}: {}", short(&r.id), r.name, r.error)),
     };
     let report = mlflow::sync(&client, &git, &repo.cache, &experiment, &records, &mut each)?;
+    // The model registry, after the runs: a version from a record goes with its run.
+    let runs: HashMap<String, String> = report
+        .synced
+        .iter()
+        .chain(&report.already)
+        .chain(&report.completed)
+        .map(|r| (r.id.clone(), r.run_id.clone()))
+        .collect();
+    let models = crate::model::load(&git)?;
+    let models = mlflow_registry::sync_models(&client, &report.experiment_id, &models, &runs, &repo.cache)?;
 
     out.say(format!(
         "synced {}, already there {}{} (experiment {:?}{}, id {}, at {})",
@@ -111,6 +124,31 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for u in &report.unsent {
         out.problem("not sent", format!("artifact {} of {} {}: {}", u.path, short(&u.id), u.name, u.reason));
     }
+    let mut doc = serde_json::to_value(&report)?;
+    doc["models"] = serde_json::to_value(&models)?;
+    if !models.sent.is_empty() || models.already > 0 || !models.unsent.is_empty() {
+        out.say(format!(
+            "models: sent {}, already there {}{}{}",
+            crate::cli::output::plural(models.sent.len() as u64, "version"),
+            models.already,
+            if models.aliases_set.is_empty() {
+                String::new()
+            } else {
+                format!(", aliases set: {}", models.aliases_set.join(" "))
+            },
+            if models.aliases_removed.is_empty() {
+                String::new()
+            } else {
+                format!(", aliases removed: {}", models.aliases_removed.join(" "))
+            }
+        ));
+    }
+    for v in &models.sent {
+        out.detail(format!("sent model {} {} -> MLflow version {}", v.name, v.version, v.mlflow_version));
+    }
+    for u in &models.unsent {
+        out.problem("not sent", format!("model {} {}: {}", u.name, u.what, u.reason));
+    }
     if !report.replaced.is_empty() {
         out.say(format!("replaced {} unfinished runs left by an interrupted sync", report.replaced.len()));
     }
@@ -124,11 +162,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                  in a new record, then `trove exp remove ID` the refused one"
                     .into(),
             ),
-            report: serde_json::to_value(&report)?,
+            report: doc,
         }
         .into());
     }
-    out.emit(&report);
+    out.emit(&doc);
     Ok(())
 }
 
