@@ -263,3 +263,22 @@ fn an_sftp_source_remote_with_the_importers_credentials() {
     assert_eq!(out.code, 1, "{out}");
     assert!(names_in(&outside.root).is_empty());
 }
+
+#[test]
+fn two_gets_at_once_share_one_mirror() {
+    let reg = Registry::new();
+    let user = Env::plain();
+    let url = reg.url();
+    let children: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|out| user.spawn_in(&user.root, &["get", "--repo", &url, "data/images", "-o", out]))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for out in ["one", "two", "three"] {
+        assert_eq!(files_of(&user.root.join(out)), files_of(&reg.env.path("data/images")));
+    }
+    assert_eq!(names_in(&user.home.join(".cache/trove/repos")).len(), 2, "a mirror and its lock");
+}
