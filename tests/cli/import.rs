@@ -135,6 +135,12 @@ fn import_then_pull_in_a_fresh_clone() {
     assert_eq!(pulled["imports"].as_array().unwrap().len(), 1, "{pulled}");
     assert_eq!(files_of(&clone.path("images")), files_of(&reg.env.path("data/images")));
     assert_eq!(clone.ok(&["status"]).stdout, "images: unchanged\n");
+
+    // `get --rev` of an imported pointer, with an empty cache, fetches from its source too.
+    let other = clone_repo(&user.root);
+    other.ok(&["init"]);
+    other.ok(&["get", "images", "--rev", "HEAD", "-o", "copy"]);
+    assert_eq!(files_of(&other.path("copy")), files_of(&reg.env.path("data/images")));
 }
 
 #[test]
