@@ -288,3 +288,20 @@ fn two_gets_at_once_share_one_mirror() {
     }
     assert_eq!(names_in(&user.home.join(".cache/trove/repos")).len(), 2, "a mirror and its lock");
 }
+
+#[test]
+fn a_malformed_source_is_named_with_its_file_and_line() {
+    let reg = Registry::new();
+    let user = project();
+    user.ok(&["import", "--repo", &reg.url(), "data/labels.csv"]);
+    let text = user.read_string("labels.csv.trove");
+    user.write(
+        "labels.csv.trove",
+        text.replace("  path: data/labels.csv\n", "  path: data/labels.csv\n  branch: x\n"),
+    );
+    let out = user.fails(1, &["status"]);
+    assert!(out.stdout.contains("labels.csv.trove: error: line 10: unknown field `source.branch`"), "{out}");
+    user.write("labels.csv.trove", text.replace("commit: ", "commit: x"));
+    let out = user.fails(1, &["pull"]);
+    assert!(out.stderr.contains("labels.csv.trove:10: `source.commit: x"), "{out}");
+}
