@@ -168,8 +168,9 @@ pub struct Updated {
     pub hash: ObjectId,
     /// Whether the pointer was rewritten (false: nothing moved).
     pub changed: bool,
-    /// Files written into the workspace.
+    /// Files written into the workspace, and files deleted from it.
     pub placed: u64,
+    pub removed: u64,
 }
 
 /// Move imported items to what their source's revision (or `new_rev`, which the pointer
@@ -211,6 +212,7 @@ pub fn update(
             hash: pointer.hash,
             changed: pointer != t.pointer,
             placed: 0,
+            removed: 0,
         };
         if u.changed {
             up.fetch_objects(
@@ -224,6 +226,7 @@ pub fn update(
             let moved = Tracked { pointer: pointer.clone(), ..t.clone() };
             let done = workspace::checkout(repo, std::slice::from_ref(&moved), false, reporter)?;
             u.placed = done.iter().map(|c| c.placed).sum();
+            u.removed = done.iter().map(|c| c.removed).sum();
             crate::atomic_file::write(&t.pointer_path, pointer.to_text().as_bytes())?;
             to_stage.push(t.pointer_path.clone());
         }

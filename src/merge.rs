@@ -140,6 +140,13 @@ pub fn merge_pointers(
         return Ok(Merged::Clean(theirs.clone()));
     }
     let conflict = |why: String| Ok(Merged::Conflict(vec![why]));
+    // Imported data follows its source: combining two versions would match neither.
+    if ours.source.is_some() || theirs.source.is_some() {
+        return conflict(format!(
+            "both sides changed imported {}; keep one side's pointer, then `trove update` it",
+            ours.path
+        ));
+    }
     if ours.kind != Kind::Dir || theirs.kind != Kind::Dir || ours.path != theirs.path {
         return conflict(format!(
             "both sides changed {}, and only changes to different files of a folder can be combined",
@@ -311,6 +318,30 @@ mod tests {
     fn merged_files(cache: &Cache, m: Merged) -> Vec<(String, u64)> {
         let Merged::Clean(p) = m else { panic!("a conflict: {m:?}") };
         cache.read_manifest(&p.hash).unwrap().entries.into_iter().map(|e| (e.path, e.size)).collect()
+    }
+
+    #[test]
+    fn imported_folders_changed_on_both_sides_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        cache.ensure().unwrap();
+        let source = |commit: char| crate::pointer::Source {
+            repo: "/srv/registry".into(),
+            path: "data".into(),
+            rev: None,
+            commit: commit.to_string().repeat(40),
+        };
+        let base = Pointer { source: Some(source('a')), ..folder(&cache, &[("a", "1")]) };
+        let ours = Pointer { source: Some(source('b')), ..folder(&cache, &[("a", "2")]) };
+        let theirs = Pointer { source: Some(source('c')), ..folder(&cache, &[("a", "1"), ("b", "3")]) };
+        let Merged::Conflict(why) = merge_pointers(&cache, Some(&base), &ours, &theirs).unwrap() else {
+            panic!("a conflict")
+        };
+        assert!(why[0].contains("imported data"), "{why:?}");
+        // One side's update alone is taken whole, source and all.
+        let m = merge_pointers(&cache, Some(&base), &base, &theirs).unwrap();
+        let Merged::Clean(p) = m else { panic!("clean") };
+        assert_eq!(p, theirs);
     }
 
     #[test]

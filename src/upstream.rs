@@ -58,6 +58,12 @@ pub struct Found {
 /// mirror from anywhere, and a pointer's `source.repo` works from any folder); URLs
 /// (`file://`, `ssh://`, `https://`, `user@host:path`) stay as given.
 pub fn canonical_url(given: &str, cwd: &Path) -> Result<String> {
+    if crate::redact::url(given) != given {
+        return Err(Error::Usage(format!(
+            "repository URL `{}`: passwords do not belong in URLs (a pointer would record it); use a git credential helper or ssh-agent",
+            crate::redact::url(given)
+        )));
+    }
     if given.contains("://") || is_scp_like(given) {
         return Ok(given.trim_end_matches('/').to_string());
     }
@@ -454,6 +460,8 @@ mod tests {
             assert_eq!(canonical_url(url, &real).unwrap(), url);
         }
         assert!(!is_scp_like("./a:b"));
+        let err = canonical_url("https://ann:hunter2@host/reg.git", &real).unwrap_err().to_string();
+        assert!(!err.contains("hunter2") && err.contains("passwords do not belong"), "{err}");
         assert!(!is_scp_like("C"));
     }
 }

@@ -99,6 +99,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )
         .into());
     }
+    // Imported data comes from its source's remote.
+    if at_rev.pointer.source.is_some() {
+        crate::import::fetch(&repo, std::slice::from_ref(&at_rev), args.jobs.map(usize::from), &progress)?;
+    }
     // Fetch what the cache lacks (asking the remote only then), and write it out.
     let item = AtRevision { commit: Some(history::short_id(commit)), tracked: at_rev.clone() };
     let remote = match workspace::in_cache(&repo, &item.tracked.pointer) {

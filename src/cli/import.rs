@@ -245,13 +245,14 @@ pub fn run_update(ctx: &Ctx, args: UpdateArgs) -> Result<()> {
                 ),
             };
             ctx.out.say(format!(
-                "{}: updated {} -> {} (commit {} -> {}{rev}), {} written",
+                "{}: updated {} -> {} (commit {} -> {}{rev}), {} written, {} removed",
                 quote_name(&u.path),
                 short(&u.old_hash.to_hex()),
                 short(&u.hash.to_hex()),
                 short(&u.old_commit),
                 short(&u.commit),
                 plural(u.placed, "file"),
+                u.removed,
             ));
         }
     }

@@ -135,6 +135,12 @@ fn import_then_pull_in_a_fresh_clone() {
     assert_eq!(pulled["imports"].as_array().unwrap().len(), 1, "{pulled}");
     assert_eq!(files_of(&clone.path("images")), files_of(&reg.env.path("data/images")));
     assert_eq!(clone.ok(&["status"]).stdout, "images: unchanged\n");
+
+    // `get --rev` of an imported pointer, with an empty cache, fetches from its source too.
+    let other = clone_repo(&user.root);
+    other.ok(&["init"]);
+    other.ok(&["get", "images", "--rev", "HEAD", "-o", "copy"]);
+    assert_eq!(files_of(&other.path("copy")), files_of(&reg.env.path("data/images")));
 }
 
 #[test]
@@ -262,4 +268,40 @@ fn an_sftp_source_remote_with_the_importers_credentials() {
     let out = outside.run_in(&outside.root, &["get", "--repo", &url, "models/weights.bin"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(names_in(&outside.root).is_empty());
+}
+
+#[test]
+fn two_gets_at_once_share_one_mirror() {
+    let reg = Registry::new();
+    let user = Env::plain();
+    let url = reg.url();
+    let children: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|out| user.spawn_in(&user.root, &["get", "--repo", &url, "data/images", "-o", out]))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for out in ["one", "two", "three"] {
+        assert_eq!(files_of(&user.root.join(out)), files_of(&reg.env.path("data/images")));
+    }
+    assert_eq!(names_in(&user.home.join(".cache/trove/repos")).len(), 2, "a mirror and its lock");
+}
+
+#[test]
+fn a_malformed_source_is_named_with_its_file_and_line() {
+    let reg = Registry::new();
+    let user = project();
+    user.ok(&["import", "--repo", &reg.url(), "data/labels.csv"]);
+    let text = user.read_string("labels.csv.trove");
+    user.write(
+        "labels.csv.trove",
+        text.replace("  path: data/labels.csv\n", "  path: data/labels.csv\n  branch: x\n"),
+    );
+    let out = user.fails(1, &["status"]);
+    assert!(out.stdout.contains("labels.csv.trove: error: line 10: unknown field `source.branch`"), "{out}");
+    user.write("labels.csv.trove", text.replace("commit: ", "commit: x"));
+    let out = user.fails(1, &["pull"]);
+    assert!(out.stderr.contains("labels.csv.trove:10: `source.commit: x"), "{out}");
 }
