@@ -544,16 +544,8 @@ pub struct NewVersion {
     /// None: the next number after the newest (`bump`), or v0.1.0 for a new model.
     pub version: Option<SemVer>,
     pub bump: Bump,
-    pub path: String,
-    pub kind: Kind,
-    pub hash: ObjectId,
-    pub size: u64,
-    pub files: Option<u64>,
-    pub commit: git2::Oid,
-    pub exp: Option<String>,
-    pub metrics: BTreeMap<String, Value>,
-    pub params: BTreeMap<String, Value>,
-    pub data: Vec<DataRef>,
+    /// Its object, commit, experiment, metrics and data.
+    pub origin: Origin,
     pub note: Option<String>,
 }
 
@@ -561,12 +553,39 @@ fn tagger(git: &git2::Repository) -> Result<git2::Signature<'static>> {
     crate::git::signature(git, "COMMITTER", Path::new("refs/tags"))
 }
 
-/// Create tag `name` on `target` once; false when a tag of that name exists.
+/// Held while a process reads the tags and adds one. libgit2 checks that a tag name is
+/// free before it takes the ref's lock file, so two processes creating the same tag at
+/// once can both succeed, the second overwriting the first: trove's writers take turns
+/// under this lock (in the git folder) instead.
+struct RegistryLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_registry(git: &git2::Repository) -> Result<RegistryLock> {
+    let path = git.path().join("trove-registry.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    file.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(RegistryLock(file))
+}
+
+/// Create tag `name` on `target` once; false when a tag of that name exists, or another
+/// process is creating it this moment (git's lock file for the ref is there: after a
+/// short wait the caller reads the tags again and sees whether it was made).
 fn create_tag(git: &git2::Repository, name: &str, target: git2::Oid, message: &str) -> Result<bool> {
     let object = git.find_object(target, None).map_err(git_err)?;
     match git.tag(name, &object, &tagger(git)?, message, false) {
         Ok(_) => Ok(true),
         Err(e) if e.code() == git2::ErrorCode::Exists => Ok(false),
+        Err(e)
+            if e.code() == git2::ErrorCode::Locked
+                || e.message().contains("failed to create locked file") =>
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok(false)
+        }
         Err(e) => Err(git_err(e)),
     }
 }
@@ -586,7 +605,8 @@ fn message<T: Serialize>(summary: &str, note: Option<&str>, record: &T) -> Strin
 /// is an error when it was asked for, and the next number when it was not.
 pub fn register(git: &git2::Repository, new: NewVersion) -> Result<VersionRecord> {
     check_name("model name", &new.name)?;
-    for _ in 0..20 {
+    let _lock = lock_registry(git)?;
+    for _ in 0..100 {
         let models = load(git)?;
         let existing = models.get(&new.name);
         if existing.is_some_and(|m| m.deprecated) {
@@ -615,22 +635,22 @@ pub fn register(git: &git2::Repository, new: NewVersion) -> Result<VersionRecord
             format: FORMAT,
             name: new.name.clone(),
             version,
-            path: new.path.clone(),
-            kind: new.kind,
-            hash: new.hash,
-            size: new.size,
-            files: new.files,
-            commit: new.commit.to_string(),
-            exp: new.exp.clone(),
-            metrics: new.metrics.clone(),
-            params: new.params.clone(),
-            data: new.data.clone(),
+            path: new.origin.path.clone(),
+            kind: new.origin.kind,
+            hash: new.origin.hash,
+            size: new.origin.size,
+            files: new.origin.files,
+            commit: new.origin.commit.to_string(),
+            exp: new.origin.exp.clone(),
+            metrics: new.origin.metrics.clone(),
+            params: new.origin.params.clone(),
+            data: new.origin.data.clone(),
             note: new.note.clone(),
             time: now_ms(),
         };
         let summary = format!("trove model register {} {version}", new.name);
         let tag = format!("{}@{version}", new.name);
-        if create_tag(git, &tag, new.commit, &message(&summary, new.note.as_deref(), &record))? {
+        if create_tag(git, &tag, new.origin.commit, &message(&summary, new.note.as_deref(), &record))? {
             return Ok(record);
         }
         if new.version.is_some() {
@@ -654,6 +674,7 @@ pub fn set_label(
     note: Option<&str>,
 ) -> Result<SemVer> {
     check_label(label)?;
+    let _lock = lock_registry(git)?;
     let models = load(git)?;
     let fail = |message: String| Error::Model { name: name.to_string(), message };
     let model = models.get(name).ok_or_else(|| fail("is not registered".into()))?;
@@ -727,6 +748,7 @@ pub fn deprecate(
     version: Option<SemVer>,
     note: Option<&str>,
 ) -> Result<()> {
+    let _lock = lock_registry(git)?;
     let models = load(git)?;
     let fail = |message: String| Error::Model { name: name.to_string(), message };
     let model = models.get(name).ok_or_else(|| fail("is not registered".into()))?;
@@ -781,31 +803,6 @@ pub struct Origin {
 impl Origin {
     pub fn pointer(&self) -> crate::pointer::Pointer {
         pointer_of(&self.path, self.kind, self.hash, self.size, self.files)
-    }
-
-    pub fn into_version(
-        self,
-        name: String,
-        version: Option<SemVer>,
-        bump: Bump,
-        note: Option<String>,
-    ) -> NewVersion {
-        NewVersion {
-            name,
-            version,
-            bump,
-            path: self.path,
-            kind: self.kind,
-            hash: self.hash,
-            size: self.size,
-            files: self.files,
-            commit: self.commit,
-            exp: self.exp,
-            metrics: self.metrics,
-            params: self.params,
-            data: self.data,
-            note,
-        }
     }
 }
 

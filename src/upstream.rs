@@ -401,7 +401,7 @@ pub fn scratch_repo(dir: &Path) -> Result<Repo> {
 }
 
 /// Write the data `pointer` names, which `repo`'s cache must hold, at `out` (a file or a
-/// folder), with `repo`'s `cache.link` setting, as checkout does. `out` must not exist;
+/// folder), with `repo`'s `cache.link` setting, as checkout does, making its folders. `out` must not exist;
 /// the data is written beside it under a temporary name and renamed into place, so a
 /// failure leaves nothing at `out`.
 pub fn place(repo: &Repo, pointer: &Pointer, out: &Path, reporter: &dyn Reporter) -> Result<CheckedOut> {
@@ -409,9 +409,8 @@ pub fn place(repo: &Repo, pointer: &Pointer, out: &Path, reporter: &dyn Reporter
         return Err(Error::path(out, "already exists; choose another place with -o"));
     }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Error::path(parent, "no such folder to write into"));
-    }
+    // As `-o models/new/model.pkl` asks: its folders are made.
+    fs::create_dir_all(parent).at(parent)?;
     let name = out.file_name().ok_or_else(|| Error::path(out, "names no file"))?;
     let temp = parent.join(format!(".{}.trove-tmp-{}", name.to_string_lossy(), std::process::id()));
     let _ = fs::remove_dir_all(&temp).or_else(|_| fs::remove_file(&temp));

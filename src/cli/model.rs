@@ -172,7 +172,10 @@ fn register(ctx: &Ctx, a: RegisterArgs) -> Result<()> {
             origin.path
         ));
     }
-    let record = model::register(&git, origin.into_version(a.name, version, a.bump, a.message))?;
+    let record = model::register(
+        &git,
+        model::NewVersion { name: a.name, version, bump: a.bump, origin, note: a.message },
+    )?;
     ctx.out.say(format!(
         "registered {} {}: {} ({}) at commit {}{}",
         record.name,
