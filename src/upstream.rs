@@ -54,6 +54,10 @@ pub struct Found {
     pub pointer: Pointer,
 }
 
+/// How long a process waits for another one that updates the same mirror: long enough
+/// for a first fetch of a large repository.
+const MIRROR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The URL a source is known by: a local path becomes absolute (so the same folder is one
 /// mirror from anywhere, and a pointer's `source.repo` works from any folder); URLs
 /// (`file://`, `ssh://`, `https://`, `user@host:path`) stay as given.
@@ -121,8 +125,27 @@ impl Upstream {
             .write(true)
             .open(&lock_path)
             .at(&lock_path)?;
-        // Held while the mirror is made or fetched; released when `lock` is dropped.
-        lock.lock().at(&lock_path)?;
+        // Held while the mirror is made or fetched; released when `lock` is dropped (or its
+        // process dies). A process that holds it for ever (hung) is reported, not waited on.
+        let started = std::time::Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if started.elapsed() < MIRROR_LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::path(
+                        &lock_path,
+                        format!(
+                            "another trove process has been updating the mirror of {url} for {} s; stop it, or try again when it is done",
+                            MIRROR_LOCK_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            }
+        }
         let git = match git2::Repository::open_bare(&mirror) {
             Ok(g) => g,
             Err(_) => {
