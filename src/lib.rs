@@ -30,6 +30,7 @@ pub mod repo;
 pub mod scan;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tracked;
 pub mod transfer;
 pub mod upstream;

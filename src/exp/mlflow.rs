@@ -1245,33 +1245,15 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 /// The TLS settings: the webpki roots, or only the CAs in `tls.ca_file`, or no check.
 fn tls_config(base: &str, tls: &Tls) -> Result<ureq::tls::TlsConfig> {
-    use ureq::tls::{PemItem, RootCerts, TlsConfig};
-    let roots = match &tls.ca_file {
-        None => RootCerts::WebPki,
-        Some(path) => {
-            let bad = |m: String| {
-                Error::remote(
-                    base,
-                    crate::error::RemoteFailure::HostKey,
-                    format!("CA file {} (MLFLOW_TRACKING_SERVER_CERT_PATH): {m}", path.display()),
-                )
-            };
-            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad("holds no PEM certificate".into()));
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-    };
-    Ok(TlsConfig::builder().root_certs(roots).disable_verification(tls.insecure).build())
+    let roots = crate::tls::root_certs(tls.ca_file.as_deref()).map_err(|m| {
+        let path = tls.ca_file.as_ref().expect("only a CA file can be wrong").display();
+        Error::remote(
+            base,
+            crate::error::RemoteFailure::HostKey,
+            format!("CA file {path} (MLFLOW_TRACKING_SERVER_CERT_PATH): {m}"),
+        )
+    })?;
+    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).disable_verification(tls.insecure).build())
 }
 
 /// `s` for a URL path segment: all but unreserved characters percent-encoded.

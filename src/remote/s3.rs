@@ -154,28 +154,10 @@ pub fn open(settings: &Settings, location: Location) -> Result<Box<dyn Remote>> 
 /// The HTTP agent: certificates checked against the webpki roots, or only against the
 /// CAs in `ca_file` when one is given; no redirects (a signed request cannot follow one).
 fn agent(remote: &str, ca_file: Option<&Path>) -> Result<ureq::Agent> {
-    use ureq::tls::{PemItem, RootCerts, TlsConfig};
-    let roots = match ca_file {
-        None => RootCerts::WebPki,
-        Some(path) => {
-            let bad = |m: String| {
-                Error::remote(remote, RemoteFailure::HostKey, format!("ca_file {}: {m}", path.display()))
-            };
-            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad("holds no PEM certificate".into()));
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-    };
+    let roots = crate::tls::root_certs(ca_file).map_err(|m| {
+        let path = ca_file.expect("only a CA file can be wrong").display();
+        Error::remote(remote, RemoteFailure::HostKey, format!("ca_file {path}: {m}"))
+    })?;
     Ok(ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -184,7 +166,7 @@ fn agent(remote: &str, ca_file: Option<&Path>) -> Result<ureq::Agent> {
         .timeout_per_read(Some(Duration::from_secs(120)))
         .timeout_per_write(Some(Duration::from_secs(120)))
         .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
         .build()
         .new_agent())
 }
