@@ -1496,8 +1496,13 @@ mod tests {
         assert!(!format!("{:?}", Auth::Basic { user: "u".into(), password: "pw".into() }).contains("pw"));
     }
 
-    #[test]
-    fn credentials_are_sent_and_refusals_explained() {
+    /// A server on 127.0.0.1 that reads one request until `done` says it is whole, answers
+    /// it with `status` and the JSON `body`, and hands back the request's text.
+    fn one_request_server(
+        done: fn(&[u8]) -> bool,
+        status: &'static str,
+        body: &'static str,
+    ) -> (u16, std::thread::JoinHandle<String>) {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -1505,14 +1510,13 @@ mod tests {
             let (mut stream, _) = listener.accept().unwrap();
             let mut request = Vec::new();
             let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            while !done(&request) {
                 let n = stream.read(&mut buf).unwrap();
                 assert!(n > 0, "the request ended early");
                 request.extend_from_slice(&buf[..n]);
             }
-            let body = r#"{"error_code": "UNAUTHENTICATED", "message": "You are not authenticated."}"#;
             let head = format!(
-                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
                  Connection: close\r\n\r\n",
                 body.len()
             );
@@ -1520,6 +1524,16 @@ mod tests {
             stream.write_all(body.as_bytes()).unwrap();
             String::from_utf8(request).unwrap()
         });
+        (port, server)
+    }
+
+    #[test]
+    fn credentials_are_sent_and_refusals_explained() {
+        let (port, server) = one_request_server(
+            |r| r.windows(4).any(|w| w == b"\r\n\r\n"),
+            "401 Unauthorized",
+            r#"{"error_code": "UNAUTHENTICATED", "message": "You are not authenticated."}"#,
+        );
         let c = Client::new(&format!("http://127.0.0.1:{port}"), Auth::Bearer("tok123".into())).unwrap();
         let err = c.experiment("my exp").unwrap_err().to_string();
         let request = server.join().unwrap();
@@ -1534,22 +1548,8 @@ mod tests {
 
     #[test]
     fn artifacts_stream_with_their_length_and_credentials() {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !String::from_utf8_lossy(&request).contains("weights v1") {
-                let n = stream.read(&mut buf).unwrap();
-                assert!(n > 0, "the request ended early");
-                request.extend_from_slice(&buf[..n]);
-            }
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-            stream.write_all(head.as_bytes()).unwrap();
-            String::from_utf8(request).unwrap()
-        });
+        let (port, server) =
+            one_request_server(|r| String::from_utf8_lossy(r).contains("weights v1"), "200 OK", "{}");
         let d = tempfile::tempdir().unwrap();
         let file = d.path().join("model.bin");
         std::fs::write(&file, "weights v1").unwrap();
