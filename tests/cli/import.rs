@@ -240,11 +240,7 @@ fn an_sftp_source_remote_with_the_importers_credentials() {
     let root = server.data.join("registry-store");
     reg.ok(&["remote", "add", "store", &server.url(&root), "--default"]);
     // The registry's maintainer and the importer each keep the login in config.local.
-    let login = format!(
-        "remote:\n  store:\n    keyfile: {}\n    known_hosts: {}\n",
-        server.key.display(),
-        server.known_hosts.display()
-    );
+    let login = server.login_settings("store");
     fs::write(reg.path(".trove/config.local"), &login).unwrap();
     reg.write("models/weights.bin", noise(300_000, 7));
     reg.ok(&["add", "models/weights.bin"]);

@@ -2,8 +2,6 @@
 //! stored in annotated git tags and shared with `git push/fetch --tags`.
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -268,32 +266,11 @@ fn processes_registering_at_once_get_distinct_versions() {
     assert_eq!(label(&v, "prod"), Some(last));
 }
 
-/// `git` with an isolated configuration, in `dir`.
-fn git_in(dir: &Path, home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", home)
-        .env("GIT_AUTHOR_NAME", "Trove Tester")
-        .env("GIT_AUTHOR_EMAIL", "tester@example.com")
-        .env("GIT_COMMITTER_NAME", "Trove Tester")
-        .env("GIT_COMMITTER_EMAIL", "tester@example.com")
-        .output()
-        .expect("run git")
-}
-
-fn git_ok(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = git_in(dir, home, args);
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn two_clones_register_and_promote_at_once_and_share_through_a_bare_repository() {
     let (alice, store) = with_model();
     let bare = tempfile::Builder::new().prefix("trove-bare-").tempdir().unwrap();
-    git_ok(bare.path(), bare.path(), &["init", "-q", "--bare", "-b", "main"]);
+    git_in(bare.path(), bare.path(), &["init", "-q", "--bare", "-b", "main"]);
     alice.git_cmd(&["branch", "-M", "main"]);
     alice.git_cmd(&["remote", "add", "origin", bare.path().to_str().unwrap()]);
     alice.ok(&["model", "register", "churn", "models/churn.pkl"]);
@@ -323,9 +300,9 @@ fn two_clones_register_and_promote_at_once_and_share_through_a_bare_repository()
 
     // Both push their tags: no conflict, nothing to merge.
     alice.git_cmd(&["push", "-q", "origin", "main", "--tags"]);
-    git_ok(&bob.root, &bob.home, &["pull", "-q", "--no-rebase", "origin", "main"]);
-    git_ok(&bob.root, &bob.home, &["push", "-q", "origin", "main", "--tags"]);
-    git_ok(&bob.root, &bob.home, &["fetch", "-q", "--tags", "origin"]);
+    git_in(&bob.root, &bob.home, &["pull", "-q", "--no-rebase", "origin", "main"]);
+    git_in(&bob.root, &bob.home, &["push", "-q", "origin", "main", "--tags"]);
+    git_in(&bob.root, &bob.home, &["fetch", "-q", "--tags", "origin"]);
     alice.git_cmd(&["fetch", "-q", "--tags", "origin"]);
 
     let (a, b) = (show(&alice, "churn"), show(&bob, "churn"));
@@ -349,19 +326,19 @@ fn two_clones_register_and_promote_at_once_and_share_through_a_bare_repository()
     bob.git_cmd(&["commit", "-q", "-a", "-m", "v3b"]);
     bob.ok(&["model", "register", "churn", "models/churn.pkl"]);
     alice.git_cmd(&["push", "-q", "origin", "refs/tags/churn@v0.3.0"]);
-    let out = git_in(&bob.root, &bob.home, &["push", "origin", "refs/tags/churn@v0.3.0"]);
+    let out = git_output(&bob.root, &bob.home, &["push", "origin", "refs/tags/churn@v0.3.0"]);
     assert!(!out.status.success(), "the second v0.3.0 is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"), "{out:?}");
-    let in_bare = git_ok(bare.path(), bare.path(), &["rev-parse", "churn@v0.3.0^{commit}"]);
+    let in_bare = git_in(bare.path(), bare.path(), &["rev-parse", "churn@v0.3.0^{commit}"]);
     assert_eq!(in_bare.trim(), alice.git_cmd(&["rev-parse", "HEAD"]).trim());
     // Bob sees the clash when he fetches, and registers his model as the next version.
-    let out = git_in(&bob.root, &bob.home, &["fetch", "origin", "--tags"]);
+    let out = git_output(&bob.root, &bob.home, &["fetch", "origin", "--tags"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("churn@v0.3.0"), "{out:?}");
-    git_ok(&bob.root, &bob.home, &["tag", "-d", "churn@v0.3.0"]);
-    git_ok(&bob.root, &bob.home, &["fetch", "-q", "origin", "--tags"]);
+    git_in(&bob.root, &bob.home, &["tag", "-d", "churn@v0.3.0"]);
+    git_in(&bob.root, &bob.home, &["fetch", "-q", "origin", "--tags"]);
     let r = bob.json(&["model", "register", "churn", "models/churn.pkl"]);
     assert_eq!(r["version"], "v0.4.0");
-    git_ok(&bob.root, &bob.home, &["push", "-q", "origin", "--tags"]);
+    git_in(&bob.root, &bob.home, &["push", "-q", "origin", "--tags"]);
     drop(store);
 }
 
@@ -376,7 +353,7 @@ fn registered_versions_survive_gc_and_reach_a_fresh_clone() {
     // A whole push sends it: the fresh clone below has an empty cache.
     env.ok(&["push"]);
     let bare = tempfile::Builder::new().prefix("trove-bare-").tempdir().unwrap();
-    git_ok(bare.path(), bare.path(), &["init", "-q", "--bare", "-b", "main"]);
+    git_in(bare.path(), bare.path(), &["init", "-q", "--bare", "-b", "main"]);
     env.git_cmd(&["push", "-q", bare.path().to_str().unwrap(), "HEAD:refs/heads/main", "--tags"]);
     let clone = clone_repo(bare.path());
     clone.ok(&["model", "get", "churn@0.1.0", "-o", "m.pkl"]);
@@ -427,11 +404,7 @@ fn model_get_repo_over_an_sftp_data_remote() {
     let reg = Env::new();
     let root = server.data.join("models-store");
     reg.ok(&["remote", "add", "store", &server.url(&root), "--default"]);
-    let login = format!(
-        "remote:\n  store:\n    keyfile: {}\n    known_hosts: {}\n",
-        server.key.display(),
-        server.known_hosts.display()
-    );
+    let login = server.login_settings("store");
     fs::write(reg.path(".trove/config.local"), &login).unwrap();
     reg.write("models/weights.bin", noise(400_000, 3));
     reg.ok(&["add", "models/weights.bin"]);

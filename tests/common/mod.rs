@@ -577,3 +577,26 @@ pub fn s3_credentials() -> &'static Path {
         file
     })
 }
+
+/// `git` in `dir` with an isolated configuration (HOME `home`, the test identity): its
+/// output, whether it succeeded or not.
+pub fn git_output(dir: &Path, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", home)
+        .env("GIT_AUTHOR_NAME", "Trove Tester")
+        .env("GIT_AUTHOR_EMAIL", "tester@example.com")
+        .env("GIT_COMMITTER_NAME", "Trove Tester")
+        .env("GIT_COMMITTER_EMAIL", "tester@example.com")
+        .output()
+        .expect("run git")
+}
+
+/// [`git_output`], which must succeed: its stdout.
+pub fn git_in(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = git_output(dir, home, args);
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -123,6 +123,16 @@ impl Sshd {
         format!("sftp://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
     }
 
+    /// config.local text that logs remote `remote` in to this server with the test key and
+    /// known_hosts, as a user's machine-specific settings would.
+    pub fn login_settings(&self, remote: &str) -> String {
+        format!(
+            "remote:\n  {remote}:\n    keyfile: {}\n    known_hosts: {}\n",
+            self.key.display(),
+            self.known_hosts.display()
+        )
+    }
+
     /// The log so far, for failure messages.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
