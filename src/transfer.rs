@@ -53,6 +53,31 @@ impl Report {
         self.missing.is_empty() && self.corrupt.is_empty() && self.failed.is_empty()
     }
 
+    /// What an incomplete fetch lacks, on one line (up to three objects of each kind), and
+    /// the kind of failure it was.
+    pub fn shortfall(&self) -> (crate::error::RemoteFailure, String) {
+        use crate::error::RemoteFailure;
+        let mut lines = Vec::new();
+        let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if !self.missing.is_empty() {
+            lines.push(format!("{} object(s) missing: {}", self.missing.len(), sample(&self.missing)));
+        }
+        if !self.corrupt.is_empty() {
+            lines.push(format!("{} object(s) corrupt: {}", self.corrupt.len(), sample(&self.corrupt)));
+        }
+        for (id, e) in self.failed.iter().take(3) {
+            lines.push(format!("{id}: {e}"));
+        }
+        let kind = if self.failed.is_empty() && self.corrupt.is_empty() {
+            RemoteFailure::NotFound
+        } else if self.failed.is_empty() {
+            RemoteFailure::Corrupt
+        } else {
+            RemoteFailure::Io
+        };
+        (kind, lines.join("; "))
+    }
+
     fn new(remote: &dyn Remote) -> Report {
         Report { remote: remote.name().to_string(), ..Report::default() }
     }

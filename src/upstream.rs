@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::error::{Error, IoContext, RemoteFailure, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::history;
 use crate::pointer::{Kind, Pointer};
 use crate::progress::Reporter;
@@ -365,33 +365,8 @@ impl Upstream {
         let mut report = transfer::fetch(&repo, remote.as_ref(), &targets, jobs, reporter).map_err(named)?;
         report.remote = remote_name.clone();
         if !report.ok() {
-            let mut lines = Vec::new();
-            let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-            if !report.missing.is_empty() {
-                lines.push(format!(
-                    "{} object(s) missing: {}",
-                    report.missing.len(),
-                    sample(&report.missing)
-                ));
-            }
-            if !report.corrupt.is_empty() {
-                lines.push(format!(
-                    "{} object(s) corrupt: {}",
-                    report.corrupt.len(),
-                    sample(&report.corrupt)
-                ));
-            }
-            for (id, e) in report.failed.iter().take(3) {
-                lines.push(format!("{id}: {e}"));
-            }
-            let kind = if report.failed.is_empty() && report.corrupt.is_empty() {
-                RemoteFailure::NotFound
-            } else if report.failed.is_empty() {
-                RemoteFailure::Corrupt
-            } else {
-                RemoteFailure::Io
-            };
-            return Err(Error::remote(remote_name, kind, lines.join("; ")));
+            let (kind, text) = report.shortfall();
+            return Err(Error::remote(remote_name, kind, text));
         }
         Ok(report)
     }

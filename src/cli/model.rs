@@ -427,15 +427,9 @@ fn get(ctx: &Ctx, a: GetArgs) -> Result<()> {
         };
         let report = transfer::fetch(&repo, remote.as_ref(), &[item], a.jobs.map(usize::from), &progress)?;
         if !report.ok() {
-            let ids =
-                report.missing.iter().chain(&report.corrupt).take(3).cloned().collect::<Vec<_>>().join(", ");
-            let why = report.failed.first().map(|(id, e)| format!("{id}: {e}")).unwrap_or(ids);
-            return Err(Error::remote(
-                report.remote.clone(),
-                crate::error::RemoteFailure::NotFound,
-                format!("cannot supply {} {}: {why}", record.name, record.version),
-            )
-            .into());
+            let (kind, text) = report.shortfall();
+            let message = format!("cannot supply {} {}: {text}", record.name, record.version);
+            return Err(Error::remote(report.remote.clone(), kind, message).into());
         }
     }
     // Written beside `dest` under a temporary name, then renamed: never half there.
