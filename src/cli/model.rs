@@ -60,15 +60,13 @@ struct RegisterArgs {
     message: Option<String>,
 }
 
+/// The stage or alias a promotion or demotion concerns: one of the two.
 #[derive(clap::Args)]
-struct PromoteArgs {
-    name: String,
-    /// The version (X.Y.Z or vX.Y.Z)
-    version: String,
-    /// The stage to point at it (e.g. staging, prod)
+struct LabelArgs {
+    /// A stage (e.g. staging, prod)
     #[arg(long, value_name = "STAGE", required_unless_present = "alias", conflicts_with = "alias")]
     stage: Option<String>,
-    /// An alias to point at it instead (e.g. champion), as MLflow's aliases
+    /// An alias instead (e.g. champion), as MLflow's aliases
     #[arg(long, value_name = "ALIAS")]
     alias: Option<String>,
     /// Why: kept in the registry's history
@@ -76,16 +74,30 @@ struct PromoteArgs {
     message: Option<String>,
 }
 
+impl LabelArgs {
+    fn label(&self) -> (&str, LabelKind) {
+        match (&self.stage, &self.alias) {
+            (Some(s), _) => (s, LabelKind::Stage),
+            (None, Some(a)) => (a, LabelKind::Alias),
+            (None, None) => unreachable!("clap requires one"),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct PromoteArgs {
+    name: String,
+    /// The version (X.Y.Z or vX.Y.Z)
+    version: String,
+    #[command(flatten)]
+    label: LabelArgs,
+}
+
 #[derive(clap::Args)]
 struct DemoteArgs {
     name: String,
-    #[arg(long, value_name = "STAGE", required_unless_present = "alias", conflicts_with = "alias")]
-    stage: Option<String>,
-    #[arg(long, value_name = "ALIAS")]
-    alias: Option<String>,
-    /// Why: kept in the registry's history
-    #[arg(short, long, value_name = "NOTE")]
-    message: Option<String>,
+    #[command(flatten)]
+    label: LabelArgs,
 }
 
 #[derive(clap::Args)]
@@ -129,26 +141,12 @@ struct GetArgs {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     match args.command {
         Command::Register(a) => register(ctx, a),
-        Command::Promote(a) => {
-            let (label, kind) = label_of(a.stage, a.alias);
-            relabel(ctx, &a.name, &label, kind, Some(&a.version), a.message.as_deref())
-        }
-        Command::Demote(a) => {
-            let (label, kind) = label_of(a.stage, a.alias);
-            relabel(ctx, &a.name, &label, kind, None, a.message.as_deref())
-        }
+        Command::Promote(a) => relabel(ctx, &a.name, &a.label, Some(&a.version)),
+        Command::Demote(a) => relabel(ctx, &a.name, &a.label, None),
         Command::Deprecate(a) => deprecate(ctx, a),
         Command::List => list(ctx),
         Command::Show(a) => show(ctx, a),
         Command::Get(a) => get(ctx, a),
-    }
-}
-
-fn label_of(stage: Option<String>, alias: Option<String>) -> (String, LabelKind) {
-    match (stage, alias) {
-        (Some(s), _) => (s, LabelKind::Stage),
-        (None, Some(a)) => (a, LabelKind::Alias),
-        (None, None) => unreachable!("clap requires one"),
     }
 }
 
@@ -190,14 +188,9 @@ fn register(ctx: &Ctx, a: RegisterArgs) -> Result<()> {
     Ok(())
 }
 
-fn relabel(
-    ctx: &Ctx,
-    name: &str,
-    label: &str,
-    kind: LabelKind,
-    version: Option<&str>,
-    note: Option<&str>,
-) -> Result<()> {
+fn relabel(ctx: &Ctx, name: &str, args: &LabelArgs, version: Option<&str>) -> Result<()> {
+    let (label, kind) = args.label();
+    let note = args.message.as_deref();
     let repo = ctx.open()?;
     let git = repo.git()?;
     let asked = version.map(version_arg).transpose()?;
