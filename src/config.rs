@@ -74,6 +74,10 @@ pub const KNOWN_KEYS: &[KnownKey] = &[
     key("remote.NAME.password", "SFTP password: config.local only (or TROVE_SFTP_PASSWORD)"),
     key("remote.NAME.known_hosts", "known_hosts file for the host key (default ~/.ssh/known_hosts)"),
     key("remote.NAME.host_key", "`strict` (default) or `accept-new`: record an unknown host key"),
+    key(
+        "remote.NAME.transport",
+        "SFTP: `auto` (default: OpenSSH's `ssh` when installed), `openssh` or `libssh2` (built in)",
+    ),
     key("remote.NAME.jobs", "parallel connections for transfers"),
     key("remote.NAME.endpoint", "S3: https://HOST[:PORT] of a store other than AWS (http:// without TLS)"),
     key("remote.NAME.region", "S3: the bucket's region (else AWS_REGION, the profile's, or us-east-1)"),
@@ -352,6 +356,10 @@ fn validate(key: &str, value: &Value) -> std::result::Result<(), String> {
             .filter(|m| (5..=5 * 1024 * 1024).contains(m))
             .map(|_| ())
             .ok_or_else(|| format!("must be a number of MiB from 5 (S3's smallest part), not {}", show(value))),
+        "remote.NAME.transport" => match value.as_str() {
+            Some("auto" | "openssh" | "libssh2") => Ok(()),
+            _ => Err(format!("must be `auto`, `openssh` or `libssh2`, not {}", show(value))),
+        },
         "remote.NAME.host_key" => match value.as_str() {
             Some("strict" | "accept-new") => Ok(()),
             _ => Err(format!("must be `strict` or `accept-new`, not {}", show(value))),

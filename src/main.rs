@@ -5,6 +5,10 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Run by ssh as its askpass program, to answer a password or passphrase prompt.
+    if std::env::var_os(trove::remote::openssh::ASKPASS_VAR).is_some() {
+        return std::process::ExitCode::from(trove::remote::openssh::askpass() as u8);
+    }
     trove::git::start_without_certificates();
     trove::cli::main()
 }

@@ -34,7 +34,7 @@ enum Command {
     /// Make a remote the default
     Default { name: String },
     /// Set a remote's setting: jobs, layout; SFTP: user, port, keyfile, password (--local
-    /// only), known_hosts, host_key; S3: endpoint, region, path_style, profile, ca_file,
+    /// only), known_hosts, host_key, transport; S3: endpoint, region, path_style, profile, ca_file,
     /// access_key_id, secret_access_key and session_token (--local only), multipart_threshold
     Set {
         name: String,

@@ -7,11 +7,13 @@
 
 pub mod aws;
 pub mod backend;
+mod libssh2;
 pub mod local;
+pub mod openssh;
 pub mod pool;
 pub mod s3;
 pub mod sftp;
-mod sftp_pipe;
+mod sftp_client;
 pub mod ssh_config;
 
 use std::path::{Path, PathBuf};
@@ -188,6 +190,8 @@ pub struct Settings {
     pub known_hosts: Option<std::path::PathBuf>,
     /// `host_key: accept-new`: record an unknown host key instead of refusing it.
     pub accept_new_host_key: bool,
+    /// SFTP: `auto` (the default), `openssh` or `libssh2`.
+    pub transport: Option<String>,
     pub jobs: Option<usize>,
     /// The layout a push gives the remote when it creates it (`layout`).
     pub layout: Option<u64>,
@@ -226,6 +230,7 @@ impl std::fmt::Debug for Settings {
             .field("key_passphrase", &hidden(&self.key_passphrase))
             .field("known_hosts", &self.known_hosts)
             .field("accept_new_host_key", &self.accept_new_host_key)
+            .field("transport", &self.transport)
             .field("jobs", &self.jobs)
             .field("layout", &self.layout)
             .field("s3", &self.s3)
@@ -263,6 +268,7 @@ impl Settings {
             key_passphrase: env("TROVE_SFTP_KEY_PASSPHRASE"),
             known_hosts: cfg.remote_value(&name, "known_hosts").map(home_relative),
             accept_new_host_key: cfg.remote_value(&name, "host_key").as_deref() == Some("accept-new"),
+            transport: cfg.remote_value(&name, "transport"),
             jobs: cfg.remote_value(&name, "jobs").and_then(|j| j.parse().ok()),
             layout: cfg.remote_value(&name, "layout").and_then(|l| l.parse().ok()),
             s3: S3Settings {

@@ -1,0 +1,379 @@
+//! The OpenSSH transport (`transport: openssh`, the default where `ssh` is installed):
+//! trove runs the user's own `ssh -s HOST sftp`, as restic does, and speaks its SFTP
+//! client (`sftp_client`) over the pipes. Everything about logging in is OpenSSH's own:
+//! `~/.ssh/config` with `Include`, `Match`, `ProxyJump` and `ProxyCommand`, the agent,
+//! certificates and hardware keys, known_hosts with its markers. trove adds only what
+//! its settings say, on the command line (which wins over the config files):
+//!
+//! - `StrictHostKeyChecking=yes`, or `accept-new` for `host_key: accept-new`: never
+//!   weaker, whatever the config says;
+//! - `port`, `user`, `keyfile` (`-i`) and `known_hosts` (`UserKnownHostsFile`) when set;
+//! - `BatchMode=yes`, so ssh never waits for someone to type; a password or a key's
+//!   passphrase (`password`, `TROVE_SFTP_PASSWORD`, `TROVE_SFTP_KEY_PASSPHRASE`) is
+//!   answered instead by trove itself as ssh's `SSH_ASKPASS` program (see [`askpass`]).
+//!
+//! ssh runs with `-v` and its messages are kept: when it fails, they say why (the host
+//! key shown, the keys offered, the methods the server takes), and the error says it in
+//! trove's words. ssh runs in a process group of its own, so Ctrl-C at a terminal
+//! reaches trove alone, which ends its transfers cleanly before closing the pipes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::sftp::Target;
+use super::sftp_client::Client;
+use crate::error::{Error, RemoteFailure, Result};
+
+/// The environment variable that tells trove it runs as ssh's askpass program.
+pub const ASKPASS_VAR: &str = "TROVE_SSH_ASKPASS";
+const PASSWORD_VAR: &str = "TROVE_SSH_ASKPASS_PASSWORD";
+const PASSPHRASE_VAR: &str = "TROVE_SSH_ASKPASS_PASSPHRASE";
+/// ssh's messages kept for a diagnosis (its `-v` output of one login is about 60 lines).
+const KEPT_LINES: usize = 400;
+/// How long ssh may take to exit once its pipes failed, before it is killed.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// The `ssh` program on PATH, if there is one.
+pub fn find_ssh() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("ssh")).find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Run `ssh -s … sftp` to `t` and start SFTP over its pipes.
+pub(super) fn connect(t: &Target, ssh: &Path) -> Result<Client> {
+    let mut cmd = Command::new(ssh);
+    cmd.args(args(t));
+    // ssh's input and output are one end of a socket pair rather than pipes: a write to
+    // a pipe whose reader died raises SIGPIPE, which would end trove (it keeps the
+    // default action, to stop quietly when its own output is closed); a socket is
+    // written with MSG_NOSIGNAL and fails with an error instead.
+    let connect_err = |what: &str, e: std::io::Error| t.err(RemoteFailure::Connect, format!("{what}: {e}"));
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| connect_err("cannot make a socket pair for ssh", e))?;
+    let theirs_out = theirs.try_clone().map_err(|e| connect_err("cannot make a socket pair for ssh", e))?;
+    widen(&ours);
+    widen(&theirs);
+    cmd.stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        .stderr(Stdio::piped());
+    // Ctrl-C at a terminal goes to the foreground process group: not to ssh, whose
+    // connection trove still needs to end its transfers cleanly.
+    cmd.process_group(0);
+    if t.password.is_some() || t.passphrase.is_some() {
+        let exe = std::env::current_exe().map_err(|e| {
+            t.err(
+                RemoteFailure::Auth,
+                format!("cannot find trove's own program to answer ssh's prompts: {e}"),
+            )
+        })?;
+        cmd.env("SSH_ASKPASS", exe).env("SSH_ASKPASS_REQUIRE", "force").env(ASKPASS_VAR, "1");
+        if let Some(p) = &t.password {
+            cmd.env(PASSWORD_VAR, p);
+        }
+        if let Some(p) = &t.passphrase {
+            cmd.env(PASSPHRASE_VAR, p);
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        t.err(
+            RemoteFailure::Connect,
+            format!(
+                "cannot run {}: {e}; set `transport: libssh2` to use trove's built-in SSH",
+                ssh.display()
+            ),
+        )
+    })?;
+    // Our copies of ssh's end go, so that its exit is seen as the end of the stream.
+    drop(cmd);
+    let stderr = child.stderr.take().expect("piped stderr");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut kept = kept.lock().expect("ssh messages");
+            if kept.len() >= KEPT_LINES {
+                kept.remove(0);
+            }
+            kept.push(line);
+        }
+    });
+    let process = Process { child: Some(child), socket: ours };
+    match Client::start(Box::new(process)) {
+        Ok(client) => Ok(client),
+        Err(e) => {
+            // The Process was dropped with the failed start: ssh has exited or was
+            // killed, so its stderr ends.
+            let _ = reader.join();
+            let lines = lines.lock().expect("ssh messages").clone();
+            Err(diagnose(t, &lines, &e.to_string()))
+        }
+    }
+}
+
+/// ssh's command line for `t`.
+fn args(t: &Target) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-v".into(), "-x".into(), "-a".into(), "-T".into()];
+    let opt = |a: &mut Vec<String>, o: String| {
+        a.push("-o".into());
+        a.push(o);
+    };
+    let strict = if t.accept_new { "accept-new" } else { "yes" };
+    opt(&mut a, format!("StrictHostKeyChecking={strict}"));
+    // As sftp(1) runs ssh: no forwarding, no local command.
+    for o in ["ClearAllForwardings=yes", "ForwardAgent=no", "ForwardX11=no", "PermitLocalCommand=no"] {
+        opt(&mut a, o.into());
+    }
+    opt(&mut a, "ConnectTimeout=10".into());
+    opt(&mut a, "ServerAliveInterval=15".into());
+    opt(&mut a, "ServerAliveCountMax=4".into());
+    if t.password.is_some() || t.passphrase.is_some() {
+        opt(&mut a, "BatchMode=no".into());
+        opt(&mut a, "NumberOfPasswordPrompts=1".into());
+    } else {
+        opt(&mut a, "BatchMode=yes".into());
+    }
+    if let Some(config) = &t.ssh_config_file {
+        a.push("-F".into());
+        a.push(config.display().to_string());
+    }
+    if t.known_hosts_explicit {
+        opt(&mut a, format!("UserKnownHostsFile={}", t.known_hosts.display()));
+    }
+    for key in &t.openssh_keys {
+        a.push("-i".into());
+        a.push(key.display().to_string());
+    }
+    if let Some(port) = t.explicit_port {
+        a.push("-p".into());
+        a.push(port.to_string());
+    }
+    if let Some(user) = &t.explicit_user {
+        a.push("-l".into());
+        a.push(user.clone());
+    }
+    a.push("-s".into());
+    a.push("--".into());
+    a.push(t.host.clone());
+    a.push("sftp".into());
+    a
+}
+
+/// Bigger socket buffers (1 MiB, as far as the system allows) mean fewer switches
+/// between trove and ssh per megabyte.
+fn widen(socket: &UnixStream) {
+    let size: libc::c_int = 1 << 20;
+    for option in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt on a socket trove owns, with a pointer to a c_int that
+        // outlives the call; failure leaves the default size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+/// ssh's input and output as one stream.
+struct Process {
+    child: Option<Child>,
+    socket: UnixStream,
+}
+
+impl Read for Process {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.socket.read(buf)
+    }
+}
+
+impl Write for Process {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            // SAFETY: send on a socket trove owns, from a buffer valid for its length.
+            let n = unsafe {
+                libc::send(self.socket.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Process {
+    /// End ssh's input (it ends the session), and reap it; one that does not exit in
+    /// time is killed.
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Write);
+        let Some(mut child) = self.child.take() else { return };
+        let deadline = Instant::now() + EXIT_WAIT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => break,
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The error for a login that failed, in trove's words, from ssh's messages.
+fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
+    let said: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("debug") && !l.starts_with("OpenSSH_") && !l.trim().is_empty())
+        .filter(|l| !l.starts_with("@@@") && !l.starts_with("Warning: Permanently added"))
+        .collect();
+    let has = |s: &str| lines.iter().any(|l| l.contains(s));
+    let after = |prefix: &str| {
+        lines.iter().rev().find_map(|l| l.split_once(prefix).map(|(_, r)| r.trim().to_string()))
+    };
+    let ssh_said = if said.is_empty() { why.to_string() } else { said.join("\n  ") };
+    let addr = t.addr();
+    let kh = t.known_hosts.display();
+    // "debug1: Server host key: ssh-ed25519 SHA256:…"
+    let shown = after("Server host key: ").map(|k| {
+        let mut f = k.split_whitespace();
+        let (kind, print) = (f.next().unwrap_or(""), f.next().unwrap_or("(no fingerprint)"));
+        format!("{} key {print}", super::libssh2::key_label(kind))
+    });
+    let shown = shown.unwrap_or_else(|| "a key".to_string());
+    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
+        let spec = super::libssh2::host_spec(&t.host_name, t.port);
+        return t.err(
+            RemoteFailure::HostKey,
+            format!(
+                "the host key of {addr} has CHANGED: the server now shows {shown}, which is not the key {kh} records for it.\n\
+                 Someone may be intercepting the connection, or the server was reinstalled. \
+                 If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {kh}`) and try again."
+            ),
+        );
+    }
+    if has("revoked") && has("Host key verification failed") {
+        return t.err(
+            RemoteFailure::HostKey,
+            format!("{addr} shows {shown}, which {kh} marks as revoked; refusing to connect"),
+        );
+    }
+    if has("host key is known for") || has("Host key verification failed") {
+        return t.err(
+            RemoteFailure::HostKey,
+            format!(
+                "{addr} is not a known host: {kh} has no key for it; the server shows {shown}.\n\
+                 If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
+                 or add it with `ssh-keyscan -p {} {} >> {kh}` (and compare the fingerprint).\n  ssh said: {ssh_said}",
+                t.remote, t.port, t.host_name
+            ),
+        );
+    }
+    if has("Permission denied") || has("Too many authentication failures") {
+        let user =
+            after("as '").map(|u| u.trim_end_matches('\'').to_string()).unwrap_or_else(|| t.user.clone());
+        let methods = after("Authentications that can continue: ").unwrap_or_else(|| "(none named)".into());
+        let mut tried: Vec<String> = Vec::new();
+        for l in lines {
+            let key = l
+                .split_once("Will attempt key: ")
+                .or_else(|| l.split_once("Offering public key: "))
+                .or_else(|| l.split_once("Trying private key: "))
+                .and_then(|(_, r)| r.split_whitespace().next());
+            if let Some(k) = key.filter(|k| k.contains('/')) {
+                let path = Path::new(k);
+                let note = if !path.exists() {
+                    "no such file"
+                } else if super::libssh2::key_is_encrypted(path) && t.passphrase.is_none() {
+                    "it is encrypted: put its passphrase in TROVE_SFTP_KEY_PASSPHRASE"
+                } else if super::libssh2::key_is_encrypted(path) {
+                    "refused, or the passphrase in TROVE_SFTP_KEY_PASSPHRASE is wrong"
+                } else {
+                    "refused"
+                };
+                let entry = format!("key {k} ({note})");
+                if !tried.contains(&entry) && !tried.iter().any(|e| e.starts_with(&format!("key {k} "))) {
+                    tried.push(entry);
+                }
+            }
+            if let Some((_, r)) = l.split_once("Identity file ")
+                && let Some((k, _)) = r.split_once(" not accessible")
+                && !tried.iter().any(|e| e.starts_with(&format!("key {k} ")))
+            {
+                tried.push(format!("key {k} (no such file)"));
+            }
+        }
+        if t.password.is_some() {
+            tried.push(if methods.contains("password") || methods.contains("keyboard-interactive") {
+                "password (refused)".to_string()
+            } else {
+                "password (the server does not take passwords)".to_string()
+            });
+        }
+        let tried = if tried.is_empty() {
+            "no password, key file or ssh-agent was available to try".to_string()
+        } else {
+            format!("tried {}", tried.join(", "))
+        };
+        return t.err(
+            RemoteFailure::Auth,
+            format!(
+                "cannot log in as {user}@{addr}: {tried}; the server accepts {methods}.\n\
+                 Set a key with `trove remote set {r} keyfile PATH`, load one into ssh-agent, \
+                 or set a password with `trove remote set {r} password … --local` (or TROVE_SFTP_PASSWORD).\n  ssh said: {ssh_said}",
+                r = t.remote
+            ),
+        );
+    }
+    if has("subsystem request failed") {
+        return t.err(
+            RemoteFailure::Connect,
+            format!("cannot start SFTP on {addr} (is the server's SFTP subsystem enabled?): {ssh_said}"),
+        );
+    }
+    t.err(RemoteFailure::Connect, format!("cannot connect to {addr}: {ssh_said}"))
+}
+
+/// Answer ssh's prompt (the first argument) when trove runs as its askpass program:
+/// the password for a password prompt, the passphrase for a key's, nothing otherwise
+/// (never a yes to a host key question). Returns the exit code.
+pub fn askpass() -> i32 {
+    let prompt = std::env::args().nth(1).unwrap_or_default().to_lowercase();
+    let answer = if prompt.contains("passphrase") {
+        std::env::var(PASSPHRASE_VAR).ok()
+    } else if prompt.contains("password") {
+        std::env::var(PASSWORD_VAR).ok()
+    } else {
+        None
+    };
+    match answer {
+        Some(a) => {
+            println!("{a}");
+            0
+        }
+        None => 1,
+    }
+}
