@@ -52,8 +52,12 @@ fn is_executable(p: &Path) -> bool {
 
 /// Run `ssh -s … sftp` to `t` and start SFTP over its pipes.
 pub(super) fn connect(t: &Target, ssh: &Path) -> Result<Client> {
+    let mut args = args(t);
+    if let Some(order) = t.openssh_ciphers.get_or_init(|| cipher_order(ssh, &args)) {
+        args.splice(0..0, ["-o".to_string(), format!("Ciphers={order}")]);
+    }
     let mut cmd = Command::new(ssh);
-    cmd.args(args(t));
+    cmd.args(&args);
     // ssh's input and output are one end of a socket pair rather than pipes: a write to
     // a pipe whose reader died raises SIGPIPE, which would end trove (it keeps the
     // default action, to stop quietly when its own output is closed); a socket is
@@ -119,6 +123,44 @@ pub(super) fn connect(t: &Target, ssh: &Path) -> Result<Client> {
             let lines = lines.lock().expect("ssh messages").clone();
             Err(diagnose(t, &lines, &e.to_string()))
         }
+    }
+}
+
+/// The ciphers to ask for: the user's own list (as `ssh -G` resolves it from the
+/// config files) with AES-GCM moved first, when the CPU has AES instructions: then it
+/// costs about half of ChaCha20-Poly1305, OpenSSH's first choice. No cipher is added
+/// or removed; None leaves ssh's order as it is.
+fn cipher_order(ssh: &Path, args: &[String]) -> Option<String> {
+    if !aes_in_hardware() {
+        return None;
+    }
+    // The same options, with -G (print the configuration) for -s (run a subsystem).
+    // `… -s -- HOST sftp` becomes `… -G -- HOST`.
+    let at = args.iter().position(|a| a == "-s")?;
+    let host = args.get(at + 2)?;
+    let query: Vec<&str> = args[..at].iter().map(String::as_str).chain(["-G", "--", host.as_str()]).collect();
+    let out = Command::new(ssh).args(&query).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let list = text.lines().find_map(|l| l.strip_prefix("ciphers "))?;
+    let (gcm, rest): (Vec<&str>, Vec<&str>) = list.split(',').partition(|c| c.starts_with("aes") && c.contains("-gcm"));
+    if gcm.is_empty() || list.starts_with(gcm[0]) {
+        return None;
+    }
+    Some(gcm.into_iter().chain(rest).collect::<Vec<_>>().join(","))
+}
+
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
     }
 }
 

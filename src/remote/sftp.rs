@@ -91,6 +91,8 @@ pub(super) struct Target {
     pub(super) ssh_config_file: Option<PathBuf>,
     /// `-i`: the `keyfile` setting, and HOME's default keys when HOME was moved.
     pub(super) openssh_keys: Vec<PathBuf>,
+    /// The cipher order ssh is asked for, found once (`openssh::cipher_order`).
+    pub(super) openssh_ciphers: std::sync::OnceLock<Option<String>>,
 }
 
 pub struct SftpRemote {
@@ -213,6 +215,7 @@ fn resolve(
         known_hosts_explicit: settings.known_hosts.is_some(),
         ssh_config_file: None,
         openssh_keys: settings.keyfile.iter().cloned().collect(),
+        openssh_ciphers: std::sync::OnceLock::new(),
     })
 }
 

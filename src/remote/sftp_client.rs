@@ -855,8 +855,10 @@ impl Client {
         frame(p)
     }
 
+    /// Write a request out. Never `flush`: on a libssh2 channel that discards the
+    /// answers waiting to be read.
     fn send(&mut self, bytes: &[u8]) -> Res<()> {
-        self.stream.write_all(bytes).and_then(|()| self.stream.flush()).map_err(lost)
+        self.stream.write_all(bytes).map_err(lost)
     }
 
     /// One packet: its type, and its bytes (the type byte first).
