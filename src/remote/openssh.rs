@@ -142,7 +142,8 @@ fn cipher_order(ssh: &Path, args: &[String]) -> Option<String> {
     let out = Command::new(ssh).args(&query).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let list = text.lines().find_map(|l| l.strip_prefix("ciphers "))?;
-    let (gcm, rest): (Vec<&str>, Vec<&str>) = list.split(',').partition(|c| c.starts_with("aes") && c.contains("-gcm"));
+    let (gcm, rest): (Vec<&str>, Vec<&str>) =
+        list.split(',').partition(|c| c.starts_with("aes") && c.contains("-gcm"));
     if gcm.is_empty() || list.starts_with(gcm[0]) {
         return None;
     }

@@ -10,14 +10,14 @@
 //!   then defaults.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::backend::{self, Backend, Listed};
 use super::sftp_client::{
     Client, FX_FAILURE, FX_NO_SPACE, FX_PERMISSION_DENIED, FX_QUOTA_EXCEEDED, FXF_CREAT, FXF_EXCL, FXF_READ,
-    FXF_WRITE, Handle, Outcome, SftpError, StreamError,
+    FXF_WRITE, Handle, Outcome, SftpError, Source, StreamError,
 };
 use super::{Remote, Settings, ssh_config, temp_name};
 use crate::error::{Error, RemoteFailure, Result};
@@ -402,14 +402,7 @@ impl SftpBackend {
 
     /// Write what `src` reads (`size` bytes) to `temp`. Errors name `dest`, the file
     /// being written; a failure to read `src` is an error of `local`.
-    fn write_temp(
-        &mut self,
-        src: &mut dyn Read,
-        local: &Path,
-        size: u64,
-        temp: &str,
-        dest: &str,
-    ) -> Result<()> {
+    fn write_temp(&mut self, src: Source<'_>, local: &Path, size: u64, temp: &str, dest: &str) -> Result<()> {
         let handle = self.open_temp(temp)?;
         let stop = || crate::interrupt::signal().is_some();
         let written = self.sftp(|c| match c.write_from(&handle, src, &stop) {
@@ -635,12 +628,12 @@ impl Backend for SftpBackend {
     fn write_file(&mut self, rel: &str, local: &Path) -> Result<()> {
         let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
         let size = src.metadata().map_err(|e| Error::io(local, e))?.len();
-        self.put(rel, |me, temp, dest| me.write_temp(&mut src, local, size, temp, dest))
+        self.put(rel, |me, temp, dest| me.write_temp(Source::Read(&mut src), local, size, temp, dest))
     }
 
     fn write_bytes(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
         let size = bytes.len() as u64;
-        self.put(rel, |me, temp, dest| me.write_temp(&mut &bytes[..], Path::new(dest), size, temp, dest))
+        self.put(rel, |me, temp, dest| me.write_temp(Source::Bytes(bytes), Path::new(dest), size, temp, dest))
     }
 
     fn write_many(
@@ -684,7 +677,7 @@ impl Backend for SftpBackend {
         let dest = self.path(rel);
         let temp = self.path(&format!("tmp/{}", temp_name()));
         let size = bytes.len() as u64;
-        let written = self.write_temp(&mut &bytes[..], Path::new(&dest), size, &temp, &dest);
+        let written = self.write_temp(Source::Bytes(bytes), Path::new(&dest), size, &temp, &dest);
         if let Err(e) = written {
             let _ = self.sftp(|c| c.remove(&temp));
             return Err(e);

@@ -174,6 +174,12 @@ impl From<SftpError> for StreamError {
     }
 }
 
+/// What a streamed write sends.
+pub enum Source<'a> {
+    Read(&'a mut dyn Read),
+    Bytes(&'a [u8]),
+}
+
 /// An SFTP session.
 pub struct Client {
     stream: Box<dyn Stream>,
@@ -397,7 +403,7 @@ impl Client {
     pub fn write_from(
         &mut self,
         handle: &Handle,
-        src: &mut dyn Read,
+        mut src: Source<'_>,
         stop: &dyn Fn() -> bool,
     ) -> std::result::Result<u64, StreamError> {
         let len = self.io_len as usize;
@@ -422,12 +428,26 @@ impl Client {
                 packet.extend_from_slice(&offset.to_be_bytes());
                 let at = packet.len();
                 packet.extend_from_slice(&[0; 4]);
-                packet.resize(at + 4 + len, 0);
-                let n = match fill(src, &mut packet[at + 4..]) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        failed = Some(StreamError::Local(e));
-                        break;
+                // Bytes in memory go out as they are, after the header; a reader's are
+                // read into the packet.
+                let (n, data) = match &mut src {
+                    Source::Bytes(rest) => {
+                        let (now, later) = rest.split_at(rest.len().min(len));
+                        *rest = later;
+                        (now.len(), Some(now))
+                    }
+                    Source::Read(r) => {
+                        packet.resize(at + 4 + len, 0);
+                        match fill(*r, &mut packet[at + 4..]) {
+                            Ok(n) => {
+                                packet.truncate(at + 4 + n);
+                                (n, None)
+                            }
+                            Err(e) => {
+                                failed = Some(StreamError::Local(e));
+                                break;
+                            }
+                        }
                     }
                 };
                 if n == 0 {
@@ -435,11 +455,13 @@ impl Client {
                     break;
                 }
                 eof = n < len;
-                packet.truncate(at + 4 + n);
                 packet[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
-                let total = (packet.len() - 4) as u32;
+                let total = (at + n) as u32;
                 packet[..4].copy_from_slice(&total.to_be_bytes());
                 self.send(&packet)?;
+                if let Some(data) = data {
+                    self.send(data)?;
+                }
                 in_flight.insert(id);
                 offset += n as u64;
             }

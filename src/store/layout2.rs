@@ -357,6 +357,14 @@ impl<'a> Layout2<'a> {
     }
 }
 
+/// What the reader of an object's chunks hands its writer, in the object's order.
+enum Piece {
+    /// A chunk the cache had, raw.
+    Local(Vec<u8>),
+    /// `bytes` of pack `name` from `start`: the stored chunks `i..j` of the plan.
+    Fetched { i: usize, j: usize, start: u64, name: String, bytes: Vec<u8> },
+}
+
 /// One ranged read through [`Backend::read_many`], which a backend with round trips
 /// pipelines (over SFTP many requests in flight on one channel, where a plain read waits
 /// for each answer).
@@ -964,88 +972,52 @@ impl Layout2<'_> {
                 .collect::<Result<_>>()?
         };
         let (file, temp) = cache.temp_file(&k.id)?;
-        let result = (|| {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            let mut hasher = blake3::Hasher::new();
-            let mut written = 0u64;
-            // Runs of chunks the cache lacks that lie back to back in one pack (one read
-            // each), and chunks the cache has, in the object's order.
-            let mut segments: Vec<(usize, usize, bool)> = Vec::new();
-            let mut i = 0;
-            while i < plan.len() {
-                let (id, loc) = &plan[i];
-                if local.contains_key(id) {
-                    segments.push((i, i + 1, false));
-                    i += 1;
-                    continue;
-                }
-                let mut j = i + 1;
-                while j < plan.len()
-                    && plan[j].1.pack == loc.pack
-                    && u64::from(plan[j].1.entry.offset) == plan[j - 1].1.entry.end()
-                    && plan[j].1.entry.end() - u64::from(loc.entry.offset) <= READ_MAX
-                    && !local.contains_key(&plan[j].0)
-                {
-                    j += 1;
-                }
-                segments.push((i, j, true));
-                i = j;
+        // Runs of chunks the cache lacks that lie back to back in one pack (one read
+        // each), and chunks the cache has, in the object's order.
+        let mut segments: Vec<(usize, usize, bool)> = Vec::new();
+        let mut i = 0;
+        while i < plan.len() {
+            let (id, loc) = &plan[i];
+            if local.contains_key(id) {
+                segments.push((i, i + 1, false));
+                i += 1;
+                continue;
             }
-            let range = |i: usize, j: usize| {
-                let start = u64::from(plan[i].1.entry.offset);
-                (pack_path(&plan[i].1.pack), start, plan[j - 1].1.entry.end() - start)
-            };
-            // A window of reads at a time, which a backend with round trips overlaps (SFTP
-            // pipelines them, S3 sends them over several connections); written in order.
-            let mut rest = &segments[..];
-            while !rest.is_empty() {
-                crate::interrupt::check()?;
-                let mut take = 0;
-                let mut remote = 0;
-                while take < rest.len() && remote < ASSEMBLE_READS {
-                    remote += usize::from(rest[take].2);
-                    take += 1;
-                }
-                let (window, after) = rest.split_at(take);
-                rest = after;
-                let reads: Vec<(String, u64, u64)> =
-                    window.iter().filter(|s| s.2).map(|&(i, j, _)| range(i, j)).collect();
-                let mut got: Vec<Option<Result<Vec<u8>>>> = (0..reads.len()).map(|_| None).collect();
-                c.read_many(&reads, &mut |r, bytes| got[r] = Some(bytes))?;
-                let mut got = got.into_iter();
-                for &(i, j, is_remote) in window {
-                    let fetched = if is_remote {
-                        Some(got.next().flatten().unwrap_or_else(|| {
-                            let (name, start, len) = range(i, j);
-                            c.read_range(&name, start, len)
-                        }))
-                    } else {
-                        match local_chunk(cache, local, &plan[i].0, plan[i].1.entry.raw_len) {
-                            Some(raw) => {
-                                hasher.update(&raw);
-                                out.write_all(&raw).at(&temp)?;
-                                written += raw.len() as u64;
-                                None
-                            }
-                            // The cache's copy went or changed: read it from the pack.
-                            None => {
-                                let (name, start, len) = range(i, j);
-                                Some(read_pipelined(c, &name, start, len))
-                            }
+            let mut j = i + 1;
+            while j < plan.len()
+                && plan[j].1.pack == loc.pack
+                && u64::from(plan[j].1.entry.offset) == plan[j - 1].1.entry.end()
+                && plan[j].1.entry.end() - u64::from(loc.entry.offset) <= READ_MAX
+                && !local.contains_key(&plan[j].0)
+            {
+                j += 1;
+            }
+            segments.push((i, j, true));
+            i = j;
+        }
+        let range = |i: usize, j: usize| {
+            let start = u64::from(plan[i].1.entry.offset);
+            (pack_path(&plan[i].1.pack), start, plan[j - 1].1.entry.end() - start)
+        };
+        // This thread reads; another decodes, hashes and writes what arrived, so the
+        // connection is never idle while a window of chunks is checked (the bytes of
+        // one window wait while the next is read).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
+        let result = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| -> Result<()> {
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let mut hasher = blake3::Hasher::new();
+                let mut written = 0u64;
+                for piece in rx {
+                    let (i, j, start, name, bytes) = match piece {
+                        Piece::Local(raw) => {
+                            hasher.update(&raw);
+                            out.write_all(&raw).at(&temp)?;
+                            written += raw.len() as u64;
+                            continue;
                         }
+                        Piece::Fetched { i, j, start, name, bytes } => (i, j, start, name, bytes),
                     };
-                    let Some(fetched) = fetched else { continue };
-                    let (name, start, len) = range(i, j);
-                    let bytes = fetched.map_err(|e| match e {
-                        Error::Remote { kind: RemoteFailure::NotFound, .. } => {
-                            self.corrupt(format!("{name}, which the index lists, is missing"))
-                        }
-                        e => e,
-                    })?;
-                    if bytes.len() as u64 != len {
-                        return Err(self.corrupt(format!("{name} is shorter than the index says")));
-                    }
-                    *wire.lock().expect("wire") += len;
                     for (_, l) in &plan[i..j] {
                         let from = (u64::from(l.entry.offset) - start) as usize;
                         let raw = pack::decode_chunk(
@@ -1059,16 +1031,79 @@ impl Layout2<'_> {
                         written += raw.len() as u64;
                     }
                 }
-            }
-            out.flush().at(&temp)?;
-            if written != size {
-                return Err(Error::CorruptObject {
-                    id: k.display(),
-                    actual: format!("{written} bytes, not {size}"),
-                });
-            }
-            check_id(&k, ObjectId::from_bytes(*hasher.finalize().as_bytes()))
-        })();
+                out.flush().at(&temp)?;
+                if written != size {
+                    return Err(Error::CorruptObject {
+                        id: k.display(),
+                        actual: format!("{written} bytes, not {size}"),
+                    });
+                }
+                check_id(&k, ObjectId::from_bytes(*hasher.finalize().as_bytes()))
+            });
+            // A window of reads at a time, which a backend with round trips overlaps (SFTP
+            // pipelines them, S3 sends them over several connections); sent in order.
+            let read = (|| -> Result<()> {
+                let mut rest = &segments[..];
+                while !rest.is_empty() {
+                    crate::interrupt::check()?;
+                    let mut take = 0;
+                    let mut remote = 0;
+                    while take < rest.len() && remote < ASSEMBLE_READS {
+                        remote += usize::from(rest[take].2);
+                        take += 1;
+                    }
+                    let (window, after) = rest.split_at(take);
+                    rest = after;
+                    let reads: Vec<(String, u64, u64)> =
+                        window.iter().filter(|s| s.2).map(|&(i, j, _)| range(i, j)).collect();
+                    let mut got: Vec<Option<Result<Vec<u8>>>> = (0..reads.len()).map(|_| None).collect();
+                    c.read_many(&reads, &mut |r, bytes| got[r] = Some(bytes))?;
+                    let mut got = got.into_iter();
+                    for &(i, j, is_remote) in window {
+                        let fetched = if is_remote {
+                            got.next().flatten().unwrap_or_else(|| {
+                                let (name, start, len) = range(i, j);
+                                c.read_range(&name, start, len)
+                            })
+                        } else {
+                            match local_chunk(cache, local, &plan[i].0, plan[i].1.entry.raw_len) {
+                                Some(raw) => {
+                                    if tx.send(Piece::Local(raw)).is_err() {
+                                        return Ok(());
+                                    }
+                                    continue;
+                                }
+                                // The cache's copy went or changed: read it from the pack.
+                                None => {
+                                    let (name, start, len) = range(i, j);
+                                    read_pipelined(c, &name, start, len)
+                                }
+                            }
+                        };
+                        let (name, start, len) = range(i, j);
+                        let bytes = fetched.map_err(|e| match e {
+                            Error::Remote { kind: RemoteFailure::NotFound, .. } => {
+                                self.corrupt(format!("{name}, which the index lists, is missing"))
+                            }
+                            e => e,
+                        })?;
+                        if bytes.len() as u64 != len {
+                            return Err(self.corrupt(format!("{name} is shorter than the index says")));
+                        }
+                        *wire.lock().expect("wire") += len;
+                        // A writer that stopped has its error, reported below.
+                        if tx.send(Piece::Fetched { i, j, start, name, bytes }).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let wrote = writer.join().expect("the writer of a fetched object panicked");
+            // A failed read leaves the object short: its error says why.
+            read.and(wrote)
+        });
         match result {
             Ok(()) => Ok(Cache::staged(temp, k.id)),
             Err(e) => {
