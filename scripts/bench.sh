@@ -1299,7 +1299,7 @@ fs_type=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2
 fs_dev=$(findmnt -n -o SOURCE -T "$WORK" 2>/dev/null || true)
 fs_dev=${fs_dev##*/}
 if [ "$fs_type" = ext4 ] && [ -n "$fs_dev" ] && [ -d "/proc/fs/ext4/$fs_dev" ] &&
-    ! ls /proc/fs/jbd2 2>/dev/null | grep -q "^$fs_dev-"; then
+    ! compgen -G "/proc/fs/jbd2/$fs_dev-*" >/dev/null; then
     fs_type="ext4 without a journal"
     meta note.fs_nojournal "the benchmark folder is on ext4 without a journal: there a file created within a minute or so of many deletions costs up to 20× the system time (the inode allocator skips recently freed inodes one by one), so steps that create many files (cp -r, add, checkout, fetch, pull) vary with what the step before deleted; use a BENCH_DIR on a journaled file system for steady figures"
 fi
