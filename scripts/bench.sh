@@ -14,6 +14,10 @@
 #   bash scripts/bench.sh --versions-only # only the versions workload
 #   bash scripts/bench.sh --s3-only       # only the S3 steps (1 GiB file and small files;
 #                                         # with --small-only or --large-only, one of them)
+#   bash scripts/bench.sh --sftp-only     # only the SFTP steps, trove over each of its SFTP
+#                                         # transports, against ssh cat / tar over ssh (1 GiB
+#                                         # file and small files; with --small-only or
+#                                         # --large-only, one of them)
 #   bash scripts/bench.sh --no-remote     # only the local steps (no push / pull)
 #   bash scripts/bench.sh --no-sftp       # push / pull without the SFTP remote
 #   bash scripts/bench.sh --no-s3         # push / pull without the S3 remote
@@ -23,6 +27,8 @@
 #                                         # a quick check of the versions workload
 #   BENCH_LARGE_MIB=32 BENCH_SMALL_FILES=300 BENCH_RUNS=1 bash scripts/bench.sh --s3-only
 #                                         # a quick check of the S3 steps
+#   BENCH_LARGE_MIB=32 BENCH_SMALL_FILES=300 BENCH_RUNS=1 bash scripts/bench.sh --sftp-only
+#                                         # a quick check of the SFTP transports
 #
 # Datasets (generated deterministically from seeded PRNGs by scripts/bench_tools.py, so
 # every run sees the same bytes; nothing compresses or deduplicates):
@@ -39,7 +45,12 @@
 # References, timed in the same runs: `cp -r` of the dataset; `cp -r` followed by
 # `sync -f` (what a durable copy costs); `cp -al`; a walk that stats every file
 # (`find DIR -type f -printf '%s %T@\n'`); and, with SFTP, `scp -r` and `tar c | ssh … tar x` of the dataset to the
-# benchmark's sshd and back (not for the growth datasets).
+# benchmark's sshd and back (not for the growth datasets). With --sftp-only the references
+# are only these over ssh: for the large file `ssh … 'cat > FILE' < file` up (ssh_cat_up)
+# and `ssh … 'cat FILE' > file` down (ssh_cat_down), one file through one ssh with no
+# protocol on top; for the small files `tar c | ssh … tar x` and back (tar_up, tar_down).
+# Every ssh reference uses the same options as the login check (our key and known_hosts
+# only) and the cipher trove asks for first, `-c aes128-gcm@openssh.com`.
 #
 # trove's steps (wall clock, CPU, peak RSS and I/O of each, measured by bench_tools.py run):
 #   in a fresh git repository with the default cache.link (reflink, copy: copies on ext4):
@@ -104,6 +115,24 @@
 # the references, folder and SFTP remotes, growth datasets and versions workload are left
 # out.
 #
+# The SFTP transports (--sftp-only; the large file and the small files): trove's SFTP
+# remotes run over `transport openssh` (the user's own `ssh -s HOST sftp`) or `transport
+# libssh2` (built in); the default, auto, takes openssh when ssh is installed. Each run
+# times both, each in its own repository with its own remote folder on the benchmark's
+# sshd (`trove remote set sftp_T transport T`), openssh first in odd runs and libssh2
+# first in even ones, then DVC (dvc-ssh) as in the SFTP phase above: push, push again,
+# status --remote, fetch into a fresh clone, pull into another (the steps
+# push_sftp_openssh, push_sftp_openssh_noop, status_remote_sftp_openssh,
+# fetch_sftp_openssh, pull_sftp_openssh and the same with libssh2; DVC's keep their
+# names, push_sftp, ...). The add runs untimed, only to have something to push; no
+# folder or S3 remote, growth datasets or versions workload. The report has a table per
+# dataset: each step's median per transport, its ratio to the reference (push to the
+# upload, fetch and pull to the download), DVC's time and DVC / trove, the CPU (user +
+# system of the client side, trove with its ssh child or the reference's ssh, as `run`
+# measures it), for the large file in seconds per GiB moved, and the targets: 1 GiB push
+# and fetch ≤ 1.3× ssh cat, each transport; at 20,000 files no-op push ≤ 0.1 s and
+# status --remote ≤ 0.1 s. The JSON has it under sftp_transports.
+#
 # The SFTP steps need /usr/sbin/sshd (Debian package openssh-server) and ssh-keygen. When
 # sshd is missing, the script installs openssh-server with apt-get where it can (as root, or
 # with password-less sudo); otherwise it skips the SFTP steps and says so.
@@ -125,6 +154,7 @@
 #   RESTIC_PASSWORD     the password of the versions workload's restic repository
 #   BENCH_JSON          where the JSON goes (default $BENCH_DIR/bench-results.json)
 #   TROVE               a trove binary to use instead of building one with cargo --release
+#                       (TROVE_BIN is taken as well)
 #   BENCH_DVC           0 to skip DVC even when it is installed
 #   BENCH_SSHD          the sshd binary (default /usr/sbin/sshd; it must be an absolute path)
 #   BENCH_S3FS          the s3s-fs binary (default ~/.cargo/bin/s3s-fs, else s3s-fs on PATH)
@@ -157,6 +187,9 @@ growth_asked=0
 # (--s3-only).
 run_local=1
 s3_only=0
+# 1: only the SFTP steps, trove over each transport (openssh, libssh2), ssh cat references
+# (--sftp-only).
+sftp_only=0
 for arg in "$@"; do
     case "$arg" in
         --small-only) run_large=0 run_versions=${run_versions:-0} ;;
@@ -165,6 +198,7 @@ for arg in "$@"; do
         --no-sftp) run_sftp=0 ;;
         --no-s3) run_s3=0 ;;
         --s3-only) s3_only=1 ;;
+        --sftp-only) sftp_only=1 ;;
         --quick) run_growth=${run_growth:-0} run_versions=${run_versions:-0} ;;
         --growth) run_growth=1 growth_asked=1 ;;
         --versions) run_versions=1 versions_asked=1 ;;
@@ -189,6 +223,21 @@ if [ "$s3_only" -eq 1 ]; then
         exit 2
     fi
     run_local=0 run_folder=0 run_sftp=0 run_growth=0 run_versions=0
+fi
+if [ "$sftp_only" -eq 1 ]; then
+    if [ "$s3_only" -eq 1 ]; then
+        echo "bench.sh: --sftp-only and --s3-only exclude each other" >&2
+        exit 2
+    fi
+    if [ "$versions_only" -eq 1 ] || [ "$versions_asked" -eq 1 ] || [ "$growth_asked" -eq 1 ]; then
+        echo "bench.sh: --sftp-only excludes --versions-only, --versions and --growth" >&2
+        exit 2
+    fi
+    if [ "$run_remote" -eq 0 ] || [ "$run_sftp" -eq 0 ]; then
+        echo "bench.sh: --sftp-only excludes --no-remote and --no-sftp" >&2
+        exit 2
+    fi
+    run_local=0 run_folder=0 run_s3=0 run_growth=0 run_versions=0
 fi
 if [ "$versions_only" -eq 1 ]; then
     if [ "$run_large" -eq 0 ] || [ "$run_small" -eq 0 ]; then
@@ -285,7 +334,9 @@ meta() {
 }
 
 # --- the binary -------------------------------------------------------------------------
-if [ -n "${TROVE:-}" ]; then
+# TROVE, or TROVE_BIN (the name the script gives its private copy below).
+TROVE=${TROVE:-${TROVE_BIN:-}}
+if [ -n "$TROVE" ]; then
     [ -x "$TROVE" ] || {
         say "bench.sh: TROVE=$TROVE is not an executable"
         exit 1
@@ -520,12 +571,26 @@ if [ "$run_sftp" -eq 1 ]; then
     else
         run_sftp=0
         say "bench.sh: skipping the SFTP steps: $SFTP_SKIP"
+        if [ "$sftp_only" -eq 1 ]; then
+            say "bench.sh: --sftp-only: nothing left to run"
+            exit 1
+        fi
     fi
 elif [ "$run_remote" -eq 1 ]; then
     SFTP_SKIP="--no-sftp"
 else
     SFTP_SKIP="--no-remote"
 fi
+if [ "$sftp_only" -eq 1 ] && ! command -v ssh >/dev/null 2>&1; then
+    say "bench.sh: --sftp-only needs OpenSSH's ssh client (Debian package openssh-client): the ssh cat references and trove's openssh transport run it"
+    exit 1
+fi
+# The transports --sftp-only compares, each in its own repository and remote folder; the
+# order alternates from run to run. Empty otherwise: the SFTP remote keeps trove's default.
+SFTP_TRANSPORTS=()
+[ "$sftp_only" -eq 0 ] || SFTP_TRANSPORTS=(openssh libssh2)
+# The transport of the trove phase running (bench_trove), or empty.
+SFTP_TRANSPORT=""
 HAVE_SCP=0
 if [ "$run_sftp" -eq 1 ] && command -v scp >/dev/null 2>&1; then
     HAVE_SCP=1
@@ -812,35 +877,76 @@ bench_refs() {
         timed "$ds" ref scp_down scp -q -r -P "$SSH_PORT" "${SSH_OPTS[@]}" "$SSH_USER@127.0.0.1:$there" "$back"
         verify "$ds" "scp -r" "$back"
         rm -rf "$there" "$back"
-        # The stream a shell user would pipe: one tar over one ssh, each way.
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        timed "$ds" ref tar_up bash -c 'tar -C "$1" -cf - . | ssh -p "$2" "${@:5}" "$3" "mkdir -p $4 && tar -C $4 -xf -"' \
-            tar_up "$src" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
-        mkdir -p "$back"
-        # shellcheck disable=SC2016
-        timed "$ds" ref tar_down bash -c 'ssh -p "$2" "${@:5}" "$3" "tar -C $4 -cf - ." | tar -C "$1" -xf -' \
-            tar_down "$back" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
-        verify "$ds" "tar | ssh" "$back"
-        rm -rf "$there" "$back"
+        ssh_tar_refs "$ds"
+    fi
+}
+
+# ssh_tar_refs DS: the stream a shell user would pipe: one tar over one ssh, each way.
+ssh_tar_refs() {
+    local ds=$1 src="$WORK/src/$1" there="$WORK/remotes/tar-$1" back="$WORK/tar-back-$1"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    timed "$ds" ref tar_up bash -c 'tar -C "$1" -cf - . | ssh -p "$2" "${@:5}" "$3" "mkdir -p $4 && tar -C $4 -xf -"' \
+        tar_up "$src" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
+    mkdir -p "$back"
+    # shellcheck disable=SC2016
+    timed "$ds" ref tar_down bash -c 'ssh -p "$2" "${@:5}" "$3" "tar -C $4 -cf - ." | tar -C "$1" -xf -' \
+        tar_down "$back" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there" "${SSH_OPTS[@]}"
+    verify "$ds" "tar | ssh" "$back"
+    rm -rf "$there" "$back"
+}
+
+# ssh_cat_refs DS: each file of DS (the large dataset: one) through one ssh running cat on
+# the server, up (`ssh … 'cat > FILE' < file`) and down (`ssh … 'cat FILE' > file`): what
+# the link and OpenSSH's cipher cost with no protocol on top.
+ssh_cat_refs() {
+    local ds=$1 src="$WORK/src/$1" there="$WORK/remotes/cat-$1" back="$WORK/cat-back-$1" f
+    local files=()
+    mapfile -t files < <(cd "$src" && find . -type f | LC_ALL=C sort)
+    [ "${#files[@]}" -eq 1 ] || fail_log "ssh cat reference: $src holds ${#files[@]} files, not one"
+    f=${files[0]#./}
+    # The server is this machine: its folder is made here, untimed.
+    mkdir -p "$there" "$back/$(dirname "$f")"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    timed "$ds" ref ssh_cat_up bash -c 'ssh -p "$2" "${@:5}" "$3" "cat > $4" < "$1"' \
+        ssh_cat_up "$src/$f" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there/$(basename "$f")" "${SSH_OPTS[@]}"
+    # shellcheck disable=SC2016
+    timed "$ds" ref ssh_cat_down bash -c 'ssh -p "$2" "${@:5}" "$3" "cat $4" > "$1"' \
+        ssh_cat_down "$back/$f" "$SSH_PORT" "$SSH_USER@127.0.0.1" "$there/$(basename "$f")" "${SSH_OPTS[@]}"
+    verify "$ds" "ssh cat" "$back"
+    rm -rf "$there" "$back"
+}
+
+# bench_sftp_refs DS (--sftp-only): ssh cat of the large file, tar over ssh of the others.
+bench_sftp_refs() {
+    if [ "${DS_KIND[$1]}" = large ]; then
+        ssh_cat_refs "$1"
+    else
+        ssh_tar_refs "$1"
     fi
 }
 
 # --- trove ------------------------------------------------------------------------------
 # The remote steps, in the benchmark repository after the local ones: for each remote,
 # push, push again (nothing left to send) and status --remote; then for each remote, in a
-# fresh `git clone`: fetch (then checkout, untimed), and in another: pull.
+# fresh `git clone`: fetch (then checkout, untimed), and in another: pull. With
+# SFTP_TRANSPORT set (--sftp-only), the SFTP remote is sftp_TRANSPORT, set to that
+# transport, so its steps are push_sftp_TRANSPORT and so on.
 trove_remotes() {
-    local ds=$1 repo=$2 remote clone
+    local ds=$1 repo=$2 remote clone sftp=sftp
     local remotes=()
     if [ "$run_folder" -eq 1 ]; then
         remotes+=(folder)
         quiet "$TROVE_BIN" remote add folder "$WORK/remotes/trove-$ds-folder"
     fi
     if [ "$run_sftp" -eq 1 ]; then
-        remotes+=(sftp)
-        quiet "$TROVE_BIN" remote add sftp "$(sftp_url "$WORK/remotes/trove-$ds-sftp")"
-        quiet "$TROVE_BIN" remote set sftp keyfile "$SSH_KEY"
-        quiet "$TROVE_BIN" remote set sftp known_hosts "$SSH_KNOWN_HOSTS"
+        [ -z "$SFTP_TRANSPORT" ] || sftp="sftp_$SFTP_TRANSPORT"
+        remotes+=("$sftp")
+        quiet "$TROVE_BIN" remote add "$sftp" "$(sftp_url "$WORK/remotes/trove-$ds-$sftp")"
+        quiet "$TROVE_BIN" remote set "$sftp" keyfile "$SSH_KEY"
+        quiet "$TROVE_BIN" remote set "$sftp" known_hosts "$SSH_KNOWN_HOSTS"
+        if [ -n "$SFTP_TRANSPORT" ]; then
+            quiet "$TROVE_BIN" remote set "$sftp" transport "$SFTP_TRANSPORT"
+        fi
     fi
     if [ "$run_s3" -eq 1 ]; then
         # The endpoint (path-style by default) goes into the committed config; the keys
@@ -876,12 +982,12 @@ trove_remotes() {
         chmod -R u+w "$clone"
         rm -rf "$clone"
     done
-    rm -rf "$WORK/remotes/trove-$ds-folder" "$WORK/remotes/trove-$ds-sftp"
+    rm -rf "$WORK/remotes/trove-$ds-folder" "$WORK/remotes/trove-$ds-$sftp"
     [ "$run_s3" -eq 0 ] || s3_clear trove
 }
 
 bench_trove() {
-    local ds=$1 repo="$WORK/trove-$1" hl="$WORK/trove-hl-$1"
+    local ds=$1 repo="$WORK/trove-$1${SFTP_TRANSPORT:+-$SFTP_TRANSPORT}" hl="$WORK/trove-hl-$1"
     if [ "$run_local" -eq 1 ]; then
         # Hardlink mode first, in its own repository.
         new_git_repo "$hl"
@@ -910,7 +1016,7 @@ bench_trove() {
         timed "$ds" trove noop "$TROVE_BIN" --no-progress checkout
         check_clean "$TROVE_BIN" status --json
     else
-        # --s3-only: the add only prepares the push.
+        # --s3-only, --sftp-only: the add only prepares the push.
         quiet "$TROVE_BIN" --no-progress add data
     fi
     if [ "$run_remote" -eq 1 ]; then
@@ -1261,9 +1367,28 @@ for ds in "${datasets[@]}"; do
         if [ "$run_local" -eq 1 ]; then
             say "$ds, run $RUN of $runs: references"
             bench_refs "$ds"
+        elif [ "$sftp_only" -eq 1 ]; then
+            say "$ds, run $RUN of $runs: references (ssh)"
+            bench_sftp_refs "$ds"
         fi
-        say "$ds, run $RUN of $runs: trove"
-        bench_trove "$ds"
+        if [ "${#SFTP_TRANSPORTS[@]}" -gt 0 ]; then
+            # Odd runs in the listed order, even runs reversed.
+            order=("${SFTP_TRANSPORTS[@]}")
+            if [ $((RUN % 2)) -eq 0 ]; then
+                order=()
+                for ((i = ${#SFTP_TRANSPORTS[@]} - 1; i >= 0; i--)); do
+                    order+=("${SFTP_TRANSPORTS[$i]}")
+                done
+            fi
+            for SFTP_TRANSPORT in "${order[@]}"; do
+                say "$ds, run $RUN of $runs: trove (transport $SFTP_TRANSPORT)"
+                bench_trove "$ds"
+            done
+            SFTP_TRANSPORT=""
+        else
+            say "$ds, run $RUN of $runs: trove"
+            bench_trove "$ds"
+        fi
         if [ -n "$use_dvc" ]; then
             say "$ds, run $RUN of $runs: dvc"
             bench_dvc "$ds"
@@ -1299,7 +1424,7 @@ fs_type=$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK" 2
 fs_dev=$(findmnt -n -o SOURCE -T "$WORK" 2>/dev/null || true)
 fs_dev=${fs_dev##*/}
 if [ "$fs_type" = ext4 ] && [ -n "$fs_dev" ] && [ -d "/proc/fs/ext4/$fs_dev" ] &&
-    ! ls /proc/fs/jbd2 2>/dev/null | grep -q "^$fs_dev-"; then
+    ! compgen -G "/proc/fs/jbd2/$fs_dev-*" >/dev/null; then
     fs_type="ext4 without a journal"
     meta note.fs_nojournal "the benchmark folder is on ext4 without a journal: there a file created within a minute or so of many deletions costs up to 20× the system time (the inode allocator skips recently freed inodes one by one), so steps that create many files (cp -r, add, checkout, fetch, pull) vary with what the step before deleted; use a BENCH_DIR on a journaled file system for steady figures"
 fi
@@ -1326,6 +1451,10 @@ fi
 if [ "$run_sftp" -eq 1 ]; then
     sshd_version=$("$SSHD" -V 2>&1 | head -n 1 | cut -d, -f1)
     meta sftp "${sshd_version:-OpenSSH} sshd on 127.0.0.1 (loopback), user $SSH_USER, ed25519 key; each tool's default parallelism"
+    if [ "$sftp_only" -eq 1 ]; then
+        meta sftp.transports "${SFTP_TRANSPORTS[*]}"
+        meta sftp.ssh "$(ssh -V 2>&1 | head -n 1 | cut -d, -f1); the ssh cat and tar references: ${SSH_OPTS[*]: -2}"
+    fi
 elif [ "$s3_only" -eq 1 ]; then
     meta sftp "not run (--s3-only)"
 elif [ "$run_remote" -eq 1 ]; then
@@ -1334,8 +1463,14 @@ fi
 if [ "$run_s3" -eq 1 ]; then
     meta s3 "$("$S3_BIN" --version 2>/dev/null | head -n 1) on 127.0.0.1 (loopback, http, path-style), its data in the benchmark folder, every request logged (RUST_LOG=info,s3s::service=debug); trove s3://$S3_BUCKET/trove, DVC s3://$S3_BUCKET/dvc (endpointurl); each tool's default parallelism"
     [ -z "$DVC_BIN" ] || [ "$DVC_S3" -eq 1 ] || meta note.dvc_s3 "dvc has no s3 support (pip install dvc-s3): no DVC figures for S3"
+elif [ "$sftp_only" -eq 1 ]; then
+    meta s3 "not run (--sftp-only)"
 elif [ "$run_remote" -eq 1 ]; then
     meta s3 "skipped ($S3_SKIP)"
+fi
+if [ "$sftp_only" -eq 1 ]; then
+    meta sftp_only 1
+    meta note.sftp_only "--sftp-only: the add ran untimed, only to have something to push; trove ran once per transport (${SFTP_TRANSPORTS[*]}, \`trove remote set NAME transport T\`), each in its own repository and remote folder, the order alternating from run to run; references: ssh cat of the large file, tar over ssh of the small files; no folder or S3 remote"
 fi
 [ "$s3_only" -eq 0 ] || meta note.s3_only "--s3-only: the local steps (add) ran untimed, only to have something to push; no references, folder or SFTP remote"
 meta load_before "$load_before"

@@ -396,6 +396,32 @@ STEPS = [
     ("fetch_s3", "fetch from S3 into an empty cache (no checkout)", None),
     ("pull_s3", "pull from S3 into a fresh clone (fetch + checkout)", None),
 ]
+
+# --sftp-only: trove's SFTP steps once per transport (the remote sftp_TRANSPORT, so the
+# steps are push_sftp_TRANSPORT, ...): transport, label.
+SFTP_TRANSPORTS = [("openssh", "OpenSSH"), ("libssh2", "libssh2")]
+# The SFTP steps: base key (TRANSPORT goes after "sftp"), label, reference of the large
+# file (ssh cat), reference of the small files (tar over ssh); moves: the step carries the
+# dataset's bytes (its CPU per GiB is shown).
+SFTP_STEPS = [
+    ("push_sftp", "push over SFTP", "ssh_cat_up", "tar_up", True),
+    ("push_sftp_noop", "push over SFTP again, nothing to send", None, None, False),
+    ("status_remote_sftp", "status --remote (SFTP), in sync", None, None, False),
+    ("fetch_sftp", "fetch over SFTP into an empty cache (no checkout)", "ssh_cat_down", "tar_down", True),
+    ("pull_sftp", "pull over SFTP into a fresh clone (fetch + checkout)", "ssh_cat_down", "tar_down", True),
+]
+
+
+def transport_step(base, transport):
+    """push_sftp + openssh -> push_sftp_openssh; push_sftp_noop -> push_sftp_openssh_noop."""
+    return base.replace("sftp", f"sftp_{transport}", 1)
+
+
+STEPS += [
+    (transport_step(base, t), f"{label} ({tlabel})", ref_large)
+    for base, label, ref_large, _, _ in SFTP_STEPS
+    for t, tlabel in SFTP_TRANSPORTS
+]
 STEP_LABEL = {k: label for k, label, _ in STEPS}
 STEP_REF = {k: ref for k, _, ref in STEPS}
 
@@ -408,11 +434,15 @@ REFS = [
     ("scp_down", "`scp -r` from sshd"),
     ("tar_up", "`tar c` piped to `ssh … tar x` (to sshd)"),
     ("tar_down", "`ssh … tar c` piped to `tar x` (from sshd)"),
+    ("ssh_cat_up", "ssh cat up: `ssh … 'cat > FILE' < file` (to sshd)"),
+    ("ssh_cat_down", "ssh cat down: `ssh … 'cat FILE' > file` (from sshd)"),
 ]
 REF_LABEL = dict(REFS)
 
 NOOP_STEPS = ["push_folder_noop", "status_remote_folder", "push_sftp_noop", "status_remote_sftp",
-              "push_s3_noop", "status_remote_s3"]
+              "push_s3_noop", "status_remote_s3"] + [
+    transport_step(base, t) for base in ("push_sftp_noop", "status_remote_sftp")
+    for t, _ in SFTP_TRANSPORTS]
 S3_STEPS = [k for k, _, _ in STEPS if k.endswith("_s3") or "_s3_" in k]
 
 # Targets of the issue: (datasets, step, kind, bound, text).
@@ -420,6 +450,7 @@ S3_STEPS = [k for k, _, _ in STEPS if k.endswith("_s3") or "_s3_" in k]
 #   noread: the step opens no content file (strace), client and server side
 #   onelist: in every run the step made exactly one S3 LIST, of the remote's index/ prefix
 #     (counted in s3s-fs's log); the other requests are shown beside it
+#   max: trove's median seconds <= bound
 TARGETS = [
     (("small", "large"), "add", "ref", 1.2, "≤ 1.2× `cp -r`"),
     (("large",), "add", "dvc", 6, "≥ 6× faster than DVC"),
@@ -441,6 +472,12 @@ TARGETS = [
     (("large",), "push_s3", "dvc", 1.5, "≥ 1.5× faster than DVC"),
     (("large",), "pull_s3", "dvc", 1.5, "≥ 1.5× faster than DVC"),
     (("small",), "push_s3_noop", "onelist", 1, "one LIST, of the index/ prefix"),
+] + [
+    (("large",), transport_step(step, t), "ref", 1.3, "≤ 1.3× ssh cat")
+    for step in ("push_sftp", "fetch_sftp") for t, _ in SFTP_TRANSPORTS
+] + [
+    (("small",), transport_step(step, t), "max", 0.1, "≤ 0.1 s")
+    for step in ("push_sftp_noop", "status_remote_sftp") for t, _ in SFTP_TRANSPORTS
 ] + [
     (("small", "large"), s, "noread", 0, "opens no file content")
     for s in NOOP_STEPS
@@ -773,6 +810,11 @@ def report(args):
                     res["met"] = n == 0
                     side = "" if o["server"] is None else f" + {o['server']} on the server"
                     res["text"] = f"{o['client']} content files opened{side}"
+            elif kind == "max":
+                res["measured"] = t
+                if t is not None:
+                    res["met"] = t <= bound
+                    res["text"] = f"{fmt_s(t)} s"
             elif kind == "onelist":
                 runs = s3req(ds, "trove", step)
                 res["requests"] = {r: c for r, c in runs}
@@ -846,7 +888,10 @@ def report(args):
                 json_ds[ds]["steps"][step]["content_files_opened"] = o
 
     main = [ds for ds in ("large", "small") if ds in info]
-    for ds in main:
+    sftp_only = meta.get("sftp_only") == "1"
+    # --sftp-only: the transport tables below say it all (the general table would show
+    # DVC's SFTP rows without trove's).
+    for ds in ([] if sftp_only else main):
         p("")
         p(f"### {info[ds]['label']}")
         p("")
@@ -888,6 +933,87 @@ def report(args):
                 x = s(ds, "ref", ref)
                 if x:
                     p(f"| {label} | {fmt_s(x['median'])} | {fmt_s(x['min'])} | {fmt_s(x['max'])} |")
+
+    # ---- SFTP transports (--sftp-only)
+    def cpu(ds, tool, step):
+        """Median over the runs of user + system CPU seconds (the process and the children
+        it waited for: trove's ssh, the references' ssh)."""
+        recs = data.get(ds, {}).get(tool, {}).get(step, [])
+        return med([r["user"] + r["sys"] for r in recs])
+
+    def per_gib(x, ds):
+        gib = info[ds]["bytes"] / 2**30
+        return None if x is None or not gib else x / gib
+
+    sftp_json = {}
+    for ds in main:
+        if not any(s(ds, "trove", transport_step(base, t))
+                   for base, *_ in SFTP_STEPS for t, _ in SFTP_TRANSPORTS):
+            continue
+        large = ds == "large"
+        rows = []
+        for base, label, ref_large, ref_small, moves in SFTP_STEPS:
+            ref = ref_large if large else ref_small
+            r = m(ds, "ref", ref) if ref else None
+            d = m(ds, "dvc", base)
+            for t, tlabel in SFTP_TRANSPORTS:
+                step = transport_step(base, t)
+                tm = m(ds, "trove", step)
+                if tm is None:
+                    continue
+                c = cpu(ds, "trove", step)
+                rows.append({
+                    "step": step, "base_step": base, "transport": t, "label": f"{label} ({tlabel})",
+                    "seconds": tm, "reference": ref, "reference_seconds": r,
+                    "ratio_to_reference": tm / r if (r and tm is not None) else None,
+                    "dvc_seconds": d, "dvc_ratio": d / tm if (tm and d is not None) else None,
+                    "cpu_seconds": c, "cpu_per_gib": per_gib(c, ds) if moves else None,
+                    "dvc_cpu_per_gib": per_gib(cpu(ds, "dvc", base), ds) if moves else None,
+                })
+        refs = {}
+        for ref in (("ssh_cat_up", "ssh_cat_down") if large else ("tar_up", "tar_down")):
+            x = m(ds, "ref", ref)
+            if x is not None:
+                c = cpu(ds, "ref", ref)
+                refs[ref] = {"seconds": x, "cpu_seconds": c, "cpu_per_gib": per_gib(c, ds)}
+        sftp_json[ds] = {"rows": rows, "references": refs}
+        p("")
+        p(f"### SFTP transports: {info[ds]['label']}")
+        p("")
+        p("trove with `transport openssh` (the user's `ssh -s HOST sftp`) and `transport libssh2` "
+          "(built in), each in its own repository and remote folder; reference: "
+          + ("`ssh … 'cat > FILE' < file` up and `ssh … 'cat FILE' > file` down"
+             if large else "`tar c` piped to `ssh … tar x` up, `ssh … tar c` piped to `tar x` down")
+          + ", with the same cipher (`-c aes128-gcm@openssh.com`)."
+          + (" CPU: user + system seconds of the client side (trove and its ssh, or ssh and "
+             "the shell around it), medians, per GiB moved." if large else
+             " CPU: user + system seconds of the client side, medians."))
+        p("")
+        cpu_head = "CPU (s/GiB) | DVC CPU (s/GiB)" if large else "CPU (s) | DVC CPU (s)"
+        p(f"| step | trove (s) | reference (s) | trove / reference | DVC (s) | DVC / trove | "
+          f"{cpu_head} | target | met? |")
+        p("|---|---:|---|---:|---:|---:|---:|---:|---|---|")
+        for row in rows:
+            ref = row["reference"]
+            refcell = "" if row["reference_seconds"] is None else \
+                f"{REF_LABEL[ref].split(':')[0]} {fmt_s(row['reference_seconds'])}"
+            if large:
+                c1, c2 = row["cpu_per_gib"], row["dvc_cpu_per_gib"]
+            else:
+                c1 = row["cpu_seconds"]
+                dc = cpu(ds, "dvc", row["base_step"])
+                c2 = dc
+            p(f"| {row['label']} | {fmt_s(row['seconds'])} | {refcell} | "
+              f"{fmt_x(row['ratio_to_reference'])} | "
+              f"{fmt_s(row['dvc_seconds']) if have_dvc else ''} | "
+              f"{fmt_x(row['dvc_ratio']) if have_dvc else ''} | "
+              f"{'-' if c1 is None else f'{c1:.2f}'} | "
+              f"{'-' if (c2 is None or not have_dvc) else f'{c2:.2f}'} | "
+              f"{targets_text(ds, row['step'])} | {verdicts(ds, row['step'])} |")
+        for ref, x in refs.items():
+            c = x["cpu_per_gib"] if large else x["cpu_seconds"]
+            p(f"| reference: {REF_LABEL[ref]} | {fmt_s(x['seconds'])} | | | | | "
+              f"{'-' if c is None else f'{c:.2f}'} | | | |")
 
     # ---- S3: requests per step
     s3_json = {}
@@ -1066,6 +1192,7 @@ def report(args):
 
     doc = {
         "s3_requests": s3_json,
+        "sftp_transports": sftp_json,
         "versions": versions,
         "meta": meta,
         "datasets": json_ds,
