@@ -91,8 +91,10 @@ pub(super) struct Target {
     pub(super) ssh_config_file: Option<PathBuf>,
     /// `-i`: the `keyfile` setting, and HOME's default keys when HOME was moved.
     pub(super) openssh_keys: Vec<PathBuf>,
-    /// The cipher order ssh is asked for, found once (`openssh::cipher_order`).
-    pub(super) openssh_ciphers: std::sync::OnceLock<Option<String>>,
+    /// What `ssh -G` says of the user's configuration, found once.
+    pub(super) openssh_config: std::sync::OnceLock<super::openssh::Effective>,
+    /// The OpenSSH transport's master session, which later connections share.
+    pub(super) openssh_mux: std::sync::Mutex<super::openssh::Mux>,
 }
 
 pub struct SftpRemote {
@@ -215,7 +217,8 @@ fn resolve(
         known_hosts_explicit: settings.known_hosts.is_some(),
         ssh_config_file: None,
         openssh_keys: settings.keyfile.iter().cloned().collect(),
-        openssh_ciphers: std::sync::OnceLock::new(),
+        openssh_config: std::sync::OnceLock::new(),
+        openssh_mux: std::sync::Mutex::new(super::openssh::Mux::default()),
     })
 }
 
