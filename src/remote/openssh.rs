@@ -531,3 +531,107 @@ pub fn askpass() -> i32 {
         None => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn message(e: Error) -> (RemoteFailure, String) {
+        match e {
+            Error::Remote { kind, message, .. } => (kind, message),
+            other => panic!("not a remote error: {other}"),
+        }
+    }
+
+    // Messages as OpenSSH 9.2 prints them with -v (shortened to the lines that matter).
+    #[test]
+    fn unknown_host_key() {
+        let t = Target::for_tests();
+        let said = lines(
+            "debug1: Server host key: ssh-ed25519 SHA256:ohXIUTlUeUadikU+8KmaiTKod5IpEf6M1gMPZuNwylM\n\
+             No ED25519 host key is known for [127.0.0.1]:2299 and you have requested strict checking.\n\
+             Host key verification failed.",
+        );
+        let (kind, m) = message(diagnose(&t, &said, "the connection closed"));
+        assert_eq!(kind, RemoteFailure::HostKey);
+        assert!(m.contains("127.0.0.1:2299 is not a known host"), "{m}");
+        assert!(m.contains("ED25519 key SHA256:ohXIUTlUeUadikU+8KmaiTKod5IpEf6M1gMPZuNwylM"), "{m}");
+        assert!(m.contains("host_key accept-new"), "{m}");
+        assert!(m.contains("ssh said: No ED25519 host key is known"), "{m}");
+    }
+
+    #[test]
+    fn changed_host_key() {
+        let t = Target::for_tests();
+        let said = lines(
+            "debug1: Server host key: ssh-ed25519 SHA256:abc\n\
+             @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+             @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+             Host key verification failed.",
+        );
+        let (kind, m) = message(diagnose(&t, &said, ""));
+        assert_eq!(kind, RemoteFailure::HostKey);
+        assert!(m.contains("has CHANGED: the server now shows ED25519 key SHA256:abc"), "{m}");
+        assert!(m.contains("ssh-keygen -R '[127.0.0.1]:2299'"), "{m}");
+    }
+
+    #[test]
+    fn refused_login_names_the_keys_tried() {
+        let t = Target::for_tests();
+        let said = lines(
+            "debug1: Authenticating to 127.0.0.1:2299 as 'ann'\n\
+             debug1: Will attempt key: /nonexistent/k ED25519 SHA256:x explicit\n\
+             debug1: Will attempt key: ED25519 SHA256:y agent\n\
+             debug1: Authentications that can continue: publickey,password\n\
+             debug1: Offering public key: /nonexistent/k ED25519 SHA256:x explicit\n\
+             Warning: Identity file /gone/key not accessible: No such file or directory.\n\
+             ann@127.0.0.1: Permission denied (publickey,password).",
+        );
+        let (kind, m) = message(diagnose(&t, &said, ""));
+        assert_eq!(kind, RemoteFailure::Auth);
+        assert!(m.starts_with("cannot log in as ann@127.0.0.1:2299: tried key /nonexistent/k (no such file), key /gone/key (no such file);"), "{m}");
+        assert!(m.contains("the server accepts publickey,password"), "{m}");
+        assert!(m.contains("Permission denied"), "{m}");
+    }
+
+    #[test]
+    fn unreachable_server() {
+        let t = Target::for_tests();
+        let said = lines("OpenSSH_9.2p1\nssh: connect to host 127.0.0.1 port 2299: Connection refused");
+        let (kind, m) = message(diagnose(&t, &said, ""));
+        assert_eq!(kind, RemoteFailure::Connect);
+        assert_eq!(
+            m,
+            "cannot connect to 127.0.0.1:2299: ssh: connect to host 127.0.0.1 port 2299: Connection refused"
+        );
+    }
+
+    #[test]
+    fn gcm_goes_first_and_nothing_is_added() {
+        let list = "chacha20-poly1305@openssh.com,aes128-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+        if aes_in_hardware() {
+            assert_eq!(
+                cipher_order(list).as_deref(),
+                Some(
+                    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"
+                )
+            );
+        }
+        assert_eq!(cipher_order("chacha20-poly1305@openssh.com,aes256-ctr"), None);
+        assert_eq!(cipher_order("aes256-gcm@openssh.com,aes128-ctr"), None);
+    }
+
+    #[test]
+    fn ssh_is_run_with_strict_host_keys_and_never_prompts() {
+        // The command line ssh is given: strict host keys, batch mode without secrets.
+        let t = Target::for_tests();
+        let a = args(&t).join(" ");
+        assert!(a.contains("StrictHostKeyChecking=yes"), "{a}");
+        assert!(a.contains("BatchMode=yes"), "{a}");
+        assert!(a.ends_with("-s -- 127.0.0.1 sftp"), "{a}");
+    }
+}

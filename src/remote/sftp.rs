@@ -251,6 +251,16 @@ impl Remote for SftpRemote {
 }
 
 impl Target {
+    /// A target on 127.0.0.1:2299 with no settings, for the transports' unit tests.
+    #[cfg(test)]
+    pub(super) fn for_tests() -> Target {
+        let settings = Settings { name: "r".into(), ..Default::default() };
+        let url =
+            Url { user: Some("ann".into()), host: "127.0.0.1".into(), port: Some(2299), path: "/x".into() };
+        resolve(&settings, url, &ssh_config::HostConfig::default(), None, Some(Path::new("/home/ann")))
+            .expect("a target")
+    }
+
     pub(super) fn err(&self, kind: RemoteFailure, message: impl Into<String>) -> Error {
         Error::remote(self.remote.clone(), kind, message)
     }
