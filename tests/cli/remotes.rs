@@ -1385,6 +1385,120 @@ fn sftp_encrypted_key_takes_its_passphrase_from_the_environment(b: Backend) {
     assert!(!out.stdout.contains("open sesame") && !out.stderr.contains("open sesame"));
 }
 
+/// `cat a b`: one known_hosts file trusting both servers.
+fn known_hosts_of(servers: &[&Sshd], to: &Path) {
+    let text: String = servers.iter().map(|s| fs::read_to_string(&s.known_hosts).unwrap()).collect();
+    fs::write(to, text).unwrap();
+}
+
+/// `~/.ssh/config` under `home` reaching `target` through `jump` (ProxyJump); both are
+/// trusted by a known_hosts file the config names.
+fn write_proxyjump_config(home: &Path, jump: &Sshd, target: &Sshd) {
+    let ssh = home.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    let known = ssh.join("known_hosts_lab");
+    known_hosts_of(&[jump, target], &known);
+    fs::write(
+        ssh.join("config"),
+        format!(
+            "Host jump\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {known}\n\n\
+             Host target\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  ProxyJump jump\n  UserKnownHostsFile {known}\n",
+            jump.port,
+            jump.user,
+            jump.key.display(),
+            target.port,
+            target.user,
+            target.key.display(),
+            known = known.display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The OpenSSH transport follows ~/.ssh/config's ProxyJump, as `ssh target` does: the
+/// data goes to the second server through the first, each host's key checked against the
+/// known_hosts file the config names. libssh2 reads neither ProxyJump nor
+/// UserKnownHostsFile.
+#[test]
+fn sftp_proxyjump_through_a_second_server() {
+    // DEBUG1 (the first LogLevel wins): the jump server logs the connections it forwards.
+    let jump = Sshd::start_with("LogLevel DEBUG1\n");
+    let target = Sshd::start();
+    let env = Env::new();
+    env.write("model.bin", noise(300_000, 11));
+    env.ok(&["add", "model.bin"]);
+    write_proxyjump_config(&env.home, &jump, &target);
+    let root = target.data.join("store");
+    env.ok(&["remote", "add", "store", &format!("sftp://target{}", root.display()), "--default"]);
+    env.ok(&["remote", "set", "store", "transport", "openssh"]);
+    commit_all(&env);
+    let logs = || format!("jump sshd log:\n{}\ntarget sshd log:\n{}", jump.log_text(), target.log_text());
+    let out = env.run(&["push"]);
+    assert_eq!(out.code, 0, "{out}\n{}", logs());
+    assert!(out.stdout.contains("pushed 1 file"), "{out}");
+    let mut packs = Vec::new();
+    walk(&root.join("packs"), &mut packs);
+    assert!(!packs.is_empty(), "nothing arrived under {}\n{}", root.display(), logs());
+    // The first server logged the user in and forwarded the connection to the second.
+    let jump_log = jump.log_text();
+    assert!(jump_log.contains("Accepted publickey"), "the jump server saw no login:\n{}", logs());
+    assert!(
+        jump_log.contains("direct-tcpip")
+            && jump_log.contains(&format!("target 127.0.0.1 port {}", target.port)),
+        "the jump server forwarded nothing to the second server:\n{}",
+        logs()
+    );
+
+    let clone = clone_repo(&env.root);
+    write_proxyjump_config(&clone.home, &jump, &target);
+    let out = clone.run(&["pull"]);
+    assert_eq!(out.code, 0, "{out}\n{}", logs());
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+
+    // The built-in transport reads neither ProxyJump nor UserKnownHostsFile.
+    env.write("more.bin", noise(1000, 12));
+    env.ok(&["add", "more.bin"]);
+    env.ok(&["remote", "set", "store", "transport", "libssh2"]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("store"), "{out}");
+}
+
+/// ~/.ssh/config's Include and Match (OpenSSH transport): the host's settings come from
+/// an included file.
+#[test]
+fn sftp_ssh_config_include_and_match() {
+    let remote = Remote::new(Backend::Sftp);
+    let s = remote.server();
+    let env = Env::new();
+    env.write("a.txt", "through an included config");
+    env.ok(&["add", "a.txt"]);
+    let ssh = env.home.join(".ssh");
+    fs::create_dir_all(ssh.join("conf.d")).unwrap();
+    // ssh expands `~` to the account's home (from /etc/passwd), which is not this HOME.
+    fs::write(ssh.join("config"), format!("Include {}/conf.d/*\n", ssh.display())).unwrap();
+    // HOME's known_hosts, named by its absolute path (`~` would be the account's).
+    let known = ssh.join("known_hosts");
+    fs::copy(&s.known_hosts, &known).unwrap();
+    fs::write(
+        ssh.join("conf.d/data.conf"),
+        format!(
+            "Match host datahost\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            s.port,
+            s.user,
+            s.key.display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    let root = remote.root();
+    env.ok(&["remote", "add", "store", &format!("sftp://datahost{}", root.display())]);
+    env.ok(&["remote", "set", "store", "transport", "openssh"]);
+    let out = env.run(&["push"]);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    assert!(out.stdout.contains("pushed 1 file"), "{out}");
+    assert_eq!(remote.count_objects(&env), 1);
+}
+
 // ---- `trove remote …` ----
 
 #[test]
