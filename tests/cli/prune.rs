@@ -19,14 +19,16 @@ struct Remote {
     server: Option<Sshd>,
     s3: Option<S3Server>,
     scratch: tempfile::TempDir,
+    /// The `transport` setting of an SFTP remote.
+    transport: Option<&'static str>,
 }
 
 impl Remote {
     fn new(backend: Backend) -> Remote {
-        let server = (backend == Backend::Sftp).then(Sshd::start);
+        let server = backend.is_sftp().then(Sshd::start);
         let s3 = (backend == Backend::S3).then(S3Server::start);
         let scratch = tempfile::Builder::new().prefix("trove-prune-").tempdir().expect("temp dir");
-        Remote { server, s3, scratch }
+        Remote { server, s3, scratch, transport: backend.transport() }
     }
 
     fn root(&self) -> PathBuf {
@@ -46,6 +48,9 @@ impl Remote {
             _ => root.display().to_string(),
         };
         env.ok(&["remote", "add", "store", &url, "--default"]);
+        if let Some(transport) = self.transport {
+            env.ok(&["remote", "set", "store", "transport", transport]);
+        }
         if let Some(s) = &self.server {
             env.ok(&["remote", "set", "store", "keyfile", s.key.to_str().unwrap()]);
             env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
@@ -335,6 +340,11 @@ fn kill_9_during_prune_of_a_folder_remote() {
 #[test]
 fn kill_9_during_prune_of_an_sftp_remote() {
     kill_campaign(Backend::Sftp, 3);
+}
+
+#[test]
+fn kill_9_during_prune_of_an_sftp_remote_over_libssh2() {
+    kill_campaign(Backend::SftpLibssh2, 3);
 }
 
 /// A prune in one clone and a push of new data in another, at once: one may refuse

@@ -1,5 +1,6 @@
 //! Remotes: one suite run against a folder remote, an SFTP remote on a real OpenSSH
-//! server (started on 127.0.0.1 by `support/sshd.rs`) and an S3 remote on a real S3
+//! server (started on 127.0.0.1 by `support/sshd.rs`; over each transport, the OpenSSH
+//! client and libssh2) and an S3 remote on a real S3
 //! server (s3s-fs, started by `support/s3.rs`), plus the SFTP-only cases (authentication
 //! and host keys); s3.rs has the S3-only ones.
 
@@ -18,12 +19,31 @@ use crate::sshd::{self, Sshd};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
     Folder,
+    /// SFTP over the OpenSSH client (`transport: openssh`).
     Sftp,
+    /// SFTP over the built-in libssh2 transport (`transport: libssh2`).
+    SftpLibssh2,
     S3,
 }
 
+impl Backend {
+    pub(crate) fn is_sftp(self) -> bool {
+        matches!(self, Backend::Sftp | Backend::SftpLibssh2)
+    }
+
+    /// The `transport` setting of an SFTP backend.
+    pub(crate) fn transport(self) -> Option<&'static str> {
+        match self {
+            Backend::Sftp => Some("openssh"),
+            Backend::SftpLibssh2 => Some("libssh2"),
+            Backend::Folder | Backend::S3 => None,
+        }
+    }
+}
+
 /// Generate `#[test]`s running each named function (which takes a [`Backend`]) on the
-/// folder backend, in a module `folder`, on SFTP, in a module `sftp`, and on S3, in `s3`.
+/// folder backend, in a module `folder`, on SFTP over OpenSSH, in `sftp`, on SFTP over
+/// libssh2, in `sftp_libssh2`, and on S3, in `s3`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod folder {
@@ -31,6 +51,9 @@ macro_rules! both_backends {
         }
         mod sftp {
             $(#[test] fn $name() { super::$name($crate::remotes::Backend::Sftp) })*
+        }
+        mod sftp_libssh2 {
+            $(#[test] fn $name() { super::$name($crate::remotes::Backend::SftpLibssh2) })*
         }
         mod s3 {
             $(#[test] fn $name() { super::$name($crate::remotes::Backend::S3) })*
@@ -48,6 +71,8 @@ pub(crate) struct Remote {
     scratch: tempfile::TempDir,
     /// The `layout` setting `configure` writes (1: a file per object; 2: packs).
     layout: u32,
+    /// The `transport` setting `configure` writes (SFTP).
+    transport: Option<&'static str>,
 }
 
 impl Remote {
@@ -61,10 +86,10 @@ impl Remote {
     }
 
     pub(crate) fn with_server(backend: Backend, layout: u32, start: impl FnOnce() -> Sshd) -> Remote {
-        let server = (backend == Backend::Sftp).then(start);
+        let server = backend.is_sftp().then(start);
         let s3 = (backend == Backend::S3).then(S3Server::start);
         let scratch = tempfile::Builder::new().prefix("trove-remote-").tempdir().expect("temp dir");
-        Remote { server, s3, scratch, layout }
+        Remote { server, s3, scratch, layout, transport: backend.transport() }
     }
 
     /// A folder on the "server side" where remote roots can go (S3: the bucket's).
@@ -97,11 +122,14 @@ impl Remote {
         self.server.as_ref().expect("an SFTP remote")
     }
 
-    /// `remote add store URL --default`, with this remote's layout and the test server's
-    /// key and known_hosts.
+    /// `remote add store URL --default`, with this remote's layout and (SFTP) transport
+    /// and the test server's key and known_hosts.
     pub(crate) fn configure_at(&self, env: &Env, root: &Path) {
         env.ok(&["remote", "add", "store", &self.url_of(root), "--default"]);
         env.ok(&["remote", "set", "store", "layout", &self.layout.to_string()]);
+        if let Some(transport) = self.transport {
+            env.ok(&["remote", "set", "store", "transport", transport]);
+        }
         if let Some(s) = &self.server {
             env.ok(&["remote", "set", "store", "keyfile", s.key.to_str().unwrap()]);
             env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
@@ -286,12 +314,13 @@ pub(crate) fn assert_same_tree(a: &Env, b: &Env, rel: &str) {
     }
 }
 
-/// Generate `#[test]`s running suite functions on both backends, each on both layouts
+/// Generate `#[test]`s running suite functions on every backend, each on both layouts
 /// (`$both`) or on layout 1 only (`$one`, for tests about layout 1's object files).
 macro_rules! suite {
     (both: [$($both:ident),* $(,)?], layout1_only: [$($one:ident),* $(,)?] $(,)?) => {
         suite!(@backend folder, Folder, [$($both),*], [$($one),*]);
         suite!(@backend sftp, Sftp, [$($both),*], [$($one),*]);
+        suite!(@backend sftp_libssh2, SftpLibssh2, [$($both),*], [$($one),*]);
         suite!(@backend s3, S3, [$($both),*], [$($one),*]);
     };
     (@backend $m:ident, $b:ident, [$($both:ident),*], [$($one:ident),*]) => {
@@ -627,7 +656,7 @@ fn interrupted_push_resumes(b: Backend, layout: u32) {
             let _ = child.kill();
             child.wait().unwrap();
         }
-        Backend::Sftp | Backend::S3 => {
+        Backend::Sftp | Backend::SftpLibssh2 | Backend::S3 => {
             // The server goes away under a running push: it must fail, not hang.
             let stop_or_restart =
                 |remote: &mut Remote, restart: bool| match (&mut remote.server, &mut remote.s3) {
@@ -714,8 +743,7 @@ fn ctrl_c_during_a_push_removes_its_uploads_in_flight(b: Backend, layout: u32) {
         walk(&remote.root().join("tmp"), &mut temps);
         temps.iter().any(|t| fs::metadata(t).is_ok_and(|m| m.len() > 1 << 20))
     };
-    let second: &dyn Fn() -> bool =
-        if b == Backend::Sftp { &large_one_in_flight } else { &small_ones_arrive };
+    let second: &dyn Fn() -> bool = if b.is_sftp() { &large_one_in_flight } else { &small_ones_arrive };
     let rounds: [(i32, &str, &dyn Fn() -> bool); 2] =
         [(libc::SIGINT, "SIGINT", &small_ones_arrive), (libc::SIGTERM, "SIGTERM", second)];
     for (signal, name, ready) in rounds {
@@ -1025,9 +1053,10 @@ fn ci_clone_and_pull_without_a_terminal(b: Backend, layout: u32) {
             remote.configure(&env);
             remote.root()
         }
-        Backend::Sftp => {
+        Backend::Sftp | Backend::SftpLibssh2 => {
             let (user, password, home) = sshd::password_user();
-            let root = home.join(format!("ci-{}", std::process::id()));
+            // Unique among the tests running at once (each transport, each layout).
+            let root = home.join(format!("ci-{}-{layout}-{}", b.transport().unwrap(), std::process::id()));
             let _ = fs::remove_dir_all(&root);
             let url = format!(
                 "sftp://{user}@127.0.0.1:{}/~/{}",
@@ -1035,6 +1064,7 @@ fn ci_clone_and_pull_without_a_terminal(b: Backend, layout: u32) {
                 root.file_name().unwrap().to_str().unwrap()
             );
             env.ok(&["remote", "add", "store", &url, "--default"]);
+            env.ok(&["remote", "set", "store", "transport", b.transport().unwrap()]);
             env.ok(&["remote", "set", "store", "known_hosts", remote.server().known_hosts.to_str().unwrap()]);
             vars.push(("TROVE_SFTP_PASSWORD", password));
             root
@@ -1096,6 +1126,30 @@ fn ci_clone_and_pull_without_a_terminal(b: Backend, layout: u32) {
 
 // ---- SFTP only: logging in and host keys ----
 
+/// Generate `#[test]`s running each named SFTP function (which takes a [`Backend`]) over
+/// both transports: OpenSSH's client, in a module `openssh`, and libssh2, in `libssh2`.
+macro_rules! both_transports {
+    ($($name:ident),* $(,)?) => {
+        mod openssh {
+            $(#[test] fn $name() { super::$name(super::Backend::Sftp) })*
+        }
+        mod libssh2 {
+            $(#[test] fn $name() { super::$name(super::Backend::SftpLibssh2) })*
+        }
+    };
+}
+
+both_transports!(
+    sftp_wrong_password_is_refused_without_printing_it,
+    sftp_wrong_key_is_refused,
+    sftp_unknown_host_key_is_refused_unless_accept_new,
+    sftp_changed_host_key_is_refused_even_with_accept_new,
+    sftp_ssh_config_alias_and_default_known_hosts_are_honoured,
+    sftp_ssh_agent_login,
+    sftp_encrypted_key_takes_its_passphrase_from_the_environment,
+    sftp_a_dropped_connection_is_retried_within_the_same_push,
+);
+
 fn sftp_env(remote: &Remote) -> Env {
     let env = Env::new();
     env.write("a.txt", "a");
@@ -1104,15 +1158,17 @@ fn sftp_env(remote: &Remote) -> Env {
     env
 }
 
-#[test]
-fn sftp_wrong_password_is_refused_without_printing_it() {
-    let remote = Remote::with_server(Backend::Sftp, 2, || Sshd::start_with("PasswordAuthentication yes\n"));
+fn sftp_wrong_password_is_refused_without_printing_it(b: Backend) {
+    let remote = Remote::with_server(b, 2, || Sshd::start_with("PasswordAuthentication yes\n"));
     let (user, password, _) = sshd::password_user();
     let env = Env::new();
     env.write("a.txt", "a");
     env.ok(&["add", "a.txt"]);
-    let url = format!("sftp://{user}@127.0.0.1:{}/~/wrong-{}", remote.server().port, std::process::id());
+    // Unique among the tests running at once (one per transport).
+    let folder = format!("wrong-{}-{}", b.transport().unwrap(), std::process::id());
+    let url = format!("sftp://{user}@127.0.0.1:{}/~/{folder}", remote.server().port);
     env.ok(&["remote", "add", "store", &url]);
+    env.ok(&["remote", "set", "store", "transport", b.transport().unwrap()]);
     env.ok(&["remote", "set", "store", "known_hosts", remote.server().known_hosts.to_str().unwrap()]);
     let wrong = "not the password";
     let out = run_with(&env, &env.root, &["push"], &[("TROVE_SFTP_PASSWORD", wrong)]);
@@ -1132,13 +1188,11 @@ fn sftp_wrong_password_is_refused_without_printing_it() {
     // A secret is refused in the committed config.
     let out = env.fails(2, &["remote", "set", "store", "password", "x"]);
     assert!(out.stderr.contains("--local"), "{out}");
-    let _ =
-        fs::remove_dir_all(PathBuf::from("/home").join(&user).join(format!("wrong-{}", std::process::id())));
+    let _ = fs::remove_dir_all(PathBuf::from("/home").join(&user).join(folder));
 }
 
-#[test]
-fn sftp_wrong_key_is_refused() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_wrong_key_is_refused(b: Backend) {
+    let remote = Remote::new(b);
     let env = sftp_env(&remote);
     let other = env.outside().join("other_key");
     sshd::keygen(&other);
@@ -1166,9 +1220,8 @@ fn fingerprint(server: &Sshd) -> String {
     text.split_whitespace().nth(1).expect("a fingerprint").to_string()
 }
 
-#[test]
-fn sftp_unknown_host_key_is_refused_unless_accept_new() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_unknown_host_key_is_refused_unless_accept_new(b: Backend) {
+    let remote = Remote::new(b);
     let env = sftp_env(&remote);
     let known = env.outside().join("known_hosts");
     fs::write(&known, "").unwrap();
@@ -1178,11 +1231,24 @@ fn sftp_unknown_host_key_is_refused_unless_accept_new() {
     assert!(out.stderr.contains(&fingerprint(remote.server())), "the fingerprint is shown:\n{out}");
     assert!(out.stderr.contains("accept-new"), "{out}");
     assert!(!remote.root().exists(), "nothing was written");
+    assert_eq!(fs::read_to_string(&known).unwrap(), "", "strict: known_hosts is left as it was");
 
-    // With ~/.ssh/known_hosts (the default) missing entirely, the same.
+    // The user's own ~/.ssh/config turning the check off does not weaken it: trove's
+    // `host_key` setting decides (OpenSSH: StrictHostKeyChecking on the command line wins).
+    let ssh = env.home.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    fs::write(ssh.join("config"), "Host *\n  StrictHostKeyChecking no\n").unwrap();
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("not a known host"), "{out}");
+    assert!(out.stderr.contains(&fingerprint(remote.server())), "{out}");
+    assert_eq!(fs::read_to_string(&known).unwrap(), "", "strict: known_hosts is left as it was");
+    assert!(!remote.root().exists(), "nothing was written");
+
+    // With ~/.ssh/known_hosts (the default) missing entirely, the same, and it is not made.
     env.ok(&["config", "--unset", "remote.store.known_hosts"]);
     let out = env.fails(1, &["push"]);
     assert!(out.stderr.contains("not a known host"), "{out}");
+    assert!(!ssh.join("known_hosts").exists(), "strict: ~/.ssh/known_hosts was written");
 
     env.ok(&["remote", "set", "store", "known_hosts", known.to_str().unwrap()]);
     env.ok(&["remote", "set", "store", "host_key", "accept-new"]);
@@ -1194,9 +1260,8 @@ fn sftp_unknown_host_key_is_refused_unless_accept_new() {
     env.ok(&["push"]);
 }
 
-#[test]
-fn sftp_changed_host_key_is_refused_even_with_accept_new() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_changed_host_key_is_refused_even_with_accept_new(b: Backend) {
+    let remote = Remote::new(b);
     let env = sftp_env(&remote);
     // known_hosts records another key for this server.
     let impostor = env.outside().join("impostor");
@@ -1222,9 +1287,8 @@ fn sftp_changed_host_key_is_refused_even_with_accept_new() {
     assert!(!remote.root().exists(), "nothing was written");
 }
 
-#[test]
-fn sftp_ssh_config_alias_and_default_known_hosts_are_honoured() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_ssh_config_alias_and_default_known_hosts_are_honoured(b: Backend) {
+    let remote = Remote::new(b);
     let s = remote.server();
     let env = Env::new();
     env.write("a.txt", "through an alias");
@@ -1246,6 +1310,7 @@ fn sftp_ssh_config_alias_and_default_known_hosts_are_honoured() {
     fs::copy(&s.known_hosts, ssh.join("known_hosts")).unwrap();
     let root = remote.root();
     env.ok(&["remote", "add", "store", &format!("sftp://datahost{}", root.display())]);
+    env.ok(&["remote", "set", "store", "transport", b.transport().unwrap()]);
     let out = env.ok(&["push"]);
     assert!(out.stdout.contains("pushed 1 file"), "{out}\n{}", remote.describe());
     assert_eq!(remote.count_objects(&env), 1);
@@ -1255,14 +1320,14 @@ fn sftp_ssh_config_alias_and_default_known_hosts_are_honoured() {
     assert!(out.stderr.contains("127.0.0.1:1"), "{out}");
 }
 
-#[test]
-fn sftp_ssh_agent_login() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_ssh_agent_login(b: Backend) {
+    let remote = Remote::new(b);
     let s = remote.server();
     let env = Env::new();
     env.write("a.txt", "through the agent");
     env.ok(&["add", "a.txt"]);
     env.ok(&["remote", "add", "store", &s.url(&remote.root())]);
+    env.ok(&["remote", "set", "store", "transport", b.transport().unwrap()]);
     env.ok(&["remote", "set", "store", "known_hosts", s.known_hosts.to_str().unwrap()]);
     // Without a key file or an agent there is nothing to log in with.
     let out = env.fails(1, &["push"]);
@@ -1293,9 +1358,8 @@ fn sftp_ssh_agent_login() {
     assert_eq!(stored, 1);
 }
 
-#[test]
-fn sftp_encrypted_key_takes_its_passphrase_from_the_environment() {
-    let remote = Remote::new(Backend::Sftp);
+fn sftp_encrypted_key_takes_its_passphrase_from_the_environment(b: Backend) {
+    let remote = Remote::new(b);
     let s = remote.server();
     let env = sftp_env(&remote);
     // The user's key, encrypted with a passphrase.
@@ -1319,6 +1383,120 @@ fn sftp_encrypted_key_takes_its_passphrase_from_the_environment() {
     let out = run_with(&env, &env.root, &["push"], &[("TROVE_SFTP_KEY_PASSPHRASE", "open sesame")]);
     assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
     assert!(!out.stdout.contains("open sesame") && !out.stderr.contains("open sesame"));
+}
+
+/// `cat a b`: one known_hosts file trusting both servers.
+fn known_hosts_of(servers: &[&Sshd], to: &Path) {
+    let text: String = servers.iter().map(|s| fs::read_to_string(&s.known_hosts).unwrap()).collect();
+    fs::write(to, text).unwrap();
+}
+
+/// `~/.ssh/config` under `home` reaching `target` through `jump` (ProxyJump); both are
+/// trusted by a known_hosts file the config names.
+fn write_proxyjump_config(home: &Path, jump: &Sshd, target: &Sshd) {
+    let ssh = home.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    let known = ssh.join("known_hosts_lab");
+    known_hosts_of(&[jump, target], &known);
+    fs::write(
+        ssh.join("config"),
+        format!(
+            "Host jump\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {known}\n\n\
+             Host target\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  ProxyJump jump\n  UserKnownHostsFile {known}\n",
+            jump.port,
+            jump.user,
+            jump.key.display(),
+            target.port,
+            target.user,
+            target.key.display(),
+            known = known.display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The OpenSSH transport follows ~/.ssh/config's ProxyJump, as `ssh target` does: the
+/// data goes to the second server through the first, each host's key checked against the
+/// known_hosts file the config names. libssh2 reads neither ProxyJump nor
+/// UserKnownHostsFile.
+#[test]
+fn sftp_proxyjump_through_a_second_server() {
+    // DEBUG1 (the first LogLevel wins): the jump server logs the connections it forwards.
+    let jump = Sshd::start_with("LogLevel DEBUG1\n");
+    let target = Sshd::start();
+    let env = Env::new();
+    env.write("model.bin", noise(300_000, 11));
+    env.ok(&["add", "model.bin"]);
+    write_proxyjump_config(&env.home, &jump, &target);
+    let root = target.data.join("store");
+    env.ok(&["remote", "add", "store", &format!("sftp://target{}", root.display()), "--default"]);
+    env.ok(&["remote", "set", "store", "transport", "openssh"]);
+    commit_all(&env);
+    let logs = || format!("jump sshd log:\n{}\ntarget sshd log:\n{}", jump.log_text(), target.log_text());
+    let out = env.run(&["push"]);
+    assert_eq!(out.code, 0, "{out}\n{}", logs());
+    assert!(out.stdout.contains("pushed 1 file"), "{out}");
+    let mut packs = Vec::new();
+    walk(&root.join("packs"), &mut packs);
+    assert!(!packs.is_empty(), "nothing arrived under {}\n{}", root.display(), logs());
+    // The first server logged the user in and forwarded the connection to the second.
+    let jump_log = jump.log_text();
+    assert!(jump_log.contains("Accepted publickey"), "the jump server saw no login:\n{}", logs());
+    assert!(
+        jump_log.contains("direct-tcpip")
+            && jump_log.contains(&format!("target 127.0.0.1 port {}", target.port)),
+        "the jump server forwarded nothing to the second server:\n{}",
+        logs()
+    );
+
+    let clone = clone_repo(&env.root);
+    write_proxyjump_config(&clone.home, &jump, &target);
+    let out = clone.run(&["pull"]);
+    assert_eq!(out.code, 0, "{out}\n{}", logs());
+    assert_eq!(clone.read("model.bin"), env.read("model.bin"));
+
+    // The built-in transport reads neither ProxyJump nor UserKnownHostsFile.
+    env.write("more.bin", noise(1000, 12));
+    env.ok(&["add", "more.bin"]);
+    env.ok(&["remote", "set", "store", "transport", "libssh2"]);
+    let out = env.fails(1, &["push"]);
+    assert!(out.stderr.contains("store"), "{out}");
+}
+
+/// ~/.ssh/config's Include and Match (OpenSSH transport): the host's settings come from
+/// an included file.
+#[test]
+fn sftp_ssh_config_include_and_match() {
+    let remote = Remote::new(Backend::Sftp);
+    let s = remote.server();
+    let env = Env::new();
+    env.write("a.txt", "through an included config");
+    env.ok(&["add", "a.txt"]);
+    let ssh = env.home.join(".ssh");
+    fs::create_dir_all(ssh.join("conf.d")).unwrap();
+    // ssh expands `~` to the account's home (from /etc/passwd), which is not this HOME.
+    fs::write(ssh.join("config"), format!("Include {}/conf.d/*\n", ssh.display())).unwrap();
+    // HOME's known_hosts, named by its absolute path (`~` would be the account's).
+    let known = ssh.join("known_hosts");
+    fs::copy(&s.known_hosts, &known).unwrap();
+    fs::write(
+        ssh.join("conf.d/data.conf"),
+        format!(
+            "Match host datahost\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            s.port,
+            s.user,
+            s.key.display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    let root = remote.root();
+    env.ok(&["remote", "add", "store", &format!("sftp://datahost{}", root.display())]);
+    env.ok(&["remote", "set", "store", "transport", "openssh"]);
+    let out = env.run(&["push"]);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    assert!(out.stdout.contains("pushed 1 file"), "{out}");
+    assert_eq!(remote.count_objects(&env), 1);
 }
 
 // ---- `trove remote …` ----
@@ -1443,11 +1621,10 @@ fn progress_bar_on_a_terminal_summary_line_otherwise() {
     assert!(out.stderr.is_empty(), "{out}");
 }
 
-#[test]
-fn sftp_a_dropped_connection_is_retried_within_the_same_push() {
+fn sftp_a_dropped_connection_is_retried_within_the_same_push(b: Backend) {
     // Layout 1: its uploads of one object each give many points to drop the connection
     // at; the retries are the connection pool's, which layout 2 shares.
-    let mut remote = Remote::of_layout(Backend::Sftp, 1);
+    let mut remote = Remote::of_layout(b, 1);
     let env = Env::new();
     const FILES: usize = 1500;
     for i in 0..FILES as u64 {
