@@ -60,10 +60,13 @@ fn is_executable(p: &Path) -> bool {
 /// end; when trove exits or is killed, their sockets close and they all end.
 pub(super) fn connect(t: &Target, ssh: &Path) -> Result<Client> {
     let base = args(t);
-    let config = t.openssh_config.get_or_init(|| effective_config(ssh, &base));
+    let config = t.openssh_config.get_or_init(|| effective_config(t, ssh, &base));
     let mut args = Vec::new();
     if let Some(order) = &config.ciphers {
         args.extend(["-o".to_string(), format!("Ciphers={order}")]);
+    }
+    if config.home_known_hosts {
+        args.extend(["-o".to_string(), format!("UserKnownHostsFile={}", t.known_hosts.display())]);
     }
     if config.multiplexes {
         args.extend(base);
@@ -141,9 +144,14 @@ pub(super) struct Effective {
     ciphers: Option<String>,
     /// The user's config multiplexes connections itself (`ControlMaster`).
     multiplexes: bool,
+    /// ssh would check host keys against the account's known_hosts while HOME is
+    /// elsewhere: HOME's is named instead (a file a config names is left alone).
+    home_known_hosts: bool,
+    /// The known_hosts file ssh checks first, for messages.
+    known_hosts: Option<String>,
 }
 
-fn effective_config(ssh: &Path, args: &[String]) -> Effective {
+fn effective_config(t: &Target, ssh: &Path, args: &[String]) -> Effective {
     // `… -s -- HOST sftp` becomes `… -G -- HOST`.
     let Some(at) = args.iter().position(|a| a == "-s") else { return Effective::default() };
     let Some(host) = args.get(at + 2) else { return Effective::default() };
@@ -153,9 +161,14 @@ fn effective_config(ssh: &Path, args: &[String]) -> Effective {
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+    let known = value("userknownhostsfile ").and_then(|v| v.split_whitespace().next());
+    let home_known_hosts =
+        t.account_known_hosts.as_ref().is_some_and(|a| known == Some(a.to_string_lossy().as_ref()));
     Effective {
         ciphers: value("ciphers ").and_then(cipher_order),
         multiplexes: value("controlmaster ").is_some_and(|v| v != "false" && v != "no"),
+        home_known_hosts,
+        known_hosts: if home_known_hosts { None } else { known.map(str::to_string) },
     }
 }
 
@@ -410,7 +423,13 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
     };
     let ssh_said = if said.is_empty() { why.to_string() } else { said.join("\n  ") };
     let addr = t.addr();
-    let kh = t.known_hosts.display();
+    // The file ssh checked: the one the config names, else trove's.
+    let kh = t
+        .openssh_config
+        .get()
+        .and_then(|c| c.known_hosts.clone())
+        .filter(|_| !t.known_hosts_explicit)
+        .unwrap_or_else(|| t.known_hosts.display().to_string());
     // "debug1: Server host key: ssh-ed25519 SHA256:…"
     let shown = after("Server host key: ").map(|k| {
         let mut f = k.split_whitespace();

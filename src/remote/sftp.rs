@@ -84,8 +84,12 @@ pub(super) struct Target {
     /// The user and port the URL or the settings name (ssh's config decides otherwise).
     pub(super) explicit_user: Option<String>,
     pub(super) explicit_port: Option<u16>,
-    /// Whether the `known_hosts` setting names the file, or HOME moved it.
+    /// Whether the `known_hosts` setting names the file.
     pub(super) known_hosts_explicit: bool,
+    /// When HOME is not the account's home: the account's `~/.ssh/known_hosts`, which
+    /// ssh uses unless a config names another file, and which trove then replaces with
+    /// HOME's (`known_hosts`).
+    pub(super) account_known_hosts: Option<PathBuf>,
     /// `-F`: when HOME is not the account's home, ssh (which reads the account's) is
     /// pointed at $HOME/.ssh/config (or none), as the built-in transport reads it.
     pub(super) ssh_config_file: Option<PathBuf>,
@@ -125,7 +129,9 @@ pub fn open(
         let ssh_dir = home.join(".ssh");
         let config = ssh_dir.join("config");
         target.ssh_config_file = Some(if config.is_file() { config } else { PathBuf::from("none") });
-        target.known_hosts_explicit = true;
+        if !target.known_hosts_explicit {
+            target.account_known_hosts = account_home.map(|h| h.join(".ssh").join("known_hosts"));
+        }
         if settings.keyfile.is_none() {
             target.openssh_keys =
                 target.keyfiles.iter().chain(&target.default_keys).filter(|k| k.is_file()).cloned().collect();
@@ -215,6 +221,7 @@ fn resolve(
         explicit_user,
         explicit_port,
         known_hosts_explicit: settings.known_hosts.is_some(),
+        account_known_hosts: None,
         ssh_config_file: None,
         openssh_keys: settings.keyfile.iter().cloned().collect(),
         openssh_config: std::sync::OnceLock::new(),

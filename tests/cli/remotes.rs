@@ -1461,6 +1461,7 @@ fn sftp_proxyjump_through_a_second_server() {
     env.ok(&["remote", "set", "store", "transport", "libssh2"]);
     let out = env.fails(1, &["push"]);
     assert!(out.stderr.contains("store"), "{out}");
+    assert!(out.stderr.contains("not a known host"), "{out}");
 }
 
 /// ~/.ssh/config's Include and Match (OpenSSH transport): the host's settings come from
