@@ -24,12 +24,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const LOGIN_TIMEOUT_MS: u32 = 20_000;
 /// For any one blocking read or write once logged in.
 const IO_TIMEOUT_MS: u32 = 120_000;
-/// Fast ciphers first (AES-GCM where the CPU has AES instructions); the others libssh2
-/// supports follow, so an old server still finds a common one.
+/// The cheapest strong ciphers first, as measured on one 1 GiB push and fetch over
+/// loopback (client CPU, user seconds per GiB, 2 runs each): chacha20-poly1305 3.7 up and
+/// 3.2-3.5 down; aes128-ctr with hmac-sha2-256 4.4 and 3.4-3.6; aes128-gcm 4.4-4.6 and
+/// 4.5-5.4, as libssh2 hands OpenSSL one 16-byte block at a time in its GCM mode. The
+/// others libssh2 supports follow, so an old server still finds a common one.
 const CIPHERS: &[&str] = &[
+    "chacha20-poly1305@openssh.com",
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
     "aes128-ctr",
     "aes256-ctr",
 ];
