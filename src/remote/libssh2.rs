@@ -46,12 +46,7 @@ pub(super) fn connect(t: &Target) -> Result<Client> {
         session.set_timeout(IO_TIMEOUT_MS);
         Client::start(Box::new(channel)).map_err(|e| e.to_string())
     };
-    start().map_err(|e| {
-        t.err(
-            RemoteFailure::Connect,
-            format!("cannot start SFTP on {} (is the server's SFTP subsystem enabled?): {e}", t.addr()),
-        )
-    })
+    start().map_err(|e| t.no_sftp(&e))
 }
 
 impl Target {
@@ -142,14 +137,7 @@ impl Target {
             .iter()
             .any(|l| l.starts_with("@revoked") && l.split_whitespace().nth(3) == Some(key_b64.as_str()))
         {
-            return Err(self.err(
-                RemoteFailure::HostKey,
-                format!(
-                    "{} shows {shown}, which {} marks as revoked; refusing to connect",
-                    self.addr(),
-                    kh.display()
-                ),
-            ));
+            return Err(self.host_key_revoked(&shown, &kh.display().to_string()));
         }
         let mut known = session.known_hosts().map_err(|e| self.err(RemoteFailure::HostKey, describe(&e)))?;
         // Line by line, so one line libssh2 does not understand (a newer key type, a
@@ -161,14 +149,7 @@ impl Target {
         match known.check_port(&self.host_name, self.port, key) {
             CheckResult::Match => Ok(HostKey::Known),
             CheckResult::Mismatch => {
-                let changed = self.err(RemoteFailure::HostKey, format!(
-                    "the host key of {} has CHANGED: the server now shows {shown}, which is not the key {} records for it.\n\
-                     Someone may be intercepting the connection, or the server was reinstalled. \
-                     If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {}`) and try again.",
-                    self.addr(),
-                    kh.display(),
-                    kh.display()
-                ));
+                let changed = self.host_key_changed(&shown, &kh.display().to_string());
                 let recorded = self.recorded_types(session, &lines, key);
                 if !retried && !recorded.is_empty() && !recorded.iter().any(|t| t == key_type) {
                     let prefs: Vec<&str> = recorded.iter().flat_map(|t| host_key_methods(t)).collect();
@@ -182,20 +163,7 @@ impl Target {
                 self.record_host_key(&spec, key_type, key)?;
                 Ok(HostKey::Known)
             }
-            CheckResult::NotFound => Err(self.err(
-                RemoteFailure::HostKey,
-                format!(
-                    "{} is not a known host: {} has no key for it; the server shows {shown}.\n\
-                 If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
-                 or add it with `ssh-keyscan -p {} {} >> {}` (and compare the fingerprint).",
-                    self.addr(),
-                    kh.display(),
-                    self.remote,
-                    self.port,
-                    self.host_name,
-                    kh.display()
-                ),
-            )),
+            CheckResult::NotFound => Err(self.host_unknown(&shown, &kh.display().to_string(), None)),
             CheckResult::Failure => Err(self.err(
                 RemoteFailure::HostKey,
                 format!("cannot check the host key of {} against {}", self.addr(), kh.display()),
@@ -304,22 +272,7 @@ impl Target {
             tried.push("keys (the server does not take public keys)".into());
         }
 
-        let tried = if tried.is_empty() {
-            "no password, key file or ssh-agent was available to try".to_string()
-        } else {
-            format!("tried {}", tried.join(", "))
-        };
-        Err(self.err(
-            RemoteFailure::Auth,
-            format!(
-                "cannot log in as {user}@{}: {tried}; the server accepts {methods}.\n\
-             Set a key with `trove remote set {} keyfile PATH`, load one into ssh-agent, \
-             or set a password with `trove remote set {} password … --local` (or TROVE_SFTP_PASSWORD).",
-                self.addr(),
-                self.remote,
-                self.remote
-            ),
-        ))
+        Err(self.login_refused(user, &tried, &methods, None))
     }
 
     /// None when the key logged us in; otherwise what to report about it.

@@ -422,7 +422,6 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
         lines.iter().rev().find_map(|l| l.split_once(prefix).map(|(_, r)| r.trim().to_string()))
     };
     let ssh_said = if said.is_empty() { why.to_string() } else { said.join("\n  ") };
-    let addr = t.addr();
     // The file ssh checked: the one the config names, else trove's.
     let kh = t
         .openssh_config
@@ -438,32 +437,13 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
     });
     let shown = shown.unwrap_or_else(|| "a key".to_string());
     if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
-        let spec = super::libssh2::host_spec(&t.host_name, t.port);
-        return t.err(
-            RemoteFailure::HostKey,
-            format!(
-                "the host key of {addr} has CHANGED: the server now shows {shown}, which is not the key {kh} records for it.\n\
-                 Someone may be intercepting the connection, or the server was reinstalled. \
-                 If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {kh}`) and try again."
-            ),
-        );
+        return t.host_key_changed(&shown, &kh);
     }
     if has("revoked") && has("Host key verification failed") {
-        return t.err(
-            RemoteFailure::HostKey,
-            format!("{addr} shows {shown}, which {kh} marks as revoked; refusing to connect"),
-        );
+        return t.host_key_revoked(&shown, &kh);
     }
     if has("host key is known for") || has("Host key verification failed") {
-        return t.err(
-            RemoteFailure::HostKey,
-            format!(
-                "{addr} is not a known host: {kh} has no key for it; the server shows {shown}.\n\
-                 If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
-                 or add it with `ssh-keyscan -p {} {} >> {kh}` (and compare the fingerprint).\n  ssh said: {ssh_said}",
-                t.remote, t.port, t.host_name
-            ),
-        );
+        return t.host_unknown(&shown, &kh, Some(&ssh_said));
     }
     if has("Permission denied") || has("Too many authentication failures") {
         let user =
@@ -506,28 +486,12 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
                 "password (the server does not take passwords)".to_string()
             });
         }
-        let tried = if tried.is_empty() {
-            "no password, key file or ssh-agent was available to try".to_string()
-        } else {
-            format!("tried {}", tried.join(", "))
-        };
-        return t.err(
-            RemoteFailure::Auth,
-            format!(
-                "cannot log in as {user}@{addr}: {tried}; the server accepts {methods}.\n\
-                 Set a key with `trove remote set {r} keyfile PATH`, load one into ssh-agent, \
-                 or set a password with `trove remote set {r} password … --local` (or TROVE_SFTP_PASSWORD).\n  ssh said: {ssh_said}",
-                r = t.remote
-            ),
-        );
+        return t.login_refused(&user, &tried, &methods, Some(&ssh_said));
     }
     if has("subsystem request failed") {
-        return t.err(
-            RemoteFailure::Connect,
-            format!("cannot start SFTP on {addr} (is the server's SFTP subsystem enabled?): {ssh_said}"),
-        );
+        return t.no_sftp(&ssh_said);
     }
-    t.err(RemoteFailure::Connect, format!("cannot connect to {addr}: {ssh_said}"))
+    t.err(RemoteFailure::Connect, format!("cannot connect to {}: {ssh_said}", t.addr()))
 }
 
 /// Answer ssh's prompt (the first argument) when trove runs as its askpass program:

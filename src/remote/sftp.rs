@@ -280,6 +280,85 @@ impl Target {
             format!("{} ({}:{})", self.host, self.host_name, self.port)
         }
     }
+
+    // The login failures both transports report, in the same words. `shown` is the
+    // server's key as "ED25519 key SHA256:…", `kh` the known_hosts file checked; `said`
+    // is what ssh said, for the OpenSSH transport.
+
+    pub(super) fn host_key_changed(&self, shown: &str, kh: &str) -> Error {
+        let spec = super::libssh2::host_spec(&self.host_name, self.port);
+        self.err(
+            RemoteFailure::HostKey,
+            format!(
+                "the host key of {} has CHANGED: the server now shows {shown}, which is not the key {kh} records for it.\n\
+                 Someone may be intercepting the connection, or the server was reinstalled. \
+                 If you trust the new key, remove the old line (`ssh-keygen -R '{spec}' -f {kh}`) and try again.",
+                self.addr()
+            ),
+        )
+    }
+
+    pub(super) fn host_key_revoked(&self, shown: &str, kh: &str) -> Error {
+        self.err(
+            RemoteFailure::HostKey,
+            format!("{} shows {shown}, which {kh} marks as revoked; refusing to connect", self.addr()),
+        )
+    }
+
+    pub(super) fn host_unknown(&self, shown: &str, kh: &str, said: Option<&str>) -> Error {
+        self.err(
+            RemoteFailure::HostKey,
+            format!(
+                "{} is not a known host: {kh} has no key for it; the server shows {shown}.\n\
+                 If that is the server's key, accept it with `trove remote set {} host_key accept-new`, \
+                 or add it with `ssh-keyscan -p {} {} >> {kh}` (and compare the fingerprint).{}",
+                self.addr(),
+                self.remote,
+                self.port,
+                self.host_name,
+                ssh_said(said)
+            ),
+        )
+    }
+
+    /// `tried`: what was tried and why each failed (empty: nothing was there to try);
+    /// `methods`: what the server accepts.
+    pub(super) fn login_refused(
+        &self,
+        user: &str,
+        tried: &[String],
+        methods: &str,
+        said: Option<&str>,
+    ) -> Error {
+        let tried = if tried.is_empty() {
+            "no password, key file or ssh-agent was available to try".to_string()
+        } else {
+            format!("tried {}", tried.join(", "))
+        };
+        self.err(
+            RemoteFailure::Auth,
+            format!(
+                "cannot log in as {user}@{}: {tried}; the server accepts {methods}.\n\
+                 Set a key with `trove remote set {r} keyfile PATH`, load one into ssh-agent, \
+                 or set a password with `trove remote set {r} password … --local` (or TROVE_SFTP_PASSWORD).{}",
+                self.addr(),
+                ssh_said(said),
+                r = self.remote
+            ),
+        )
+    }
+
+    pub(super) fn no_sftp(&self, why: &str) -> Error {
+        self.err(
+            RemoteFailure::Connect,
+            format!("cannot start SFTP on {} (is the server's SFTP subsystem enabled?): {why}", self.addr()),
+        )
+    }
+}
+
+/// What ssh said, on a line of its own after trove's words.
+fn ssh_said(said: Option<&str>) -> String {
+    said.map(|s| format!("\n  ssh said: {s}")).unwrap_or_default()
 }
 
 /// The local user's name and home: USER / LOGNAME / HOME, else the password database.
