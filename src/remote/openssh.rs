@@ -446,8 +446,10 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
         return t.host_unknown(&shown, &kh, Some(&ssh_said));
     }
     if has("Permission denied") || has("Too many authentication failures") {
-        let user =
-            after("as '").map(|u| u.trim_end_matches('\'').to_string()).unwrap_or_else(|| t.user.clone());
+        // "debug1: Authenticating to HOST:PORT as 'USER'"
+        let user = after("Authenticating to ")
+            .and_then(|r| r.rsplit_once(" as '").map(|(_, u)| u.trim_end_matches('\'').to_string()))
+            .unwrap_or_else(|| t.user.clone());
         let methods = after("Authentications that can continue: ").unwrap_or_else(|| "(none named)".into());
         let mut tried: Vec<String> = Vec::new();
         for l in lines {
