@@ -649,11 +649,10 @@ impl Client {
                         queue_reads(&mut state[f], f, files[f].2, io_len, &mut queue);
                     }
                     FXP_STATUS => {
-                        let (code, msg) = (r.u32()?, r.string().unwrap_or_default());
-                        state[f].failed = Some(if code == FX_NO_SUCH_FILE {
-                            Outcome::Missing
-                        } else {
-                            Outcome::Refused(format!("{} (SFTP status {code})", String::from_utf8_lossy(msg)))
+                        let e = status_of(kind, &body).err().unwrap_or_else(|| broken("OPEN answered OK"));
+                        state[f].failed = Some(match e {
+                            SftpError::Status(FX_NO_SUCH_FILE, _) => Outcome::Missing,
+                            e => Outcome::Refused(e.to_string()),
                         });
                         remaining -= 1;
                         done(f, state[f].failed.take().expect("just set"));
@@ -674,13 +673,11 @@ impl Client {
                         }
                         FXP_DATA => {}
                         FXP_STATUS => {
-                            let (code, msg) = (r.u32()?, r.string().unwrap_or_default());
                             s.ended = true;
-                            if code != FX_EOF {
-                                s.failed = Some(Outcome::Refused(format!(
-                                    "{} (SFTP status {code})",
-                                    String::from_utf8_lossy(msg)
-                                )));
+                            match status_of(kind, &body) {
+                                Err(SftpError::Status(FX_EOF, _)) => {}
+                                Err(e) => s.failed = Some(Outcome::Refused(e.to_string())),
+                                Ok(()) => s.failed = Some(Outcome::Refused("READ answered OK".into())),
                             }
                         }
                         k => return Err(broken(format!("the server answered READ with packet type {k}"))),
@@ -799,11 +796,11 @@ impl Client {
                 .remove(&id)
                 .ok_or_else(|| broken(format!("the server answered unknown request {id}")))?;
             in_flight_bytes -= cost;
-            let status_ok = |kind: u8, r: &mut Reader| -> Res<bool> {
-                match kind {
-                    FXP_STATUS => Ok(r.u32()? == FX_OK),
-                    k => Err(broken(format!("the server answered with packet type {k}"))),
-                }
+            // Whether the server said OK; any other status is a refusal of this file's.
+            let status_ok = |kind: u8| match status_of(kind, &body) {
+                Ok(()) => Ok(true),
+                Err(SftpError::Status(..)) => Ok(false),
+                Err(e) => Err(e),
             };
             match w {
                 W::Open(f) => {
@@ -818,13 +815,13 @@ impl Client {
                             queue.push_front(W::Write(f, c));
                         }
                     } else {
-                        status_ok(kind, &mut r)?;
+                        status_ok(kind)?;
                         remaining -= 1;
                         done(f, false);
                     }
                 }
                 W::Write(f, _) => {
-                    ok[f] &= status_ok(kind, &mut r)?;
+                    ok[f] &= status_ok(kind)?;
                     writes_left[f] -= 1;
                     if writes_left[f] == 0 {
                         queue.push_front(W::Close(f));
@@ -832,7 +829,7 @@ impl Client {
                 }
                 W::Close(f) => {
                     // Closing reports what the server could not finish writing.
-                    ok[f] &= status_ok(kind, &mut r)?;
+                    ok[f] &= status_ok(kind)?;
                     if ok[f] {
                         queue.push_front(W::Rename(f));
                     } else {
@@ -841,7 +838,7 @@ impl Client {
                     }
                 }
                 W::Rename(f) => {
-                    let renamed = status_ok(kind, &mut r)?;
+                    let renamed = status_ok(kind)?;
                     remaining -= 1;
                     done(f, renamed);
                 }
