@@ -51,13 +51,6 @@ impl Transport {
             _ => Ok(super::openssh::find_ssh().map_or(Transport::Libssh2, Transport::OpenSsh)),
         }
     }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Transport::OpenSsh(_) => "openssh",
-            Transport::Libssh2 => "libssh2",
-        }
-    }
 }
 
 /// Everything needed to log in, resolved once when the remote is opened.
@@ -601,9 +594,8 @@ impl SftpBackend {
             Err(StreamError::Remote(e)) => Err(e),
             Err(other) => Ok(Err(other)),
         });
-        if !self.broken {
-            let _ = self.sftp(|c| c.close(handle));
-        }
+        // (After a failed connection `sftp` sends nothing.)
+        let _ = self.sftp(|c| c.close(handle));
         match read {
             Ok(Ok(n)) => Ok(n),
             Ok(Err(StreamError::Local(e))) => {
