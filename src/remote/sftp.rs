@@ -398,6 +398,28 @@ fn failure(e: &SftpError) -> RemoteFailure {
     }
 }
 
+/// Whether an error means the connection failed.
+trait Broke {
+    fn broke(&self) -> bool;
+}
+
+impl Broke for SftpError {
+    fn broke(&self) -> bool {
+        matches!(self, SftpError::Broken(_))
+    }
+}
+
+impl Broke for StreamError {
+    fn broke(&self) -> bool {
+        matches!(self, StreamError::Remote(e) if e.broke())
+    }
+}
+
+/// The error for a streamed transfer stopped by a signal.
+fn interrupted() -> Error {
+    crate::interrupt::check().err().unwrap_or(Error::Interrupted { signal: libc::SIGINT })
+}
+
 struct SftpBackend {
     target: Arc<Target>,
     client: Client,
@@ -409,15 +431,15 @@ struct SftpBackend {
 
 impl SftpBackend {
     /// Run one call of the client; a failed connection is remembered.
-    fn sftp<T>(
+    fn sftp<T, E: From<SftpError> + Broke>(
         &mut self,
-        f: impl FnOnce(&mut Client) -> std::result::Result<T, SftpError>,
-    ) -> std::result::Result<T, SftpError> {
+        f: impl FnOnce(&mut Client) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         if self.broken {
-            return Err(SftpError::Broken("the connection failed earlier".into()));
+            return Err(SftpError::Broken("the connection failed earlier".into()).into());
         }
         let r = f(&mut self.client);
-        if matches!(r, Err(SftpError::Broken(_))) {
+        if r.as_ref().is_err_and(Broke::broke) {
             self.broken = true;
         }
         r
@@ -497,17 +519,14 @@ impl SftpBackend {
     fn write_temp(&mut self, src: Source<'_>, local: &Path, size: u64, temp: &str, dest: &str) -> Result<()> {
         let handle = self.open_temp(temp)?;
         let stop = || crate::interrupt::signal().is_some();
-        let written = self.sftp(|c| match c.write_from(&handle, src, &stop) {
-            Ok(n) => Ok(Ok(n)),
-            Err(StreamError::Remote(e)) => Err(e),
-            Err(other) => Ok(Err(other)),
-        });
-        let failed = match written {
-            Ok(Ok(_)) => None,
-            Ok(Err(StreamError::Local(e))) => Some(Error::io(local, e)),
-            Ok(Err(_)) => Some(crate::interrupt::check().err().unwrap_or(Error::Interrupted { signal: 2 })),
-            Err(e @ SftpError::Broken(_)) => return Err(self.fail_sftp("uploading", dest, &e)),
-            Err(e) => Some(self.write_failed(temp, dest, &e, size)),
+        let failed = match self.sftp(|c| c.write_from(&handle, src, &stop)) {
+            Ok(_) => None,
+            Err(StreamError::Local(e)) => Some(Error::io(local, e)),
+            Err(StreamError::Interrupted) => Some(interrupted()),
+            Err(StreamError::Remote(e @ SftpError::Broken(_))) => {
+                return Err(self.fail_sftp("uploading", dest, &e));
+            }
+            Err(StreamError::Remote(e)) => Some(self.write_failed(temp, dest, &e, size)),
         };
         // Closing reports what the server could not finish.
         let closed = self.sftp(|c| c.close(handle));
@@ -589,20 +608,16 @@ impl SftpBackend {
     fn read_into(&mut self, path: &str, offset: u64, size: Option<u64>, out: &mut dyn Write) -> Result<u64> {
         let handle =
             self.sftp(|c| c.open(path, FXF_READ, 0)).map_err(|e| self.fail_sftp("cannot open", path, &e))?;
-        let read = self.sftp(|c| match c.read_to(&handle, offset, size, out) {
-            Ok(n) => Ok(Ok(n)),
-            Err(StreamError::Remote(e)) => Err(e),
-            Err(other) => Ok(Err(other)),
-        });
+        let read = self.sftp(|c| c.read_to(&handle, offset, size, out));
         // (After a failed connection `sftp` sends nothing.)
         let _ = self.sftp(|c| c.close(handle));
         match read {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(StreamError::Local(e))) => {
+            Ok(n) => Ok(n),
+            Err(StreamError::Local(e)) => {
                 Err(self.fail("downloading", path, format!("cannot write the local copy: {e}")))
             }
-            Ok(Err(_)) => Err(crate::interrupt::check().err().unwrap_or(Error::Interrupted { signal: 2 })),
-            Err(e) => Err(self.fail_sftp("downloading", path, &e)),
+            Err(StreamError::Interrupted) => Err(interrupted()),
+            Err(StreamError::Remote(e)) => Err(self.fail_sftp("downloading", path, &e)),
         }
     }
 }
