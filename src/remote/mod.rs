@@ -173,6 +173,11 @@ pub trait Remote: Send + Sync {
     fn default_jobs(&self) -> usize;
     /// The layout a push gives the remote when it creates it.
     fn new_layout(&self) -> u64;
+    /// Over how many connections the reads of one large object may be spread. One, but
+    /// where each connection's decryption runs in a process of its own (SFTP).
+    fn streams_per_object(&self) -> usize {
+        1
+    }
 }
 
 /// A remote's settings, merged from config and config.local (and the environment for secrets).
@@ -354,6 +359,9 @@ impl Remote for Early {
     }
     fn new_layout(&self) -> u64 {
         self.inner.new_layout()
+    }
+    fn streams_per_object(&self) -> usize {
+        self.inner.streams_per_object()
     }
 }
 

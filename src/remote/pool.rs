@@ -170,6 +170,12 @@ impl<'a> Pool<'a> {
         self.remote.connect()
     }
 
+    /// Over how many connections the reads of one large object may be spread (never more
+    /// than `-j`).
+    pub fn streams_per_object(&self) -> usize {
+        self.remote.streams_per_object().min(self.jobs)
+    }
+
     /// The URL of the remote the connections go to.
     pub fn remote_url(&self) -> &str {
         self.remote.url()

@@ -23,6 +23,8 @@ use super::{Remote, Settings, ssh_config, temp_name};
 use crate::error::{Error, RemoteFailure, Result};
 
 const DEFAULT_JOBS: usize = 8;
+/// The most connections the reads of one large object are spread over.
+const STREAMS_MAX: usize = 4;
 const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
 
 /// What carries the SSH session.
@@ -247,6 +249,14 @@ impl Remote for SftpRemote {
 
     fn default_jobs(&self) -> usize {
         self.jobs.unwrap_or(DEFAULT_JOBS)
+    }
+
+    /// One connection per two cores, at most [`STREAMS_MAX`]: each connection's ssh
+    /// decrypts on a core of its own while the object's chunks are checked and written
+    /// on another, so a 2-core machine (where one connection keeps both busy) uses one.
+    /// The cores are rayon's threads: `RAYON_NUM_THREADS` when set, else the machine's.
+    fn streams_per_object(&self) -> usize {
+        (rayon::current_num_threads() / 2).clamp(1, STREAMS_MAX)
     }
 }
 

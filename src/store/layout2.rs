@@ -385,6 +385,44 @@ pub struct Preloaded {
 /// [`Layout2::open`] would once the remote lists the same files: run beside the SSH login,
 /// it takes the reading off a no-op push's and `status --remote`'s path. `None` when there
 /// are no copies or one cannot be read (the usual way then reads them).
+/// Make `reads` over `c` and the `extra` connections at once, a run of them on each, and
+/// give back what each returned (`None`: not reported). A failed extra connection is
+/// dropped, its unreported reads left to the caller; a failed `c` is the error.
+fn read_spread(
+    c: &mut dyn Backend,
+    extra: &mut Vec<Box<dyn Backend>>,
+    reads: &[(String, u64, u64)],
+) -> Result<Vec<Option<Result<Vec<u8>>>>> {
+    let mut got: Vec<Option<Result<Vec<u8>>>> = (0..reads.len()).map(|_| None).collect();
+    let streams = (extra.len() + 1).min(reads.len());
+    if streams <= 1 {
+        c.read_many(reads, &mut |r, bytes| got[r] = Some(bytes))?;
+        return Ok(got);
+    }
+    let per = reads.len().div_ceil(streams);
+    let outcomes: Vec<Result<()>> = std::thread::scope(|s| {
+        let mut conns: Vec<&mut dyn Backend> = vec![c];
+        for b in extra.iter_mut() {
+            conns.push(b.as_mut());
+        }
+        let workers: Vec<_> = conns
+            .into_iter()
+            .zip(reads.chunks(per).zip(got.chunks_mut(per)))
+            .map(|(conn, (reads, got))| {
+                s.spawn(move || {
+                    crate::interrupt::shield_this_thread();
+                    conn.read_many(reads, &mut |r, bytes| got[r] = Some(bytes))
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("a reader of a large object panicked")).collect()
+    });
+    let mut outcomes = outcomes.into_iter();
+    outcomes.next().expect("c read")?;
+    extra.retain(|_| outcomes.next().is_none_or(|r| r.is_ok()));
+    Ok(got)
+}
+
 pub fn preload(repo: &Repo, url: &str) -> Option<Preloaded> {
     let dir = cache_dir_of(repo, url);
     let files: HashSet<IndexId> =
@@ -870,7 +908,10 @@ impl Store for Layout2<'_> {
         )?;
         if !large.is_empty() {
             let local = self.local_chunks(cache);
-            let got = self.pool.run(&large, |c, &i| self.assemble(c, cache, &local, &items[i], &wire))?;
+            // Spare connections spread the reads of each object (SFTP on more cores).
+            let streams = (self.pool.streams_per_object() / large.len()).max(1);
+            let got =
+                self.pool.run(&large, |c, &i| self.assemble(c, streams, cache, &local, &items[i], &wire))?;
             for (&i, r) in large.iter().zip(got) {
                 set(i, r.map(|staged| stage(staged, items[i].1)));
             }
@@ -948,11 +989,13 @@ impl Layout2<'_> {
     }
 
     /// Build one object of several chunks in a cache temp file: chunks the cache has are
-    /// copied from it, the rest read from their packs (neighbours in one read); the whole
-    /// is re-hashed before it is staged.
+    /// copied from it, the rest read from their packs (neighbours in one read, over `c`
+    /// and up to `streams - 1` more connections at once); the whole is re-hashed before
+    /// it is staged.
     fn assemble(
         &self,
         c: &mut dyn Backend,
+        streams: usize,
         cache: &Cache,
         local: &HashMap<ChunkId, (PathBuf, u64, u32)>,
         item: &(ObjectKey, u64),
@@ -1003,6 +1046,10 @@ impl Layout2<'_> {
         // connection is never idle while a window of chunks is checked (the bytes of
         // one window wait while the next is read).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
+        // Only connections that open are used: one that does not leaves fewer streams.
+        let mut extra: Vec<Box<dyn Backend>> =
+            (1..streams).map_while(|_| self.pool.connection().ok()).collect();
+        let window_reads = ASSEMBLE_READS.max(2 * (extra.len() + 1));
         let result = std::thread::scope(|scope| {
             let writer = scope.spawn(|| -> Result<()> {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -1041,14 +1088,14 @@ impl Layout2<'_> {
                 check_id(&k, ObjectId::from_bytes(*hasher.finalize().as_bytes()))
             });
             // A window of reads at a time, which a backend with round trips overlaps (SFTP
-            // pipelines them, S3 sends them over several connections); sent in order.
+            // pipelines them on each connection, S3 sends them over several); sent in order.
             let read = (|| -> Result<()> {
                 let mut rest = &segments[..];
                 while !rest.is_empty() {
                     crate::interrupt::check()?;
                     let mut take = 0;
                     let mut remote = 0;
-                    while take < rest.len() && remote < ASSEMBLE_READS {
+                    while take < rest.len() && remote < window_reads {
                         remote += usize::from(rest[take].2);
                         take += 1;
                     }
@@ -1056,9 +1103,8 @@ impl Layout2<'_> {
                     rest = after;
                     let reads: Vec<(String, u64, u64)> =
                         window.iter().filter(|s| s.2).map(|&(i, j, _)| range(i, j)).collect();
-                    let mut got: Vec<Option<Result<Vec<u8>>>> = (0..reads.len()).map(|_| None).collect();
-                    c.read_many(&reads, &mut |r, bytes| got[r] = Some(bytes))?;
-                    let mut got = got.into_iter();
+                    // Reads no connection reported are made again on `c`, below.
+                    let mut got = read_spread(c, &mut extra, &reads)?.into_iter();
                     for &(i, j, is_remote) in window {
                         let fetched = if is_remote {
                             got.next().flatten().unwrap_or_else(|| {
@@ -1104,6 +1150,9 @@ impl Layout2<'_> {
             // A failed read leaves the object short: its error says why.
             read.and(wrote)
         });
+        for conn in extra {
+            self.pool.idle(conn);
+        }
         match result {
             Ok(()) => Ok(Cache::staged(temp, k.id)),
             Err(e) => {

@@ -1148,6 +1148,7 @@ both_transports!(
     sftp_ssh_agent_login,
     sftp_encrypted_key_takes_its_passphrase_from_the_environment,
     sftp_a_dropped_connection_is_retried_within_the_same_push,
+    sftp_one_large_object_is_read_over_several_connections_on_more_cores,
 );
 
 fn sftp_env(remote: &Remote) -> Env {
@@ -1189,6 +1190,40 @@ fn sftp_wrong_password_is_refused_without_printing_it(b: Backend) {
     let out = env.fails(2, &["remote", "set", "store", "password", "x"]);
     assert!(out.stderr.contains("--local"), "{out}");
     let _ = fs::remove_dir_all(PathBuf::from("/home").join(&user).join(folder));
+}
+
+/// SFTP sessions the server has opened so far (sshd logs each at `LogLevel VERBOSE`).
+fn sftp_sessions(server: &Sshd) -> usize {
+    server.log_text().matches("Starting session: subsystem 'sftp'").count()
+}
+
+/// A pull of one 48 MiB file into a fresh clone, `cores` being what trove takes the
+/// machine's cores to be: how many SFTP sessions it opened.
+fn sessions_of_a_pull(remote: &Remote, env: &Env, big: &[u8], cores: &str) -> usize {
+    let clone = clone_repo(&env.root);
+    let before = sftp_sessions(remote.server());
+    let out = run_with(&clone, &clone.root, &["pull"], &[("RAYON_NUM_THREADS", cores)]);
+    assert_eq!(out.code, 0, "{out}\n{}", remote.describe());
+    assert!(clone.read("big.bin") == big, "the pulled file differs from the pushed one");
+    sftp_sessions(remote.server()) - before
+}
+
+fn sftp_one_large_object_is_read_over_several_connections_on_more_cores(b: Backend) {
+    let remote = Remote::new(b);
+    let env = Env::new();
+    // Random bytes in several packs: reads of at most 8 MiB, a window of several.
+    let big = noise(48 << 20, 11);
+    env.write("big.bin", &big);
+    env.ok(&["add", "big.bin"]);
+    remote.configure(&env);
+    commit_all(&env);
+    env.ok(&["push"]);
+    // On 2 cores one connection does it all; on 8, the object's reads are spread over
+    // 4 (one per two cores), each its own session.
+    let two = sessions_of_a_pull(&remote, &env, &big, "2");
+    let eight = sessions_of_a_pull(&remote, &env, &big, "8");
+    assert_eq!(two, 1, "2 cores: {two} sessions\n{}", remote.describe());
+    assert_eq!(eight, 4, "8 cores: {eight} sessions\n{}", remote.describe());
 }
 
 fn sftp_wrong_key_is_refused(b: Backend) {
