@@ -381,10 +381,6 @@ pub struct Preloaded {
     index: RemoteIndex,
 }
 
-/// Read this client's copies of remote `url`'s index files into an index, as
-/// [`Layout2::open`] would once the remote lists the same files: run beside the SSH login,
-/// it takes the reading off a no-op push's and `status --remote`'s path. `None` when there
-/// are no copies or one cannot be read (the usual way then reads them).
 /// Make `reads` over `c` and the `extra` connections at once, a run of them on each, and
 /// give back what each returned (`None`: not reported). A failed extra connection is
 /// dropped, its unreported reads left to the caller; a failed `c` is the error.
@@ -423,6 +419,10 @@ fn read_spread(
     Ok(got)
 }
 
+/// Read this client's copies of remote `url`'s index files into an index, as
+/// [`Layout2::open`] would once the remote lists the same files: run beside the SSH login,
+/// it takes the reading off a no-op push's and `status --remote`'s path. `None` when there
+/// are no copies or one cannot be read (the usual way then reads them).
 pub fn preload(repo: &Repo, url: &str) -> Option<Preloaded> {
     let dir = cache_dir_of(repo, url);
     let files: HashSet<IndexId> =
@@ -1046,9 +1046,11 @@ impl Layout2<'_> {
         // connection is never idle while a window of chunks is checked (the bytes of
         // one window wait while the next is read).
         let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
-        // Only connections that open are used: one that does not leaves fewer streams.
+        // Only connections that open are used: one that does not leaves fewer streams. An
+        // object read from fewer packs than that (or mostly from the cache) takes fewer.
+        let remote_reads = segments.iter().filter(|s| s.2).count();
         let mut extra: Vec<Box<dyn Backend>> =
-            (1..streams).map_while(|_| self.pool.connection().ok()).collect();
+            (1..streams.min(remote_reads)).map_while(|_| self.pool.connection().ok()).collect();
         let window_reads = ASSEMBLE_READS.max(2 * (extra.len() + 1));
         let result = std::thread::scope(|scope| {
             let writer = scope.spawn(|| -> Result<()> {
