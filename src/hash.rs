@@ -227,11 +227,11 @@ fn hash_large(file: &mut File, path: &Path) -> Result<(ObjectId, u64)> {
     Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
 }
 
-/// Fill `buf` unless the file ends first; the number of bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fill `buf` unless the source ends first; the number of bytes read.
+pub(crate) fn read_full<R: Read + ?Sized>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
+        match src.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -438,7 +438,7 @@ impl Client {
                     }
                     Source::Read(r) => {
                         packet.resize(at + 4 + len, 0);
-                        match fill(*r, &mut packet[at + 4..]) {
+                        match crate::hash::read_full(*r, &mut packet[at + 4..]) {
                             Ok(n) => {
                                 packet.truncate(at + 4 + n);
                                 (n, None)
@@ -947,20 +947,6 @@ fn attrs(r: &mut Reader) -> Res<Attrs> {
         }
     }
     Ok(a)
-}
-
-/// Read from `src` until `buf` is full or it ends.
-fn fill(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Queue the READs that cover the rest of a file, from what was asked so far.
