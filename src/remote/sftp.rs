@@ -113,13 +113,14 @@ pub fn open(
     port: Option<u16>,
     path: String,
 ) -> Result<Box<dyn Remote>> {
-    let (local_user, home) = account();
+    let passwd = passwd_entry();
+    let (local_user, home) = account(&passwd);
     let ssh = ssh_config::load(home.as_deref(), &host);
     let url = Url { user, host, port, path };
     let mut target = resolve(settings, url, &ssh, local_user.as_deref(), home.as_deref())?;
     // ssh reads ~/.ssh from the account's home, not HOME: when the two differ, point it
     // at HOME's files, as the built-in transport reads them.
-    let account_home = passwd_entry().1;
+    let account_home = passwd.1;
     if let Some(home) = home.as_deref().filter(|h| account_home.as_deref() != Some(*h)) {
         let ssh_dir = home.join(".ssh");
         let config = ssh_dir.join("config");
@@ -159,11 +160,11 @@ fn resolve(
     home: Option<&Path>,
 ) -> Result<Target> {
     let Url { user, host, port, path } = url;
-    let explicit_user = user.clone().or_else(|| settings.user.clone());
+    let explicit_user = user.or_else(|| settings.user.clone());
     let explicit_port = port.or(settings.port);
     let err = |message: String| Error::remote(settings.name.clone(), RemoteFailure::Auth, message);
-    let user = user
-        .or_else(|| settings.user.clone())
+    let user = explicit_user
+        .clone()
         .or_else(|| ssh.user.clone())
         .or_else(|| local_user.map(str::to_string))
         .ok_or_else(|| {
@@ -173,7 +174,7 @@ fn resolve(
             ))
         })?;
     let host_name = ssh.host_name.clone().unwrap_or_else(|| host.clone());
-    let port = port.or(settings.port).or(ssh.port).unwrap_or(22);
+    let port = explicit_port.or(ssh.port).unwrap_or(22);
     let keyfiles = match &settings.keyfile {
         Some(k) => vec![k.clone()],
         None => ssh.identity_paths(home, &host_name, &user, local_user.unwrap_or("")),
@@ -364,16 +365,14 @@ fn ssh_said(said: Option<&str>) -> String {
     said.map(|s| format!("\n  ssh said: {s}")).unwrap_or_default()
 }
 
-/// The local user's name and home: USER / LOGNAME / HOME, else the password database.
-fn account() -> (Option<String>, Option<PathBuf>) {
+/// The local user's name and home: USER / LOGNAME / HOME, else `passwd`'s (the
+/// password database's entry).
+fn account(passwd: &(Option<String>, Option<PathBuf>)) -> (Option<String>, Option<PathBuf>) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let name = env("USER").or_else(|| env("LOGNAME"));
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    if name.is_some() && home.is_some() {
-        return (name, home);
-    }
-    let (pw_name, pw_home) = passwd_entry();
-    (name.or(pw_name), home.or(pw_home))
+    let name = env("USER").or_else(|| env("LOGNAME")).or_else(|| passwd.0.clone());
+    let home =
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).or_else(|| passwd.1.clone());
+    (name, home)
 }
 
 fn passwd_entry() -> (Option<String>, Option<PathBuf>) {
