@@ -287,24 +287,29 @@ impl Target {
         if result.is_ok() && session.authenticated() {
             return None;
         }
-        let encrypted = key_is_encrypted(key);
-        let why = match result {
-            _ if encrypted && self.passphrase.is_none() => {
-                "it is encrypted: put its passphrase in TROVE_SFTP_KEY_PASSPHRASE".to_string()
-            }
-            _ if encrypted => "refused, or the passphrase in TROVE_SFTP_KEY_PASSPHRASE is wrong".to_string(),
+        let why = match (self.encrypted_key_note(key), result) {
+            (Some(note), _) => note.to_string(),
             // LIBSSH2_ERROR_FILE: libssh2 could not read or parse the file.
-            Err(e) if matches!(e.code(), ErrorCode::Session(-16)) => {
+            (None, Err(e)) if matches!(e.code(), ErrorCode::Session(-16)) => {
                 format!("cannot read it: {}", e.message())
             }
             _ => "refused".to_string(),
         };
         Some(format!("key {} ({why})", key.display()))
     }
+
+    /// Why an encrypted key was not taken: no passphrase, or a wrong one. None for a
+    /// key that is not encrypted.
+    pub(super) fn encrypted_key_note(&self, key: &Path) -> Option<&'static str> {
+        key_is_encrypted(key).then_some(match self.passphrase {
+            None => "it is encrypted: put its passphrase in TROVE_SFTP_KEY_PASSPHRASE",
+            Some(_) => "refused, or the passphrase in TROVE_SFTP_KEY_PASSPHRASE is wrong",
+        })
+    }
 }
 
 /// Whether a private key file needs a passphrase (OpenSSH or PEM format).
-pub(super) fn key_is_encrypted(path: &Path) -> bool {
+fn key_is_encrypted(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(path) else { return false };
     if text.contains("BEGIN OPENSSH PRIVATE KEY") {
         // The body starts with "openssh-key-v1\0" and the cipher name; "none" is plain.

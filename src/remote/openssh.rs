@@ -68,31 +68,27 @@ pub(super) fn connect(t: &Target, ssh: &Path) -> Result<Client> {
     if config.home_known_hosts {
         args.extend(["-o".to_string(), format!("UserKnownHostsFile={}", t.known_hosts.display())]);
     }
-    if config.multiplexes {
-        args.extend(base);
-        return session(t, ssh, &args, false).map(|(c, _)| c);
+    if !config.multiplexes {
+        // Held while a master logs in, so that the connections asked for meanwhile share it.
+        let mut mux = t.openssh_mux.lock().unwrap_or_else(|e| e.into_inner());
+        let live = mux.path().filter(|p| mux.master && UnixStream::connect(p).is_ok());
+        if let Some(path) = live {
+            args.extend(["-o", "ControlMaster=no", "-o"].map(String::from));
+            args.push(format!("ControlPath={}", path.display()));
+        } else {
+            mux.master = false;
+            if let Some(path) = mux.next_path() {
+                args.extend(["-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o"].map(String::from));
+                args.push(format!("ControlPath={}", path.display()));
+                args.extend(base);
+                let (client, process) = session(t, ssh, &args, true)?;
+                mux.master = true;
+                mux.processes.extend(process);
+                return Ok(client);
+            }
+            // No folder for a socket: a login of its own.
+        }
     }
-    // Held while a master logs in, so that the connections asked for meanwhile share it.
-    let mut mux = t.openssh_mux.lock().unwrap_or_else(|e| e.into_inner());
-    let live = mux.path().filter(|p| mux.master && UnixStream::connect(p).is_ok());
-    if let Some(path) = live {
-        drop(mux);
-        args.extend(["-o", "ControlMaster=no", "-o"].map(String::from));
-        args.push(format!("ControlPath={}", path.display()));
-        args.extend(base);
-        return session(t, ssh, &args, false).map(|(c, _)| c);
-    }
-    mux.master = false;
-    if let Some(path) = mux.next_path() {
-        args.extend(["-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o"].map(String::from));
-        args.push(format!("ControlPath={}", path.display()));
-        args.extend(base);
-        let (client, process) = session(t, ssh, &args, true)?;
-        mux.master = true;
-        mux.processes.extend(process);
-        return Ok(client);
-    }
-    drop(mux);
     args.extend(base);
     session(t, ssh, &args, false).map(|(c, _)| c)
 }
@@ -452,31 +448,26 @@ fn diagnose(t: &Target, lines: &[String], why: &str) -> Error {
             .unwrap_or_else(|| t.user.clone());
         let methods = after("Authentications that can continue: ").unwrap_or_else(|| "(none named)".into());
         let mut tried: Vec<String> = Vec::new();
+        // A key is named once, with what was first found of it.
+        let named = |tried: &[String], k: &str| tried.iter().any(|e| e.starts_with(&format!("key {k} ")));
         for l in lines {
             let key = l
                 .split_once("Will attempt key: ")
                 .or_else(|| l.split_once("Offering public key: "))
                 .or_else(|| l.split_once("Trying private key: "))
                 .and_then(|(_, r)| r.split_whitespace().next());
-            if let Some(k) = key.filter(|k| k.contains('/')) {
+            if let Some(k) = key.filter(|k| k.contains('/') && !named(&tried, k)) {
                 let path = Path::new(k);
-                let note = if !path.exists() {
-                    "no such file"
-                } else if super::libssh2::key_is_encrypted(path) && t.passphrase.is_none() {
-                    "it is encrypted: put its passphrase in TROVE_SFTP_KEY_PASSPHRASE"
-                } else if super::libssh2::key_is_encrypted(path) {
-                    "refused, or the passphrase in TROVE_SFTP_KEY_PASSPHRASE is wrong"
+                let note = if path.exists() {
+                    t.encrypted_key_note(path).unwrap_or("refused")
                 } else {
-                    "refused"
+                    "no such file"
                 };
-                let entry = format!("key {k} ({note})");
-                if !tried.contains(&entry) && !tried.iter().any(|e| e.starts_with(&format!("key {k} "))) {
-                    tried.push(entry);
-                }
+                tried.push(format!("key {k} ({note})"));
             }
             if let Some((_, r)) = l.split_once("Identity file ")
                 && let Some((k, _)) = r.split_once(" not accessible")
-                && !tried.iter().any(|e| e.starts_with(&format!("key {k} ")))
+                && !named(&tried, k)
             {
                 tried.push(format!("key {k} (no such file)"));
             }
