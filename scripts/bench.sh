@@ -213,31 +213,30 @@ for arg in "$@"; do
             ;;
     esac
 done
-if [ "$s3_only" -eq 1 ]; then
+# only_remote OPTION KIND RUN: --s3-only or --sftp-only (OPTION) keeps the remote steps of
+# KIND alone; RUN is that kind's run_* flag, which --no-KIND cleared.
+only_remote() {
     if [ "$versions_only" -eq 1 ] || [ "$versions_asked" -eq 1 ] || [ "$growth_asked" -eq 1 ]; then
-        echo "bench.sh: --s3-only excludes --versions-only, --versions and --growth" >&2
+        echo "bench.sh: $1 excludes --versions-only, --versions and --growth" >&2
         exit 2
     fi
-    if [ "$run_remote" -eq 0 ] || [ "$run_s3" -eq 0 ]; then
-        echo "bench.sh: --s3-only excludes --no-remote and --no-s3" >&2
+    if [ "$run_remote" -eq 0 ] || [ "$3" -eq 0 ]; then
+        echo "bench.sh: $1 excludes --no-remote and --no-$2" >&2
         exit 2
     fi
-    run_local=0 run_folder=0 run_sftp=0 run_growth=0 run_versions=0
+    run_local=0 run_folder=0 run_growth=0 run_versions=0
+}
+if [ "$sftp_only" -eq 1 ] && [ "$s3_only" -eq 1 ]; then
+    echo "bench.sh: --sftp-only and --s3-only exclude each other" >&2
+    exit 2
+fi
+if [ "$s3_only" -eq 1 ]; then
+    only_remote --s3-only s3 "$run_s3"
+    run_sftp=0
 fi
 if [ "$sftp_only" -eq 1 ]; then
-    if [ "$s3_only" -eq 1 ]; then
-        echo "bench.sh: --sftp-only and --s3-only exclude each other" >&2
-        exit 2
-    fi
-    if [ "$versions_only" -eq 1 ] || [ "$versions_asked" -eq 1 ] || [ "$growth_asked" -eq 1 ]; then
-        echo "bench.sh: --sftp-only excludes --versions-only, --versions and --growth" >&2
-        exit 2
-    fi
-    if [ "$run_remote" -eq 0 ] || [ "$run_sftp" -eq 0 ]; then
-        echo "bench.sh: --sftp-only excludes --no-remote and --no-sftp" >&2
-        exit 2
-    fi
-    run_local=0 run_folder=0 run_s3=0 run_growth=0 run_versions=0
+    only_remote --sftp-only sftp "$run_sftp"
+    run_s3=0
 fi
 if [ "$versions_only" -eq 1 ]; then
     if [ "$run_large" -eq 0 ] || [ "$run_small" -eq 0 ]; then
