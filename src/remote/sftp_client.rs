@@ -127,6 +127,11 @@ fn broken(why: impl std::fmt::Display) -> SftpError {
     SftpError::Broken(why.to_string())
 }
 
+/// An answer to a request that is not in flight: the channel cannot be trusted.
+fn unknown_request(id: u32) -> SftpError {
+    broken(format!("the server answered unknown request {id}"))
+}
+
 /// A file's attributes, as far as the server sent them.
 #[derive(Debug, Clone, Default)]
 pub struct Attrs {
@@ -242,6 +247,12 @@ impl Client {
     /// Whether the server offers extension `name` (e.g. `fsync@openssh.com`).
     pub fn has_extension(&self, name: &str) -> bool {
         self.extensions.contains(name)
+    }
+
+    /// How many READs or WRITEs of one file are kept in flight: [`IN_FLIGHT_BYTES`] in
+    /// requests as large as the server takes, at most [`IN_FLIGHT_REQUESTS`].
+    fn stream_budget(&self) -> usize {
+        (IN_FLIGHT_BYTES / self.io_len).clamp(1, IN_FLIGHT_REQUESTS as u64) as usize
     }
 
     fn take_id(&mut self) -> u32 {
@@ -408,7 +419,7 @@ impl Client {
     ) -> std::result::Result<u64, StreamError> {
         let len = self.io_len as usize;
         let mut in_flight: HashSet<u32> = HashSet::new();
-        let budget = (IN_FLIGHT_BYTES as usize / len).clamp(1, IN_FLIGHT_REQUESTS);
+        let budget = self.stream_budget();
         let mut offset = 0u64;
         let mut eof = false;
         let mut failed: Option<StreamError> = None;
@@ -471,7 +482,7 @@ impl Client {
             let (kind, body) = self.recv()?;
             let id = Reader(&body[1..]).u32()?;
             if !in_flight.remove(&id) {
-                return Err(broken(format!("the server answered unknown request {id}")).into());
+                return Err(unknown_request(id).into());
             }
             if let Err(e) = status_of(kind, &body)
                 && failed.is_none()
@@ -495,7 +506,7 @@ impl Client {
         out: &mut dyn Write,
     ) -> std::result::Result<u64, StreamError> {
         let len = self.io_len;
-        let budget = (IN_FLIGHT_BYTES / len).clamp(1, IN_FLIGHT_REQUESTS as u64) as usize;
+        let budget = self.stream_budget();
         let limit = size.unwrap_or(u64::MAX);
         // Request id -> (offset from start, length).
         let mut in_flight: HashMap<u32, (u64, u64)> = HashMap::new();
@@ -537,9 +548,7 @@ impl Client {
             let (kind, body) = self.recv()?;
             let mut r = Reader(&body[1..]);
             let id = r.u32()?;
-            let (offset, n) = in_flight
-                .remove(&id)
-                .ok_or_else(|| broken(format!("the server answered unknown request {id}")))?;
+            let (offset, n) = in_flight.remove(&id).ok_or_else(|| unknown_request(id))?;
             match kind {
                 FXP_DATA => {
                     let data = r.string()?;
@@ -638,9 +647,7 @@ impl Client {
             let (kind, body) = self.recv()?;
             let mut r = Reader(&body[1..]);
             let id = r.u32()?;
-            let req = in_flight
-                .remove(&id)
-                .ok_or_else(|| broken(format!("the server answered unknown request {id}")))?;
+            let req = in_flight.remove(&id).ok_or_else(|| unknown_request(id))?;
             in_flight_bytes -= cost(&req);
             match req {
                 Req::Open(f) => match kind {
@@ -792,9 +799,7 @@ impl Client {
             let (kind, body) = self.recv()?;
             let mut r = Reader(&body[1..]);
             let id = r.u32()?;
-            let (w, cost) = in_flight
-                .remove(&id)
-                .ok_or_else(|| broken(format!("the server answered unknown request {id}")))?;
+            let (w, cost) = in_flight.remove(&id).ok_or_else(|| unknown_request(id))?;
             in_flight_bytes -= cost;
             // Whether the server said OK; any other status is a refusal of this file's.
             let status_ok = |kind: u8| match status_of(kind, &body) {
